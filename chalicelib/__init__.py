@@ -1,0 +1,1 @@
+"""Lifeboat: the code that runs inside the deployed Lambda functions."""

@@ -1,0 +1,1 @@
+"""Chalice blueprints: thin handlers that parse, delegate to one domain call, and serialise."""

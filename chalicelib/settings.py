@@ -1,0 +1,83 @@
+"""The one place that reads the process environment, as a validated pydantic model.
+
+Every other module asks `get_settings()`; nothing else touches `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(RuntimeError):
+    """Raised when the environment does not hold a valid configuration."""
+
+
+class Settings(BaseModel):
+    """Lifeboat's runtime configuration, read from environment variables (aliases)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    stage: str = Field("dev", alias="LIFEBOAT_STAGE", description="Deployment stage (dev, prod).")
+    region: str = Field(alias="AWS_REGION", description="Region this copy of Lifeboat runs in.")
+    endpoint_url: str | None = Field(
+        None,
+        alias="AWS_ENDPOINT_URL",
+        description="Endpoint override for every AWS client (the local cloud); unset in AWS.",
+    )
+    ledger_table: str = Field(alias="LIFEBOAT_LEDGER_TABLE", description="DynamoDB ledger table.")
+    lock_table: str = Field(alias="LIFEBOAT_LOCK_TABLE", description="DynamoDB lease-lock table.")
+    idempotency_table: str = Field(
+        alias="LIFEBOAT_IDEMPOTENCY_TABLE", description="DynamoDB table for powertools idempotency."
+    )
+    plan_bucket: str = Field(alias="LIFEBOAT_PLAN_BUCKET", description="S3 bucket holding DR plans.")
+    plan_prefix: str = Field("plans/", alias="LIFEBOAT_PLAN_PREFIX", description="Key prefix of plans.")
+    evidence_bucket: str = Field(
+        alias="LIFEBOAT_EVIDENCE_BUCKET", description="S3 bucket for reports and evidence."
+    )
+    state_machine_prefix: str = Field(
+        "lifeboat",
+        alias="LIFEBOAT_STATE_MACHINE_PREFIX",
+        description="Name prefix of the generated state machines (<prefix>-<workload>-<kind>).",
+    )
+    aws_max_attempts: int = Field(
+        5, ge=1, le=10, alias="LIFEBOAT_AWS_MAX_ATTEMPTS", description="Bounded botocore retries."
+    )
+
+
+_lock = threading.Lock()
+_cached: Settings | None = None
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Validate a mapping of environment variables; the error names every missing variable."""
+    try:
+        return Settings.model_validate(dict(environ))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "missing":
+                problems.append(f"environment variable {name} is not set")
+            else:
+                problems.append(f"environment variable {name}: {err['msg']}")
+        raise SettingsError("invalid Lifeboat configuration: " + "; ".join(problems)) from None
+
+
+def get_settings() -> Settings:
+    """The settings of this process, read on first use (never at import)."""
+    global _cached
+    with _lock:
+        if _cached is None:
+            _cached = load_settings(os.environ)
+        return _cached
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (the local cloud and tests change the environment)."""
+    global _cached
+    with _lock:
+        _cached = None
