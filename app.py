@@ -1,8 +1,8 @@
 """Lifeboat's Chalice application: creates the app, attaches powertools, registers the blueprints."""
 
 from chalice import Chalice
-
 from chalicelib.blueprints.tasks import bp as tasks_bp
+
 from chalicelib.middleware import powertools_middleware
 
 app = Chalice(app_name="lifeboat")

@@ -1,0 +1,161 @@
+"""The DynamoDB ledger: every decision Lifeboat takes, and each workload's current state."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters import aws
+from chalicelib.adapters.dynamo import error_code, from_item, to_item
+from chalicelib.clock import Clock, parse_timestamp, utc_now
+from chalicelib.models.ledger import EntryKind, LedgerEntry, WorkloadState
+
+STATE_SK = "state"
+ENTRY_PREFIX = "entry#"
+_MAX_STATE_RETRIES = 5
+
+
+class StateConflict(RuntimeError):
+    """The workload state changed under us too many times in a row."""
+
+
+def _pk(workload: str) -> str:
+    return f"workload#{workload}"
+
+
+class Ledger:
+    """Append-only decision log plus a versioned state record per workload (one table)."""
+
+    def __init__(self, table_name: str, dynamodb: Any | None = None, *, clock: Clock = utc_now) -> None:
+        self.table_name = table_name
+        self._ddb = dynamodb
+        self._clock = clock
+
+    @property
+    def ddb(self) -> Any:
+        if self._ddb is None:
+            self._ddb = aws.client("dynamodb")
+        return self._ddb
+
+    # -- entries ---------------------------------------------------------------------------------
+    def record(
+        self,
+        workload: str,
+        kind: EntryKind,
+        outcome: str,
+        reason: str,
+        *,
+        actor: str = "lifeboat",
+        execution: str | None = None,
+        detail: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> LedgerEntry:
+        when = at or self._clock()
+        entry = LedgerEntry(
+            workload=workload,
+            at=when,
+            kind=kind,
+            outcome=outcome,
+            reason=reason,
+            actor=actor,
+            execution=execution,
+            detail=detail or {},
+            entry_id=uuid.uuid4().hex[:12],
+        )
+        self.ddb.put_item(
+            TableName=self.table_name,
+            Item=to_item(
+                {
+                    "pk": _pk(workload),
+                    "sk": f"{ENTRY_PREFIX}{when.isoformat()}#{entry.entry_id}",
+                    "kind": kind,
+                    "outcome": outcome,
+                    "reason": reason,
+                    "actor": actor,
+                    "execution": execution,
+                    "detail": json.dumps(entry.detail, default=str, sort_keys=True),
+                    "at": when.isoformat(),
+                }
+            ),
+        )
+        return entry
+
+    def entries(self, workload: str, *, limit: int = 50, kind: EntryKind | None = None) -> list[LedgerEntry]:
+        """Newest first."""
+        out: list[LedgerEntry] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": _pk(workload)}, ":prefix": {"S": ENTRY_PREFIX}},
+            "ScanIndexForward": False,
+        }
+        while len(out) < limit:
+            page = self.ddb.query(**kwargs)
+            for raw in page.get("Items", []):
+                item = from_item(raw)
+                if kind is not None and item.get("kind") != kind:
+                    continue
+                out.append(
+                    LedgerEntry(
+                        workload=workload,
+                        at=parse_timestamp(item["at"]),
+                        kind=item["kind"],
+                        outcome=item["outcome"],
+                        reason=item["reason"],
+                        actor=item.get("actor", "lifeboat"),
+                        execution=item.get("execution"),
+                        detail=json.loads(item.get("detail") or "{}"),
+                        entry_id=item["sk"].rsplit("#", 1)[-1],
+                    )
+                )
+                if len(out) >= limit:
+                    break
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return out
+
+    # -- state -----------------------------------------------------------------------------------
+    def get_state(self, workload: str) -> WorkloadState:
+        resp = self.ddb.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": _pk(workload)}, "sk": {"S": STATE_SK}},
+            ConsistentRead=True,
+        )
+        if "Item" not in resp:
+            return WorkloadState(workload=workload)
+        item = from_item(resp["Item"])
+        return WorkloadState.model_validate_json(item["state"])
+
+    def update_state(self, workload: str, **changes: Any) -> WorkloadState:
+        """Apply changes with optimistic concurrency (two Lifeboat copies may write at once)."""
+        for _ in range(_MAX_STATE_RETRIES):
+            current = self.get_state(workload)
+            updated = current.model_copy(update={**changes, "version": current.version + 1})
+            condition = "attribute_not_exists(pk)" if current.version == 0 else "version = :v"
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Item": to_item(
+                    {
+                        "pk": _pk(workload),
+                        "sk": STATE_SK,
+                        "version": updated.version,
+                        "state": updated.model_dump_json(),
+                    }
+                ),
+                "ConditionExpression": condition,
+            }
+            if current.version:
+                kwargs["ExpressionAttributeValues"] = {":v": {"N": str(current.version)}}
+            try:
+                self.ddb.put_item(**kwargs)
+                return updated
+            except Exception as exc:  # botocore ClientError; the adapter must not leak boto types upward
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+        raise StateConflict(f"state of {workload} kept changing; gave up after {_MAX_STATE_RETRIES} tries")
+
+
+__all__ = ["Ledger", "StateConflict"]
