@@ -56,8 +56,8 @@ def main() -> int:
         app.append(sample(APP))
     b, a = statistics.median(base), statistics.median(app)
     ratio = a / b
-    print(f"baseline import (boto3+powertools+pydantic+chalice): median {b * 1000:.1f} ms over {args.runs} runs")
-    print(f"app import (Lifeboat Lambda package):                median {a * 1000:.1f} ms over {args.runs} runs")
+    print(f"baseline (boto3+powertools+pydantic+chalice): median {b * 1000:.1f} ms, {args.runs} runs")
+    print(f"app (the Lifeboat Lambda package):          median {a * 1000:.1f} ms, {args.runs} runs")
     print(f"ratio app/baseline: {ratio:.3f}")
     print(f"RESULT cold_start_ratio {ratio:.3f} target <= 1.25")
     return 0
