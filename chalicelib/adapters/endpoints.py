@@ -1,0 +1,85 @@
+"""Calling inference endpoints: plain HTTP model servers and SageMaker real-time endpoints."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.adapters import aws
+from chalicelib.domain.smoke import Invocation
+from chalicelib.models.plan import Endpoint, HttpEndpoint, SageMakerEndpoint
+
+MAX_BODY = 1_000_000
+
+
+class EndpointClient:
+    """Sends one JSON payload to an endpoint and reports status, latency and the parsed answer."""
+
+    def __init__(
+        self,
+        *,
+        sagemaker_runtime: Callable[[str], Any] | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        # region -> sagemaker-runtime client; built lazily so HTTP-only plans never create one
+        self._runtime = sagemaker_runtime or (lambda region: aws.client("sagemaker-runtime", region))
+        self._timer = timer
+
+    def invoke(self, endpoint: Endpoint, region: str, case: str, payload: Any, timeout_s: float) -> Invocation:
+        start = self._timer()
+        try:
+            if isinstance(endpoint, HttpEndpoint):
+                status, body = self._http(endpoint.url, payload, timeout_s)
+            elif isinstance(endpoint, SageMakerEndpoint):
+                status, body = self._sagemaker(endpoint, region, payload)
+            else:  # pragma: no cover - the plan model admits only the two kinds
+                raise TypeError(f"unsupported endpoint kind {type(endpoint).__name__}")
+        except Exception as exc:  # every transport failure is a failed case, never a crash
+            return Invocation(
+                case=case, status=None, latency_ms=(self._timer() - start) * 1000, error=_describe(exc)
+            )
+        return Invocation(case=case, status=status, latency_ms=(self._timer() - start) * 1000, body=body)
+
+    def _http(self, url: str, payload: Any, timeout_s: float) -> tuple[int, Any]:
+        data = json.dumps(payload).encode()
+        req = urllib.request.Request(
+            url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - URL from the plan
+                raw = resp.read(MAX_BODY + 1)
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            return err.code, _parse(err.read(MAX_BODY))
+        if len(raw) > MAX_BODY:
+            raise ValueError(f"response larger than {MAX_BODY} bytes")
+        return status, _parse(raw)
+
+    def _sagemaker(self, endpoint: SageMakerEndpoint, region: str, payload: Any) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {
+            "EndpointName": endpoint.endpoint_name,
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "Body": json.dumps(payload).encode(),
+        }
+        if endpoint.variant_name:
+            kwargs["TargetVariant"] = endpoint.variant_name
+        resp = self._runtime(region).invoke_endpoint(**kwargs)
+        return 200, _parse(resp["Body"].read(MAX_BODY))
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"raw": raw[:200].decode("utf-8", "replace")}
+
+
+def _describe(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None)
+    text = f"{type(exc).__name__}: {reason or exc}"
+    return text[:300]

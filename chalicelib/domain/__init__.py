@@ -1,0 +1,1 @@
+"""Pure decisions: no I/O, time passed in as a value."""

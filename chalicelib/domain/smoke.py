@@ -1,0 +1,135 @@
+"""Smoke-test verdicts: golden cases against an endpoint, judged on correctness, latency and success ratio."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from chalicelib.models.plan import Expectation, SmokeTests
+
+
+class Invocation(BaseModel):
+    """What one request to an endpoint produced (filled in by the endpoint adapter)."""
+
+    case: str = Field(description="Smoke case name.")
+    status: int | None = Field(None, description="HTTP status, None when no response arrived.")
+    latency_ms: float = Field(description="Wall-clock time of the request.")
+    body: Any = Field(None, description="Parsed JSON response body.")
+    error: str | None = Field(None, description="Transport error (timeout, refused, bad JSON).")
+
+
+class CaseResult(BaseModel):
+    case: str
+    passed: bool
+    latency_ms: float
+    reason: str = Field(description="Why it passed or failed.")
+    observed: Any = Field(None, description="The value found at the expectation's field.")
+
+
+class SmokeVerdict(BaseModel):
+    """The verdict on one endpoint; `passed` is what safety rules rely on."""
+
+    target: str = Field(description="primary or secondary.")
+    region: str = Field(description="Region of the endpoint tested.")
+    passed: bool
+    reason: str
+    success_ratio: float
+    p95_latency_ms: float
+    cases: list[CaseResult]
+    at: datetime
+
+
+_MISSING = object()
+
+
+def extract(body: Any, path: str) -> Any:
+    """Follow a dot path ("predictions.0.score") through dicts and lists; _MISSING when absent."""
+    current = body
+    for part in path.split("."):
+        if isinstance(current, dict):
+            if part not in current:
+                return _MISSING
+            current = current[part]
+        elif isinstance(current, list):
+            try:
+                current = current[int(part)]
+            except (ValueError, IndexError):
+                return _MISSING
+        else:
+            return _MISSING
+    return current
+
+
+def judge_case(expect: Expectation, inv: Invocation) -> CaseResult:
+    def result(passed: bool, reason: str, observed: Any = None) -> CaseResult:
+        return CaseResult(case=inv.case, passed=passed, latency_ms=inv.latency_ms, reason=reason, observed=observed)
+
+    if inv.error is not None:
+        return result(False, f"no answer: {inv.error}")
+    if inv.status is None or not 200 <= inv.status < 300:
+        return result(False, f"HTTP {inv.status}")
+    observed = extract(inv.body, expect.field)
+    if observed is _MISSING:
+        return result(False, f"response has no field {expect.field!r}")
+    if expect.value is not None:
+        if isinstance(observed, bool) or not isinstance(observed, int | float) or not math.isfinite(observed):
+            return result(False, f"{expect.field} is {observed!r}, expected a number", observed)
+        delta = abs(float(observed) - expect.value)
+        if delta > expect.tolerance + 1e-12:
+            return result(
+                False,
+                f"{expect.field}={observed} differs from {expect.value} by {delta:.6g} (> {expect.tolerance})",
+                observed,
+            )
+        return result(True, f"{expect.field}={observed} within {expect.tolerance} of {expect.value}", observed)
+    if observed != expect.equals:
+        return result(False, f"{expect.field}={observed!r}, expected {expect.equals!r}", observed)
+    return result(True, f"{expect.field}={observed!r} as expected", observed)
+
+
+def p95(values: Sequence[float]) -> float:
+    """Nearest-rank 95th percentile (the small-sample definition that never interpolates optimism)."""
+    if not values:
+        return math.inf
+    ordered = sorted(values)
+    rank = max(1, math.ceil(0.95 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def verdict(
+    config: SmokeTests, invocations: Sequence[Invocation], *, target: str, region: str, at: datetime
+) -> SmokeVerdict:
+    by_name = {c.name: c for c in config.cases}
+    cases = [judge_case(by_name[inv.case].expect, inv) for inv in invocations]
+    total = len(config.cases)
+    ok = sum(1 for c in cases if c.passed)
+    ratio = ok / total if total else 0.0
+    latency = p95([c.latency_ms for c in cases])
+    problems = []
+    if len(cases) < total:
+        problems.append(f"only {len(cases)} of {total} cases ran")
+    if ratio + 1e-12 < config.min_success_ratio:
+        failed = "; ".join(f"{c.case}: {c.reason}" for c in cases if not c.passed)
+        problems.append(f"success ratio {ratio:.2f} below {config.min_success_ratio:.2f} ({failed})")
+    if latency > config.latency_budget_p95_ms:
+        problems.append(f"p95 latency {latency:.0f} ms over the {config.latency_budget_p95_ms} ms budget")
+    passed = not problems
+    reason = (
+        f"{ok}/{total} cases passed, p95 {latency:.0f} ms within {config.latency_budget_p95_ms} ms"
+        if passed
+        else "; ".join(problems)
+    )
+    return SmokeVerdict(
+        target=target,
+        region=region,
+        passed=passed,
+        reason=reason,
+        success_ratio=ratio,
+        p95_latency_ms=latency if math.isfinite(latency) else -1.0,
+        cases=cases,
+        at=at,
+    )

@@ -1,0 +1,179 @@
+"""Trigger policy: should an alarm state change start a failover? Never on a false positive.
+
+Quorum (M of N named alarms in ALARM) must hold for the sustain window; a cooldown follows every failover
+and failback; OK / INSUFFICIENT_DATA only ever cancel a pending decision. The failover state machine waits
+out the sustain window itself and calls `recheck` before it acts, so a flapping alarm cannot get through.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from chalicelib.models.alarms import AlarmSnapshot, AlarmStateChange
+from chalicelib.models.ledger import WorkloadState
+from chalicelib.models.plan import DRPlan, TriggerPolicy
+
+Action = Literal["start", "suppress", "cancel", "ignore"]
+
+
+class QuorumStatus(BaseModel):
+    met: bool = Field(description="At least `quorum` named alarms are in ALARM now.")
+    in_alarm: list[str] = Field(description="Named alarms currently in ALARM, earliest first.")
+    needed: int = Field(description="The plan's quorum.")
+    of: int = Field(description="How many alarms the plan names.")
+    first_alarm_at: datetime | None = Field(None, description="Earliest ALARM among the quorum (RTO start).")
+    quorum_since: datetime | None = Field(
+        None, description="When the quorum became true: the time the M-th alarm entered ALARM."
+    )
+
+    def describe(self) -> str:
+        names = ", ".join(self.in_alarm) or "none"
+        return f"{len(self.in_alarm)} of {self.of} alarms in ALARM (quorum {self.needed}): {names}"
+
+
+class TriggerDecision(BaseModel):
+    """What to do about one alarm state change for one workload, and why."""
+
+    workload: str = Field(description="The workload whose plan names the alarm.")
+    alarm: str = Field(description="The alarm whose change was evaluated.")
+    action: Action = Field(description="start a failover, suppress, cancel a pending one, or ignore.")
+    reason: str = Field(description="Why, in words an operator understands.")
+    quorum: QuorumStatus = Field(description="The quorum as evaluated.")
+    sustain_until: datetime | None = Field(None, description="When the sustain window ends (start only).")
+    execution_name: str | None = Field(None, description="Deterministic execution name (start only).")
+
+
+def quorum_status(policy: TriggerPolicy, alarms: Mapping[str, AlarmSnapshot]) -> QuorumStatus:
+    firing = sorted(
+        (snap for name, snap in alarms.items() if name in policy.alarms and snap.state == "ALARM"),
+        key=lambda s: (s.since, s.name),
+    )
+    met = len(firing) >= policy.quorum
+    return QuorumStatus(
+        met=met,
+        in_alarm=[s.name for s in firing],
+        needed=policy.quorum,
+        of=len(policy.alarms),
+        first_alarm_at=firing[0].since if met else None,
+        quorum_since=firing[policy.quorum - 1].since if met else None,
+    )
+
+
+def merge_snapshots(
+    current: Iterable[AlarmSnapshot], change: AlarmStateChange | None
+) -> dict[str, AlarmSnapshot]:
+    """Alarm states read from CloudWatch, overridden by the event when the event is newer."""
+    merged = {s.name: s for s in current}
+    if change is not None:
+        d = change.detail
+        seen = merged.get(d.alarm_name)
+        if seen is None or d.state.timestamp >= seen.since:
+            merged[d.alarm_name] = AlarmSnapshot(name=d.alarm_name, state=d.state.value, since=d.state.timestamp)
+    return merged
+
+
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def execution_name(kind: str, workload: str, anchor: datetime) -> str:
+    """Deterministic, valid Step Functions name: the same quorum always maps to the same execution."""
+    stamp = anchor.strftime("%Y%m%dT%H%M%S") + f"{anchor.microsecond // 1000:03d}"
+    return _NAME_SAFE.sub("-", f"{kind}-{workload}-{stamp}")[:80]
+
+
+def _cooldown_until(plan: DRPlan, state: WorkloadState) -> datetime | None:
+    last = state.last_transition_at()
+    return last + plan.trigger.cooldown if last is not None else None
+
+
+def evaluate(
+    change: AlarmStateChange,
+    plan: DRPlan,
+    alarms: Mapping[str, AlarmSnapshot],
+    state: WorkloadState,
+    now: datetime,
+) -> TriggerDecision:
+    """Decide what one alarm state change means for one workload's plan."""
+    alarm = change.detail.alarm_name
+    status = quorum_status(plan.trigger, alarms)
+
+    def decide(action: Action, reason: str, **extra: object) -> TriggerDecision:
+        return TriggerDecision(
+            workload=plan.workload, alarm=alarm, action=action, reason=reason, quorum=status, **extra
+        )
+
+    if alarm not in plan.trigger.alarms:
+        return decide("ignore", f"alarm {alarm} is not a trigger alarm of {plan.workload}")
+
+    if change.detail.state.value != "ALARM":
+        if state.pending_execution and not status.met:
+            return decide(
+                "cancel",
+                f"{alarm} went {change.detail.state.value}; quorum no longer holds ({status.describe()}), "
+                "pending failover cancelled",
+            )
+        return decide("ignore", f"{alarm} went {change.detail.state.value}; nothing pending to cancel")
+
+    if state.active_region == plan.regions.secondary:
+        return decide("suppress", f"already failed over: {plan.regions.secondary} is serving")
+
+    until = _cooldown_until(plan, state)
+    if until is not None and now < until:
+        return decide("suppress", f"in cooldown until {until.isoformat()} after the last failover/failback")
+
+    if not status.met:
+        return decide("suppress", f"quorum not met: {status.describe()}")
+
+    assert status.quorum_since is not None
+    sustain_until = status.quorum_since + plan.trigger.sustain
+    return decide(
+        "start",
+        f"quorum met: {status.describe()}; sustain window ends {sustain_until.isoformat()}",
+        sustain_until=sustain_until,
+        execution_name=execution_name("failover", plan.workload, status.quorum_since),
+    )
+
+
+class Recheck(BaseModel):
+    proceed: bool = Field(description="True when the quorum held through the whole sustain window.")
+    reason: str = Field(description="Why (not).")
+    quorum: QuorumStatus
+
+
+def recheck(
+    plan: DRPlan,
+    alarms: Mapping[str, AlarmSnapshot],
+    state: WorkloadState,
+    now: datetime,
+    *,
+    sustain: timedelta | None = None,
+) -> Recheck:
+    """After the sustain wait: does the quorum still hold, continuously, for the whole window?
+
+    A flapping alarm re-enters ALARM with a fresh timestamp, which moves `quorum_since` forward,
+    so a quorum that broke even briefly during the window fails this check.
+    """
+    status = quorum_status(plan.trigger, alarms)
+    window = plan.trigger.sustain if sustain is None else sustain
+    if state.active_region == plan.regions.secondary:
+        return Recheck(proceed=False, reason="already failed over", quorum=status)
+    until = _cooldown_until(plan, state)
+    if until is not None and now < until:
+        return Recheck(proceed=False, reason=f"in cooldown until {until.isoformat()}", quorum=status)
+    if not status.met:
+        return Recheck(proceed=False, reason=f"quorum no longer holds: {status.describe()}", quorum=status)
+    assert status.quorum_since is not None
+    held = now - status.quorum_since
+    if held < window:
+        return Recheck(
+            proceed=False,
+            reason=f"quorum held only {held.total_seconds():.1f}s of the {window.total_seconds():.0f}s "
+            "sustain window (it broke and re-formed)",
+            quorum=status,
+        )
+    return Recheck(proceed=True, reason=f"quorum held for the sustain window: {status.describe()}", quorum=status)

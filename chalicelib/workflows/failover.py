@@ -1,0 +1,226 @@
+"""The failover state machine, generated from a DR plan.
+
+lock -> (sustain wait -> recheck quorum -> confirmation probe) -> smoke-test the backup -> (graceful: wait
+for replication) -> shift traffic -> verify read-back -> post-switch smoke test -> record RTO -> conclude
+(ledger + notification) -> release lock. Every task retries transient errors and catches everything else
+into the same conclude/release path, so no outcome leaves the lock held or goes unrecorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.models.plan import DRPlan
+from chalicelib.workflows.asl import Resolver, task
+
+# The Lambda functions the failover machine calls (Chalice function names).
+FAILOVER_TASKS = (
+    "acquire_lock",
+    "recheck_trigger",
+    "probe_endpoint",
+    "smoke_test",
+    "check_replication",
+    "shift_traffic",
+    "verify_traffic",
+    "record_failover",
+    "conclude",
+    "release_lock",
+)
+
+REPLICATION_POLL_SECONDS = 5
+
+
+def has_replicated_assets(plan: DRPlan) -> bool:
+    return any(a.kind == "s3" for a in plan.assets)
+
+
+def _timeout_seconds(plan: DRPlan) -> int:
+    # The whole run is bounded: sustain window + replication wait + generous room for the steps themselves.
+    waits = plan.trigger.sustain + plan.failover.replication_wait_timeout
+    return int(waits.total_seconds()) + 900
+
+
+def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
+    w = plan.workload
+    common = {"workload": w, "execution.$": "$$.Execution.Id"}
+    states: dict[str, Any] = {}
+
+    def t(
+        name: str, function: str, params: dict[str, Any], result: str | None, nxt: str | None, **kw: Any
+    ) -> None:
+        states[name] = task(
+            resolve,
+            function,
+            parameters={**common, **params},
+            result_path=result,
+            next_state=nxt,
+            catch_to=kw.pop("catch_to", "Conclude"),
+            **kw,
+        )
+
+    after_trigger = "ConfirmOutage" if plan.trigger.confirmation_probe else "SmokeTestBackup"
+    t(
+        "AcquireLock",
+        "acquire_lock",
+        {"operation": "failover"},
+        "$.lock",
+        "HasTrigger",
+        catch_to=None,
+        extra_catch=[
+            {"ErrorEquals": ["LockHeld"], "ResultPath": "$.error", "Next": "RecordLockRefusal"},
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordLockRefusal"},
+        ],
+        comment="One failover or failback per workload at a time (lease lock with expiry).",
+    )
+    t(
+        "RecordLockRefusal",
+        "conclude",
+        {"outcome": "refused", "context.$": "$"},
+        "$.final",
+        "LockRefused",
+        catch_to=None,
+    )
+    states["LockRefused"] = {"Type": "Fail", "Error": "LockHeld", "Cause": "another operation holds the lock"}
+    states["HasTrigger"] = {
+        "Type": "Choice",
+        "Comment": "Alarm-started failovers wait out the sustain window; operator-started ones do not.",
+        "Choices": [{"Variable": "$.trigger.sustain_until", "IsPresent": True, "Next": "WaitSustain"}],
+        "Default": "SmokeTestBackup",
+    }
+    states["WaitSustain"] = {
+        "Type": "Wait",
+        "TimestampPath": "$.trigger.sustain_until",
+        "Next": "RecheckQuorum",
+    }
+    t("RecheckQuorum", "recheck_trigger", {"trigger.$": "$.trigger"}, "$.recheck", "QuorumHeld")
+    states["QuorumHeld"] = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.recheck.proceed", "BooleanEquals": True, "Next": after_trigger}],
+        "Default": "Suppress",
+    }
+    if plan.trigger.confirmation_probe:
+        t(
+            "ConfirmOutage",
+            "probe_endpoint",
+            {"target": "primary"},
+            "$.probe",
+            "PrimaryStillHealthy",
+            comment="Independent confirmation: if the primary answers its smoke tests, do not fail over.",
+        )
+        states["PrimaryStillHealthy"] = {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.probe.healthy", "BooleanEquals": True, "Next": "Suppress"}],
+            "Default": "SmokeTestBackup",
+        }
+    t("Suppress", "conclude", {"outcome": "suppressed", "context.$": "$"}, "$.final", "ReleaseLock")
+
+    graceful_next = "IsGraceful" if has_replicated_assets(plan) else "ShiftTraffic"
+    t(
+        "SmokeTestBackup",
+        "smoke_test",
+        {"target": "secondary", "phase": "pre-shift"},
+        "$.smoke_backup",
+        "BackupHealthy",
+    )
+    states["BackupHealthy"] = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.smoke_backup.passed", "BooleanEquals": True, "Next": graceful_next}],
+        "Default": "RefuseBackupUnhealthy",
+    }
+    t("RefuseBackupUnhealthy", "conclude", {"outcome": "refused", "context.$": "$"}, "$.final", "ReleaseLock")
+
+    if has_replicated_assets(plan):
+        states["IsGraceful"] = {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.mode", "StringEquals": "graceful", "Next": "CheckReplication"}],
+            "Default": "ShiftTraffic",
+        }
+        t(
+            "CheckReplication",
+            "check_replication",
+            {"started.$": "$$.Execution.StartTime"},
+            "$.replication",
+            "ReplicationCaughtUp",
+            comment="Graceful mode: bounded wait until writes made before the failover reach the replica.",
+        )
+        states["ReplicationCaughtUp"] = {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.replication.done", "BooleanEquals": True, "Next": "ShiftTraffic"},
+            ],
+            "Default": "WaitForReplication",
+        }
+        states["WaitForReplication"] = {
+            "Type": "Wait",
+            "SecondsPath": "$.replication.retry_after_seconds",
+            "Next": "CheckReplication",
+        }
+
+    t(
+        "ShiftTraffic",
+        "shift_traffic",
+        {"target": "secondary"},
+        "$.shift",
+        "VerifyTraffic",
+        comment="Atomic: one Route 53 change batch or one SageMaker weights update; safety rules apply.",
+    )
+    t(
+        "VerifyTraffic",
+        "verify_traffic",
+        {"expected.$": "$.shift.weights"},
+        "$.verify",
+        "SmokeTestAfterSwitch",
+        extra_retry=[
+            {
+                "ErrorEquals": ["TrafficNotConverged"],
+                "IntervalSeconds": 2,
+                "BackoffRate": 1.5,
+                "MaxAttempts": 8,
+            }
+        ],
+    )
+    t(
+        "SmokeTestAfterSwitch",
+        "smoke_test",
+        {"target": "secondary", "phase": "post-shift"},
+        "$.smoke_after",
+        "SwitchValidated",
+    )
+    states["SwitchValidated"] = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.smoke_after.passed", "BooleanEquals": True, "Next": "RecordFailover"}],
+        "Default": "Conclude",
+    }
+    t("RecordFailover", "record_failover", {"context.$": "$"}, "$.outcome", "ConcludeCompleted")
+    t("ConcludeCompleted", "conclude", {"outcome": "completed", "context.$": "$"}, "$.final", "ReleaseLock")
+    t(
+        "Conclude",
+        "conclude",
+        {"outcome": "failed", "context.$": "$"},
+        "$.final",
+        "ReleaseLock",
+        catch_to="ReleaseLock",
+        comment="Every failure lands here: reconcile traffic to a clean state, record, notify.",
+    )
+    t("ReleaseLock", "release_lock", {}, "$.released", "Outcome", catch_to="Outcome")
+    states["Outcome"] = {
+        "Type": "Choice",
+        "Choices": [
+            {"Not": {"Variable": "$.final.status", "IsPresent": True}, "Next": "Failed"},
+            {"Variable": "$.final.status", "StringEquals": "completed", "Next": "FailedOver"},
+            {"Variable": "$.final.status", "StringEquals": "suppressed", "Next": "NotNeeded"},
+            {"Variable": "$.final.status", "StringEquals": "refused", "Next": "Refused"},
+        ],
+        "Default": "Failed",
+    }
+    states["FailedOver"] = {"Type": "Succeed"}
+    states["NotNeeded"] = {"Type": "Succeed"}
+    states["Refused"] = {"Type": "Fail", "Error": "FailoverRefused", "Cause": "see the ledger for the reason"}
+    states["Failed"] = {"Type": "Fail", "Error": "FailoverFailed", "Cause": "see the ledger for the reason"}
+
+    return {
+        "Comment": f"Lifeboat failover for {w}: {plan.regions.primary} -> {plan.regions.secondary}",
+        "StartAt": "AcquireLock",
+        "TimeoutSeconds": _timeout_seconds(plan),
+        "States": states,
+    }
