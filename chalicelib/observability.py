@@ -10,3 +10,12 @@ NAMESPACE = "Lifeboat"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def emit(name: str, value: float, unit: str = "Count", **dimensions: str) -> None:
+    """One EMF metric with its own dimensions (e.g. workload), flushed immediately."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=NAMESPACE) as metric:
+        for key, dim in dimensions.items():
+            metric.add_dimension(name=key, value=str(dim))

@@ -29,7 +29,9 @@ class EndpointClient:
         self._runtime = sagemaker_runtime or (lambda region: aws.client("sagemaker-runtime", region))
         self._timer = timer
 
-    def invoke(self, endpoint: Endpoint, region: str, case: str, payload: Any, timeout_s: float) -> Invocation:
+    def invoke(
+        self, endpoint: Endpoint, region: str, case: str, payload: Any, timeout_s: float
+    ) -> Invocation:
         start = self._timer()
         try:
             if isinstance(endpoint, HttpEndpoint):

@@ -66,7 +66,9 @@ def extract(body: Any, path: str) -> Any:
 
 def judge_case(expect: Expectation, inv: Invocation) -> CaseResult:
     def result(passed: bool, reason: str, observed: Any = None) -> CaseResult:
-        return CaseResult(case=inv.case, passed=passed, latency_ms=inv.latency_ms, reason=reason, observed=observed)
+        return CaseResult(
+            case=inv.case, passed=passed, latency_ms=inv.latency_ms, reason=reason, observed=observed
+        )
 
     if inv.error is not None:
         return result(False, f"no answer: {inv.error}")
@@ -76,16 +78,19 @@ def judge_case(expect: Expectation, inv: Invocation) -> CaseResult:
     if observed is _MISSING:
         return result(False, f"response has no field {expect.field!r}")
     if expect.value is not None:
-        if isinstance(observed, bool) or not isinstance(observed, int | float) or not math.isfinite(observed):
+        numeric = isinstance(observed, int | float) and not isinstance(observed, bool)
+        if not numeric or not math.isfinite(observed):
             return result(False, f"{expect.field} is {observed!r}, expected a number", observed)
         delta = abs(float(observed) - expect.value)
         if delta > expect.tolerance + 1e-12:
             return result(
                 False,
-                f"{expect.field}={observed} differs from {expect.value} by {delta:.6g} (> {expect.tolerance})",
+                f"{expect.field}={observed} is {delta:.6g} away from {expect.value} (> {expect.tolerance})",
                 observed,
             )
-        return result(True, f"{expect.field}={observed} within {expect.tolerance} of {expect.value}", observed)
+        return result(
+            True, f"{expect.field}={observed} within {expect.tolerance} of {expect.value}", observed
+        )
     if observed != expect.equals:
         return result(False, f"{expect.field}={observed!r}, expected {expect.equals!r}", observed)
     return result(True, f"{expect.field}={observed!r} as expected", observed)

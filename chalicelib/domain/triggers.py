@@ -73,7 +73,9 @@ def merge_snapshots(
         d = change.detail
         seen = merged.get(d.alarm_name)
         if seen is None or d.state.timestamp >= seen.since:
-            merged[d.alarm_name] = AlarmSnapshot(name=d.alarm_name, state=d.state.value, since=d.state.timestamp)
+            merged[d.alarm_name] = AlarmSnapshot(
+                name=d.alarm_name, state=d.state.value, since=d.state.timestamp
+            )
     return merged
 
 
@@ -176,4 +178,6 @@ def recheck(
             "sustain window (it broke and re-formed)",
             quorum=status,
         )
-    return Recheck(proceed=True, reason=f"quorum held for the sustain window: {status.describe()}", quorum=status)
+    return Recheck(
+        proceed=True, reason=f"quorum held for the sustain window: {status.describe()}", quorum=status
+    )

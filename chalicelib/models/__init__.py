@@ -1,1 +1,1 @@
-"""Pydantic models for every boundary Lifeboat has: DR plans, events, ledger records, task inputs and outputs."""
+"""Pydantic models for every boundary: DR plans, alarm events, ledger records, task inputs and outputs."""

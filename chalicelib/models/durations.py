@@ -34,7 +34,8 @@ DURATION_PATTERN = r"^(\d+(\.\d+)?\s*(d|h|m|s|ms|us)\s*)+$"
 _HINT = "expected a duration such as 30s, 5m, 1h"
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A short description of a bad input for error messages: 'abc', 12, null, a list, a mapping."""
     if isinstance(value, str):
         return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
     if value is None:
@@ -50,19 +51,19 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _bad(value: Any, extra: str = "") -> ValueError:
-    return ValueError(f"{_HINT}{extra} (got {_describe(value)})")
+def _bad(value: Any, reason: str = _HINT) -> ValueError:
+    return ValueError(f"{reason} (got {describe_value(value)})")
 
 
 def _from_seconds(value: int | float) -> timedelta:
     if isinstance(value, float) and not math.isfinite(value):
         raise _bad(value)
     if value < 0:
-        raise _bad(value, "; it must not be negative")
+        raise _bad(value, "a duration must not be negative")
     try:
         return timedelta(seconds=value)
     except OverflowError:
-        raise _bad(value, "; it is too large") from None
+        raise _bad(value, "the duration is too large") from None
 
 
 def _from_text(value: str) -> timedelta:
@@ -71,20 +72,22 @@ def _from_text(value: str) -> timedelta:
         raise _bad(value)
     if len(text) > _MAX_TEXT or not _WHOLE.fullmatch(text):
         if text.startswith("-"):
-            raise _bad(value, "; it must not be negative")
+            raise _bad(value, "a duration must not be negative")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            raise _bad(value, f"{_HINT}; a number in quotes needs a unit, e.g. {text}s")
         raise _bad(value)
     total = Decimal(0)
     previous = -1
     for number, unit in _PART.findall(text):
         rank = _UNIT_ORDER.index(unit)
         if rank <= previous:
-            raise _bad(value, "; units go from largest to smallest, each at most once, e.g. 1h30m")
+            raise _bad(value, "duration units go from largest to smallest, each at most once, e.g. 1h30m")
         previous = rank
         total += Decimal(number) * _UNIT_MICROSECONDS[unit]
     try:
         return timedelta(microseconds=int(total.to_integral_value()))
     except (OverflowError, InvalidOperation):
-        raise _bad(value, "; it is too large") from None
+        raise _bad(value, "the duration is too large") from None
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -97,7 +100,7 @@ def parse_duration(value: Any) -> timedelta:
         raise _bad(value)
     if isinstance(value, timedelta):
         if value < timedelta(0):
-            raise _bad(value, "; it must not be negative")
+            raise _bad(value, "a duration must not be negative")
         return value
     if isinstance(value, int | float):
         return _from_seconds(value)

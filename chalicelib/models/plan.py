@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from chalicelib.models.durations import Duration, format_duration
@@ -27,7 +35,7 @@ def rule_error(message: str, *at: str | int) -> PydanticCustomError:
     return PydanticCustomError(RULE_ERROR, message, {"at": at})
 
 
-# -- constrained strings --------------------------------------------------------------------------------------
+# -- constrained strings
 # Each pattern has a hint so that a mismatch reads "expected an AWS region name such as us-east-1" and not a
 # regular expression.
 PATTERN_HINTS: dict[str, str] = {}
@@ -66,7 +74,9 @@ CaseName = Annotated[
 ]
 BucketName = Annotated[
     str,
-    _pattern(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "an S3 bucket name (3-63 lowercase letters, digits, . and -)"),
+    _pattern(
+        r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "an S3 bucket name (3-63 lowercase letters, digits, . and -)"
+    ),
 ]
 SageMakerName = Annotated[
     str,
@@ -87,7 +97,8 @@ DnsName = Annotated[
     ),
 ]
 HostedZoneId = Annotated[
-    str, _pattern(r"^(/hostedzone/)?[A-Z0-9]{1,32}$", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+    str,
+    _pattern(r"^(/hostedzone/)?[A-Z0-9]{1,32}$", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"),
 ]
 HttpUrl = Annotated[str, _pattern(r"^https?://\S+$", "an http:// or https:// URL")]
 TopicName = Annotated[
@@ -135,7 +146,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# -- objectives and regions -----------------------------------------------------------------------------------
+# -- objectives and regions
 class TierObjectives(NamedTuple):
     rpo: timedelta
     rto: timedelta
@@ -176,7 +187,7 @@ class Regions(_Model):
         return self
 
 
-# -- endpoints ------------------------------------------------------------------------------------------------
+# -- endpoints
 class HttpEndpoint(_Model):
     """An inference endpoint reached over plain HTTP(S), e.g. a container behind a load balancer."""
 
@@ -204,7 +215,7 @@ class Endpoints(_Model):
     secondary: Endpoint = Field(description="Endpoint in the secondary region.")
 
 
-# -- traffic --------------------------------------------------------------------------------------------------
+# -- traffic
 class SetIdentifiers(_Model):
     """Route 53 set identifiers of the two records that share the record name."""
 
@@ -214,14 +225,18 @@ class SetIdentifiers(_Model):
     @model_validator(mode="after")
     def _distinct(self) -> SetIdentifiers:
         if self.primary == self.secondary:
-            raise rule_error(f"must differ from the primary set identifier (both are {self.primary!r})", "secondary")
+            raise rule_error(
+                f"must differ from the primary set identifier (both are {self.primary!r})", "secondary"
+            )
         return self
 
 
 class HealthCheckIds(_Model):
     """Route 53 health checks attached to the failover records."""
 
-    primary: ShortText = Field(description="Health check of the primary record (required by Route 53 failover).")
+    primary: ShortText = Field(
+        description="Health check of the primary record (required by Route 53 failover)."
+    )
     secondary: ShortText | None = Field(None, description="Health check of the secondary record (optional).")
 
 
@@ -235,7 +250,9 @@ class _Route53Traffic(_Model):
     record_name: DnsName = Field(description="Name of the record clients resolve, e.g. fraud.example.com.")
     record_type: Literal["CNAME", "A", "AAAA"] = Field("CNAME", description="Record type.")
     set_identifiers: SetIdentifiers = Field(description="Set identifier of each region's record.")
-    ttl: Seconds = Field(timedelta(seconds=60), description="Record TTL in whole seconds; clients cache this long.")
+    ttl: Seconds = Field(
+        timedelta(seconds=60), description="Record TTL in whole seconds; clients cache this long."
+    )
 
     @model_validator(mode="after")
     def _one_zone(self) -> _Route53Traffic:
@@ -273,11 +290,15 @@ class VariantNames(_Model):
 
 
 class SageMakerVariantsTraffic(_Model):
-    """Traffic moved between production variants of one SageMaker endpoint (UpdateEndpointWeightsAndCapacities)."""
+    """Traffic moved between production variants of one SageMaker endpoint (by updating variant weights)."""
 
     kind: Literal["sagemaker-variants"] = Field(description="Discriminator: sagemaker-variants.")
-    endpoint_name: SageMakerName = Field(description="The SageMaker endpoint whose variant weights are moved.")
-    region: Region = Field(description="Region of that endpoint; must be the plan's primary or secondary region.")
+    endpoint_name: SageMakerName = Field(
+        description="The SageMaker endpoint whose variant weights are moved."
+    )
+    region: Region = Field(
+        description="Region of that endpoint; must be the plan's primary or secondary region."
+    )
     variants: VariantNames = Field(description="Variant name of each role.")
 
 
@@ -286,7 +307,7 @@ Traffic = Annotated[
 ]
 
 
-# -- smoke tests ----------------------------------------------------------------------------------------------
+# -- smoke tests
 class Expectation(_Model):
     """What one field of the prediction must be: a number within a tolerance, or an exact value."""
 
@@ -328,7 +349,9 @@ class SmokeTests(_Model):
     """Requests that prove an endpoint serves correct predictions fast enough before traffic moves to it."""
 
     request_timeout: PositiveDuration = Field(timedelta(seconds=5), description="Timeout of each request.")
-    latency_budget_p95_ms: int = Field(gt=0, strict=True, description="Highest acceptable p95 latency, in ms.")
+    latency_budget_p95_ms: int = Field(
+        gt=0, strict=True, description="Highest acceptable p95 latency, in ms."
+    )
     min_success_ratio: float = Field(
         1.0, gt=0, le=1, strict=True, description="Share of cases that must pass (0 < ratio <= 1, default 1)."
     )
@@ -339,17 +362,21 @@ class SmokeTests(_Model):
         seen: set[str] = set()
         for index, case in enumerate(self.cases):
             if case.name in seen:
-                raise rule_error(f"smoke case name {case.name!r} is used more than once", "cases", index, "name")
+                raise rule_error(
+                    f"smoke case name {case.name!r} is used more than once", "cases", index, "name"
+                )
             seen.add(case.name)
         return self
 
 
-# -- assets ---------------------------------------------------------------------------------------------------
+# -- assets
 class S3Location(_Model):
     """A bucket and key prefix."""
 
     bucket: BucketName = Field(description="Bucket name.")
-    prefix: str = Field("", max_length=1024, description="Key prefix, e.g. datasets/ (default: whole bucket).")
+    prefix: str = Field(
+        "", max_length=1024, description="Key prefix, e.g. datasets/ (default: whole bucket)."
+    )
 
 
 class _AssetBase(_Model):
@@ -388,7 +415,9 @@ class ModelRegistryAsset(_AssetBase):
     registry: Literal["s3-manifest", "sagemaker"] = Field(
         description="s3-manifest: a manifest object in S3; sagemaker: a SageMaker model package group."
     )
-    source: S3Location | None = Field(None, description="Manifest location in the primary region (s3-manifest).")
+    source: S3Location | None = Field(
+        None, description="Manifest location in the primary region (s3-manifest)."
+    )
     replica: S3Location | None = Field(
         None, description="Manifest location in the secondary region (s3-manifest)."
     )
@@ -406,7 +435,9 @@ class ModelRegistryAsset(_AssetBase):
                 raise rule_error("only applies when registry is sagemaker", "model_package_group")
         else:
             if self.model_package_group is None:
-                raise rule_error("model_package_group is required when registry is sagemaker", "model_package_group")
+                raise rule_error(
+                    "model_package_group is required when registry is sagemaker", "model_package_group"
+                )
             for name in ("source", "replica"):
                 if getattr(self, name) is not None:
                     raise rule_error("only applies when registry is s3-manifest", name)
@@ -430,12 +461,14 @@ class DynamoDBAsset(_AssetBase):
 Asset = Annotated[S3Asset | ModelRegistryAsset | DynamoDBAsset, Field(discriminator="kind")]
 
 
-# -- policies -------------------------------------------------------------------------------------------------
+# -- policies
 class TriggerPolicy(_Model):
     """When alarms start a failover: M of N named alarms, held for a sustain window, outside a cooldown."""
 
     alarms: list[AlarmName] = Field(min_length=1, description="CloudWatch alarm names watched; at least one.")
-    quorum: int = Field(1, ge=1, strict=True, description="How many of the alarms must be in ALARM (default 1).")
+    quorum: int = Field(
+        1, ge=1, strict=True, description="How many of the alarms must be in ALARM (default 1)."
+    )
     sustain: Duration = Field(
         timedelta(0), description="How long the quorum must hold before failing over (default 0s)."
     )
@@ -489,7 +522,9 @@ class FailbackPolicy(_Model):
     approval_timeout: PositiveDuration = Field(
         timedelta(hours=1), description="How long to wait for that approval before giving up."
     )
-    auto: bool = Field(False, strict=True, description="Start failback by itself once the primary is healthy.")
+    auto: bool = Field(
+        False, strict=True, description="Start failback by itself once the primary is healthy."
+    )
     healthy_window: Duration = Field(
         timedelta(minutes=30), description="How long the primary must be healthy before failback may start."
     )
@@ -525,7 +560,7 @@ class Notifications(_Model):
         return f"arn:aws:sns:{region}:{account_id}:{self.topic}"
 
 
-# -- the plan -------------------------------------------------------------------------------------------------
+# -- the plan
 class DRPlan(_Model):
     """A disaster-recovery plan for one ML inference workload."""
 
@@ -556,8 +591,8 @@ class DRPlan(_Model):
             self.regions.secondary,
         ):
             raise rule_error(
-                f"must be the plan's primary ({self.regions.primary}) or secondary ({self.regions.secondary}) "
-                f"region (got {self.traffic.region})",
+                f"must be the plan's primary ({self.regions.primary}) or secondary "
+                f"({self.regions.secondary}) region (got {self.traffic.region})",
                 "traffic",
                 "region",
             )

@@ -42,7 +42,7 @@ def _timeout_seconds(plan: DRPlan) -> int:
 
 def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
     w = plan.workload
-    common = {"workload": w, "execution.$": "$$.Execution.Id"}
+    common = {"workload": w, "execution.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime"}
     states: dict[str, Any] = {}
 
     def t(

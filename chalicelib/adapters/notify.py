@@ -1,0 +1,46 @@
+"""Telling humans: SNS notifications with a subject and a readable summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.adapters import aws
+from chalicelib.models.plan import DRPlan
+
+MAX_SUBJECT = 100  # SNS rejects longer subjects
+
+
+class Notifier:
+    def __init__(self, sns: Any | None = None, sts: Any | None = None) -> None:
+        self._sns = sns
+        self._sts = sts
+        self._account: str | None = None
+
+    @property
+    def sns(self) -> Any:
+        if self._sns is None:
+            self._sns = aws.client("sns")
+        return self._sns
+
+    def _account_id(self) -> str:
+        if self._account is None:
+            sts = self._sts or aws.client("sts")
+            self._account = sts.get_caller_identity()["Account"]
+        return self._account
+
+    def topic_arn(self, plan: DRPlan) -> str:
+        region = self.sns.meta.region_name
+        return plan.notifications.topic_arn(region, self._account_id())
+
+    def publish(self, plan: DRPlan, subject: str, summary: str, facts: dict[str, Any]) -> str:
+        message = summary + "\n\n" + json.dumps(facts, indent=2, sort_keys=True, default=str)
+        resp = self.sns.publish(
+            TopicArn=self.topic_arn(plan),
+            Subject=subject[:MAX_SUBJECT],
+            Message=message,
+            MessageAttributes={
+                "workload": {"DataType": "String", "StringValue": plan.workload},
+            },
+        )
+        return str(resp["MessageId"])

@@ -1,0 +1,67 @@
+"""The adapters a use case needs, built once per process from settings, on first use (never at import)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.adapters import aws
+from chalicelib.adapters.alarms import AlarmReader
+from chalicelib.adapters.endpoints import EndpointClient
+from chalicelib.adapters.executions import Executions
+from chalicelib.adapters.ledger import Ledger
+from chalicelib.adapters.locks import LockTable
+from chalicelib.adapters.notify import Notifier
+from chalicelib.adapters.plan_store import PlanStore, S3PlanStore
+from chalicelib.adapters.traffic import TrafficRouter
+from chalicelib.clock import Clock, utc_now
+from chalicelib.settings import get_settings
+
+
+@dataclass
+class Deps:
+    plans: PlanStore
+    ledger: Ledger
+    locks: LockTable
+    router: TrafficRouter
+    endpoints: EndpointClient
+    notifier: Notifier
+    alarms: AlarmReader
+    executions: Executions
+    clock: Clock = utc_now
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+_deps: Deps | None = None
+_lock = threading.Lock()
+
+
+def build() -> Deps:
+    s = get_settings()
+    return Deps(
+        plans=S3PlanStore(s.plan_bucket, s.plan_prefix),
+        ledger=Ledger(s.ledger_table),
+        locks=LockTable(s.lock_table),
+        router=TrafficRouter(),
+        endpoints=EndpointClient(),
+        notifier=Notifier(),
+        alarms=AlarmReader(),
+        executions=Executions(s.state_machine_prefix),
+    )
+
+
+def deps() -> Deps:
+    global _deps
+    with _lock:
+        if _deps is None:
+            _deps = build()
+        return _deps
+
+
+def reset() -> None:
+    """Forget built adapters (the local cloud and tests change the environment between runs)."""
+    global _deps
+    with _lock:
+        _deps = None
+    aws.reset()

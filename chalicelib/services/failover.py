@@ -1,0 +1,291 @@
+"""The failover state machine's tasks: each is one use case over the plan, the adapters and the domain."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.adapters import aws
+from chalicelib.adapters.locks import LockHeld
+from chalicelib.adapters.s3objects import iter_objects
+from chalicelib.adapters.traffic import TrafficState
+from chalicelib.clock import parse_timestamp
+from chalicelib.domain import triggers
+from chalicelib.domain.listings import diff_listings
+from chalicelib.domain.objectives import measure_rto
+from chalicelib.models.failover import (
+    Concluded,
+    ConcludeInput,
+    ContextInput,
+    LockInput,
+    ProbeResult,
+    RecheckInput,
+    ReplicationInput,
+    ReplicationStatus,
+    RtoMeasurement,
+    ShiftInput,
+    TargetInput,
+    TaskInput,
+    VerifyInput,
+)
+from chalicelib.models.plan import DRPlan, S3Asset
+from chalicelib.observability import emit, logger
+from chalicelib.services.deps import Deps
+from chalicelib.services.smoke import last_smoke_passed, run_smoke
+
+REPLICATION_POLL = timedelta(seconds=5)
+LOCK_SLACK = timedelta(minutes=15)
+
+
+def lock_lease(plan: DRPlan) -> timedelta:
+    """Long enough for the slowest legitimate run, short enough that a crashed run frees the workload."""
+    failback = plan.failback.bake * len(plan.failback.steps) + plan.failback.approval_timeout
+    failover = plan.trigger.sustain + plan.failover.replication_wait_timeout
+    return max(failover, failback) + LOCK_SLACK
+
+
+def acquire_lock(inp: LockInput, d: Deps) -> dict[str, Any]:
+    plan = d.plans.get(inp.workload)
+    info = d.locks.acquire(inp.workload, inp.execution, inp.operation, lock_lease(plan))
+    return info.model_dump(mode="json")
+
+
+def release_lock(inp: TaskInput, d: Deps) -> dict[str, Any]:
+    released = d.locks.release(inp.workload, inp.execution)
+    return {"released": released}
+
+
+def recheck_trigger(inp: RecheckInput, d: Deps) -> dict[str, Any]:
+    plan = d.plans.get(inp.workload)
+    snaps = {s.name: s for s in d.alarms.snapshots(plan.trigger.alarms)}
+    state = d.ledger.get_state(plan.workload)
+    # The pending marker is ours: it must not make the recheck think a failover already happened.
+    result = triggers.recheck(plan, snaps, state, d.clock())
+    emit("TriggerRecheck", 1 if result.proceed else 0, workload=plan.workload)
+    out = result.model_dump(mode="json")
+    out["at"] = d.clock().isoformat()
+    return out
+
+
+def probe_endpoint(inp: TargetInput, d: Deps) -> ProbeResult:
+    plan = d.plans.get(inp.workload)
+    verdict = run_smoke(plan, inp.target, d, phase="confirmation-probe")
+    region = plan.region_of(inp.target)
+    if verdict.passed:
+        reason = (
+            f"{inp.target} ({region}) passed its smoke tests on the confirmation probe: alarms look false"
+        )
+    else:
+        reason = f"{inp.target} ({region}) confirmed down: {verdict.reason}"
+    return ProbeResult(healthy=verdict.passed, reason=reason, verdict=verdict.model_dump(mode="json"))
+
+
+def smoke_test(inp: TargetInput, d: Deps) -> dict[str, Any]:
+    plan = d.plans.get(inp.workload)
+    return run_smoke(plan, inp.target, d, phase=inp.phase).model_dump(mode="json")
+
+
+def check_replication(inp: ReplicationInput, d: Deps) -> ReplicationStatus:
+    """Graceful mode: have writes made before the failover reached the replica? Bounded by the plan."""
+    plan = d.plans.get(inp.workload)
+    now = d.clock()
+    deadline = inp.started + plan.failover.replication_wait_timeout
+    pending = 0
+    oldest = None
+    for asset in plan.assets:
+        if not isinstance(asset, S3Asset):
+            continue
+        src = iter_objects(aws.client("s3", plan.regions.primary), asset.source.bucket, asset.source.prefix)
+        rep = iter_objects(
+            aws.client("s3", plan.regions.secondary), asset.replica.bucket, asset.replica.prefix
+        )
+        for diff in diff_listings(src, rep):
+            if diff.kind == "extra" or diff.source is None or diff.source.last_modified > inp.started:
+                continue
+            pending += 1
+            if oldest is None or diff.source.last_modified < oldest:
+                oldest = diff.source.last_modified
+    caught_up = pending == 0
+    timed_out = now >= deadline
+    if caught_up:
+        reason = "every write made before the failover is in the replica"
+    elif timed_out:
+        reason = f"{pending} writes still unreplicated at the {plan.failover.replication_wait_timeout} limit"
+    else:
+        reason = f"waiting for {pending} writes to replicate"
+    retry = min(REPLICATION_POLL, max(deadline - now, timedelta(0)))
+    emit("ReplicationPendingObjects", pending, workload=plan.workload)
+    return ReplicationStatus(
+        done=caught_up or timed_out,
+        caught_up=caught_up,
+        pending_objects=pending,
+        oldest_pending_at=oldest,
+        retry_after_seconds=max(1, int(retry.total_seconds())) if not (caught_up or timed_out) else 0,
+        reason=reason,
+    )
+
+
+def _target_weights(inp: ShiftInput) -> dict[str, int]:
+    if inp.weights is not None:
+        return {"primary": int(inp.weights["primary"]), "secondary": int(inp.weights["secondary"])}
+    if inp.target == "secondary":
+        return {"primary": 0, "secondary": 100}
+    if inp.target == "primary":
+        return {"primary": 100, "secondary": 0}
+    raise ValueError("shift needs a target or weights")
+
+
+def shift_traffic(inp: ShiftInput, d: Deps) -> TrafficState:
+    plan = d.plans.get(inp.workload)
+    before = d.router.read(plan)
+    weights = _target_weights(inp)
+    after = d.router.shift(plan, weights, last_smoke_passed(plan, d))
+    logger.info("shifted", workload=plan.workload, before=before.weights, after=after.weights)
+    emit("TrafficShift", 1, workload=plan.workload)
+    after.detail["before"] = before.weights
+    after.detail["at"] = d.clock().isoformat()
+    return after
+
+
+def verify_traffic(inp: VerifyInput, d: Deps) -> TrafficState:
+    plan = d.plans.get(inp.workload)
+    return d.router.verify(plan, inp.expected)
+
+
+def record_failover(inp: ContextInput, d: Deps) -> RtoMeasurement:
+    plan = d.plans.get(inp.workload)
+    ctx = inp.context
+    now = d.clock()
+    trigger = ctx.get("trigger") or {}
+    exec_start = inp.started
+    started_at = parse_timestamp(trigger["first_alarm_at"]) if trigger else (exec_start or now)
+    recheck_at = (ctx.get("recheck") or {}).get("at")
+    decided_at = parse_timestamp(recheck_at) if recheck_at else (exec_start or started_at)
+    rto = measure_rto(started_at, decided_at, now, plan.rto)
+    d.ledger.update_state(
+        plan.workload,
+        active_region=plan.regions.secondary,
+        last_failover_at=now,
+        last_rto_seconds=rto.rto_seconds,
+        pending_execution=None,
+    )
+    emit("FailoverRTO", rto.rto_seconds, "Seconds", workload=plan.workload)
+    emit("FailoverAutomationSeconds", rto.automation_seconds, "Seconds", workload=plan.workload)
+    emit("RTOObjectiveMet", 1 if rto.met else 0, workload=plan.workload)
+    return rto
+
+
+def _reason(outcome: str, ctx: dict[str, Any]) -> str:
+    error = ctx.get("error") or {}
+    if outcome == "completed":
+        rto = ctx.get("outcome") or {}
+        verdict = "met" if rto.get("met") else "BREACHED"
+        return (
+            f"failed over; measured RTO {rto.get('rto_seconds', 0):.1f}s "
+            f"(objective {rto.get('objective_seconds', 0):.0f}s, {verdict}); "
+            f"automation {rto.get('automation_seconds', 0):.1f}s"
+        )
+    if outcome == "suppressed":
+        if (ctx.get("probe") or {}).get("healthy"):
+            return "failover suppressed: " + ctx["probe"]["reason"]
+        return "failover suppressed: " + (ctx.get("recheck") or {}).get("reason", "trigger no longer holds")
+    if outcome == "refused":
+        if error:
+            return f"failover refused: {_cause(error)}"
+        smoke = ctx.get("smoke_backup") or {}
+        return f"failover refused: backup unhealthy ({smoke.get('reason', 'smoke test failed')})"
+    if ctx.get("smoke_after") and not ctx["smoke_after"].get("passed", True):
+        return f"failover failed: post-switch validation failed ({ctx['smoke_after'].get('reason')})"
+    return f"failover failed: {error.get('Error', 'unknown error')}: {_cause(error)}"
+
+
+def _cause(error: dict[str, Any]) -> str:
+    cause = error.get("Cause", "")
+    try:
+        parsed = json.loads(cause)
+        return str(parsed.get("errorMessage", cause))
+    except (ValueError, AttributeError):
+        return str(cause)
+
+
+def _reconcile(plan: DRPlan, ctx: dict[str, Any], d: Deps) -> dict[str, int] | None:
+    """After a failure: leave traffic in a clean state (all on one side), never half-shifted."""
+    try:
+        current = d.router.read(plan)
+    except Exception as exc:  # reading traffic failed too: say so, do not guess
+        logger.error("reconcile: cannot read traffic", workload=plan.workload, error=str(exc))
+        return None
+    if current.active_region is not None:
+        return current.weights
+    before = ((ctx.get("shift") or {}).get("detail") or {}).get("before") or {"primary": 100, "secondary": 0}
+    logger.warning("reconcile: restoring pre-shift weights", workload=plan.workload, weights=before)
+    d.router.shift(plan, before, last_smoke_passed(plan, d))
+    return d.router.read(plan).weights
+
+
+def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
+    plan = d.plans.get(inp.workload)
+    ctx = inp.context
+    outcome = inp.outcome
+    if outcome == "refused" and (ctx.get("error") or {}).get("Error") not in (None, "LockHeld"):
+        outcome = "failed"
+    reason = _reason(outcome, ctx)
+    traffic = _reconcile(plan, ctx, d) if outcome == "failed" else None
+    detail = {
+        k: ctx[k]
+        for k in (
+            "trigger",
+            "mode",
+            "recheck",
+            "probe",
+            "smoke_backup",
+            "shift",
+            "smoke_after",
+            "outcome",
+            "error",
+        )
+        if k in ctx
+    }
+    if traffic is not None:
+        detail["traffic_after"] = traffic
+    d.ledger.record(
+        plan.workload,
+        "failover",
+        outcome,
+        reason,
+        actor=str(ctx.get("requested_by", "lifeboat")),
+        execution=inp.execution,
+        detail=detail,
+    )
+    if outcome != "completed":
+        state = d.ledger.get_state(plan.workload)
+        if state.pending_execution == inp.execution:
+            d.ledger.update_state(plan.workload, pending_execution=None)
+    emit(f"Failover{outcome.capitalize()}", 1, workload=plan.workload)
+    subject = {
+        "completed": f"[Lifeboat] {plan.workload} failed over to {plan.regions.secondary}",
+        "suppressed": f"[Lifeboat] {plan.workload}: failover suppressed",
+        "refused": f"[Lifeboat] {plan.workload}: failover refused",
+        "failed": f"[Lifeboat] {plan.workload}: FAILOVER FAILED",
+    }[outcome]
+    try:
+        d.notifier.publish(plan, subject, reason, {"execution": inp.execution, **detail})
+    except Exception as exc:  # a notification failure must not hide the outcome
+        logger.error("notification failed", workload=plan.workload, error=str(exc))
+    return Concluded(status=outcome, reason=reason, traffic=traffic)
+
+
+__all__ = [
+    "LockHeld",
+    "acquire_lock",
+    "check_replication",
+    "conclude",
+    "probe_endpoint",
+    "recheck_trigger",
+    "record_failover",
+    "release_lock",
+    "shift_traffic",
+    "smoke_test",
+    "verify_traffic",
+]
