@@ -1,10 +1,12 @@
 """Lifeboat's Chalice application: creates the app, attaches powertools, registers the blueprints."""
 
 from chalice import Chalice
-from chalicelib.blueprints.tasks import bp as tasks_bp
 
+from chalicelib.blueprints.tasks import bp as tasks_bp
+from chalicelib.blueprints.triggers import bp as triggers_bp
 from chalicelib.middleware import powertools_middleware
 
 app = Chalice(app_name="lifeboat")
 app.register_middleware(powertools_middleware, "all")
 app.register_blueprint(tasks_bp)
+app.register_blueprint(triggers_bp)

@@ -1,0 +1,157 @@
+"""Alarm state change -> trigger decision -> (maybe) a failover execution. Every decision is recorded."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from chalicelib.domain import triggers
+from chalicelib.domain.triggers import TriggerDecision
+from chalicelib.models.alarms import AlarmStateChange
+from chalicelib.models.failover import FailoverRequest, TriggerInfo
+from chalicelib.observability import emit, logger
+from chalicelib.services.deps import Deps
+
+
+class AlarmOutcome(BaseModel):
+    """What the alarm handler did with one event."""
+
+    event_id: str | None = Field(None, description="EventBridge event id, when the event had one.")
+    rejected: str | None = Field(None, description="Why the event was rejected as malformed, if it was.")
+    decisions: list[TriggerDecision] = Field(default_factory=list)
+    executions: dict[str, str] = Field(default_factory=dict, description="workload -> execution ARN started.")
+
+
+def _summarise(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(p) for p in e["loc"]) or "event"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def parse(raw: Any) -> AlarmStateChange | str:
+    """The typed event, or the reason it is not a usable alarm state change."""
+    if not isinstance(raw, dict):
+        return f"event is a {type(raw).__name__}, not a JSON object"
+    try:
+        return AlarmStateChange.model_validate(raw)
+    except ValidationError as err:
+        return _summarise(err)
+
+
+def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
+    outcome = AlarmOutcome(event_id=change.id)
+    alarm = change.detail.alarm_name
+    plans = [p for p in d.plans.all() if alarm in p.trigger.alarms]
+    if not plans:
+        logger.info("alarm names no plan; ignored", alarm=alarm)
+        emit("AlarmIgnored", 1)
+        return outcome
+    for plan in plans:
+        now = d.clock()
+        snaps = triggers.merge_snapshots(d.alarms.snapshots(plan.trigger.alarms, change.region), change)
+        state = d.ledger.get_state(plan.workload)
+        decision = triggers.evaluate(change, plan, snaps, state, now)
+        outcome.decisions.append(decision)
+        logger.info(
+            "trigger decision",
+            workload=plan.workload,
+            alarm=alarm,
+            action=decision.action,
+            reason=decision.reason,
+        )
+        emit(f"Trigger{decision.action.capitalize()}", 1, workload=plan.workload)
+        execution = None
+        if decision.action == "start":
+            assert decision.execution_name and decision.sustain_until and decision.quorum.quorum_since
+            request = FailoverRequest(
+                workload=plan.workload,
+                mode=plan.failover.mode,
+                reason=decision.reason,
+                trigger=TriggerInfo(
+                    alarm=alarm,
+                    first_alarm_at=decision.quorum.first_alarm_at or decision.quorum.quorum_since,
+                    quorum_since=decision.quorum.quorum_since,
+                    sustain_until=decision.sustain_until,
+                    event_id=change.id,
+                ),
+            )
+            # The name and input derive from the quorum, not the event: any number of deliveries of any
+            # events describing the same quorum start exactly one execution.
+            payload = request.model_dump(mode="json", exclude={"trigger": {"event_id", "alarm"}})
+            execution, started_now = d.executions.start(
+                plan.workload, "failover", decision.execution_name, payload
+            )
+            outcome.executions[plan.workload] = execution
+            if started_now:
+                d.ledger.update_state(plan.workload, pending_execution=execution)
+            else:
+                logger.info(
+                    "execution already started for this quorum", workload=plan.workload, execution=execution
+                )
+                continue  # the first delivery already recorded this decision
+        elif decision.action == "cancel" and state.pending_execution:
+            execution = state.pending_execution
+            d.executions.stop(execution, decision.reason)
+            d.ledger.update_state(plan.workload, pending_execution=None)
+        if decision.action != "ignore":
+            d.ledger.record(
+                plan.workload,
+                "decision",
+                {"start": "started", "suppress": "suppressed", "cancel": "cancelled"}[decision.action],
+                decision.reason,
+                execution=execution,
+                detail={
+                    "alarm": alarm,
+                    "event_id": change.id,
+                    "quorum": decision.quorum.model_dump(mode="json"),
+                },
+            )
+    return outcome
+
+
+_once: dict[str, Callable[..., dict[str, Any]]] = {}
+_once_lock = threading.Lock()
+
+
+def _idempotent(table: str) -> Callable[..., dict[str, Any]]:
+    """powertools idempotency on DynamoDB keyed on the event id; built on first use, never at import."""
+    with _once_lock:
+        if table not in _once:
+            from aws_lambda_powertools.utilities.idempotency import (
+                DynamoDBPersistenceLayer,
+                IdempotencyConfig,
+                idempotent_function,
+            )
+
+            from chalicelib.adapters import aws
+
+            store = DynamoDBPersistenceLayer(table_name=table, boto3_client=aws.client("dynamodb"))
+            config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=24 * 3600)
+
+            @idempotent_function(
+                data_keyword_argument="event", persistence_store=store, config=config, key_prefix="alarm"
+            )
+            def process(event: dict[str, Any], d: Deps) -> dict[str, Any]:
+                change = AlarmStateChange.model_validate(event)
+                return decide_and_act(change, d).model_dump(mode="json")
+
+            _once[table] = process
+        return _once[table]
+
+
+def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None) -> AlarmOutcome:
+    """Entry point for the EventBridge handler: never raises on bad input, never acts twice on one event."""
+    parsed = parse(raw)
+    if isinstance(parsed, str):
+        logger.warning("rejected alarm event", reason=parsed)
+        emit("RejectedEvents", 1)
+        event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        return AlarmOutcome(event_id=event_id, rejected=parsed[:1000])
+    if idempotency_table is None:
+        return decide_and_act(parsed, d)
+    return AlarmOutcome.model_validate(_idempotent(idempotency_table)(event=raw, d=d))
