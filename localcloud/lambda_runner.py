@@ -1,0 +1,412 @@
+"""The local cloud's Lambda runtime: moto's Lambda functions run the real Chalice handlers in-process.
+
+moto's stock Lambda needs Docker (absent here) and its "simple" mode runs no code, and moto's EventBridge does
+not deliver to Lambda targets. This is the only module that patches moto; `GUARDED_INTERNALS` lists every moto
+internal it relies on and tests/integration/test_moto_guard.py fails loudly when one of them changes.
+
+Paths into the runner:
+- Lambda Invoke API, Step Functions Task states (the bare function ARN and `arn:aws:states:::lambda:invoke`;
+  moto's SFN engine calls the Invoke API over HTTP on localhost:MOTO_PORT) and SQS event-source mappings
+  (moto's SendMessage calls `LambdaBackend.send_sqs_batch` -> `LambdaFunction.invoke` synchronously) all
+  end in `LambdaFunction._invoke_lambda`, which is replaced.
+- EventBridge rules: `Rule.send_to_targets` is wrapped; Lambda targets are invoked asynchronously (a daemon
+  thread, like EventBridge's asynchronous invocation), every other target goes to moto's own method.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+from moto.events.models import Rule
+
+logger = logging.getLogger(__name__)
+
+# Chalice writes "app.<python function name>" into the Handler of every function declared on the app object
+# (and "app.app" for the REST API); blueprint functions carry their blueprint module instead.
+APP_MODULE = "app"
+
+# (module, qualified attribute, inspect.signature string) of every moto internal this module relies on.
+GUARDED_INTERNALS: list[tuple[str, str, str]] = [
+    (
+        "moto.awslambda.models",
+        "LambdaFunction._invoke_lambda",
+        "(self, event: 'str | None' = None) -> 'tuple[str, bool, str]'",
+    ),
+    (
+        "moto.awslambda.models",
+        "LambdaFunction.invoke",
+        "(self, body: 'str', request_headers: 'Any', response_headers: 'Any') -> 'str | bytes'",
+    ),
+    ("moto.awslambda.models", "LambdaFunction.save_logs", "(self, output: 'str') -> 'None'"),
+    (
+        "moto.awslambda.models",
+        "LambdaBackend.get_function",
+        "(self, function_name_or_arn: 'str', qualifier: 'str | None' = None) -> 'LambdaFunction'",
+    ),
+    (
+        "moto.awslambda.models",
+        "LambdaBackend.send_sqs_batch",
+        "(self, function_arn: 'str', messages: 'Any', queue_arn: 'str') -> 'bool'",
+    ),
+    (
+        "moto.awslambda.models",
+        "LambdaBackend._send_sqs_message",
+        "(self, function_arn: 'str', message: 'Any', queue_arn: 'str') -> 'bool'",
+    ),
+    ("moto.awslambda.utils", "get_backend", "(account_id: str, region: str) -> 'LambdaBackend'"),
+    (
+        "moto.events.models",
+        "Rule.send_to_targets",
+        "(self, original_event: 'EventMessageType', transform_input: 'bool' = True) -> 'None'",
+    ),
+    ("moto.events.models", "EventPattern.matches_event", "(self, event: 'EventMessageType') -> 'bool'"),
+    (
+        "moto.events.utils",
+        "EventTemplateParser.parse",
+        "(input_template: str, input_paths_map: dict[str, typing.Any], "
+        "event: moto.events.utils.EventMessageType) -> dict[str, typing.Any]",
+    ),
+    ("moto.logs.models", "LogsBackend.ensure_log_group", "(self, log_group_name: str) -> None"),
+    (
+        "moto.moto_server.threaded_moto_server",
+        "ThreadedMotoServer.__init__",
+        "(self, ip_address: str = '0.0.0.0', port: int = 5000, verbose: bool = True)",
+    ),
+    (
+        "moto.moto_server.threaded_moto_server",
+        "ThreadedMotoServer.get_host_and_port",
+        "(self) -> tuple[str, int]",
+    ),
+    ("moto.moto_server.threaded_moto_server", "ThreadedMotoServer.stop", "(self) -> None"),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+        "execute_lambda_function_integration",
+        "(env: moto.stepfunctions.parser.asl.eval.environment.Environment, parameters: dict, region: str, "
+        "state_credentials: moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials."
+        "StateCredentials) -> None",
+    ),
+    (
+        "moto.stepfunctions.parser.asl.utils.boto_client",
+        "boto_client_for",
+        "(region: str, service: str, state_credentials: Any = None) -> botocore.client.BaseClient",
+    ),
+]
+
+
+@dataclass
+class LambdaContext:
+    """The `context` argument of a Lambda handler (the attributes powertools and Chalice read)."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float = field(repr=False)
+    client_context: Any = None
+    identity: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class _State:
+    handler_module: str = APP_MODULE
+    originals: dict[str, Any] = field(default_factory=dict)
+    # Values os.environ held before the runner first overwrote a key, restored by uninstall().
+    environ_before: dict[str, str | None] = field(default_factory=dict)
+    pending: set[threading.Thread] = field(default_factory=set)
+
+
+_state = _State()
+_install_lock = threading.Lock()
+_environ_lock = threading.Lock()
+_pending_lock = threading.Lock()
+
+
+# --------------------------------------------------------------------------------------------- the runner
+
+
+def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
+    """Run `function`'s handler on `event`; returns (JSON payload, errored, log text) like moto's runner."""
+    request_id = str(uuid.uuid4())
+    stream = f"{datetime.now(UTC):%Y/%m/%d}/[{function.version}]{request_id.replace('-', '')}"
+    context = LambdaContext(
+        function_name=function.function_name,
+        function_version=str(function.version),
+        invoked_function_arn=function.function_arn,
+        memory_limit_in_mb=int(function.memory_size),
+        aws_request_id=request_id,
+        log_group_name=function.logs_group_name,
+        log_stream_name=stream,
+        deadline=time.monotonic() + float(function.timeout),
+    )
+    started = time.monotonic()
+    errored = True
+    try:
+        handler = _resolve_handler(function.handler or "")
+    except ImportError as exc:
+        payload = _error_payload(exc, "Runtime.ImportModuleError", request_id)
+    except AttributeError as exc:
+        payload = _error_payload(exc, "Runtime.HandlerNotFound", request_id)
+    else:
+        _apply_environment(function.environment_vars or {})
+        try:
+            result = handler(_decode_event(event), context)
+        except Exception as exc:  # noqa: BLE001 - the Lambda runtime turns every handler error into a payload
+            payload = _error_payload(exc, type(exc).__name__, request_id)
+        else:
+            try:
+                payload = json.dumps(result)
+                errored = False
+            except (TypeError, ValueError) as exc:
+                payload = _error_payload(exc, "Runtime.MarshalError", request_id)
+    duration_ms = (time.monotonic() - started) * 1000
+    lines = [f"START RequestId: {request_id} Version: {function.version}"]
+    if errored:
+        lines.append(payload)
+    lines.append(f"END RequestId: {request_id}")
+    lines.append(f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms")
+    logs = "\n".join(lines)
+    _save_logs(function, logs)
+    return payload, errored, logs
+
+
+def _patched_invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
+    return invoke(self, event)
+
+
+def _decode_event(event: Any) -> Any:
+    # moto's LambdaFunction.invoke hands over the parsed JSON body, or the string "{}" for an empty body.
+    if event is None or event == "{}":
+        return {}
+    return event
+
+
+def _resolve_handler(handler_setting: str) -> Callable[[Any, Any], Any]:
+    module_name, _, attribute = handler_setting.rpartition(".")
+    if not module_name or not attribute:
+        raise AttributeError(f"Bad handler '{handler_setting}': expected <module>.<attribute>")
+    # The app module is always imported first: blueprint handlers only get their middleware (powertools)
+    # once the app registered the blueprint.
+    app_module = importlib.import_module(_state.handler_module)
+    module = app_module if module_name == APP_MODULE else importlib.import_module(module_name)
+    handler = getattr(module, attribute, None)
+    if handler is None or not callable(handler):
+        raise AttributeError(f"Handler '{attribute}' missing on module '{module.__name__}'")
+    return handler
+
+
+def _error_payload(exc: BaseException, error_type: str, request_id: str) -> str:
+    return json.dumps(
+        {
+            "errorMessage": str(exc),
+            "errorType": error_type,
+            "requestId": request_id,
+            # Like the Lambda runtime, the trace starts in user code, not in the runner.
+            "stackTrace": traceback.format_list(
+                [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename != __file__]
+            ),
+        }
+    )
+
+
+def _apply_environment(variables: Mapping[str, Any]) -> None:
+    # All functions of the app share one set of variables, so after the first call nothing changes and the
+    # cached clients/settings survive. The lock only covers the comparison and the update, never the handler.
+    with _environ_lock:
+        changed = {k: str(v) for k, v in variables.items() if os.environ.get(k) != str(v)}
+        if not changed:
+            return
+        for key, value in changed.items():
+            _state.environ_before.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        _reset_clients()
+
+
+def _restore_environment() -> None:
+    with _environ_lock:
+        for key, value in _state.environ_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        changed = bool(_state.environ_before)
+        _state.environ_before.clear()
+        if changed:
+            _reset_clients()
+
+
+def _reset_clients() -> None:
+    try:
+        from chalicelib.adapters import aws
+    except ImportError:  # a handler module that does not use Lifeboat's client factory
+        return
+    aws.reset()
+
+
+def _save_logs(function: LambdaFunction, text: str) -> None:
+    try:
+        function.logs_backend.ensure_log_group(function.logs_group_name)
+        function.save_logs(text)
+    except Exception:  # noqa: BLE001 - logs are a convenience; the invocation result matters
+        logger.exception("could not store Lambda logs for %s", function.function_name)
+
+
+# ---------------------------------------------------------------------------------------------- EventBridge
+
+
+def _is_lambda_arn(arn: str) -> bool:
+    parts = arn.split(":", 6)
+    return len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function"
+
+
+def _patched_send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    lambda_targets = [t for t in self.targets if _is_lambda_arn(t["Arn"])]
+    other_targets = [t for t in self.targets if not _is_lambda_arn(t["Arn"])]
+    if lambda_targets and self.state != "DISABLED" and self.event_pattern.matches_event(original_event):
+        for target in lambda_targets:
+            payload = target_input(target, original_event, transform_input=transform_input)
+            _start_async(target["Arn"], payload)
+    if other_targets or not lambda_targets:
+        # .get(): a concurrent uninstall() may already have put moto's method back on the class.
+        original = _state.originals.get("send_to_targets", Rule.send_to_targets)
+        if lambda_targets:
+            # A shallow copy keeps the shared rule untouched while moto's method sees only its own targets.
+            shadow = copy.copy(self)
+            shadow.targets = other_targets
+            original(shadow, original_event, transform_input)
+        else:
+            original(self, original_event, transform_input)
+
+
+def target_input(target: Mapping[str, Any], event: Mapping[str, Any], *, transform_input: bool = True) -> Any:
+    """What EventBridge hands a target: the event envelope or its Input / InputPath / InputTransformer."""
+    envelope = {k: v for k, v in event.items() if k != "ingestion-time"}
+    envelope["time"] = _iso_time(envelope.get("time"))
+    if not transform_input:
+        return envelope
+    if target.get("Input") is not None:
+        return json.loads(target["Input"])
+    if target.get("InputPath"):
+        from jsonpath_ng.ext import parse
+
+        matches = parse(target["InputPath"]).find(envelope)
+        return matches[0].value if matches else None
+    transformer = target.get("InputTransformer")
+    if transformer:
+        from moto.events.utils import EventTemplateParser
+
+        return EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event={**event, "time": envelope["time"]},
+        )
+    return envelope
+
+
+def _iso_time(value: Any) -> Any:
+    # moto stores the event time as epoch seconds; EventBridge delivers ISO-8601 UTC without fractions.
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+def _start_async(function_arn: str, payload: Any) -> None:
+    thread = threading.Thread(
+        target=_invoke_async, args=(function_arn, payload), name=f"eventbridge->{function_arn}", daemon=True
+    )
+    with _pending_lock:
+        _state.pending.add(thread)
+    thread.start()
+
+
+def _invoke_async(function_arn: str, payload: Any) -> None:
+    try:
+        from moto.awslambda.utils import get_backend
+
+        _, _, _, region, account, _ = function_arn.split(":", 5)
+        function = get_backend(account, region).get_function(function_arn)
+        result, errored, _ = invoke(function, payload)
+        if errored:
+            logger.error("EventBridge target %s failed: %s", function_arn, result)
+    except Exception:  # noqa: BLE001 - EventBridge only counts failed invocations; nothing propagates
+        logger.exception("EventBridge could not invoke %s", function_arn)
+    finally:
+        with _pending_lock:
+            _state.pending.discard(threading.current_thread())
+
+
+def drain(timeout: float = 10.0) -> bool:
+    """Wait for asynchronous (EventBridge) invocations in flight; True when none is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _pending_lock:
+            pending = list(_state.pending)
+        if not pending:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        pending[0].join(remaining)
+
+
+# ------------------------------------------------------------------------------------------------- install
+
+
+def install(handler_module: str = APP_MODULE) -> None:
+    """Patch moto (idempotent); Handlers "app.<name>" resolve in `handler_module` (tests use their own)."""
+    with _install_lock:
+        _state.handler_module = handler_module
+        if _state.originals:
+            return
+        _state.originals["_invoke_lambda"] = LambdaFunction.__dict__["_invoke_lambda"]
+        _state.originals["send_to_targets"] = Rule.__dict__["send_to_targets"]
+        LambdaFunction._invoke_lambda = _patched_invoke_lambda  # type: ignore[method-assign]
+        Rule.send_to_targets = _patched_send_to_targets  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Restore moto's own methods and the environment variables the runner changed (idempotent)."""
+    with _install_lock:
+        if _state.originals:
+            LambdaFunction._invoke_lambda = _state.originals.pop("_invoke_lambda")  # type: ignore[method-assign]
+            Rule.send_to_targets = _state.originals.pop("send_to_targets")  # type: ignore[method-assign]
+            _state.originals.clear()
+        _state.handler_module = APP_MODULE
+    _restore_environment()
+
+
+def installed() -> bool:
+    return bool(_state.originals)
+
+
+def original(module: str, qualname: str) -> Any:
+    """The moto attribute `module`.`qualname` as moto defines it, even while the runner is installed."""
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    replacements = {
+        _patched_invoke_lambda: "_invoke_lambda",
+        _patched_send_to_targets: "send_to_targets",
+    }
+    key = replacements.get(obj)
+    return _state.originals.get(key, obj) if key else obj

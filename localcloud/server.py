@@ -1,0 +1,218 @@
+"""`LocalCloud`: an in-process moto server on 127.0.0.1 that runs Step Functions and Lifeboat's handlers.
+
+One per process: moto's backends are process-wide and its Step Functions engine finds the server through the
+MOTO_PORT environment variable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+
+from localcloud import lambda_runner
+from localcloud.resources import names
+
+HOST = "127.0.0.1"
+PRIMARY_REGION = "us-east-1"
+SECONDARY_REGION = "us-west-2"
+ACCOUNT_ID = "123456789012"  # moto's default account
+CREDENTIALS = "testing"
+METRICS_NAMESPACE = "Lifeboat"
+SERVICE_NAME = "lifeboat"
+
+_running_lock = threading.Lock()
+_running: LocalCloud | None = None
+
+
+class LocalCloudError(RuntimeError):
+    """Raised when the local cloud cannot start (e.g. one is already running in this process)."""
+
+
+class LocalCloud:
+    """Context manager around moto's ThreadedMotoServer plus the in-process Lambda runner."""
+
+    def __init__(
+        self,
+        *,
+        stage: str = "dev",
+        region: str = PRIMARY_REGION,
+        secondary_region: str = SECONDARY_REGION,
+        handler_module: str = lambda_runner.APP_MODULE,
+        apply_environ: bool = True,
+        reset_state: bool = True,
+    ) -> None:
+        self.stage = stage
+        self.region = region
+        self.secondary_region = secondary_region
+        self.handler_module = handler_module
+        self.account_id = ACCOUNT_ID
+        self._apply_environ = apply_environ
+        self._reset_state = reset_state
+        self._server: ThreadedMotoServer | None = None
+        self._port: int | None = None
+        self._environ_before: dict[str, str | None] = {}
+        self._sfn_config_before: dict[str, Any] | None = None
+        self._werkzeug_level: int | None = None
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
+        # What provision_base created (names and ARNs), keyed as its result.
+        self.resources: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> LocalCloud:
+        global _running
+        with _running_lock:
+            if _running is not None:
+                raise LocalCloudError(
+                    "a LocalCloud is already running in this process (moto's backends and MOTO_PORT are "
+                    "process-wide); stop it first"
+                )
+            _running = self
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        # Request lines from werkzeug would drown the test output.
+        werkzeug_logger = logging.getLogger("werkzeug")
+        self._werkzeug_level = werkzeug_logger.level
+        werkzeug_logger.setLevel(logging.WARNING)
+
+        server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+        server.start()
+        self._server = server
+        _, self._port = server.get_host_and_port()
+
+        # In-process, the moto-api /moto-api/config endpoint would set this very dict; the SFN responses
+        # read it on every request, so state machines must be created after this line to be executable.
+        sfn_config = default_user_config.setdefault("stepfunctions", {})
+        self._sfn_config_before = dict(sfn_config)
+        sfn_config["execute_state_machine"] = True
+
+        self._set_environ({"MOTO_PORT": str(self._port)})
+        if self._apply_environ:
+            self._set_environ(self.env())
+        if self._reset_state:
+            self._reset_moto()
+        lambda_runner.install(handler_module=self.handler_module)
+        _reset_lifeboat_clients()
+
+    def stop(self) -> None:
+        """Stop the server, remove the runner patch and restore the environment (safe to call twice)."""
+        global _running
+        with _running_lock:
+            if _running is not self:
+                return  # never started, already stopped, or refused: the running cloud is not ours to touch
+        lambda_runner.drain(timeout=5.0)
+        lambda_runner.uninstall()
+        if self._server is not None:
+            self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
+            self._server = None
+        if self._sfn_config_before is not None:
+            default_user_config["stepfunctions"] = self._sfn_config_before
+            self._sfn_config_before = None
+        for key, value in self._environ_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._environ_before.clear()
+        if self._werkzeug_level is not None:
+            logging.getLogger("werkzeug").setLevel(self._werkzeug_level)
+            self._werkzeug_level = None
+        with self._clients_lock:
+            self._clients.clear()
+        _reset_lifeboat_clients()
+        with _running_lock:
+            _running = None
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --------------------------------------------------------------------------------------- properties
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise LocalCloudError("the local cloud is not started")
+        return self._port
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def env(self, stage: str | None = None) -> dict[str, str]:
+        """Environment variables a Lambda function or the CLI needs to talk to this cloud."""
+        resource_names = names(stage or self.stage)
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS,
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "LIFEBOAT_STAGE": stage or self.stage,
+            "LIFEBOAT_LEDGER_TABLE": resource_names.ledger_table,
+            "LIFEBOAT_LOCK_TABLE": resource_names.lock_table,
+            "LIFEBOAT_IDEMPOTENCY_TABLE": resource_names.idempotency_table,
+            "LIFEBOAT_PLAN_BUCKET": resource_names.plan_bucket,
+            "LIFEBOAT_EVIDENCE_BUCKET": resource_names.evidence_bucket,
+        }
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A boto3 client against the local cloud (cached per service and region; clients are thread-safe)."""
+        key = (service, region or self.region)
+        with self._clients_lock:
+            existing = self._clients.get(key)
+            if existing is None:
+                existing = boto3.session.Session().client(
+                    service,
+                    region_name=key[1],
+                    endpoint_url=self.endpoint_url,
+                    aws_access_key_id=CREDENTIALS,
+                    aws_secret_access_key=CREDENTIALS,
+                    config=Config(retries={"mode": "standard", "max_attempts": 3}),
+                )
+                self._clients[key] = existing
+            return existing
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _set_environ(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._environ_before.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _reset_moto(self) -> None:
+        # Same effect as POST /moto-api/reset: a fresh cloud, whatever earlier tests left in the backends.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
+
+def _reset_lifeboat_clients() -> None:
+    try:
+        from chalicelib.adapters import aws
+    except ImportError:
+        return
+    aws.reset()

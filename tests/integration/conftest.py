@@ -1,0 +1,26 @@
+"""Integration fixtures: a local cloud (moto on 127.0.0.1 + the in-process Lambda runner) per test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from localcloud.resources import provision_base
+from localcloud.server import LocalCloud
+
+
+@pytest.fixture(scope="module")
+def local_cloud(request: pytest.FixtureRequest) -> Iterator[LocalCloud]:
+    """A started local cloud with Lifeboat's base resources; `local_cloud.resources` holds their names/ARNs.
+
+    A test module picks the Chalice app whose handlers the functions run with a module-level
+    `LOCAL_CLOUD_APP = "<module>"` (default: Lifeboat's own `app`).
+    """
+    cloud = LocalCloud(handler_module=getattr(request.module, "LOCAL_CLOUD_APP", "app"))
+    cloud.start()
+    try:
+        provision_base(cloud, stage=cloud.stage)
+        yield cloud
+    finally:
+        cloud.stop()

@@ -1,0 +1,146 @@
+"""Fails loudly when a moto internal the local cloud's Lambda runner relies on changes (moto is pinned)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from importlib.metadata import version
+
+import pytest
+
+from localcloud import lambda_runner
+
+PINNED_MOTO = "5.2.5"
+SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
+SFN_LAMBDA_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda"
+SFN_LAMBDA_SERVICE = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda"
+)
+
+HOW_TO_FIX = (
+    "localcloud/lambda_runner.py patches moto internals; re-read the moto source named here, adapt the "
+    "runner, then update GUARDED_INTERNALS / this test."
+)
+
+
+def test_moto_is_the_pinned_version() -> None:
+    # Given the moto version requirements-dev.txt pins
+    # When we read the installed one
+    installed = version("moto")
+
+    # Then they are the same (the runner was written against this version's internals)
+    assert installed == PINNED_MOTO, (
+        f"moto {installed} is installed but the local cloud was verified against {PINNED_MOTO}. {HOW_TO_FIX}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    lambda_runner.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in lambda_runner.GUARDED_INTERNALS],
+)
+def test_guarded_moto_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given an internal the runner relies on
+    # When we look it up as moto defines it (not our replacement)
+    try:
+        target = lambda_runner.original(module, qualname)
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(f"moto no longer has {module}.{qualname} ({exc}). {HOW_TO_FIX}")
+
+    # Then its signature is the one the runner was written against
+    actual = str(inspect.signature(target))
+    assert actual == expected, (
+        f"the signature of {module}.{qualname} changed:\n"
+        f"  expected {expected}\n  actual   {actual}\n{HOW_TO_FIX}"
+    )
+
+
+def _source(module: str, qualname: str) -> str:
+    obj: object = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return inspect.getsource(obj)  # type: ignore[arg-type]
+
+
+def test_step_functions_still_call_lambda_through_the_invoke_api() -> None:
+    # Given the SFN engine's Lambda helpers
+    # When we read how they call Lambda and read its errors
+    integration = _source(SFN_LAMBDA_UTILS, "_invoke_lambda_function")
+    legacy = _source(SFN_LAMBDA_UTILS, "exec_lambda_function")
+    raising = _source(SFN_LAMBDA_UTILS, "execute_lambda_function_integration")
+    task_error = _source(SFN_LAMBDA_TASK, "StateTaskLambda._from_error")
+    service_error = _source(SFN_LAMBDA_SERVICE, "StateTaskServiceLambda._from_error")
+
+    # Then they still go through lambda_client.invoke (so our runner sees every call), fail on FunctionError,
+    # and take the error name from the payload's errorType (so Catch on an exception class name works)
+    assert "lambda_client.invoke(" in integration and "lambda_client.invoke(" in legacy, (
+        f"moto's Step Functions engine no longer calls Lambda via lambda_client.invoke. {HOW_TO_FIX}"
+    )
+    assert "FunctionError" in raising, f"SFN no longer checks FunctionError on Lambda results. {HOW_TO_FIX}"
+    for source in (task_error, service_error):
+        assert '["errorType"]' in source, (
+            f"SFN no longer names Lambda errors after the payload's errorType; Catch/Retry on exception "
+            f"class names would break. {HOW_TO_FIX}"
+        )
+
+
+def test_lambda_invoke_still_flags_errors_and_sqs_mappings_still_invoke() -> None:
+    # Given moto's Lambda invoke path and SQS's event-source-mapping delivery
+    invoke = _source("moto.awslambda.models", "LambdaFunction.invoke")
+    send_sqs = _source("moto.awslambda.models", "LambdaBackend._send_sqs_message")
+    sqs_models = inspect.getsource(importlib.import_module("moto.sqs.models"))
+
+    # Then errors from _invoke_lambda become x-amz-function-error and SQS still goes through invoke()
+    assert "self._invoke_lambda(" in invoke and "x-amz-function-error" in invoke, (
+        f"LambdaFunction.invoke no longer delegates to _invoke_lambda / flags errors. {HOW_TO_FIX}"
+    )
+    assert "self.invoke(" in send_sqs, f"SQS event-source mappings no longer call invoke(). {HOW_TO_FIX}"
+    assert ".send_sqs_batch(" in sqs_models, (
+        f"SQS no longer delivers to Lambda via send_sqs_batch. {HOW_TO_FIX}"
+    )
+
+
+def test_eventbridge_still_lacks_lambda_targets_and_uses_the_attributes_we_read() -> None:
+    # Given moto's Rule.send_to_targets and Rule.__init__
+    send = _source("moto.events.models", "Rule.send_to_targets")
+    init = _source("moto.events.models", "Rule.__init__")
+
+    # Then moto still does not deliver to Lambda (else our wrapper would deliver twice) and the rule still
+    # keeps the attributes the wrapper reads
+    assert '"lambda"' not in send and "'lambda'" not in send, (
+        f"moto's EventBridge now delivers to Lambda targets itself: drop the wrapper. {HOW_TO_FIX}"
+    )
+    for attribute in ("self.event_pattern", "self.targets", "self.state"):
+        assert attribute in init, f"moto's Rule no longer has {attribute}. {HOW_TO_FIX}"
+
+
+def test_lambda_function_keeps_the_attributes_the_runner_reads() -> None:
+    # Given LambdaFunction.__init__
+    init = _source("moto.awslambda.models", "LambdaFunction.__init__")
+
+    # Then every attribute the runner builds its context and environment from is still set there
+    for attribute in (
+        "self.function_name",
+        "self.handler",
+        "self.environment_vars",
+        "self.memory_size",
+        "self.timeout",
+        "self.logs_group_name",
+        "self.logs_backend",
+        "self.version",
+        "self.function_arn",
+    ):
+        assert attribute in init, f"moto's LambdaFunction no longer sets {attribute}. {HOW_TO_FIX}"
+
+
+def test_step_functions_execution_switch_is_still_read_from_default_user_config() -> None:
+    # Given moto's config and the SFN response backend selector
+    from moto.core.config import default_user_config
+
+    selector = _source("moto.stepfunctions.responses", "get_backend")
+
+    # Then execution is still switched by default_user_config["stepfunctions"]["execute_state_machine"]
+    assert "execute_state_machine" in default_user_config.get("stepfunctions", {}), HOW_TO_FIX
+    assert "execute_state_machine" in selector, (
+        f"moto's Step Functions no longer reads execute_state_machine. {HOW_TO_FIX}"
+    )
