@@ -75,6 +75,15 @@ class ResourceNames:
         """Lambda function name of a Chalice function ("api" for the REST API)."""
         return f"{self.prefix}-{chalice_name}"
 
+    def state_machine(self, workload: str, kind: str) -> str:
+        """Name of a plan's generated state machine (kind: failover, failback, verify)."""
+        return f"{self.prefix}-{workload}-{kind}"[:80]
+
+    @property
+    def notifications_inbox(self) -> str:
+        """Local-only SQS queue subscribed to every plan topic, so people and tests can read notifications."""
+        return f"{self.prefix}-notifications-inbox"
+
     def event_rule(self, chalice_name: str) -> str:
         """EventBridge rule Chalice creates for an on_cw_event/schedule function."""
         return f"{self.prefix}-{chalice_name}-event"

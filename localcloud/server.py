@@ -177,6 +177,7 @@ class LocalCloud:
             "LIFEBOAT_IDEMPOTENCY_TABLE": resource_names.idempotency_table,
             "LIFEBOAT_PLAN_BUCKET": resource_names.plan_bucket,
             "LIFEBOAT_EVIDENCE_BUCKET": resource_names.evidence_bucket,
+            "LIFEBOAT_STATE_MACHINE_PREFIX": resource_names.prefix,
         }
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -212,7 +213,7 @@ class LocalCloud:
 
 def _reset_lifeboat_clients() -> None:
     try:
-        from chalicelib.adapters import aws
+        from chalicelib.services import deps
     except ImportError:
         return
-    aws.reset()
+    deps.reset()  # adapters built for the previous cloud, then the client factory and settings

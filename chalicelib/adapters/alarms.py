@@ -18,9 +18,8 @@ class AlarmReader:
 
     @property
     def cloudwatch(self) -> Any:
-        if self._cw is None:
-            self._cw = aws.client("cloudwatch")
-        return self._cw
+        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
+        return self._cw if self._cw is not None else aws.client("cloudwatch")
 
     def snapshots(self, names: Iterable[str], region: str | None = None) -> list[AlarmSnapshot]:
         cw = self.cloudwatch if region is None else aws.client("cloudwatch", region)

@@ -21,9 +21,8 @@ class Executions:
 
     @property
     def sfn(self) -> Any:
-        if self._sfn is None:
-            self._sfn = aws.client("stepfunctions")
-        return self._sfn
+        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
+        return self._sfn if self._sfn is not None else aws.client("stepfunctions")
 
     def state_machine_name(self, workload: str, kind: str) -> str:
         return f"{self.prefix}-{workload}-{kind}"[:80]

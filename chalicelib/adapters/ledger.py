@@ -35,9 +35,8 @@ class Ledger:
 
     @property
     def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = aws.client("dynamodb")
-        return self._ddb
+        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
+        return self._ddb if self._ddb is not None else aws.client("dynamodb")
 
     # -- entries ---------------------------------------------------------------------------------
     def record(

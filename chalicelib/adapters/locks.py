@@ -33,9 +33,8 @@ class LockTable:
 
     @property
     def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = aws.client("dynamodb")
-        return self._ddb
+        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
+        return self._ddb if self._ddb is not None else aws.client("dynamodb")
 
     def acquire(self, workload: str, holder: str, operation: str, lease: timedelta) -> LockInfo:
         """Take the lock, or renew it if `holder` already has it; raise LockHeld otherwise."""

@@ -19,9 +19,8 @@ class Notifier:
 
     @property
     def sns(self) -> Any:
-        if self._sns is None:
-            self._sns = aws.client("sns")
-        return self._sns
+        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
+        return self._sns if self._sns is not None else aws.client("sns")
 
     def _account_id(self) -> str:
         if self._account is None:

@@ -74,9 +74,8 @@ class S3PlanStore:
 
     @property
     def s3(self) -> Any:
-        if self._s3 is None:
-            self._s3 = aws.client("s3")
-        return self._s3
+        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
+        return self._s3 if self._s3 is not None else aws.client("s3")
 
     def all(self) -> list[DRPlan]:
         with self._lock:

@@ -53,9 +53,8 @@ class TrafficRouter:
 
     @property
     def route53(self) -> Any:
-        if self._route53 is None:
-            self._route53 = aws.client("route53")
-        return self._route53
+        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
+        return self._route53 if self._route53 is not None else aws.client("route53")
 
     # -- public --------------------------------------------------------------------------------------
     def read(self, plan: DRPlan) -> TrafficState:

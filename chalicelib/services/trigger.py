@@ -114,14 +114,14 @@ def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
     return outcome
 
 
-_once: dict[str, Callable[..., dict[str, Any]]] = {}
 _once_lock = threading.Lock()
 
 
-def _idempotent(table: str) -> Callable[..., dict[str, Any]]:
+def _idempotent(table: str, d: Deps) -> Callable[..., dict[str, Any]]:
     """powertools idempotency on DynamoDB keyed on the event id; built on first use, never at import."""
+    key = f"idempotent-alarm:{table}"
     with _once_lock:
-        if table not in _once:
+        if key not in d.extras:
             from aws_lambda_powertools.utilities.idempotency import (
                 DynamoDBPersistenceLayer,
                 IdempotencyConfig,
@@ -140,8 +140,8 @@ def _idempotent(table: str) -> Callable[..., dict[str, Any]]:
                 change = AlarmStateChange.model_validate(event)
                 return decide_and_act(change, d).model_dump(mode="json")
 
-            _once[table] = process
-        return _once[table]
+            d.extras[key] = process
+        return d.extras[key]
 
 
 def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None) -> AlarmOutcome:
@@ -154,4 +154,4 @@ def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None) -> Alarm
         return AlarmOutcome(event_id=event_id, rejected=parsed[:1000])
     if idempotency_table is None:
         return decide_and_act(parsed, d)
-    return AlarmOutcome.model_validate(_idempotent(idempotency_table)(event=raw, d=d))
+    return AlarmOutcome.model_validate(_idempotent(idempotency_table, d)(event=raw, d=d))

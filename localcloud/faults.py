@@ -1,0 +1,105 @@
+"""Faults in AWS calls: throttle or fail the calls Lifeboat's own clients make, N times, in this process.
+
+A botocore `before-send` hook answers in place of the service with the exact error response the service
+would send, so botocore's retry logic, our TransientError mapping and the state machine's Retry all see
+what they would see in AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+from chalicelib.adapters import aws
+
+
+class _Raw(io.BytesIO):
+    def stream(self, **_: Any) -> Any:
+        yield self.getvalue()
+
+
+@dataclass
+class _Rule:
+    operation: str
+    remaining: int
+    status: int
+    code: str
+    message: str
+    hits: int = 0
+
+
+@dataclass
+class AwsFaults:
+    """Inject errors into `service` calls made through Lifeboat's client factory (per region)."""
+
+    rules: dict[tuple[str, str], list[_Rule]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hooked: set[int] = field(default_factory=set)
+
+    def throttle(self, service: str, operation: str, times: int, *, region: str | None = None) -> _Rule:
+        return self.add(
+            service, operation, times, status=400, code="Throttling", message="Rate exceeded", region=region
+        )
+
+    def add(
+        self,
+        service: str,
+        operation: str,
+        times: int,
+        *,
+        status: int,
+        code: str,
+        message: str = "injected fault",
+        region: str | None = None,
+    ) -> _Rule:
+        client = aws.client(service, region)
+        rule = _Rule(operation=operation, remaining=times, status=status, code=code, message=message)
+        with self._lock:
+            self.rules.setdefault((service, operation), []).append(rule)
+            if id(client) not in self._hooked:
+                # Event names carry the hyphenised service id (route-53), so hook all sends of this client.
+                client.meta.events.register("before-send", self._make_hook(service, client))
+                self._hooked.add(id(client))
+        return rule
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def _make_hook(self, service: str, client: Any) -> Any:
+        protocol = client.meta.service_model.protocol
+
+        def hook(request: Any, **kwargs: Any) -> AWSResponse | None:
+            operation = _operation_from(kwargs.get("event_name", ""))
+            with self._lock:
+                for rule in self.rules.get((service, operation), []):
+                    if rule.remaining > 0:
+                        rule.remaining -= 1
+                        rule.hits += 1
+                        return _response(request.url, protocol, rule)
+            return None
+
+        return hook
+
+
+def _operation_from(event_name: str) -> str:
+    parts = event_name.split(".")
+    return parts[2] if len(parts) > 2 else ""
+
+
+def _response(url: str, protocol: str, rule: _Rule) -> AWSResponse:
+    if protocol in ("json", "rest-json"):
+        body = json.dumps({"__type": rule.code, "message": rule.message}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": rule.code}
+    else:
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{rule.code}</Code>"
+            f"<Message>{rule.message}</Message></Error><RequestId>lifeboat-fault</RequestId></ErrorResponse>"
+        ).encode()
+        headers = {"Content-Type": "text/xml"}
+    return AWSResponse(url, rule.status, headers, _Raw(body))
