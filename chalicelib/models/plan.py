@@ -164,10 +164,12 @@ class Objectives(_Model):
     """Recovery objectives; each one left out takes the tier's default."""
 
     rpo: Duration | None = Field(
-        None, description="Recovery point objective: the most data loss tolerated. Default from the tier."
+        default=None,
+        description="Recovery point objective: the most data loss tolerated. Default from the tier.",
     )
     rto: PositiveDuration | None = Field(
-        None, description="Recovery time objective: the longest outage tolerated. Default from the tier."
+        default=None,
+        description="Recovery time objective: the longest outage tolerated. Default from the tier.",
     )
 
 
@@ -201,7 +203,7 @@ class SageMakerEndpoint(_Model):
     kind: Literal["sagemaker"] = Field(description="Discriminator: sagemaker.")
     endpoint_name: SageMakerName = Field(description="SageMaker endpoint name.")
     variant_name: SageMakerName | None = Field(
-        None, description="Production variant to target (TargetVariant); all variants when left out."
+        default=None, description="Production variant to target (TargetVariant); all variants when left out."
     )
 
 
@@ -237,21 +239,23 @@ class HealthCheckIds(_Model):
     primary: ShortText = Field(
         description="Health check of the primary record (required by Route 53 failover)."
     )
-    secondary: ShortText | None = Field(None, description="Health check of the secondary record (optional).")
+    secondary: ShortText | None = Field(
+        default=None, description="Health check of the secondary record (optional)."
+    )
 
 
 class _Route53Traffic(_Model):
     hosted_zone_id: HostedZoneId | None = Field(
-        None, description="Hosted zone id. Give exactly one of hosted_zone_id or hosted_zone_name."
+        default=None, description="Hosted zone id. Give exactly one of hosted_zone_id or hosted_zone_name."
     )
     hosted_zone_name: DnsName | None = Field(
-        None, description="Hosted zone name, e.g. example.com. (looked up at run time)."
+        default=None, description="Hosted zone name, e.g. example.com. (looked up at run time)."
     )
     record_name: DnsName = Field(description="Name of the record clients resolve, e.g. fraud.example.com.")
-    record_type: Literal["CNAME", "A", "AAAA"] = Field("CNAME", description="Record type.")
+    record_type: Literal["CNAME", "A", "AAAA"] = Field(default="CNAME", description="Record type.")
     set_identifiers: SetIdentifiers = Field(description="Set identifier of each region's record.")
     ttl: Seconds = Field(
-        timedelta(seconds=60), description="Record TTL in whole seconds; clients cache this long."
+        default=timedelta(seconds=60), description="Record TTL in whole seconds; clients cache this long."
     )
 
     @model_validator(mode="after")
@@ -270,7 +274,7 @@ class Route53WeightedTraffic(_Route53Traffic):
 
 
 class Route53FailoverTraffic(_Route53Traffic):
-    """A Route 53 failover record pair; Lifeboat flips the primary health check's inversion to fail over."""
+    """A Route 53 failover record pair (PRIMARY / SECONDARY), each guarded by a health check."""
 
     kind: Literal["route53-failover"] = Field(description="Discriminator: route53-failover.")
     health_check_ids: HealthCheckIds = Field(description="Health checks of the failover records.")
@@ -312,29 +316,33 @@ class Expectation(_Model):
     """What one field of the prediction must be: a number within a tolerance, or an exact value."""
 
     field: DotPath = Field(description="Dot path into the JSON response, e.g. score or predictions.0.score.")
-    value: float | None = Field(None, strict=True, description="Expected number (with `tolerance`).")
+    value: float | None = Field(default=None, strict=True, description="Expected number (with `tolerance`).")
     tolerance: float = Field(
-        0.0, ge=0, strict=True, description="Allowed absolute difference from `value` (default 0)."
+        default=0.0, ge=0, strict=True, description="Allowed absolute difference from `value` (default 0)."
     )
-    equals: JsonValue = Field(None, description="Expected exact value: any JSON scalar, list or object.")
+    equals: JsonValue = Field(
+        default=None, description="Expected exact value: any JSON scalar, list or object."
+    )
 
     @model_validator(mode="after")
     def _one_expectation(self) -> Expectation:
-        # fields_set, not None checks: `equals: null` is a legitimate expectation ("the field is null").
-        has_value, has_equals = "value" in self.model_fields_set, "equals" in self.model_fields_set
-        if has_value and self.value is None:
-            raise rule_error("must be a number (or leave it out and use equals)", "value")
-        if has_value and has_equals:
+        # `equals: null` is a legitimate expectation ("the field is null"), so "neither" is judged by which
+        # keys were given; "both" by values, so that a full model_dump (value: 0.9, equals: null) validates.
+        given = self.model_fields_set
+        if self.value is not None and self.equals is not None:
             raise rule_error("give either value (with tolerance) or equals, not both", "equals")
-        if not has_value and not has_equals:
+        if self.value is None and "equals" not in given:
+            if "value" in given:
+                raise rule_error("must be a number (or leave it out and use equals)", "value")
             raise rule_error("one of value (a number, with tolerance) or equals (an exact value) is required")
-        if has_equals and "tolerance" in self.model_fields_set:
+        if self.value is None and self.tolerance:
             raise rule_error("tolerance only applies to value, not to equals", "tolerance")
         return self
 
     @property
     def is_numeric(self) -> bool:
-        return "value" in self.model_fields_set
+        """True for value-within-tolerance expectations, False for exact `equals` ones."""
+        return self.value is not None
 
 
 class SmokeCase(_Model):
@@ -348,12 +356,18 @@ class SmokeCase(_Model):
 class SmokeTests(_Model):
     """Requests that prove an endpoint serves correct predictions fast enough before traffic moves to it."""
 
-    request_timeout: PositiveDuration = Field(timedelta(seconds=5), description="Timeout of each request.")
+    request_timeout: PositiveDuration = Field(
+        default=timedelta(seconds=5), description="Timeout of each request."
+    )
     latency_budget_p95_ms: int = Field(
         gt=0, strict=True, description="Highest acceptable p95 latency, in ms."
     )
     min_success_ratio: float = Field(
-        1.0, gt=0, le=1, strict=True, description="Share of cases that must pass (0 < ratio <= 1, default 1)."
+        default=1.0,
+        gt=0,
+        le=1,
+        strict=True,
+        description="Share of cases that must pass (0 < ratio <= 1, default 1).",
     )
     cases: list[SmokeCase] = Field(min_length=1, description="The cases; at least one.")
 
@@ -375,13 +389,13 @@ class S3Location(_Model):
 
     bucket: BucketName = Field(description="Bucket name.")
     prefix: str = Field(
-        "", max_length=1024, description="Key prefix, e.g. datasets/ (default: whole bucket)."
+        default="", max_length=1024, description="Key prefix, e.g. datasets/ (default: whole bucket)."
     )
 
 
 class _AssetBase(_Model):
     name: AssetName = Field(description="Name of the asset, unique within the plan.")
-    rpo: Duration | None = Field(None, description="RPO of this asset; the plan's RPO when left out.")
+    rpo: Duration | None = Field(default=None, description="RPO of this asset; the plan's RPO when left out.")
 
 
 class S3Asset(_AssetBase):
@@ -391,10 +405,11 @@ class S3Asset(_AssetBase):
     source: S3Location = Field(description="Where the objects live in the primary region.")
     replica: S3Location = Field(description="Where they are replicated to in the secondary region.")
     role: Literal["dataset", "model-artifacts", "other"] = Field(
-        "other", description="What the objects are to the model (reports group assets by it)."
+        default="other", description="What the objects are to the model (reports group assets by it)."
     )
     inventory: S3Location | None = Field(
-        None, description="Where S3 Inventory writes manifests of the source bucket (for replication audits)."
+        default=None,
+        description="Where S3 Inventory writes manifests of the source bucket (for replication audits).",
     )
 
     @model_validator(mode="after")
@@ -416,13 +431,13 @@ class ModelRegistryAsset(_AssetBase):
         description="s3-manifest: a manifest object in S3; sagemaker: a SageMaker model package group."
     )
     source: S3Location | None = Field(
-        None, description="Manifest location in the primary region (s3-manifest)."
+        default=None, description="Manifest location in the primary region (s3-manifest)."
     )
     replica: S3Location | None = Field(
-        None, description="Manifest location in the secondary region (s3-manifest)."
+        default=None, description="Manifest location in the secondary region (s3-manifest)."
     )
     model_package_group: SageMakerName | None = Field(
-        None, description="Model package group name (sagemaker registry)."
+        default=None, description="Model package group name (sagemaker registry)."
     )
 
     @model_validator(mode="after")
@@ -450,7 +465,8 @@ class DynamoDBAsset(_AssetBase):
     kind: Literal["dynamodb"] = Field(description="Discriminator: dynamodb.")
     table: TableName = Field(description="Table name in the primary region.")
     replica_table: TableName | None = Field(
-        None, description="Table name in the secondary region; the same name (global table) when left out."
+        default=None,
+        description="Table name in the secondary region; the same name (global table) when left out.",
     )
 
     @property
@@ -467,16 +483,19 @@ class TriggerPolicy(_Model):
 
     alarms: list[AlarmName] = Field(min_length=1, description="CloudWatch alarm names watched; at least one.")
     quorum: int = Field(
-        1, ge=1, strict=True, description="How many of the alarms must be in ALARM (default 1)."
+        default=1, ge=1, strict=True, description="How many of the alarms must be in ALARM (default 1)."
     )
     sustain: Duration = Field(
-        timedelta(0), description="How long the quorum must hold before failing over (default 0s)."
+        default=timedelta(0), description="How long the quorum must hold before failing over (default 0s)."
     )
     cooldown: Duration = Field(
-        timedelta(minutes=15), description="No new failover for this long after a failover or failback."
+        default=timedelta(minutes=15),
+        description="No new failover for this long after a failover or failback.",
     )
     confirmation_probe: bool = Field(
-        True, strict=True, description="Smoke-test the primary before failing over; a passing probe cancels."
+        default=True,
+        strict=True,
+        description="Smoke-test the primary before failing over; a passing probe cancels.",
     )
 
     @model_validator(mode="after")
@@ -495,11 +514,12 @@ class FailoverPolicy(_Model):
     """How a failover treats data that has not replicated yet."""
 
     mode: Literal["graceful", "ungraceful"] = Field(
-        "graceful",
+        default="graceful",
         description="graceful: wait for replication to catch up (bounded); ungraceful: move traffic at once.",
     )
     replication_wait_timeout: Duration = Field(
-        timedelta(minutes=5), description="Longest a graceful failover waits for replication (default 5m)."
+        default=timedelta(minutes=5),
+        description="Longest a graceful failover waits for replication (default 5m).",
     )
 
 
@@ -514,19 +534,24 @@ class FailbackPolicy(_Model):
         min_length=1,
         description="Share of traffic (percent) on the primary after each step; increasing, ending at 100.",
     )
-    bake: Duration = Field(timedelta(minutes=5), description="Wait after each step before the next one.")
+    bake: Duration = Field(
+        default=timedelta(minutes=5), description="Wait after each step before the next one."
+    )
     gate_alarms: list[AlarmName] = Field(
         default_factory=list, description="Alarms that must stay OK through each bake; any ALARM rolls back."
     )
-    approval_required: bool = Field(True, strict=True, description="A human approves before failback starts.")
+    approval_required: bool = Field(
+        default=True, strict=True, description="A human approves before failback starts."
+    )
     approval_timeout: PositiveDuration = Field(
-        timedelta(hours=1), description="How long to wait for that approval before giving up."
+        default=timedelta(hours=1), description="How long to wait for that approval before giving up."
     )
     auto: bool = Field(
-        False, strict=True, description="Start failback by itself once the primary is healthy."
+        default=False, strict=True, description="Start failback by itself once the primary is healthy."
     )
     healthy_window: Duration = Field(
-        timedelta(minutes=30), description="How long the primary must be healthy before failback may start."
+        default=timedelta(minutes=30),
+        description="How long the primary must be healthy before failback may start.",
     )
 
     @model_validator(mode="after")
@@ -566,7 +591,7 @@ class DRPlan(_Model):
 
     version: Literal[1] = Field(description="Plan schema version; must be 1.")
     workload: WorkloadName = Field(description="Workload name, used in resource and execution names.")
-    description: str | None = Field(None, max_length=1024, description="Free text for humans.")
+    description: str | None = Field(default=None, max_length=1024, description="Free text for humans.")
     tier: Tier = Field(description="critical, standard or batch; sets the default objectives.")
     objectives: Objectives = Field(default_factory=Objectives, description="RPO and RTO (tier defaults).")
     regions: Regions = Field(description="Primary and secondary region.")

@@ -7,9 +7,9 @@ import re
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode  # type: ignore[import-untyped]
 
 from chalicelib.models.durations import describe_value
 from chalicelib.models.plan import PATTERN_HINTS, RULE_ERROR, DRPlan
@@ -31,9 +31,9 @@ class PlanProblem(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     source: str = Field(description="Where the plan came from: a path, an S3 URI or <string>.")
-    line: int | None = Field(None, description="1-based line of the problem, when known.")
+    line: int | None = Field(default=None, description="1-based line of the problem, when known.")
     field: str = Field(
-        "", description="Dotted path of the field, e.g. smoke_tests.cases[0].expect.tolerance."
+        default="", description="Dotted path of the field, e.g. smoke_tests.cases[0].expect.tolerance."
     )
     message: str = Field(description="What is wrong, in words a plan author understands.")
 
