@@ -78,11 +78,12 @@ def judge_case(expect: Expectation, inv: Invocation) -> CaseResult:
     if observed is _MISSING:
         return result(False, f"response has no field {expect.field!r}")
     if expect.value is not None:
-        numeric = isinstance(observed, int | float) and not isinstance(observed, bool)
-        if not numeric or not math.isfinite(observed):
-            return result(False, f"{expect.field} is {observed!r}, expected a number", observed)
-        delta = abs(float(observed) - expect.value)
-        if delta > expect.tolerance + 1e-12:
+        number = _as_number(observed)
+        if number is None:
+            return result(False, f"{expect.field} is {_short(observed)}, expected a number", observed)
+        delta = abs(number - expect.value)
+        # Float slack relative to the magnitudes, so a value exactly at the tolerance passes at any scale.
+        if delta > expect.tolerance + 1e-9 * max(1.0, abs(expect.value), abs(number)):
             return result(
                 False,
                 f"{expect.field}={observed} is {delta:.6g} away from {expect.value} (> {expect.tolerance})",
@@ -91,9 +92,36 @@ def judge_case(expect: Expectation, inv: Invocation) -> CaseResult:
         return result(
             True, f"{expect.field}={observed} within {expect.tolerance} of {expect.value}", observed
         )
-    if observed != expect.equals:
-        return result(False, f"{expect.field}={observed!r}, expected {expect.equals!r}", observed)
+    if not json_equal(observed, expect.equals):
+        return result(False, f"{expect.field}={_short(observed)}, expected {expect.equals!r}", observed)
     return result(True, f"{expect.field}={observed!r} as expected", observed)
+
+
+def _as_number(value: Any) -> float | None:
+    """A finite float, or None for booleans, non-numbers, NaN/inf and integers too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values: true is not 1 and false is not 0 (Python's == says they are)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def p95(values: Sequence[float]) -> float:

@@ -117,7 +117,7 @@ def test_the_shipped_example_loads_with_the_demo_values():
     cases = plan.smoke_tests.cases
     assert len(cases) == 4
     assert [c.expect.field for c in cases] == ["score", "score", "score", "label"]
-    assert all(c.expect.tolerance == 0.05 for c in cases[:3])
+    assert all(c.expect.tolerance == 0.01 for c in cases[:3])
     assert cases[3].expect.equals == "fraud" and not cases[3].expect.is_numeric
     for case in cases:
         assert set(case.payload["features"]) == {"amount", "merchant_risk", "foreign", "night", "velocity"}
