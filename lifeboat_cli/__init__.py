@@ -1,0 +1,1 @@
+"""The `lifeboat` operator CLI (never packaged into Lambda)."""

@@ -1,0 +1,3 @@
+from lifeboat_cli.main import main
+
+raise SystemExit(main())

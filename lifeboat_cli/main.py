@@ -1,0 +1,307 @@
+"""`lifeboat`: the operator CLI. Same verbs as the API, straight to AWS (or to the local cloud).
+
+Exit codes: 0 ok; 1 an objective was breached or an operation was refused/failed; 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lifeboat_cli import cloud as clouds
+from lifeboat_cli.cloud import CliError
+
+OK, BREACHED, USAGE = 0, 1, 2
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+# -- plan ------------------------------------------------------------------------------------------------
+def cmd_plan_validate(args: argparse.Namespace) -> int:
+    from chalicelib.models.planfile import PlanError, load_plan_file
+
+    results, status = [], OK
+    for path in args.files:
+        try:
+            plan = load_plan_file(path)
+        except PlanError as err:
+            status = USAGE
+            results.append({"file": path, "valid": False, "problems": [str(p) for p in err.problems]})
+            if not args.json:
+                for problem in err.problems:
+                    err_console.print(f"[red]✗[/red] {problem}")
+            continue
+        results.append({"file": path, "valid": True, "workload": plan.workload})
+        if not args.json:
+            console.print(
+                f"[green]✓[/green] {path}: {plan.workload} ({plan.tier}, RPO {plan.rpo}, RTO {plan.rto}, "
+                f"{plan.regions.primary} → {plan.regions.secondary}, {len(plan.assets)} assets)"
+            )
+    if args.json:
+        _print_json(results)
+    return status
+
+
+def cmd_plan_render(args: argparse.Namespace) -> int:
+    from chalicelib.models.planfile import load_plan_file
+    from chalicelib.workflows.failover import build_failover
+
+    plan = load_plan_file(args.file)
+
+    def arn(fn: str) -> str:
+        region = args.region or plan.regions.primary
+        return f"arn:aws:lambda:{region}:{args.account}:function:lifeboat-{args.stage}-{fn}"
+
+    _print_json({"failover": build_failover(plan, arn)})
+    return OK
+
+
+# -- local -----------------------------------------------------------------------------------------------
+def cmd_local(args: argparse.Namespace) -> int:
+    if args.action == "up":
+        state = clouds.local_up(Path(args.plans))
+        if args.json:
+            _print_json(state)
+        else:
+            console.print(f"local cloud up on {state['endpoint_url']} (pid {state['pid']})")
+            for workload, info in state["workloads"].items():
+                for role, srv in info["model_servers"].items():
+                    console.print(f"  {workload} {role} model server: {srv['url']} (pid {srv['pid']})")
+        return OK
+    if args.action == "down":
+        stopped = clouds.local_down()
+        console.print("local cloud stopped" if stopped else "local cloud was not running")
+        return OK
+    state = clouds.read_state(clouds.DEFAULT_STATE)
+    if args.json:
+        _print_json(state or {"ready": False})
+    else:
+        console.print(f"local cloud up on {state['endpoint_url']}" if state else "local cloud is not running")
+    return OK if state else BREACHED
+
+
+def cmd_local_kill(args: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    state = clouds.use_local()
+    server = state["workloads"][args.workload]["model_servers"][args.role]
+    os.kill(int(server["pid"]), signal.SIGKILL)
+    console.print(f"killed the {args.role} model server of {args.workload} (pid {server['pid']})")
+    return OK
+
+
+# -- status ----------------------------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    from chalicelib.services.deps import deps
+    from chalicelib.services.status import workload_status
+
+    d = deps()
+    plans = [d.plans.get(args.workload)] if args.workload else d.plans.all()
+    statuses = [workload_status(p, d, probe=not args.no_probe) for p in plans]
+    if args.json:
+        _print_json([s.model_dump(mode="json") for s in statuses])
+    else:
+        for s in statuses:
+            render_status(s)
+    return OK
+
+
+def render_status(s: Any) -> None:
+    console.rule(f"[bold]{s.workload}[/bold] ({s.tier})")
+    console.print(
+        f"objectives: RPO {s.objectives['rpo']}, RTO {s.objectives['rto']}   "
+        f"active region: [bold]{s.active_region or 'split/unknown'}[/bold]"
+        + (f"   [red]traffic unreadable: {s.traffic_error}[/red]" if s.traffic_error else "")
+    )
+    table = Table(show_edge=False)
+    for col in ("role", "region", "endpoint", "traffic", "smoke test"):
+        table.add_column(col)
+    for e in s.endpoints:
+        smoke = "-" if e.smoke is None else ("[green]pass[/green] " if e.smoke.passed else "[red]FAIL[/red] ")
+        if e.smoke is not None:
+            smoke += e.smoke.reason
+        table.add_row(e.role, e.region, e.endpoint, "-" if e.weight is None else f"{e.weight}%", smoke)
+    console.print(table)
+    st = s.state
+    if st.last_failover_at:
+        when = f"{st.last_failover_at:%Y-%m-%d %H:%M:%S}"
+        console.print(f"last failover: {when} UTC, measured RTO {st.last_rto_seconds:.1f}s")
+    for r in s.running:
+        console.print(f"running: {r['kind']} {r['name']}")
+
+
+# -- failover --------------------------------------------------------------------------------------------
+def cmd_failover(args: argparse.Namespace) -> int:
+    from chalicelib.services import operations
+    from chalicelib.services.deps import deps
+
+    d = deps()
+    if args.dry_run:
+        preview = operations.preview_failover(args.workload, args.mode, d)
+        if args.json:
+            _print_json(preview.model_dump(mode="json"))
+        else:
+            console.print(f"dry run: failover of {preview.workload} ({preview.mode}); nothing will change")
+            for i, step in enumerate(preview.steps, 1):
+                console.print(f"  {i:2}. {step}")
+            console.print(f"traffic: {preview.traffic_before} → {preview.traffic_after}")
+            verdict = "passes" if preview.backup_smoke_passed else "[red]FAILS[/red]"
+            console.print(f"backup smoke test now: {verdict} ({preview.backup_smoke_reason})")
+        return BREACHED if preview.would_refuse else OK
+    started = operations.start_failover(args.workload, args.mode, args.reason, _caller(), d)
+    if not args.json:
+        console.print(f"started {started.name}")
+    if not args.wait:
+        if args.json:
+            _print_json(started.model_dump(mode="json"))
+        return OK
+    return follow(started.execution_arn, args.json)
+
+
+def follow(execution_arn: str, as_json: bool, timeout: float = 900.0) -> int:
+    """Print each state as the execution enters it, until it ends; exit code from its outcome."""
+    from chalicelib.adapters import aws
+
+    sfn = aws.client("stepfunctions")
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    desc: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        for ev in history:
+            if ev["id"] in seen:
+                continue
+            seen.add(ev["id"])
+            entered = ev.get("stateEnteredEventDetails")
+            if entered and not as_json:
+                console.print(f"  [{ev['timestamp']:%H:%M:%S}] → {entered['name']}")
+        desc = sfn.describe_execution(executionArn=execution_arn)
+        if desc["status"] != "RUNNING":
+            break
+        time.sleep(0.3)
+    if as_json:
+        _print_json({k: desc.get(k) for k in ("executionArn", "status", "error", "cause", "output")})
+    else:
+        colour = "green" if desc.get("status") == "SUCCEEDED" else "red"
+        console.print(f"[{colour}]{desc.get('status')}[/{colour}] {desc.get('error') or ''}")
+    return OK if desc.get("status") == "SUCCEEDED" else BREACHED
+
+
+def _caller() -> str:
+    try:
+        from chalicelib.adapters import aws
+
+        return str(aws.client("sts").get_caller_identity()["Arn"])
+    except Exception:
+        import getpass
+
+        return f"local:{getpass.getuser()}"
+
+
+# -- ledger ----------------------------------------------------------------------------------------------
+def cmd_ledger(args: argparse.Namespace) -> int:
+    from chalicelib.services.deps import deps
+
+    entries = deps().ledger.entries(args.workload, limit=args.limit)
+    if args.json:
+        _print_json([e.model_dump(mode="json") for e in entries])
+        return OK
+    table = Table(show_edge=False)
+    for col in ("at (UTC)", "kind", "outcome", "reason"):
+        table.add_column(col)
+    for e in reversed(entries):
+        table.add_row(f"{e.at:%H:%M:%S}", e.kind, e.outcome, e.reason)
+    console.print(table)
+    return OK
+
+
+# -- parser ----------------------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lifeboat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--cloud",
+        choices=["auto", "local", "aws"],
+        default="auto",
+        help="auto: the local cloud when it is up, else AWS (default)",
+    )
+    p.add_argument("--stage", default="dev", help="deployment stage in .chalice/config.json (AWS)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="validate or render DR plans").add_subparsers(
+        dest="action", required=True
+    )
+    v = plan.add_parser("validate", help="validate plan files")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(func=cmd_plan_validate, offline=True)
+    r = plan.add_parser("render", help="print the state machines generated from a plan")
+    r.add_argument("file")
+    r.add_argument("--account", default="123456789012")
+    r.add_argument("--region", default=None)
+    r.set_defaults(func=cmd_plan_render, offline=True)
+
+    local = sub.add_parser("local", help="the embedded local cloud")
+    local_sub = local.add_subparsers(dest="action", required=True)
+    for action in ("up", "down", "status"):
+        a = local_sub.add_parser(action)
+        a.add_argument("--plans", default="plans", help="folder of plans to load (up)")
+        a.set_defaults(func=cmd_local, offline=True)
+    k = local_sub.add_parser("kill", help="kill a model server process (simulates a regional outage)")
+    k.add_argument("workload")
+    k.add_argument("role", choices=["primary", "secondary"])
+    k.set_defaults(func=cmd_local_kill, offline=True)
+
+    s = sub.add_parser("status", help="live DR status of workloads")
+    s.add_argument("workload", nargs="?")
+    s.add_argument("--no-probe", action="store_true", help="do not smoke-test the endpoints")
+    s.set_defaults(func=cmd_status)
+
+    f = sub.add_parser("failover", help="fail a workload over to its secondary region")
+    f.add_argument("workload")
+    f.add_argument("--mode", choices=["graceful", "ungraceful"], default="graceful")
+    f.add_argument("--reason", default="operator request")
+    f.add_argument("--dry-run", action="store_true", help="show the steps and traffic change; change nothing")
+    f.add_argument("--no-wait", dest="wait", action="store_false", help="return once started")
+    f.set_defaults(func=cmd_failover)
+
+    led = sub.add_parser("ledger", help="a workload's decisions and operations")
+    led.add_argument("workload")
+    led.add_argument("--limit", type=int, default=30)
+    led.set_defaults(func=cmd_ledger)
+
+    d = sub.add_parser("demo", help="the README demo on the local cloud")
+    d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if not getattr(args, "offline", False):
+            clouds.select(args.cloud, args.stage)
+        return int(args.func(args))
+    except CliError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        return USAGE
+    except Exception as err:
+        from chalicelib.adapters.plan_store import UnknownWorkload
+
+        if isinstance(err, UnknownWorkload | KeyError):
+            err_console.print(f"[red]error:[/red] {err}")
+            return USAGE
+        raise
