@@ -13,8 +13,15 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
 def emit(name: str, value: float, unit: str = "Count", **dimensions: str) -> None:
-    """One EMF metric with its own dimensions (e.g. workload), flushed immediately."""
+    """One EMF metric with its own dimensions (e.g. workload), flushed immediately.
+
+    Honours POWERTOOLS_METRICS_DISABLED like the shared `metrics` object does (single_metric does not).
+    """
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():
+        return
 
     with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=NAMESPACE) as metric:
         for key, dim in dimensions.items():

@@ -285,11 +285,17 @@ def parser() -> argparse.ArgumentParser:
     led.set_defaults(func=cmd_ledger)
 
     d = sub.add_parser("demo", help="the README demo on the local cloud")
+    d.add_argument("--keep-running", action="store_true", help="leave the local cloud up afterwards")
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # The CLI is for people: no EMF metric documents or JSON log lines on their terminal.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     args = parser().parse_args(argv)
     try:
         if not getattr(args, "offline", False):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters import aws
@@ -115,6 +115,31 @@ class Ledger:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return out
+
+    def claim(self, workload: str, key: str, *, ttl_days: int = 90) -> bool:
+        """Take a one-time claim (e.g. "start execution X"); False when someone already has it.
+
+        Concurrent deliveries of different events describing the same quorum race here, and exactly one
+        of them goes on to start the execution and record the decision.
+        """
+        expires = int((self._clock() + timedelta(days=ttl_days)).timestamp())
+        try:
+            self.ddb.put_item(
+                TableName=self.table_name,
+                Item=to_item({"pk": _pk(workload), "sk": f"claim#{key}", "expiration": expires}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def release_claim(self, workload: str, key: str) -> None:
+        """Give a claim back (the claimed action failed, so a retry must be able to take it)."""
+        self.ddb.delete_item(
+            TableName=self.table_name, Key={"pk": {"S": _pk(workload)}, "sk": {"S": f"claim#{key}"}}
+        )
 
     # -- state -----------------------------------------------------------------------------------
     def get_state(self, workload: str) -> WorkloadState:

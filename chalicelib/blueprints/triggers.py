@@ -42,7 +42,9 @@ class LenientCloudWatchEvent(CloudWatchEvent):
 
 @bp.on_cw_event(ALARM_STATE_CHANGE, name="on_alarm")
 def on_alarm(event: Any) -> dict[str, Any]:
-    outcome = on_alarm_event(event.to_dict(), deps(), idempotency_table=get_settings().idempotency_table)
+    outcome = on_alarm_event(
+        event.to_dict(), deps(), idempotency_table=get_settings().idempotency_table, context=event.context
+    )
     return outcome.model_dump(mode="json")
 
 

@@ -7,6 +7,7 @@ out the sustain window itself and calls `recheck` before it acts, so a flapping 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -143,6 +144,10 @@ def evaluate(
 
 class Recheck(BaseModel):
     proceed: bool = Field(description="True when the quorum held through the whole sustain window.")
+    wait_more: bool = Field(
+        False, description="The wait ended before the window did: wait again, then recheck."
+    )
+    retry_after_seconds: int = Field(0, description="How long to wait again (whole seconds, at least 1).")
     reason: str = Field(description="Why (not).")
     quorum: QuorumStatus
 
@@ -154,14 +159,27 @@ def recheck(
     now: datetime,
     *,
     sustain: timedelta | None = None,
+    expected_since: datetime | None = None,
+    sustain_until: datetime | None = None,
 ) -> Recheck:
     """After the sustain wait: does the quorum still hold, continuously, for the whole window?
 
-    A flapping alarm re-enters ALARM with a fresh timestamp, which moves `quorum_since` forward,
-    so a quorum that broke even briefly during the window fails this check.
+    A flapping alarm re-enters ALARM with a fresh timestamp, which moves `quorum_since` forward, so a
+    quorum that broke even briefly during the window fails this check. With `expected_since` (the quorum
+    the trigger saw) the comparison is exact; without it, the quorum must be at least `sustain` old.
+    A wait that ended early (some engines round timestamps down) asks to wait again instead of guessing.
     """
     status = quorum_status(plan.trigger, alarms)
     window = plan.trigger.sustain if sustain is None else sustain
+    if sustain_until is not None and now < sustain_until:
+        left = (sustain_until - now).total_seconds()
+        return Recheck(
+            proceed=False,
+            wait_more=True,
+            retry_after_seconds=max(1, math.ceil(left)),
+            reason=f"sustain window not over ({left:.1f}s left)",
+            quorum=status,
+        )
     if state.active_region == plan.regions.secondary:
         return Recheck(proceed=False, reason="already failed over", quorum=status)
     until = _cooldown_until(plan, state)
@@ -170,12 +188,16 @@ def recheck(
     if not status.met:
         return Recheck(proceed=False, reason=f"quorum no longer holds: {status.describe()}", quorum=status)
     assert status.quorum_since is not None
-    held = now - status.quorum_since
-    if held < window:
+    if expected_since is not None:
+        reformed = status.quorum_since > expected_since
+    else:
+        reformed = now - status.quorum_since < window
+    if reformed:
+        held = (now - status.quorum_since).total_seconds()
         return Recheck(
             proceed=False,
-            reason=f"quorum held only {held.total_seconds():.1f}s of the {window.total_seconds():.0f}s "
-            "sustain window (it broke and re-formed)",
+            reason=f"quorum broke and re-formed during the {window.total_seconds():.0f}s sustain window "
+            f"(the current quorum is only {held:.1f}s old)",
             quorum=status,
         )
     return Recheck(

@@ -15,13 +15,15 @@ Mode = Literal["graceful", "ungraceful"]
 class TriggerInfo(BaseModel):
     """Why an alarm-started failover began: the quorum that formed."""
 
-    alarm: str = Field(description="The alarm whose change completed the quorum.")
+    alarm: str | None = Field(None, description="The alarm whose change completed the quorum (ledger only).")
     first_alarm_at: datetime = Field(
         description="Earliest ALARM among the quorum: the RTO clock starts here."
     )
     quorum_since: datetime = Field(description="When the quorum became true.")
     sustain_until: datetime = Field(description="When the sustain window ends (the state machine waits).")
-    event_id: str = Field(description="EventBridge id of the event that started it.")
+    event_id: str | None = Field(
+        None, description="EventBridge id of the event that started it (ledger only)."
+    )
 
 
 class FailoverRequest(BaseModel):

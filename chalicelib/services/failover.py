@@ -60,8 +60,14 @@ def recheck_trigger(inp: RecheckInput, d: Deps) -> dict[str, Any]:
     plan = d.plans.get(inp.workload)
     snaps = {s.name: s for s in d.alarms.snapshots(plan.trigger.alarms)}
     state = d.ledger.get_state(plan.workload)
-    # The pending marker is ours: it must not make the recheck think a failover already happened.
-    result = triggers.recheck(plan, snaps, state, d.clock())
+    result = triggers.recheck(
+        plan,
+        snaps,
+        state,
+        d.clock(),
+        expected_since=inp.trigger.quorum_since,
+        sustain_until=inp.trigger.sustain_until,
+    )
     emit("TriggerRecheck", 1 if result.proceed else 0, workload=plan.workload)
     out = result.model_dump(mode="json")
     out["at"] = d.clock().isoformat()

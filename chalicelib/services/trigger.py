@@ -80,20 +80,21 @@ def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
                     event_id=change.id,
                 ),
             )
-            # The name and input derive from the quorum, not the event: any number of deliveries of any
-            # events describing the same quorum start exactly one execution.
-            payload = request.model_dump(mode="json", exclude={"trigger": {"event_id", "alarm"}})
-            execution, started_now = d.executions.start(
-                plan.workload, "failover", decision.execution_name, payload
-            )
-            outcome.executions[plan.workload] = execution
-            if started_now:
-                d.ledger.update_state(plan.workload, pending_execution=execution)
-            else:
+            # The name and input derive from the quorum, not the event, and one claim per execution name
+            # decides which of any number of concurrent deliveries starts it and records the decision.
+            if not d.ledger.claim(plan.workload, decision.execution_name):
                 logger.info(
-                    "execution already started for this quorum", workload=plan.workload, execution=execution
+                    "quorum already acted on", workload=plan.workload, execution_name=decision.execution_name
                 )
-                continue  # the first delivery already recorded this decision
+                continue
+            payload = request.model_dump(mode="json", exclude={"trigger": {"event_id", "alarm"}})
+            try:
+                execution, _ = d.executions.start(plan.workload, "failover", decision.execution_name, payload)
+            except Exception:
+                d.ledger.release_claim(plan.workload, decision.execution_name)  # let the retry start it
+                raise
+            outcome.executions[plan.workload] = execution
+            d.ledger.update_state(plan.workload, pending_execution=execution)
         elif decision.action == "cancel" and state.pending_execution:
             execution = state.pending_execution
             d.executions.stop(execution, decision.reason)
@@ -140,11 +141,12 @@ def _idempotent(table: str, d: Deps) -> Callable[..., dict[str, Any]]:
                 change = AlarmStateChange.model_validate(event)
                 return decide_and_act(change, d).model_dump(mode="json")
 
+            process.idempotency_config = config  # type: ignore[attr-defined]
             d.extras[key] = process
         return d.extras[key]
 
 
-def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None) -> AlarmOutcome:
+def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None, context: Any = None) -> AlarmOutcome:
     """Entry point for the EventBridge handler: never raises on bad input, never acts twice on one event."""
     parsed = parse(raw)
     if isinstance(parsed, str):
@@ -154,4 +156,8 @@ def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None) -> Alarm
         return AlarmOutcome(event_id=event_id, rejected=parsed[:1000])
     if idempotency_table is None:
         return decide_and_act(parsed, d)
-    return AlarmOutcome.model_validate(_idempotent(idempotency_table, d)(event=raw, d=d))
+    process = _idempotent(idempotency_table, d)
+    if context is not None:
+        # In-progress records then expire with this invocation's timeout, so a crashed run is retried.
+        process.idempotency_config.register_lambda_context(context)  # type: ignore[attr-defined]
+    return AlarmOutcome.model_validate(process(event=raw, d=d))

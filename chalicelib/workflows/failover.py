@@ -92,10 +92,19 @@ def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
         "TimestampPath": "$.trigger.sustain_until",
         "Next": "RecheckQuorum",
     }
+    # Engines may round a timestamp wait down; the recheck then asks for the whole seconds still left.
+    states["WaitRemainingSustain"] = {
+        "Type": "Wait",
+        "SecondsPath": "$.recheck.retry_after_seconds",
+        "Next": "RecheckQuorum",
+    }
     t("RecheckQuorum", "recheck_trigger", {"trigger.$": "$.trigger"}, "$.recheck", "QuorumHeld")
     states["QuorumHeld"] = {
         "Type": "Choice",
-        "Choices": [{"Variable": "$.recheck.proceed", "BooleanEquals": True, "Next": after_trigger}],
+        "Choices": [
+            {"Variable": "$.recheck.proceed", "BooleanEquals": True, "Next": after_trigger},
+            {"Variable": "$.recheck.wait_more", "BooleanEquals": True, "Next": "WaitRemainingSustain"},
+        ],
         "Default": "Suppress",
     }
     if plan.trigger.confirmation_probe:

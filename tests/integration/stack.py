@@ -25,7 +25,7 @@ def plan_text(primary_url: str, secondary_url: str, **replacements: str) -> str:
     text = text.replace("http://127.0.0.1:18081/invocations", primary_url)
     text = text.replace("http://127.0.0.1:18082/invocations", secondary_url)
     for pattern, value in replacements.items():
-        text, count = re.subn(rf"(?m)^(\s*{pattern}:)\s*[^#\n]*", rf"\g<1> {value}", text, count=1)
+        text, count = re.subn(rf"(?m)^(\s*{pattern}:)\s*[^#\n]*", rf"\g<1> {value}  ", text, count=1)
         assert count == 1, f"no {pattern} in the example plan"
     return text
 

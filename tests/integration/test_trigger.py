@@ -1,0 +1,221 @@
+"""Alarm state changes -> the on_alarm handler (via EventBridge) -> trigger policy -> failover execution."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.ledger import Ledger
+from localcloud import lambda_runner
+from localcloud.alarms import AlarmSimulator
+from localcloud.resources import names
+from localcloud.server import LocalCloud
+from tests.integration.stack import Stack, build_stack
+
+EVENT = json.loads(
+    (
+        Path(__file__).resolve().parents[2] / "events/cloudwatch/alarm-state-change-single-metric.json"
+    ).read_text()
+)
+ERRORS, LATENCY, CANARY = (
+    "fraud-scoring-use1-errors",
+    "fraud-scoring-use1-latency",
+    "fraud-scoring-use1-canary",
+)
+
+
+@pytest.fixture(scope="module")
+def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
+    s = build_stack(local_cloud, sustain="2s", cooldown="10m", replication_wait_timeout="3s")
+    try:
+        yield s
+    finally:
+        for server in s.servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def sim(stack: Stack) -> Iterator[AlarmSimulator]:
+    """Alarms scripted by hand (no canary): each test starts with every alarm OK and a clean ledger."""
+    stack.reset_traffic()
+    ddb = stack.cloud.client("dynamodb")
+    n = names(stack.cloud.stage)
+    for table, key in (
+        (n.ledger_table, ("pk", "sk")),
+        (n.lock_table, ("pk",)),
+        (n.idempotency_table, ("id",)),
+    ):
+        for item in ddb.scan(TableName=table).get("Items", []):
+            ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
+    simulator = AlarmSimulator(stack.cloud, warm_up=False)
+    for alarm in (ERRORS, LATENCY, CANARY):
+        simulator.set_state(alarm, "OK", "test reset")
+    lambda_runner.drain()
+    for table, key in ((n.ledger_table, ("pk", "sk")),):
+        for item in ddb.scan(TableName=table).get("Items", []):
+            ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
+    yield simulator
+
+
+def ledger(stack: Stack) -> Ledger:
+    return Ledger(names(stack.cloud.stage).ledger_table, stack.cloud.client("dynamodb"))
+
+
+def executions(stack: Stack) -> list[dict[str, Any]]:
+    arn = stack.resources.state_machines["failover"]
+    return stack.sfn.list_executions(stateMachineArn=arn)["executions"]
+
+
+def wait_all(stack: Stack, timeout: float = 60) -> list[dict[str, Any]]:
+    lambda_runner.drain()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = executions(stack)
+        if all(r["status"] != "RUNNING" for r in runs):
+            return runs
+        time.sleep(0.2)
+    raise AssertionError("executions still running")
+
+
+def test_quorum_held_for_the_sustain_window_fails_over(stack: Stack, sim: AlarmSimulator) -> None:
+    # Given two of the three trigger alarms go into ALARM (the quorum is 2) and stay there
+    before = {r["executionArn"] for r in executions(stack)}
+    sim.set_state(ERRORS, "ALARM", "canary errors")
+    lambda_runner.drain()
+    sim.set_state(CANARY, "ALARM", "canary failing")
+    # When the sustain window passes (the primary really is down, so the confirmation probe agrees)
+    stack.servers["primary"].set_faults(down=True)
+    runs = [r for r in wait_all(stack) if r["executionArn"] not in before]
+    # Then exactly one failover ran and succeeded; traffic is on the secondary; RTO measured from the alarms
+    assert len(runs) == 1, runs
+    desc = stack.sfn.describe_execution(executionArn=runs[0]["executionArn"])
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    assert stack.weights() == {"primary": 0, "secondary": 100}
+    outcomes = [(e.kind, e.outcome) for e in ledger(stack).entries(stack.plan.workload)]
+    assert ("decision", "suppressed") in outcomes  # the first alarm alone: quorum not met
+    assert ("decision", "started") in outcomes
+    assert ("failover", "completed") in outcomes
+    rto = ledger(stack).get_state(stack.plan.workload).last_rto_seconds
+    assert rto is not None and rto >= 2.0  # at least the sustain window
+
+
+def test_a_healthy_primary_on_the_confirmation_probe_suppresses_the_failover(
+    stack: Stack, sim: AlarmSimulator
+) -> None:
+    # Given the quorum forms but the primary still answers correctly (false positive alarms)
+    before = {r["executionArn"] for r in executions(stack)}
+    sim.set_state(ERRORS, "ALARM", "flaky metric")
+    sim.set_state(LATENCY, "ALARM", "flaky metric")
+    runs = [r for r in wait_all(stack) if r["executionArn"] not in before]
+    # Then the execution ends without failing over and the reason is recorded
+    assert len(runs) == 1
+    assert stack.weights() == {"primary": 100, "secondary": 0}
+    entry = ledger(stack).entries(stack.plan.workload, kind="failover")[0]
+    assert entry.outcome == "suppressed" and "confirmation probe" in entry.reason
+
+
+def test_flapping_alarm_shorter_than_the_sustain_window_never_fails_over(
+    stack: Stack, sim: AlarmSimulator
+) -> None:
+    # Given the primary is really down, but one of the quorum's alarms flaps ALARM/OK faster than the window
+    stack.servers["primary"].set_faults(down=True)
+    before = {r["executionArn"] for r in executions(stack)}
+    sim.set_state(CANARY, "ALARM", "canary failing")
+    for _ in range(4):
+        sim.set_state(ERRORS, "ALARM", "errors")
+        time.sleep(0.6)
+        sim.set_state(ERRORS, "OK", "errors cleared")
+        time.sleep(0.6)
+    runs = [r for r in wait_all(stack) if r["executionArn"] not in before]
+    # Then no failover happened; every pending decision was cancelled or suppressed
+    assert stack.weights() == {"primary": 100, "secondary": 0}
+    assert all(r["status"] != "SUCCEEDED" or _suppressed(stack, r) for r in runs)
+    outcomes = {e.outcome for e in ledger(stack).entries(stack.plan.workload, limit=200)}
+    assert "completed" not in outcomes
+    assert "cancelled" in outcomes or "suppressed" in outcomes
+
+
+def invoke_on_alarm(stack: Stack, event: Any) -> tuple[bool, Any]:
+    """Deliver an event straight to the function, as EventBridge's at-least-once retries do."""
+    resp = stack.cloud.client("lambda").invoke(
+        FunctionName=names(stack.cloud.stage).function("on_alarm"), Payload=json.dumps(event).encode()
+    )
+    return "FunctionError" in resp, json.loads(resp["Payload"].read())
+
+
+def _suppressed(stack: Stack, run: dict[str, Any]) -> bool:
+    history = stack.sfn.get_execution_history(executionArn=run["executionArn"])["events"]
+    return any((e.get("stateEnteredEventDetails") or {}).get("name") == "NotNeeded" for e in history)
+
+
+def test_duplicate_storm_starts_exactly_one_execution(stack: Stack, sim: AlarmSimulator) -> None:
+    # Given the quorum already holds
+    stack.servers["primary"].set_faults(down=True)
+    sim.set_state(CANARY, "ALARM", "canary failing")
+    before = {r["executionArn"] for r in executions(stack)}
+    transition = sim.set_state(ERRORS, "ALARM", "errors")
+    assert transition is not None
+    # When EventBridge delivers the same event 100 more times
+    for _ in range(100):
+        invoke_on_alarm(stack, copy.deepcopy(transition.event))
+    runs = [r for r in wait_all(stack) if r["executionArn"] not in before]
+    # Then exactly one failover execution exists for that quorum
+    assert len(runs) == 1, [r["name"] for r in runs]
+
+
+def test_quorum_not_met_is_recorded_and_starts_nothing(stack: Stack, sim: AlarmSimulator) -> None:
+    before = {r["executionArn"] for r in executions(stack)}
+    # Given only one of the three alarms fires
+    sim.set_state(LATENCY, "ALARM", "slow")
+    lambda_runner.drain()
+    # Then nothing starts and the ledger says why
+    assert [r for r in executions(stack) if r["executionArn"] not in before] == []
+    entry = ledger(stack).entries(stack.plan.workload)[0]
+    assert entry.outcome == "suppressed" and "quorum not met: 1 of 3" in entry.reason
+
+
+def test_cooldown_after_a_failover_suppresses_a_new_one(stack: Stack, sim: AlarmSimulator) -> None:
+    # Given a failover completed moments ago and traffic was moved back by hand
+    from datetime import UTC, datetime
+
+    ledger(stack).update_state(
+        stack.plan.workload, last_failback_at=datetime.now(UTC), active_region="us-east-1"
+    )
+    before = {r["executionArn"] for r in executions(stack)}
+    # When the quorum forms again
+    sim.set_state(ERRORS, "ALARM", "errors")
+    sim.set_state(CANARY, "ALARM", "canary")
+    lambda_runner.drain()
+    # Then nothing starts: the decision is suppressed for the cooldown
+    assert [r for r in executions(stack) if r["executionArn"] not in before] == []
+    assert "cooldown" in ledger(stack).entries(stack.plan.workload)[0].reason
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json at all",
+        {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch"},
+        {**EVENT, "detail": {"alarmName": ERRORS}},
+        {**EVENT, "detail": {**EVENT["detail"], "alarmName": ERRORS, "state": {"value": 42}}},
+        {**EVENT, "detail": {**EVENT["detail"], "alarmName": "x" * 100_000}},
+        {**EVENT, "detail": {**EVENT["detail"], "alarmName": "someone-elses-alarm"}},
+    ],
+)
+def test_garbage_events_never_start_anything_and_never_crash(
+    stack: Stack, sim: AlarmSimulator, raw: Any
+) -> None:
+    before = {r["executionArn"] for r in executions(stack)}
+    # When the handler receives a malformed or foreign event
+    errored, payload = invoke_on_alarm(stack, raw)
+    # Then it answers (no crash, so no retry loop), rejects or ignores it, and starts nothing
+    assert not errored, payload
+    if not (isinstance(raw, dict) and raw.get("detail", {}).get("alarmName") == "someone-elses-alarm"):
+        assert payload["rejected"]
+    assert [r for r in executions(stack) if r["executionArn"] not in before] == []
