@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.table import Table
 
+from chalicelib.models.durations import format_duration as fmt
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli.main import BREACHED, OK, console, render_status
 
@@ -38,12 +39,12 @@ def show_topology(plan: Any) -> None:
     table.add_row(f"{t.kind} {t.record_name}", t.set_identifiers.primary, t.set_identifiers.secondary)
     console.print(table)
     console.print(
-        f"objectives: RPO {plan.rpo}, RTO {plan.rto} ({plan.tier}); trigger: {plan.trigger.quorum} of "
-        f"{len(plan.trigger.alarms)} alarms for {plan.trigger.sustain}, confirmation probe "
+        f"objectives: RPO {fmt(plan.rpo)}, RTO {fmt(plan.rto)} ({plan.tier}); "
+        f"trigger: {plan.trigger.quorum} of {len(plan.trigger.alarms)} alarms for {fmt(plan.trigger.sustain)}, confirmation probe "
         f"{'on' if plan.trigger.confirmation_probe else 'off'}"
     )
     for asset in plan.assets:
-        console.print(f"  asset {asset.name} ({asset.kind}), RPO {plan.asset_rpo(asset)}")
+        console.print(f"  asset {asset.name} ({asset.kind}), RPO {fmt(plan.asset_rpo(asset))}")
 
 
 def predict(url: str, payload: dict[str, Any]) -> str:
@@ -71,6 +72,13 @@ def watch_failover(plan: Any, d: Any, started: float, timeout: float) -> dict[st
     def at() -> str:
         return f"[dim]+{time.monotonic() - started:5.1f}s[/dim]"
 
+    def print_steps(arn: str) -> None:
+        for ev in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+            if ev["id"] not in seen_events:
+                seen_events.add(ev["id"])
+                if ev.get("stateEnteredEventDetails"):
+                    console.print(f"{at()}   step → {ev['stateEnteredEventDetails']['name']}")
+
     while time.monotonic() < deadline:
         for alarm in cw.describe_alarms(AlarmNames=plan.trigger.alarms)["MetricAlarms"]:
             if alarm_states.get(alarm["AlarmName"]) != alarm["StateValue"]:
@@ -80,6 +88,8 @@ def watch_failover(plan: Any, d: Any, started: float, timeout: float) -> dict[st
                         f"{at()} alarm {alarm['AlarmName']} → [{colour}]{alarm['StateValue']}[/{colour}]"
                     )
                 alarm_states[alarm["AlarmName"]] = alarm["StateValue"]
+        if execution:
+            print_steps(execution)
         for entry in reversed(d.ledger.entries(plan.workload, limit=20)):
             if entry.entry_id in seen_entries:
                 continue
@@ -88,14 +98,10 @@ def watch_failover(plan: Any, d: Any, started: float, timeout: float) -> dict[st
             if entry.kind == "decision" and entry.outcome == "started" and entry.execution:
                 execution = entry.execution
         if execution:
-            for ev in sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]:
-                if ev["id"] not in seen_events:
-                    seen_events.add(ev["id"])
-                    if ev.get("stateEnteredEventDetails"):
-                        console.print(f"{at()}   step → {ev['stateEnteredEventDetails']['name']}")
             desc = sfn.describe_execution(executionArn=execution)
             if desc["status"] != "RUNNING":
-                # Catch the final ledger entry the execution wrote before it ended.
+                # Catch the last steps and the final ledger entry the execution wrote before it ended.
+                print_steps(execution)
                 for entry in reversed(d.ledger.entries(plan.workload, limit=5)):
                     if entry.entry_id not in seen_entries:
                         seen_entries.add(entry.entry_id)
@@ -138,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
         case = plan.smoke_tests.cases[0]
         if status.active_region:
             serving = plan.endpoint_for(plan.role_of(status.active_region))
-            console.print(f"prediction served by {status.active_region}: {predict(serving.url, case.payload)}")
+            console.print(
+                f"prediction served by {status.active_region}: {predict(serving.url, case.payload)}"
+            )
         ok = result["status"] == "SUCCEEDED" and status.active_region == plan.regions.secondary
         rto = status.state.last_rto_seconds
         if ok and rto is not None:
