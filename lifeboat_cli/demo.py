@@ -40,8 +40,8 @@ def show_topology(plan: Any) -> None:
     console.print(table)
     console.print(
         f"objectives: RPO {fmt(plan.rpo)}, RTO {fmt(plan.rto)} ({plan.tier}); "
-        f"trigger: {plan.trigger.quorum} of {len(plan.trigger.alarms)} alarms for {fmt(plan.trigger.sustain)}, confirmation probe "
-        f"{'on' if plan.trigger.confirmation_probe else 'off'}"
+        f"trigger: {plan.trigger.quorum} of {len(plan.trigger.alarms)} alarms for {fmt(plan.trigger.sustain)}, "
+        f"confirmation probe {'on' if plan.trigger.confirmation_probe else 'off'}"
     )
     for asset in plan.assets:
         console.print(f"  asset {asset.name} ({asset.kind}), RPO {fmt(plan.asset_rpo(asset))}")
