@@ -38,9 +38,10 @@ def show_topology(plan: Any) -> None:
     t = plan.traffic
     table.add_row(f"{t.kind} {t.record_name}", t.set_identifiers.primary, t.set_identifiers.secondary)
     console.print(table)
+    trigger = plan.trigger
     console.print(
         f"objectives: RPO {fmt(plan.rpo)}, RTO {fmt(plan.rto)} ({plan.tier}); "
-        f"trigger: {plan.trigger.quorum} of {len(plan.trigger.alarms)} alarms for {fmt(plan.trigger.sustain)}, "
+        f"trigger: {trigger.quorum} of {len(trigger.alarms)} alarms for {fmt(trigger.sustain)}, "
         f"confirmation probe {'on' if plan.trigger.confirmation_probe else 'off'}"
     )
     for asset in plan.assets:
