@@ -1,0 +1,84 @@
+"""Settings, the client factory and the plan stores: the plumbing every function relies on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chalicelib.adapters.aws import ClientFactory
+from chalicelib.adapters.plan_store import BrokenPlans, DirectoryPlanStore, UnknownWorkload
+from chalicelib.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+FULL_ENV = {
+    "AWS_REGION": "us-east-1",
+    "LIFEBOAT_LEDGER_TABLE": "l",
+    "LIFEBOAT_LOCK_TABLE": "k",
+    "LIFEBOAT_IDEMPOTENCY_TABLE": "i",
+    "LIFEBOAT_PLAN_BUCKET": "p",
+    "LIFEBOAT_EVIDENCE_BUCKET": "e",
+}
+
+
+def test_settings_name_every_missing_variable() -> None:
+    # Given an environment without the ledger table and the region
+    env = {k: v for k, v in FULL_ENV.items() if k not in ("LIFEBOAT_LEDGER_TABLE", "AWS_REGION")}
+    # When the settings are loaded / Then the error names both variables
+    with pytest.raises(SettingsError) as err:
+        load_settings(env)
+    assert "LIFEBOAT_LEDGER_TABLE is not set" in str(err.value)
+    assert "AWS_REGION is not set" in str(err.value)
+
+
+def test_settings_validate_values() -> None:
+    with pytest.raises(SettingsError, match="LIFEBOAT_AWS_MAX_ATTEMPTS"):
+        load_settings({**FULL_ENV, "LIFEBOAT_AWS_MAX_ATTEMPTS": "lots"})
+    settings = load_settings({**FULL_ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"})
+    assert settings.endpoint_url == "http://127.0.0.1:5000" and settings.stage == "dev"
+
+
+def test_factory_builds_one_client_per_service_and_region() -> None:
+    # Given a factory (building a client opens no socket)
+    factory = ClientFactory(region="us-east-1", endpoint_url="http://127.0.0.1:1")
+    # Then the same (service, region) gives the same client and another region another one
+    a = factory.client("s3")
+    assert factory.client("s3") is a
+    assert factory.client("s3", "us-west-2") is not a
+    assert a.meta.endpoint_url == "http://127.0.0.1:1"
+    assert a.meta.config.retries["mode"] == "adaptive"
+
+
+def test_importing_the_app_builds_no_aws_client() -> None:
+    # Given a fresh interpreter in which creating any boto3 client raises
+    probe = (
+        "import boto3.session\n"
+        "def refuse(*a, **k):\n"
+        "    raise SystemExit('a boto3 client was built at import time')\n"
+        "boto3.session.Session.client = refuse\n"
+        "import app\n"
+        "print(len(app.app.pure_lambda_functions))\n"
+    )
+    # When the app module is imported / Then it succeeds (no client, no settings read at import)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env={"PATH": ""}
+    )
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) > 0
+
+
+def test_directory_store_reads_plans_and_reports_every_broken_file(tmp_path: Path) -> None:
+    # Given a folder with the example plan
+    (tmp_path / "fraud.yaml").write_text((ROOT / "plans" / "fraud-scoring.yaml").read_text())
+    store = DirectoryPlanStore(tmp_path)
+    # Then it is found by workload, and an unknown workload says so
+    assert store.get("fraud-scoring").regions.secondary == "us-west-2"
+    with pytest.raises(UnknownWorkload, match="no DR plan for workload 'nope'"):
+        store.get("nope")
+    # When a broken plan joins it / Then listing fails with that file's problem, not silently
+    (tmp_path / "broken.yaml").write_text("version: 1\nworkload: Bad_Name\n")
+    with pytest.raises(BrokenPlans) as err:
+        store.all()
+    assert "broken.yaml" in str(err.value)
