@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from chalicelib.models.ledger import EntryKind, LedgerEntry, WorkloadState
 
 STATE_SK = "state"
 ENTRY_PREFIX = "entry#"
+CONTROL_PREFIX = "control#"
 _MAX_STATE_RETRIES = 5
 
 
@@ -153,11 +155,24 @@ class Ledger:
         item = from_item(resp["Item"])
         return WorkloadState.model_validate_json(item["state"])
 
-    def update_state(self, workload: str, **changes: Any) -> WorkloadState:
-        """Apply changes with optimistic concurrency (two Lifeboat copies may write at once)."""
-        for _ in range(_MAX_STATE_RETRIES):
-            current = self.get_state(workload)
-            updated = current.model_copy(update={**changes, "version": current.version + 1})
+    def update_state(
+        self,
+        workload: str,
+        *,
+        current: WorkloadState | None = None,
+        mutate: Callable[[WorkloadState], dict[str, Any]] | None = None,
+        **changes: Any,
+    ) -> WorkloadState:
+        """Apply changes with optimistic concurrency (two Lifeboat copies may write at once).
+
+        `current`: the state the caller just read (saves a read; re-read on conflict). `mutate`: changes that
+        depend on the current state (e.g. one entry of a dict), recomputed on every attempt.
+        """
+        for attempt in range(_MAX_STATE_RETRIES):
+            if current is None or attempt > 0:
+                current = self.get_state(workload)
+            delta = {**changes, **(mutate(current) if mutate is not None else {})}
+            updated = current.model_copy(update={**delta, "version": current.version + 1})
             condition = "attribute_not_exists(pk)" if current.version == 0 else "version = :v"
             kwargs: dict[str, Any] = {
                 "TableName": self.table_name,
@@ -180,6 +195,60 @@ class Ledger:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
         raise StateConflict(f"state of {workload} kept changing; gave up after {_MAX_STATE_RETRIES} tries")
+
+    # -- control records (operator flags, pending task tokens: sort key control#<key>) ---------------------
+    def get_control(self, workload: str, key: str) -> dict[str, Any] | None:
+        resp = self.ddb.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": _pk(workload)}, "sk": {"S": f"{CONTROL_PREFIX}{key}"}},
+            ConsistentRead=True,
+        )
+        if "Item" not in resp:
+            return None
+        return dict(json.loads(from_item(resp["Item"])["data"]))
+
+    def update_control(
+        self, workload: str, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Read-modify-write with optimistic concurrency: `change` gets the current record (None when
+        absent) and returns the new one; it is called again when another writer got there first."""
+        sk = f"{CONTROL_PREFIX}{key}"
+        for _ in range(_MAX_STATE_RETRIES):
+            resp = self.ddb.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": _pk(workload)}, "sk": {"S": sk}},
+                ConsistentRead=True,
+            )
+            item = from_item(resp["Item"]) if "Item" in resp else None
+            version = int(item["version"]) if item else 0
+            updated = change(json.loads(item["data"]) if item else None)
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Item": to_item(
+                    {
+                        "pk": _pk(workload),
+                        "sk": sk,
+                        "version": version + 1,
+                        "data": json.dumps(updated, default=str, sort_keys=True),
+                    }
+                ),
+                "ConditionExpression": "version = :v" if item else "attribute_not_exists(pk)",
+            }
+            if item:
+                kwargs["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+            try:
+                self.ddb.put_item(**kwargs)
+                return updated
+            except Exception as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+        raise StateConflict(f"control record {key} of {workload} kept changing")
+
+    def delete_control(self, workload: str, key: str) -> None:
+        self.ddb.delete_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": _pk(workload)}, "sk": {"S": f"{CONTROL_PREFIX}{key}"}},
+        )
 
 
 __all__ = ["Ledger", "StateConflict"]

@@ -82,14 +82,16 @@ class TrafficRouter:
             raise ShiftRefused(verdict.reason)
         traffic = plan.traffic
         if isinstance(traffic, Route53WeightedTraffic):
-            self._shift_weighted(traffic, wanted)
+            before = self._shift_weighted(traffic, wanted)
         elif isinstance(traffic, Route53FailoverTraffic):
             if wanted["primary"] not in (0, 100):
                 raise ShiftRefused("route53-failover records move all traffic (0 or 100), never a share")
+            before = self.read(plan).weights
             self.route53.update_health_check(
                 HealthCheckId=traffic.health_check_ids.primary, Inverted=wanted["primary"] == 0
             )
         else:
+            before = self.read(plan).weights
             self._sagemaker(traffic.region).update_endpoint_weights_and_capacities(
                 EndpointName=traffic.endpoint_name,
                 DesiredWeightsAndCapacities=[
@@ -97,7 +99,11 @@ class TrafficRouter:
                     for role in ("primary", "secondary")
                 ],
             )
-        return TrafficState(weights=wanted, active_region=_active(plan, wanted), detail={"requested": wanted})
+        return TrafficState(
+            weights=wanted,
+            active_region=_active(plan, wanted),
+            detail={"requested": wanted, "before": before},
+        )
 
     def verify(self, plan: DRPlan, expected: Mapping[str, int]) -> TrafficState:
         """Read back; raise TrafficNotConverged until AWS shows exactly the expected weights."""
@@ -158,8 +164,10 @@ class TrafficRouter:
             )
         return found
 
-    def _shift_weighted(self, traffic: Route53WeightedTraffic, weights: Mapping[str, int]) -> None:
+    def _shift_weighted(self, traffic: Route53WeightedTraffic, weights: Mapping[str, int]) -> dict[str, int]:
+        """Apply the weights; returns the weights the records had just before."""
         records = self._weighted_records(traffic)
+        before = {role: int(records[role].get("Weight", 0)) for role in ("primary", "secondary")}
         changes = []
         for role in ("primary", "secondary"):
             rrs = dict(records[role])
@@ -170,6 +178,7 @@ class TrafficRouter:
             HostedZoneId=self.zone_id(traffic),
             ChangeBatch={"Comment": "lifeboat traffic shift", "Changes": changes},
         )
+        return before
 
     # -- SageMaker -----------------------------------------------------------------------------------
     def _variant_weights(self, traffic: SageMakerVariantsTraffic) -> tuple[dict[str, int], dict[str, Any]]:

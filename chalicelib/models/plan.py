@@ -143,7 +143,7 @@ def _unique(values: list[str], what: str, field: str) -> None:
 class _Model(BaseModel):
     # Frozen because a plan is read once and shared by every decision; extra="forbid" because a typo in a DR
     # plan ("quorom") must fail loudly, not silently fall back to a default at 3 a.m.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # -- objectives and regions

@@ -144,12 +144,9 @@ def _target_weights(inp: ShiftInput) -> dict[str, int]:
 
 def shift_traffic(inp: ShiftInput, d: Deps) -> TrafficState:
     plan = d.plans.get(inp.workload)
-    before = d.router.read(plan)
-    weights = _target_weights(inp)
-    after = d.router.shift(plan, weights, last_smoke_passed(plan, d))
-    logger.info("shifted", workload=plan.workload, before=before.weights, after=after.weights)
+    after = d.router.shift(plan, _target_weights(inp), last_smoke_passed(plan, d))
+    logger.info("shifted", workload=plan.workload, before=after.detail["before"], after=after.weights)
     emit("TrafficShift", 1, workload=plan.workload)
-    after.detail["before"] = before.weights
     after.detail["at"] = d.clock().isoformat()
     return after
 
@@ -267,7 +264,7 @@ def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
     if outcome != "completed":
         state = d.ledger.get_state(plan.workload)
         if state.pending_execution == inp.execution:
-            d.ledger.update_state(plan.workload, pending_execution=None)
+            d.ledger.update_state(plan.workload, current=state, pending_execution=None)
     emit(f"Failover{outcome.capitalize()}", 1, workload=plan.workload)
     subject = {
         "completed": f"[Lifeboat] {plan.workload} failed over to {plan.regions.secondary}",

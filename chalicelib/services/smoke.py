@@ -37,15 +37,13 @@ def run_smoke(
         target=role,
     )
     if record:
-        state = d.ledger.get_state(plan.workload)
-        last = dict(state.last_smoke)
-        last[role] = {
+        entry = {
             "passed": result.passed,
             "at": result.at.isoformat(),
             "reason": result.reason,
             "phase": phase,
         }
-        d.ledger.update_state(plan.workload, last_smoke=last)
+        d.ledger.update_state(plan.workload, mutate=lambda st: {"last_smoke": {**st.last_smoke, role: entry}})
     return result
 
 

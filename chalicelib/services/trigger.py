@@ -94,11 +94,11 @@ def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
                 d.ledger.release_claim(plan.workload, decision.execution_name)  # let the retry start it
                 raise
             outcome.executions[plan.workload] = execution
-            d.ledger.update_state(plan.workload, pending_execution=execution)
+            d.ledger.update_state(plan.workload, current=state, pending_execution=execution)
         elif decision.action == "cancel" and state.pending_execution:
             execution = state.pending_execution
             d.executions.stop(execution, decision.reason)
-            d.ledger.update_state(plan.workload, pending_execution=None)
+            d.ledger.update_state(plan.workload, current=state, pending_execution=None)
         if decision.action != "ignore":
             d.ledger.record(
                 plan.workload,
