@@ -81,32 +81,41 @@ def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
         catch_to=None,
     )
     states["LockRefused"] = {"Type": "Fail", "Error": "LockHeld", "Cause": "another operation holds the lock"}
+    # A zero sustain window needs no wait and no recheck: the trigger decision already saw the quorum.
+    sustained = plan.trigger.sustain.total_seconds() > 0
     states["HasTrigger"] = {
         "Type": "Choice",
         "Comment": "Alarm-started failovers wait out the sustain window; operator-started ones do not.",
-        "Choices": [{"Variable": "$.trigger.sustain_until", "IsPresent": True, "Next": "WaitSustain"}],
+        "Choices": [
+            {
+                "Variable": "$.trigger.sustain_until",
+                "IsPresent": True,
+                "Next": "WaitSustain" if sustained else after_trigger,
+            }
+        ],
         "Default": "SmokeTestBackup",
     }
-    states["WaitSustain"] = {
-        "Type": "Wait",
-        "TimestampPath": "$.trigger.sustain_until",
-        "Next": "RecheckQuorum",
-    }
-    # Engines may round a timestamp wait down; the recheck then asks for the whole seconds still left.
-    states["WaitRemainingSustain"] = {
-        "Type": "Wait",
-        "SecondsPath": "$.recheck.retry_after_seconds",
-        "Next": "RecheckQuorum",
-    }
-    t("RecheckQuorum", "recheck_trigger", {"trigger.$": "$.trigger"}, "$.recheck", "QuorumHeld")
-    states["QuorumHeld"] = {
-        "Type": "Choice",
-        "Choices": [
-            {"Variable": "$.recheck.proceed", "BooleanEquals": True, "Next": after_trigger},
-            {"Variable": "$.recheck.wait_more", "BooleanEquals": True, "Next": "WaitRemainingSustain"},
-        ],
-        "Default": "Suppress",
-    }
+    if sustained:
+        states["WaitSustain"] = {
+            "Type": "Wait",
+            "TimestampPath": "$.trigger.sustain_until",
+            "Next": "RecheckQuorum",
+        }
+        # Engines may round a timestamp wait down; the recheck then asks for the whole seconds still left.
+        states["WaitRemainingSustain"] = {
+            "Type": "Wait",
+            "SecondsPath": "$.recheck.retry_after_seconds",
+            "Next": "RecheckQuorum",
+        }
+        t("RecheckQuorum", "recheck_trigger", {"trigger.$": "$.trigger"}, "$.recheck", "QuorumHeld")
+        states["QuorumHeld"] = {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.recheck.proceed", "BooleanEquals": True, "Next": after_trigger},
+                {"Variable": "$.recheck.wait_more", "BooleanEquals": True, "Next": "WaitRemainingSustain"},
+            ],
+            "Default": "Suppress",
+        }
     if plan.trigger.confirmation_probe:
         t(
             "ConfirmOutage",
@@ -121,7 +130,8 @@ def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
             "Choices": [{"Variable": "$.probe.healthy", "BooleanEquals": True, "Next": "Suppress"}],
             "Default": "SmokeTestBackup",
         }
-    t("Suppress", "conclude", {"outcome": "suppressed", "context.$": "$"}, "$.final", "ReleaseLock")
+    if sustained or plan.trigger.confirmation_probe:  # otherwise nothing can suppress (no unreachable state)
+        t("Suppress", "conclude", {"outcome": "suppressed", "context.$": "$"}, "$.final", "ReleaseLock")
 
     graceful_next = "IsGraceful" if has_replicated_assets(plan) else "ShiftTraffic"
     t(
