@@ -30,6 +30,7 @@ class _Rule:
     status: int
     code: str
     message: str
+    skip: int = 0
     hits: int = 0
 
 
@@ -56,9 +57,13 @@ class AwsFaults:
         code: str,
         message: str = "injected fault",
         region: str | None = None,
+        after: int = 0,
     ) -> _Rule:
+        """Fail `times` calls of `operation`, after letting the first `after` calls through."""
         client = aws.client(service, region)
-        rule = _Rule(operation=operation, remaining=times, status=status, code=code, message=message)
+        rule = _Rule(
+            operation=operation, remaining=times, status=status, code=code, message=message, skip=after
+        )
         with self._lock:
             self.rules.setdefault((service, operation), []).append(rule)
             if id(client) not in self._hooked:
@@ -78,6 +83,9 @@ class AwsFaults:
             operation = _operation_from(kwargs.get("event_name", ""))
             with self._lock:
                 for rule in self.rules.get((service, operation), []):
+                    if rule.skip > 0:
+                        rule.skip -= 1
+                        continue
                     if rule.remaining > 0:
                         rule.remaining -= 1
                         rule.hits += 1
