@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from chalicelib.models.plan import DRPlan, DynamoDBAsset, ModelRegistryAsset, Route53WeightedTraffic, S3Asset
+from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
 from localcloud.alarms import alarm_spec_for
 from localcloud.model import ModelArtifact, default_artifact
@@ -209,7 +210,10 @@ def provision_plan(
     functions = cloud.resources["functions"]
     sfn = cloud.client("stepfunctions")
     existing = {sm["name"]: sm["stateMachineArn"] for sm in sfn.list_state_machines()["stateMachines"]}
-    for kind, definition in (("failover", build_failover(plan, lambda fn: functions[n.function(fn)])),):
+    for kind, definition in (
+        ("failover", build_failover(plan, lambda fn: functions[n.function(fn)])),
+        ("failback", build_failback(plan, lambda fn: functions[n.function(fn)])),
+    ):
         name = n.state_machine(plan.workload, kind)
         body = json.dumps(definition)
         if name in existing:

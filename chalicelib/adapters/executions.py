@@ -13,6 +13,10 @@ class ExecutionConflict(RuntimeError):
     """An execution with that name exists with a different input."""
 
 
+class TokenExpired(RuntimeError):
+    """A task token was completed, timed out, or its execution ended."""
+
+
 class Executions:
     def __init__(self, prefix: str, stepfunctions: Any | None = None) -> None:
         self.prefix = prefix
@@ -67,3 +71,13 @@ class Executions:
         arn = self.state_machine_arn(workload, kind)
         resp = self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=50)
         return list(resp.get("executions", []))
+
+    def send_task_success(self, token: str, output: dict[str, Any]) -> None:
+        """Complete a waitForTaskToken task; TokenExpired when the wait is already over."""
+        try:
+            self.sfn.send_task_success(taskToken=token, output=json.dumps(output, default=str))
+        except Exception as exc:
+            if error_code(exc) in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+                code = error_code(exc)
+                raise TokenExpired(f"the execution no longer waits on that token ({code})") from None
+            raise

@@ -34,6 +34,9 @@ class WorkloadState(BaseModel):
     last_failover_at: datetime | None = Field(None, description="When the last failover completed.")
     last_failback_at: datetime | None = Field(None, description="When the last failback completed.")
     last_rto_seconds: float | None = Field(None, description="Measured RTO of the last failover.")
+    last_failback_seconds: float | None = Field(
+        None, description="Measured duration of the last failback (start to validated at 100%)."
+    )
     last_smoke: dict[str, Any] = Field(
         default_factory=dict, description="Last smoke-test verdict per region: {region: {passed, at, ...}}."
     )

@@ -12,6 +12,7 @@ from chalicelib.adapters.endpoints import EndpointClient
 from chalicelib.adapters.executions import Executions
 from chalicelib.adapters.ledger import Ledger
 from chalicelib.adapters.locks import LockTable
+from chalicelib.adapters.model_identity import ModelInspector
 from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.plan_store import PlanStore, S3PlanStore
 from chalicelib.adapters.traffic import TrafficRouter
@@ -31,6 +32,7 @@ class Deps:
     executions: Executions
     clock: Clock = utc_now
     extras: dict[str, Any] = field(default_factory=dict)
+    models: ModelInspector = field(default_factory=ModelInspector)
 
 
 _deps: Deps | None = None

@@ -1,0 +1,149 @@
+"""Failback test helpers: re-plan a stack, put it in the failed-over state, watch a failback execution."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from chalicelib.adapters.ledger import Ledger
+from chalicelib.adapters.locks import LockTable
+from chalicelib.adapters.traffic import TrafficRouter
+from chalicelib.models.planfile import load_plan_text
+from chalicelib.services import deps as deps_module
+from chalicelib.services.deps import Deps
+from localcloud import lambda_runner
+from localcloud.alarms import AlarmSimulator
+from localcloud.resources import names
+from localcloud.stack import provision_plan
+from tests.integration.stack import Stack, plan_text
+
+T = TypeVar("T")
+
+OPERATOR = "arn:aws:iam::123456789012:user/alice"
+ON_SECONDARY = {"primary": 0, "secondary": 100}
+ON_PRIMARY = {"primary": 100, "secondary": 0}
+
+# What every failback test starts from, unless it says otherwise: no bake, no approval.
+DEFAULTS = {"bake": "0s", "approval_required": "false", "approval_timeout": "30s"}
+
+
+def deps() -> Deps:
+    return deps_module.deps()
+
+
+def ledger(stack: Stack) -> Ledger:
+    return Ledger(names(stack.cloud.stage).ledger_table, stack.cloud.client("dynamodb"))
+
+
+def locks(stack: Stack) -> LockTable:
+    return LockTable(names(stack.cloud.stage).lock_table, stack.cloud.client("dynamodb"))
+
+
+def router(stack: Stack) -> TrafficRouter:
+    return TrafficRouter(route53=stack.cloud.client("route53"))
+
+
+def reconfigure(stack: Stack, *, primary_url: str | None = None, **replacements: str) -> Stack:
+    """Re-provision the stack's plan with other settings (and state machines generated from them)."""
+    text = plan_text(
+        primary_url or stack.servers["primary"].url + "/invocations",
+        stack.servers["secondary"].url + "/invocations",
+        **{**DEFAULTS, **replacements},
+    )
+    plan = load_plan_text(text, "test-plan.yaml")
+    artifact = stack.servers["secondary"].artifact
+    stack.resources = provision_plan(stack.cloud, plan, text, stage=stack.cloud.stage, artifact=artifact)
+    stack.plan = plan
+    # The Lambda functions run in this process: storing the plan through their store drops its cache.
+    deps_module.deps().plans.put(text, source="test-plan.yaml")  # type: ignore[attr-defined]
+    return stack
+
+
+def stop_running(stack: Stack) -> None:
+    for kind in ("failover", "failback"):
+        arn = stack.resources.state_machines[kind]
+        for e in stack.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+            stack.sfn.stop_execution(executionArn=e["executionArn"])
+
+
+def clear_tables(stack: Stack) -> None:
+    ddb = stack.cloud.client("dynamodb")
+    n = names(stack.cloud.stage)
+    for table, key in ((n.ledger_table, ("pk", "sk")), (n.lock_table, ("pk",))):
+        for item in ddb.scan(TableName=table).get("Items", []):
+            ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
+
+
+def set_alarm(stack: Stack, name: str, state: str) -> None:
+    """Script a gate alarm like CloudWatch would change it, and let its EventBridge event be handled."""
+    AlarmSimulator(stack.cloud, warm_up=False).set_state(name, state, f"scripted by the test: {state}")
+    lambda_runner.drain()
+
+
+def failed_over(stack: Stack, **replacements: str) -> Stack:
+    """The stack after a completed failover: all traffic on the secondary, state recorded an hour ago."""
+    stop_running(stack)
+    for server in stack.servers.values():
+        server.clear_faults()
+    reconfigure(stack, **replacements)
+    clear_tables(stack)
+    for alarm in stack.plan.failback.gate_alarms:
+        set_alarm(stack, alarm, "OK")
+    router(stack).shift(stack.plan, ON_SECONDARY, {})
+    ledger(stack).update_state(
+        stack.plan.workload,
+        active_region=stack.plan.regions.secondary,
+        last_failover_at=datetime.now(UTC) - timedelta(hours=1),
+    )
+    stack.inbox()
+    return stack
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def wait_for_share(stack: Stack, primary: int, timeout: float = 20.0) -> None:
+    wait_for(
+        lambda: stack.weights()["primary"] == primary, timeout=timeout, what=f"{primary}% on the primary"
+    )
+
+
+def wait_until_waiting(execution: str, kind: str, timeout: float = 20.0) -> Any:
+    from chalicelib.services.failback_ops import describe_failback
+
+    return wait_for(
+        lambda: (view := describe_failback(execution, deps())).waiting_for == kind and view,
+        timeout=timeout,
+        what=f"the execution to wait for {kind}",
+    )
+
+
+def failback_entries(stack: Stack, execution: str) -> list[Any]:
+    """Failback ledger entries of one execution, oldest first."""
+    entries = ledger(stack).entries(stack.plan.workload, limit=200, kind="failback")
+    return [e for e in reversed(entries) if e.execution == execution]
+
+
+def subjects(stack: Stack) -> list[str]:
+    return [m.get("Subject", "") for m in stack.inbox()]
+
+
+def wait_for_subject(stack: Stack, text: str, timeout: float = 10.0) -> str:
+    """The first notification whose subject contains `text` (notifications are published asynchronously)."""
+    seen: list[str] = []
+
+    def found() -> str | None:
+        seen.extend(subjects(stack))
+        return next((s for s in seen if text in s), None)
+
+    return wait_for(found, timeout=timeout, what=f"a notification about {text!r}")

@@ -1,0 +1,308 @@
+"""Gradual failback, generated from the example plan and executed for real by moto's ASL engine.
+
+Tasks run the real Chalice handlers in-process; traffic lives in moto's Route 53, gate alarms in moto's
+CloudWatch (scripted with the AlarmSimulator), control state and the ledger in DynamoDB. Operator controls go
+through the same service functions the API and the CLI call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from chalicelib.domain.failback import history_estimate
+from chalicelib.services import failback_ops as ops
+from lifeboat_cli import main as cli
+from localcloud.model import make_training_data, train
+from localcloud.modelserver import ModelServer
+from localcloud.server import LocalCloud
+from tests.integration.failback_helpers import (
+    ON_PRIMARY,
+    ON_SECONDARY,
+    OPERATOR,
+    deps,
+    failback_entries,
+    failed_over,
+    ledger,
+    locks,
+    set_alarm,
+    subjects,
+    wait_for_share,
+    wait_for_subject,
+    wait_until_waiting,
+)
+from tests.integration.stack import Stack, build_stack
+
+pytestmark = pytest.mark.timeout(120)
+
+ERRORS_GATE = "fraud-scoring-use1-errors"
+
+
+@pytest.fixture(scope="module")
+def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
+    s = build_stack(local_cloud, bake="0s", approval_required="false")
+    try:
+        yield s
+    finally:
+        for server in s.servers.values():
+            server.stop()
+
+
+def start(stack: Stack) -> str:
+    return ops.start_failback(stack.plan.workload, "primary restored", OPERATOR, deps()).execution_arn
+
+
+def cli_control(action: str, execution: str) -> int:
+    """`lifeboat <action> <execution>` against this local cloud (the cloud is already selected)."""
+    args = argparse.Namespace(command=action, execution=execution, reason="", json=True)
+    return int(cli.cmd_failback_control(args))
+
+
+def steps_of(stack: Stack, execution: str) -> list[int]:
+    return [int(e.detail["primary"]) for e in failback_entries(stack, execution) if e.outcome == "step"]
+
+
+def outcome_of(stack: Stack, execution: str) -> object:
+    return [e for e in failback_entries(stack, execution) if e.outcome != "step"][-1]
+
+
+def test_happy_path_returns_traffic_in_steps_and_records_the_duration(stack: Stack) -> None:
+    # Given a workload failed over to the secondary and a restored, healthy primary serving the same model
+    failed_over(stack)
+    # When an operator starts a failback
+    arn = start(stack)
+    result = stack.wait(arn)
+    # Then traffic went back through every step of the plan and the primary is active again
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert steps_of(stack, arn) == [10, 25, 50, 100]
+    assert stack.weights() == ON_PRIMARY
+    state = ledger(stack).get_state(stack.plan.workload)
+    assert state.active_region == "us-east-1"
+    assert state.last_failback_at is not None and state.last_failback_seconds is not None
+    final = outcome_of(stack, arn)
+    assert final.outcome == "completed" and "measured duration" in final.reason
+    assert final.actor == OPERATOR
+    # And the lock is free, people were told, and the history stayed within the documented bound
+    assert locks(stack).current(stack.plan.workload) is None
+    assert any("failed back to us-east-1" in s for s in subjects(stack))
+    history = stack.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    assert len(history) <= history_estimate(stack.plan.failback)
+
+
+def test_gate_alarm_at_25_percent_rolls_back_to_the_secondary(stack: Stack) -> None:
+    # Given a failback under way with a short bake
+    failed_over(stack, bake="1s")
+    arn = start(stack)
+    # When a gate alarm fires while 25% of traffic is on the primary
+    wait_for_share(stack, 25)
+    set_alarm(stack, ERRORS_GATE, "ALARM")
+    result = stack.wait(arn)
+    # Then the failback rolls back: all traffic on the secondary, the primary left at 0, the reason recorded
+    assert result["status"] == "FAILED" and result["error"] == "FailbackRolledBack"
+    assert stack.weights() == ON_SECONDARY
+    assert steps_of(stack, arn) == [10, 25]
+    final = outcome_of(stack, arn)
+    assert final.outcome == "rolled_back" and ERRORS_GATE in final.reason and "25%" in final.reason
+    assert ledger(stack).get_state(stack.plan.workload).active_region == "us-west-2"
+    assert locks(stack).current(stack.plan.workload) is None
+    assert any("ROLLED BACK" in s for s in subjects(stack))
+
+
+def test_failing_smoke_test_at_50_percent_rolls_back(stack: Stack) -> None:
+    # Given a failback under way with a short bake
+    failed_over(stack, bake="1s")
+    arn = start(stack)
+    # When the primary starts returning wrong predictions at the 50% step
+    wait_for_share(stack, 50)
+    stack.servers["primary"].set_faults(wrong_answers=True)
+    result = stack.wait(arn)
+    # Then the failback rolls back and says the smoke tests failed
+    assert result["status"] == "FAILED" and result["error"] == "FailbackRolledBack"
+    assert stack.weights() == ON_SECONDARY
+    assert steps_of(stack, arn) == [10, 25, 50]
+    final = outcome_of(stack, arn)
+    assert "50%" in final.reason and "smoke tests fail" in final.reason
+
+
+def test_inconclusive_gate_pauses_for_a_decision_then_resumes(stack: Stack) -> None:
+    # Given a gate alarm with no data (INSUFFICIENT_DATA)
+    failed_over(stack)
+    set_alarm(stack, ERRORS_GATE, "INSUFFICIENT_DATA")
+    # When a failback reaches its first gate
+    arn = start(stack)
+    view = wait_until_waiting(arn, "decision")
+    # Then it neither proceeds nor rolls back: it holds 10% and asks a human
+    assert ERRORS_GATE in (view.waiting_reason or "")
+    assert stack.weights() == {"primary": 10, "secondary": 90}
+    wait_for_subject(stack, "needs a decision")
+    # When the alarm has data again and the operator resumes (the service the API and CLI call)
+    set_alarm(stack, ERRORS_GATE, "OK")
+    outcome = ops.resume(arn, OPERATOR, deps(), reason="metrics pipeline fixed")
+    result = stack.wait(arn)
+    # Then the gates are evaluated again and the failback completes
+    assert "evaluated again" in outcome.result
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert steps_of(stack, arn) == [10, 25, 50, 100]
+    assert stack.weights() == ON_PRIMARY
+
+
+def test_rejected_approval_shifts_nothing(stack: Stack) -> None:
+    # Given a plan that requires approval
+    failed_over(stack, approval_required="true")
+    arn = start(stack)
+    wait_until_waiting(arn, "approval")
+    wait_for_subject(stack, "waits for approval")
+    # When the operator rejects it
+    ops.reject(arn, OPERATOR, deps(), reason="not during the sale")
+    result = stack.wait(arn)
+    # Then nothing moved and the rejection is recorded with who and why
+    assert result["status"] == "FAILED" and result["error"] == "FailbackRefused"
+    assert stack.weights() == ON_SECONDARY
+    assert steps_of(stack, arn) == []
+    final = outcome_of(stack, arn)
+    assert final.outcome == "refused" and OPERATOR in final.reason and "not during the sale" in final.reason
+
+
+def test_approval_timeout_aborts_safely(stack: Stack) -> None:
+    # Given a plan that requires approval within 2 seconds
+    failed_over(stack, approval_required="true", approval_timeout="2s")
+    # When nobody answers
+    arn = start(stack)
+    result = stack.wait(arn)
+    # Then the failback is aborted, nothing shifted, the lock is free
+    assert result["status"] == "FAILED" and result["error"] == "FailbackAborted"
+    assert stack.weights() == ON_SECONDARY
+    assert outcome_of(stack, arn).outcome == "aborted" and "nothing shifted" in outcome_of(stack, arn).reason
+    assert locks(stack).current(stack.plan.workload) is None
+
+
+def test_approved_failback_proceeds(stack: Stack) -> None:
+    # Given a failback waiting for approval
+    failed_over(stack, approval_required="true")
+    arn = start(stack)
+    wait_until_waiting(arn, "approval")
+    assert stack.weights() == ON_SECONDARY
+    # When the operator approves it with the CLI (`lifeboat approve <execution name>`)
+    name = arn.rsplit(":", 1)[-1]
+    assert cli_control("approve", name) == 0
+    # Then it runs to completion; a second approval is refused (exit 1), an unknown execution is a usage error
+    assert stack.wait(arn)["status"] == "SUCCEEDED"
+    assert cli_control("approve", name) == 1
+    assert cli_control("approve", "failback-no-such-execution") == 2
+    with pytest.raises(ops.ControlRefused):
+        ops.approve(arn, OPERATOR, deps())
+
+
+def test_abort_mid_bake_rolls_back_now_and_frees_the_lock(stack: Stack) -> None:
+    # Given a failback baking its first step (a long bake)
+    failed_over(stack, bake="10s")
+    arn = start(stack)
+    wait_for_share(stack, 10)
+    # When the operator aborts it
+    outcome = ops.abort(arn, OPERATOR, deps(), reason="pager went off")
+    # Then the execution is stopped, all traffic is back on the secondary, recorded, and the lock is free
+    assert outcome.traffic == ON_SECONDARY
+    assert stack.sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    assert stack.weights() == ON_SECONDARY
+    final = outcome_of(stack, arn)
+    assert final.outcome == "aborted" and "pager went off" in final.reason and final.actor == OPERATOR
+    assert locks(stack).current(stack.plan.workload) is None
+
+
+def test_pause_holds_the_step_until_resumed(stack: Stack) -> None:
+    # Given a failback baking its first step
+    failed_over(stack, bake="10s")
+    arn = start(stack)
+    wait_for_share(stack, 10)
+    # When the operator pauses it
+    ops.pause(arn, OPERATOR, deps())
+    wait_until_waiting(arn, "pause")
+    # Then traffic holds at 10%, and a resume lets the failback finish
+    assert stack.weights() == {"primary": 10, "secondary": 90}
+    ops.fast_track(arn, OPERATOR, deps(), reason="looks good, finish it")
+    assert stack.wait(arn)["status"] == "SUCCEEDED"
+    assert steps_of(stack, arn) == [10, 100]
+
+
+def test_fast_track_skips_remaining_bake_and_steps_but_still_validates(stack: Stack) -> None:
+    # Given a failback baking its first step (a long bake)
+    failed_over(stack, bake="10s")
+    arn = start(stack)
+    wait_for_share(stack, 10)
+    # When the operator fast-tracks it
+    ops.fast_track(arn, OPERATOR, deps())
+    result = stack.wait(arn)
+    # Then it goes straight to 100% after the current gate, validates, and completes
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert steps_of(stack, arn) == [10, 100]
+    assert stack.weights() == ON_PRIMARY
+    assert outcome_of(stack, arn).outcome == "completed"
+
+
+def test_failback_refused_while_the_primary_serves_another_model_version(stack: Stack) -> None:
+    # Given the restored primary serves model 2.0.0 (same predictions, so smoke tests pass) and the
+    # secondary serves the original version
+    other = ModelServer(train(make_training_data(), version="2.0.0"), region="us-east-1").start()
+    try:
+        failed_over(stack, primary_url=other.url + "/invocations")
+        # When a failback starts
+        arn = start(stack)
+        result = stack.wait(arn)
+    finally:
+        other.stop()
+    # Then it is refused before anything moves, naming the version mismatch
+    assert result["status"] == "FAILED" and result["error"] == "FailbackRefused"
+    assert stack.weights() == ON_SECONDARY
+    reason = outcome_of(stack, arn).reason
+    assert "model mismatch" in reason and "2.0.0" in reason
+
+
+def test_second_failback_while_one_runs_is_refused_by_the_lock(stack: Stack) -> None:
+    # Given a failback baking its first step
+    failed_over(stack, bake="10s")
+    first = start(stack)
+    wait_for_share(stack, 10)
+    # When a second failback starts
+    second = start(stack)
+    result = stack.wait(second)
+    # Then the second is refused by the lock and the first keeps going
+    assert result["status"] == "FAILED" and result["error"] == "LockHeld"
+    assert "locked by failback" in outcome_of(stack, second).reason
+    assert stack.sfn.describe_execution(executionArn=first)["status"] == "RUNNING"
+    assert locks(stack).current(stack.plan.workload).holder == first
+    ops.abort(first, OPERATOR, deps())
+
+
+def test_auto_failback_starts_once_per_healthy_streak(stack: Stack) -> None:
+    # Given auto failback with no healthy window, failed over an hour ago (cooldown 10m is over)
+    failed_over(stack, auto="true", healthy_window="0s")
+    # When the schedule runs
+    report = ops.evaluate_auto_failback(deps())
+    # Then it starts a failback with a deterministic name, which completes
+    arn = report.started[stack.plan.workload]
+    assert arn.rsplit(":", 1)[-1].startswith(f"failback-{stack.plan.workload}-")
+    assert stack.wait(arn)["status"] == "SUCCEEDED"
+    # And the next run starts nothing (not failed over any more)
+    again = ops.evaluate_auto_failback(deps())
+    assert again.started == {} and "not failed over" in again.decisions[stack.plan.workload]
+
+
+def test_generated_definition_uses_jsonpath_and_every_task_retries_and_catches(stack: Stack) -> None:
+    # Given the generated failback definition (approval on, so every state kind is present)
+    failed_over(stack, approval_required="true")
+    desc = stack.sfn.describe_state_machine(stateMachineArn=stack.resources.state_machines["failback"])
+    definition = json.loads(desc["definition"])
+    # Then there is no JSONata; every Task retries and catches; operator waits are bounded; waits are data
+    assert "QueryLanguage" not in definition
+    for name, state in definition["States"].items():
+        if state["Type"] == "Task":
+            assert state.get("Retry"), name
+            if name != "RecordLockRefusal":
+                assert state.get("Catch"), name
+            if state["Resource"].endswith(".waitForTaskToken"):
+                assert state["TimeoutSeconds"] == 30, name
+        if state["Type"] == "Wait":
+            assert "SecondsPath" in state, name
