@@ -2,6 +2,7 @@
 
 from chalice import Chalice
 
+from chalicelib.blueprints.failback import bp as failback_bp
 from chalicelib.blueprints.tasks import bp as tasks_bp
 from chalicelib.blueprints.triggers import bp as triggers_bp
 from chalicelib.middleware import powertools_middleware
@@ -9,4 +10,5 @@ from chalicelib.middleware import powertools_middleware
 app = Chalice(app_name="lifeboat")
 app.register_middleware(powertools_middleware, "all")
 app.register_blueprint(tasks_bp)
+app.register_blueprint(failback_bp)
 app.register_blueprint(triggers_bp)
