@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lifeboat_cli import cloud as clouds
+from lifeboat_cli import executions as executions_cli
 from lifeboat_cli.cloud import CliError
 
 OK, BREACHED, USAGE = 0, 1, 2
@@ -64,7 +65,9 @@ def cmd_plan_render(args: argparse.Namespace) -> int:
         region = args.region or plan.regions.primary
         return f"arn:aws:lambda:{region}:{args.account}:function:lifeboat-{args.stage}-{fn}"
 
-    _print_json({"failover": build_failover(plan, arn)})
+    from chalicelib.workflows.failback import build_failback
+
+    _print_json({"failover": build_failover(plan, arn), "failback": build_failback(plan, arn)})
     return OK
 
 
@@ -211,6 +214,53 @@ def _caller() -> str:
         return f"local:{getpass.getuser()}"
 
 
+# -- failback --------------------------------------------------------------------------------------------
+def cmd_failback(args: argparse.Namespace) -> int:
+    from chalicelib.services import failback_ops
+    from chalicelib.services.deps import deps
+
+    started = failback_ops.start_failback(args.workload, args.reason, _caller(), deps())
+    if not args.json:
+        console.print(f"started {started.name}")
+        controls = "approve|reject|pause|resume|fast-track|abort"
+        console.print(f"  control it with: lifeboat {controls} {started.name}")
+    if not args.wait:
+        if args.json:
+            _print_json(started.model_dump(mode="json"))
+        return OK
+    return follow(started.execution_arn, args.json, timeout=args.timeout)
+
+
+def cmd_failback_control(args: argparse.Namespace) -> int:
+    from chalicelib.services import failback_ops as ops
+    from chalicelib.services.deps import deps
+
+    control = {
+        "approve": ops.approve,
+        "reject": ops.reject,
+        "pause": ops.pause,
+        "resume": ops.resume,
+        "abort": ops.abort,
+        "fast-track": ops.fast_track,
+    }[args.command]
+    try:
+        outcome = control(args.execution, _caller(), deps(), reason=args.reason)
+    except ops.UnknownExecution as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        return USAGE
+    except ops.ControlRefused as err:
+        if args.json:
+            _print_json({"execution": args.execution, "action": args.command, "refused": str(err)})
+        else:
+            err_console.print(f"[red]refused:[/red] {err}")
+        return BREACHED
+    if args.json:
+        _print_json(outcome.model_dump(mode="json"))
+    else:
+        console.print(f"{outcome.action}: {outcome.result}")
+    return OK
+
+
 # -- ledger ----------------------------------------------------------------------------------------------
 def cmd_ledger(args: argparse.Namespace) -> int:
     from chalicelib.services.deps import deps
@@ -279,6 +329,25 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--no-wait", dest="wait", action="store_false", help="return once started")
     f.set_defaults(func=cmd_failover)
 
+    fb = sub.add_parser("failback", help="return a failed-over workload to its primary region, in steps")
+    fb.add_argument("workload")
+    fb.add_argument("--reason", default="operator request")
+    fb.add_argument("--wait", action="store_true", help="follow the execution until it ends")
+    fb.add_argument("--timeout", type=float, default=3600.0, help="how long --wait follows (seconds)")
+    fb.set_defaults(func=cmd_failback)
+    for action, words in (
+        ("approve", "approve a failback waiting for approval"),
+        ("reject", "reject a failback waiting for approval (nothing shifts)"),
+        ("pause", "pause a failback at its current step"),
+        ("resume", "resume a paused failback (or re-evaluate an inconclusive gate)"),
+        ("abort", "roll back now: all traffic to the secondary, stop the execution"),
+        ("fast-track", "skip the remaining bake and steps; the gates still validate 100%%"),
+    ):
+        c = sub.add_parser(action, help=words)
+        c.add_argument("execution", help="failback execution name or ARN")
+        c.add_argument("--reason", default="", help="recorded in the ledger")
+        c.set_defaults(func=cmd_failback_control)
+
     led = sub.add_parser("ledger", help="a workload's decisions and operations")
     led.add_argument("workload")
     led.add_argument("--limit", type=int, default=30)
@@ -287,6 +356,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the README demo on the local cloud")
     d.add_argument("--keep-running", action="store_true", help="leave the local cloud up afterwards")
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
+    executions_cli.register(sub, plan)  # executions, execution ID, plan check (issue 6)
     return p
 
 
