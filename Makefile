@@ -4,16 +4,22 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TOOLS := $(VENV)/tools/.installed
+STAGE ?= dev
 
-.PHONY: setup demo test unit integration e2e lint bench clean local-up local-down
+.PHONY: setup demo test unit integration e2e lint bench clean local-up local-down package infra
 
-setup: $(STAMP)
+setup: $(STAMP) $(TOOLS)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# checkov cannot share the venv's pins: infra/checks.py installs it in its own venv.
+$(TOOLS): $(STAMP) infra/requirements-checkov.txt
+	$(PY) -m infra.checks install && touch $(TOOLS) || echo "checkov not installed: tests/infra skips its checks"
 
 demo: setup
 	$(VENV)/bin/lifeboat demo
@@ -33,6 +39,13 @@ e2e: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+infra: setup
+	$(PY) -m pytest -q tests/infra
+
+# AWS deployment artefacts of every region of the plans: build/$(STAGE)/<region>/ (docs/deploy.md).
+package: setup
+	$(PY) -m infra.build package --stage $(STAGE)
 
 bench: setup
 	$(PY) bench/cold_start.py

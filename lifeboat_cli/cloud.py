@@ -43,6 +43,9 @@ def use_aws(stage: str) -> None:
         **config.get("environment_variables", {}),
         **config["stages"][stage].get("environment_variables", {}),
     }
+    # A deployed stack names its buckets per account and region: `python -m infra.build env` exports them,
+    # and what the operator exported wins over the defaults above.
+    env.update({k: v for k, v in os.environ.items() if k.startswith("LIFEBOAT_")})
     env.setdefault("AWS_REGION", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", ""))
     if not env["AWS_REGION"]:
         raise CliError("set AWS_REGION (or AWS_DEFAULT_REGION) to the region Lifeboat is deployed in")

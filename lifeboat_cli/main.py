@@ -353,6 +353,20 @@ def parser() -> argparse.ArgumentParser:
     led.add_argument("--limit", type=int, default=30)
     led.set_defaults(func=cmd_ledger)
 
+    c = sub.add_parser("connect", help="wire a plan's S3 asset into Lifeboat (replication metrics + events)")
+    c.add_argument("asset", help="asset name, or workload/asset")
+    c.add_argument("--plans", help="read the plans from this folder instead of Lifeboat's plan bucket")
+    c.add_argument("--queue-arn", help="Lifeboat's replication queue (default: found by name in its region)")
+    c.set_defaults(func=lambda a: __import__("lifeboat_cli.connect", fromlist=["cmd_connect"]).cmd_connect(a))
+
+    ver = sub.add_parser("verify", help="verify a workload's backups now and measure each asset's RPO")
+    ver.add_argument("workload")
+    ver.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable report")
+    ver.add_argument("--workers", type=int, default=4, help="shards checked in parallel (default 4)")
+    ver.set_defaults(
+        func=lambda a: __import__("lifeboat_cli.verify_cmd", fromlist=["cmd_verify"]).cmd_verify(a)
+    )
+
     d = sub.add_parser("demo", help="the README demo on the local cloud")
     d.add_argument("--keep-running", action="store_true", help="leave the local cloud up afterwards")
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)

@@ -58,7 +58,7 @@ def release_lock(inp: TaskInput, d: Deps) -> dict[str, Any]:
 
 def recheck_trigger(inp: RecheckInput, d: Deps) -> dict[str, Any]:
     plan = d.plans.get(inp.workload)
-    snaps = {s.name: s for s in d.alarms.snapshots(plan.trigger.alarms)}
+    snaps = {s.name: s for s in d.alarms.snapshots(plan.trigger.alarms, plan.regions.primary)}
     state = d.ledger.get_state(plan.workload)
     result = triggers.recheck(
         plan,

@@ -1,0 +1,649 @@
+"""Least-privilege IAM for each Lambda function, derived from what its service code calls and from the plans.
+
+Two tables, one place:
+- CAPABILITIES: what one adapter operation needs (IAM actions), scoped to Lifeboat's own resources or to the
+  resources the configured plans name. Each entry says which adapter call it stands for.
+- FUNCTIONS: which capabilities each Chalice function uses (read off its service function; see the comment).
+
+A function missing from FUNCTIONS fails the build (`MissingPermissions`): a new function must say what it
+calls before it can be deployed, rather than deploy with too much or nothing. Rules the generated template
+must keep (tests/infra/test_template.py): no "Action": "*", no "*" resource on a mutating action, every
+statement scoped to a plan's or the stack's resources where AWS allows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.models.plan import (
+    DRPlan,
+    ModelRegistryAsset,
+    Route53FailoverTraffic,
+    S3Asset,
+    SageMakerEndpoint,
+    SageMakerVariantsTraffic,
+)
+
+Statement = dict[str, Any]
+ARN = "arn:${AWS::Partition}"
+ACCOUNT = "${AWS::AccountId}"
+
+# Actions AWS only accepts on "*" (no resource-level permissions). All of them are reads.
+UNSCOPABLE_READS = frozenset(
+    {
+        "route53:ListHostedZonesByName",
+        "states:ListStateMachines",
+        "sagemaker:ListModelPackages",
+        "dynamodb:ListBackups",
+    }
+)
+
+
+class MissingPermissions(LookupError):
+    """Functions of the app that infra/permissions.py does not describe yet."""
+
+    def __init__(self, functions: Iterable[str]) -> None:
+        self.functions = sorted(functions)
+        super().__init__(
+            "no IAM permissions are declared for the Chalice function(s) "
+            + ", ".join(self.functions)
+            + ": add each to FUNCTIONS in infra/permissions.py with the capabilities its service code uses"
+        )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The resources a statement may name, as CloudFormation values (strings, Ref, GetAtt, Fn::Sub)."""
+
+    plans: tuple[DRPlan, ...]
+    region: str
+    ledger_table_arn: Any
+    lock_table_arn: Any
+    idempotency_table_arn: Any
+    plan_bucket_arn: Any
+    plan_objects_arn: Any
+    plan_prefix: str
+    evidence_bucket_arn: Any
+    evidence_objects_arn: Any
+    key_arn: Any
+    topic_arns: tuple[Any, ...]
+    own_topic_arns: tuple[Any, ...]
+    # kind (failover, failback, ...) -> names of this region's state machines of that kind
+    machines: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    machine_prefix: str = "lifeboat"
+    own_role_arn: Any = None
+    consumed_queue_arns: tuple[Any, ...] = ()
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def _bucket(name: str) -> dict[str, str]:
+    return _sub(f"{ARN}:s3:::{name}")
+
+
+def _objects(name: str, prefix: str) -> dict[str, str]:
+    return _sub(f"{ARN}:s3:::{name}/{prefix}*")
+
+
+def _stmt(sid: str, actions: Iterable[str], resources: Iterable[Any], condition: Any = None) -> Statement:
+    resources = list(resources)
+    out: Statement = {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)), "Resource": resources}
+    if condition:
+        out["Condition"] = condition
+    return out
+
+
+def _state_machine_arn(name: str) -> dict[str, str]:
+    return _sub(f"{ARN}:states:${{AWS::Region}}:{ACCOUNT}:stateMachine:{name}")
+
+
+def _executions_arn(name: str) -> dict[str, str]:
+    return _sub(f"{ARN}:states:${{AWS::Region}}:{ACCOUNT}:execution:{name}:*")
+
+
+def _sagemaker_endpoint(region: str, name: str) -> dict[str, str]:
+    # SageMaker ARNs carry the endpoint name in lower case.
+    return _sub(f"{ARN}:sagemaker:{region}:{ACCOUNT}:endpoint/{name.lower()}")
+
+
+def _list_bucket(sid: str, prefixes_by_bucket: Mapping[str, set[str]]) -> list[Statement]:
+    """s3:ListBucket per bucket, limited to the prefixes the plans name (a whole-bucket asset lifts it)."""
+    out = []
+    for index, (bucket, prefixes) in enumerate(sorted(prefixes_by_bucket.items())):
+        condition = None
+        if "" not in prefixes:
+            condition = {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}
+        out.append(_stmt(f"{sid}{index}", ["s3:ListBucket"], [_bucket(bucket)], condition))
+    return out
+
+
+# -- capabilities ---------------------------------------------------------------------------------------
+def _plans_read(s: Scope) -> list[Statement]:
+    # S3PlanStore.all/get: ListObjectsV2 under the plan prefix, GetObject of each plan file.
+    return [
+        _stmt(
+            "PlansList",
+            ["s3:ListBucket"],
+            [s.plan_bucket_arn],
+            {"StringLike": {"s3:prefix": [f"{s.plan_prefix}*"]}},
+        ),
+        _stmt("PlansRead", ["s3:GetObject"], [s.plan_objects_arn]),
+    ]
+
+
+def _plans_write(s: Scope) -> list[Statement]:
+    # S3PlanStore.put: PutObject of <prefix><workload>.yaml (validated before it is stored).
+    return [_stmt("PlansWrite", ["s3:PutObject"], [s.plan_objects_arn])]
+
+
+def _ledger_read(s: Scope) -> list[Statement]:
+    # Ledger.get_state/get_control (GetItem) and Ledger.entries (Query on the workload's partition).
+    return [_stmt("LedgerRead", ["dynamodb:GetItem", "dynamodb:Query"], [s.ledger_table_arn])]
+
+
+def _ledger_write(s: Scope) -> list[Statement]:
+    # Ledger.record/update_state/update_control/claim (conditional PutItem), release_claim/delete_control.
+    return [_stmt("LedgerWrite", ["dynamodb:PutItem", "dynamodb:DeleteItem"], [s.ledger_table_arn])]
+
+
+def _locks_read(s: Scope) -> list[Statement]:
+    # LockTable.current: consistent GetItem.
+    return [_stmt("LocksRead", ["dynamodb:GetItem"], [s.lock_table_arn])]
+
+
+def _locks_write(s: Scope) -> list[Statement]:
+    # LockTable.acquire (conditional PutItem, then GetItem of the holder), release (conditional DeleteItem).
+    return [
+        _stmt(
+            "LocksWrite", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], [s.lock_table_arn]
+        )
+    ]
+
+
+def _idempotency(s: Scope) -> list[Statement]:
+    # powertools DynamoDBPersistenceLayer: put_item (conditional), get_item, update_item, delete_item.
+    actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    return [_stmt("Idempotency", actions, [s.idempotency_table_arn])]
+
+
+def _alarms_read(s: Scope) -> list[Statement]:
+    # AlarmReader.snapshots: DescribeAlarms of the plans' trigger and gate alarms, in the primary region
+    # (where the alarms watching the primary endpoint live).
+    arns = []
+    for plan in s.plans:
+        for alarm in dict.fromkeys([*plan.trigger.alarms, *plan.failback.gate_alarms]):
+            arns.append(_sub(f"{ARN}:cloudwatch:{plan.regions.primary}:{ACCOUNT}:alarm:{alarm}"))
+    return [_stmt("AlarmsRead", ["cloudwatch:DescribeAlarms"], arns)] if arns else []
+
+
+def _sagemaker_endpoints(s: Scope) -> list[dict[str, str]]:
+    arns = []
+    for plan in s.plans:
+        for role in ("primary", "secondary"):
+            endpoint = plan.endpoint_for(role)  # type: ignore[arg-type]
+            if isinstance(endpoint, SageMakerEndpoint):
+                arns.append(_sagemaker_endpoint(plan.region_of(role), endpoint.endpoint_name))  # type: ignore[arg-type]
+    return arns
+
+
+def _endpoints_invoke(s: Scope) -> list[Statement]:
+    # EndpointClient.invoke: InvokeEndpoint for SageMaker endpoints; plain HTTP endpoints need no IAM.
+    arns = _sagemaker_endpoints(s)
+    return [_stmt("EndpointsInvoke", ["sagemaker:InvokeEndpoint"], arns)] if arns else []
+
+
+def _models_identify(s: Scope) -> list[Statement]:
+    # ModelInspector.identify (SageMaker endpoints only): DescribeEndpoint -> DescribeEndpointConfig ->
+    # DescribeModel, then HeadObject of the model data in the plan's model-artifacts buckets.
+    arns = _sagemaker_endpoints(s)
+    if not arns:
+        return []
+    regions = sorted({r for p in s.plans for r in (p.regions.primary, p.regions.secondary)})
+    configs = [_sub(f"{ARN}:sagemaker:{r}:{ACCOUNT}:endpoint-config/*") for r in regions]
+    models = [_sub(f"{ARN}:sagemaker:{r}:{ACCOUNT}:model/*") for r in regions]
+    out = [
+        _stmt("ModelsDescribeEndpoint", ["sagemaker:DescribeEndpoint"], arns),
+        _stmt(
+            "ModelsDescribe",
+            ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+            configs + models,
+        ),
+    ]
+    objects = [
+        _objects(loc.bucket, loc.prefix)
+        for plan in s.plans
+        for asset in plan.assets
+        if isinstance(asset, S3Asset) and asset.role == "model-artifacts"
+        for loc in (asset.source, asset.replica)
+    ]
+    if objects:
+        out.append(_stmt("ModelsHeadArtifact", ["s3:GetObject"], objects))
+    return out
+
+
+def _zone_arn(traffic: Any) -> dict[str, str]:
+    if traffic.hosted_zone_id:
+        return _sub(f"{ARN}:route53:::hostedzone/{traffic.hosted_zone_id.split('/')[-1]}")
+    # Only the zone's name is in the plan; the id is looked up at run time. Reads take any zone; the one
+    # write (ChangeResourceRecordSets) is pinned by condition keys to the plan's record, type and UPSERT.
+    return _sub(f"{ARN}:route53:::hostedzone/*")
+
+
+def _health_checks(traffic: Route53FailoverTraffic) -> list[dict[str, str]]:
+    ids = [traffic.health_check_ids.primary, traffic.health_check_ids.secondary]
+    return [_sub(f"{ARN}:route53:::healthcheck/{i}") for i in ids if i]
+
+
+def _traffic_read(s: Scope) -> list[Statement]:
+    # TrafficRouter.read/verify: ListHostedZonesByName (zone given by name), ListResourceRecordSets,
+    # GetHealthCheck (failover records), DescribeEndpoint (SageMaker variant weights).
+    out: list[Statement] = []
+    zones, checks, endpoints = [], [], []
+    by_name = False
+    for plan in s.plans:
+        t = plan.traffic
+        if isinstance(t, SageMakerVariantsTraffic):
+            endpoints.append(_sagemaker_endpoint(t.region, t.endpoint_name))
+            continue
+        by_name = by_name or t.hosted_zone_id is None
+        zones.append(_zone_arn(t))
+        if isinstance(t, Route53FailoverTraffic):
+            checks += _health_checks(t)
+    if by_name:
+        out.append(_stmt("TrafficFindZone", ["route53:ListHostedZonesByName"], ["*"]))
+    if zones:
+        out.append(_stmt("TrafficReadRecords", ["route53:ListResourceRecordSets"], _unique(zones)))
+    if checks:
+        out.append(_stmt("TrafficReadHealthChecks", ["route53:GetHealthCheck"], _unique(checks)))
+    if endpoints:
+        out.append(_stmt("TrafficReadVariants", ["sagemaker:DescribeEndpoint"], _unique(endpoints)))
+    return out
+
+
+def _traffic_shift(s: Scope) -> list[Statement]:
+    # TrafficRouter.shift: one ChangeResourceRecordSets batch (UPSERT of the plan's two weighted records),
+    # UpdateHealthCheck (failover records), UpdateEndpointWeightsAndCapacities (SageMaker variants).
+    out: list[Statement] = []
+    for index, plan in enumerate(s.plans):
+        t = plan.traffic
+        sid = f"TrafficShift{index}"
+        if isinstance(t, SageMakerVariantsTraffic):
+            arn = _sagemaker_endpoint(t.region, t.endpoint_name)
+            out.append(_stmt(sid, ["sagemaker:UpdateEndpointWeightsAndCapacities"], [arn]))
+        elif isinstance(t, Route53FailoverTraffic):
+            out.append(_stmt(sid, ["route53:UpdateHealthCheck"], _health_checks(t)))
+        else:
+            record = t.record_name.rstrip(".").lower()
+            condition = {
+                "ForAllValues:StringEquals": {
+                    "route53:ChangeResourceRecordSetsNormalizedRecordNames": [record],
+                    "route53:ChangeResourceRecordSetsRecordTypes": [t.record_type],
+                    "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
+                }
+            }
+            out.append(_stmt(sid, ["route53:ChangeResourceRecordSets"], [_zone_arn(t)], condition))
+    return out
+
+
+def _asset_prefixes(s: Scope) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for plan in s.plans:
+        for asset in plan.assets:
+            if isinstance(asset, S3Asset):
+                for loc in (asset.source, asset.replica):
+                    found.setdefault(loc.bucket, set()).add(loc.prefix)
+    return found
+
+
+def _replication_list(s: Scope) -> list[Statement]:
+    # check_replication / failback readiness: ListObjectsV2 of each S3 asset's source and replica prefix.
+    return _list_bucket("ReplicationList", _asset_prefixes(s))
+
+
+def _notify(s: Scope) -> list[Statement]:
+    # Notifier.publish: Publish to the plans' topics (sts:GetCallerIdentity needs no permission). Topics this
+    # stack creates are encrypted with Lifeboat's key, which SNS uses on the publisher's behalf.
+    out = [_stmt("Notify", ["sns:Publish"], list(s.topic_arns))] if s.topic_arns else []
+    if s.own_topic_arns:
+        out.append(
+            _stmt(
+                "NotifyEncrypt",
+                ["kms:GenerateDataKey*", "kms:Decrypt"],
+                [s.key_arn],
+                {"StringEquals": {"kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}}},
+            )
+        )
+    return out
+
+
+def _machines(s: Scope, kind: str) -> tuple[str, ...]:
+    if kind == "*":
+        return tuple(name for names in s.machines.values() for name in names)
+    return s.machines.get(kind, ())
+
+
+def _states_start(s: Scope, kind: str) -> list[Statement]:
+    # Executions.start: ListStateMachines (find by name), then StartExecution (idempotent by name).
+    out = [_stmt(f"StatesFind{_camel(kind)}", ["states:ListStateMachines"], ["*"])]
+    machines = _machines(s, kind)
+    if machines:
+        arns = [_state_machine_arn(m) for m in machines]
+        out.append(_stmt(f"StatesStart{_camel(kind)}", ["states:StartExecution"], arns))
+    return out
+
+
+def _states_stop(s: Scope, kind: str) -> list[Statement]:
+    # Executions.stop (cancel a pending failover, abort a failback) after Executions.describe.
+    machines = _machines(s, kind)
+    if not machines:
+        return []
+    arns = [_executions_arn(m) for m in machines]
+    return [_stmt(f"StatesStop{_camel(kind)}", ["states:StopExecution", "states:DescribeExecution"], arns)]
+
+
+def _states_callback(s: Scope, kind: str) -> list[Statement]:
+    # Executions.send_task_success: completes a waitForTaskToken task of that kind's state machines.
+    machines = _machines(s, kind)
+    if not machines:
+        return []
+    arns = [_state_machine_arn(m) for m in machines]
+    return [_stmt(f"StatesCallback{_camel(kind)}", ["states:SendTaskSuccess"], arns)]
+
+
+def _states_read(s: Scope) -> list[Statement]:
+    # Executions.running/describe/state_machine_arn and ExecutionHistory: Lifeboat's machines only (prefix).
+    prefix = s.machine_prefix
+    return [
+        _stmt("StatesFind", ["states:ListStateMachines"], ["*"]),
+        _stmt("StatesListExecutions", ["states:ListExecutions"], [_state_machine_arn(f"{prefix}-*")]),
+        _stmt(
+            "StatesReadExecutions",
+            ["states:DescribeExecution", "states:GetExecutionHistory"],
+            [_executions_arn(f"{prefix}-*")],
+        ),
+    ]
+
+
+def _resources_inspect(s: Scope) -> list[Statement]:
+    # ResourceReader (plan validation): versioning/replication of asset buckets, manifest listings, replica
+    # tables, topics, SageMaker endpoints and model package groups, health checks, and a simulation of the
+    # caller's own role.
+    out = list(_list_bucket("InspectList", _asset_prefixes(s) | _manifest_prefixes(s)))
+    buckets = sorted(_asset_prefixes(s) | _manifest_prefixes(s))
+    if buckets:
+        out.append(
+            _stmt(
+                "InspectBuckets",
+                ["s3:GetBucketVersioning", "s3:GetReplicationConfiguration"],
+                [_bucket(b) for b in buckets],
+            )
+        )
+    tables = []
+    groups = []
+    checks = []
+    for plan in s.plans:
+        for asset in plan.assets:
+            if asset.kind == "dynamodb":
+                tables.append(_sub(f"{ARN}:dynamodb:{plan.regions.primary}:{ACCOUNT}:table/{asset.table}"))
+                tables.append(
+                    _sub(
+                        f"{ARN}:dynamodb:{plan.regions.secondary}:{ACCOUNT}:table/{asset.replica_table_name}"
+                    )
+                )
+            elif isinstance(asset, ModelRegistryAsset) and asset.model_package_group:
+                for region in (plan.regions.primary, plan.regions.secondary):
+                    groups.append(
+                        _sub(
+                            f"{ARN}:sagemaker:{region}:{ACCOUNT}:model-package-group/"
+                            f"{asset.model_package_group.lower()}"
+                        )
+                    )
+        if isinstance(plan.traffic, Route53FailoverTraffic):
+            checks += _health_checks(plan.traffic)
+    if tables:
+        out.append(_stmt("InspectTables", ["dynamodb:DescribeTable"], _unique(tables)))
+    if groups:
+        out.append(_stmt("InspectModelGroups", ["sagemaker:DescribeModelPackageGroup"], _unique(groups)))
+    if checks:
+        out.append(_stmt("InspectHealthChecks", ["route53:GetHealthCheck"], _unique(checks)))
+    endpoints = _sagemaker_endpoints(s)
+    if endpoints:
+        out.append(_stmt("InspectEndpoints", ["sagemaker:DescribeEndpoint"], endpoints))
+    if s.topic_arns:
+        out.append(_stmt("InspectTopics", ["sns:GetTopicAttributes"], list(s.topic_arns)))
+    if s.own_role_arn is not None:
+        out.append(_stmt("InspectOwnRole", ["iam:SimulatePrincipalPolicy"], [s.own_role_arn]))
+    return out
+
+
+def _manifest_prefixes(s: Scope) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for plan in s.plans:
+        for asset in plan.assets:
+            if isinstance(asset, ModelRegistryAsset) and asset.source and asset.replica:
+                for loc in (asset.source, asset.replica):
+                    found.setdefault(loc.bucket, set()).add(loc.prefix)
+    return found
+
+
+def _evidence_write(s: Scope) -> list[Statement]:
+    # Reports and evidence (verification runs): PutObject/GetObject in the evidence bucket.
+    return [_stmt("EvidenceWrite", ["s3:PutObject", "s3:GetObject"], [s.evidence_objects_arn])]
+
+
+def _asset_objects(s: Scope, side: str) -> list[dict[str, str]]:
+    out = []
+    for plan in s.plans:
+        for asset in plan.assets:
+            if isinstance(asset, S3Asset) or (isinstance(asset, ModelRegistryAsset) and asset.source):
+                loc = getattr(asset, side)
+                if loc is not None:
+                    out.append(_objects(loc.bucket, loc.prefix))
+    return _unique(out)
+
+
+def _assets_verify(s: Scope) -> list[Statement]:
+    # services.verification (plan_shards, run_shard): bucket versioning and replication rules, listings and
+    # version listings, object heads/manifests (GetObject[Version]) of both sides, the SageMaker registry's
+    # packages, and the DynamoDB replicas' tables and backups.
+    prefixes = _asset_prefixes(s) | _manifest_prefixes(s)
+    out = _list_bucket("VerifyList", prefixes)
+    buckets = [_bucket(b) for b in sorted(prefixes)]
+    if buckets:
+        actions = ["s3:GetBucketVersioning", "s3:GetReplicationConfiguration", "s3:ListBucketVersions"]
+        out.append(_stmt("VerifyBuckets", actions, buckets))
+        objects = _asset_objects(s, "source") + _asset_objects(s, "replica")
+        out.append(_stmt("VerifyObjects", ["s3:GetObject", "s3:GetObjectVersion"], objects))
+    groups, tables = [], []
+    for plan in s.plans:
+        for asset in plan.assets:
+            if isinstance(asset, ModelRegistryAsset) and asset.model_package_group:
+                for region in (plan.regions.primary, plan.regions.secondary):
+                    group = asset.model_package_group.lower()
+                    groups.append(_sub(f"{ARN}:sagemaker:{region}:{ACCOUNT}:model-package/{group}/*"))
+            elif asset.kind == "dynamodb":
+                tables.append(_sub(f"{ARN}:dynamodb:{plan.regions.primary}:{ACCOUNT}:table/{asset.table}"))
+                tables.append(
+                    _sub(
+                        f"{ARN}:dynamodb:{plan.regions.secondary}:{ACCOUNT}:table/{asset.replica_table_name}"
+                    )
+                )
+    if groups:
+        out.append(_stmt("VerifyModelPackagesList", ["sagemaker:ListModelPackages"], ["*"]))
+        out.append(_stmt("VerifyModelPackages", ["sagemaker:DescribeModelPackage"], _unique(groups)))
+    if tables:
+        actions = ["dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups"]
+        out.append(_stmt("VerifyTables", actions, _unique(tables)))
+        out.append(_stmt("VerifyBackupsList", ["dynamodb:ListBackups"], ["*"]))
+    return out
+
+
+def _replication_redrive(s: Scope) -> list[Statement]:
+    # services.replication_events: HeadObject of the failed source version, then CopyObject into the replica
+    # (metadata and tags copied), so: read the source version and its tags, write the replica object.
+    sources, replicas = _asset_objects(s, "source"), _asset_objects(s, "replica")
+    if not sources:
+        return []
+    return [
+        _stmt(
+            "RedriveRead",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"],
+            sources,
+        ),
+        _stmt("RedriveWrite", ["s3:PutObject", "s3:PutObjectTagging"], replicas),
+    ]
+
+
+def _queue_consume(s: Scope) -> list[Statement]:
+    # Chalice on_sqs_message functions: the Lambda event-source mapping polls with the function's role.
+    if not s.consumed_queue_arns:
+        return []
+    actions = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+    ]
+    return [_stmt("QueueConsume", actions, list(s.consumed_queue_arns))]
+
+
+def _camel(kind: str) -> str:
+    return "All" if kind == "*" else "".join(part.capitalize() for part in kind.split("-"))
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if value not in out:
+            out.append(value)
+    return out
+
+
+CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
+    "plans.read": _plans_read,
+    "plans.write": _plans_write,
+    "ledger.read": _ledger_read,
+    "ledger.write": _ledger_write,
+    "locks.read": _locks_read,
+    "locks.write": _locks_write,
+    "idempotency": _idempotency,
+    "alarms.read": _alarms_read,
+    "endpoints.invoke": _endpoints_invoke,
+    "models.identify": _models_identify,
+    "traffic.read": _traffic_read,
+    "traffic.shift": _traffic_shift,
+    "replication.list": _replication_list,
+    "notify": _notify,
+    "states.read": _states_read,
+    "states.start": _states_start,  # states.start:<kind>
+    "states.stop": _states_stop,  # states.stop:<kind>
+    "states.callback": _states_callback,  # states.callback:<kind>
+    "resources.inspect": _resources_inspect,
+    "evidence.write": _evidence_write,
+    "assets.verify": _assets_verify,
+    "replication.redrive": _replication_redrive,
+    "queue.consume": _queue_consume,
+}
+
+_SMOKE = ("endpoints.invoke", "ledger.read", "ledger.write")  # services.smoke.run_smoke (records the verdict)
+_SHIFT = ("traffic.read", "traffic.shift", "ledger.read")  # router.shift after last_smoke_passed
+
+# Chalice function name -> capabilities (service function it calls, in the comment).
+FUNCTIONS: dict[str, tuple[str, ...]] = {
+    # tasks.load_plan -> PlanStore.get
+    "load_plan": ("plans.read",),
+    # failover.acquire_lock -> plans.get (lease length) + LockTable.acquire
+    "acquire_lock": ("plans.read", "locks.write"),
+    # failover.release_lock -> LockTable.release
+    "release_lock": ("locks.write",),
+    # failover.recheck_trigger -> AlarmReader.snapshots + Ledger.get_state
+    "recheck_trigger": ("plans.read", "alarms.read", "ledger.read"),
+    # failover.probe_endpoint / smoke_test -> run_smoke (endpoints + ledger state)
+    "probe_endpoint": ("plans.read", *_SMOKE),
+    "smoke_test": ("plans.read", *_SMOKE),
+    # failover.check_replication -> iter_objects on each S3 asset's source and replica
+    "check_replication": ("plans.read", "replication.list"),
+    # failover.shift_traffic -> TrafficRouter.read + shift
+    "shift_traffic": ("plans.read", *_SHIFT),
+    # failover.verify_traffic -> TrafficRouter.verify
+    "verify_traffic": ("plans.read", "traffic.read"),
+    # failover.record_failover -> Ledger.update_state
+    "record_failover": ("plans.read", "ledger.read", "ledger.write"),
+    # failover.conclude -> Ledger.record/update_state, reconcile (router read/shift), Notifier.publish
+    "conclude": ("plans.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
+    # trigger.on_alarm_event -> idempotency, AlarmReader, Ledger (claim/record/state), start/stop failover
+    "on_alarm": (
+        "plans.read",
+        "idempotency",
+        "alarms.read",
+        "ledger.read",
+        "ledger.write",
+        "states.start:failover",
+        "states.stop:failover",
+    ),
+    # failback.check_readiness -> run_smoke, ModelInspector.identify, router.read, replication listings
+    "failback_readiness": ("plans.read", *_SMOKE, "models.identify", "traffic.read", "replication.list"),
+    # failback.await_operator -> Ledger control record, send_task_success (timeouts), Notifier.publish
+    "failback_await": ("plans.read", "ledger.read", "ledger.write", "states.callback:failback", "notify"),
+    # failback.shift_step -> lease renewal (LockTable.acquire), router.shift, Ledger.record
+    "failback_shift": ("plans.read", "locks.write", "ledger.write", *_SHIFT),
+    # failback.check_bake -> Ledger.get_control, lease renewal
+    "failback_bake": ("plans.read", "ledger.read", "locks.write"),
+    # failback.evaluate_step_gates -> AlarmReader.snapshots + run_smoke
+    "failback_gates": ("plans.read", "alarms.read", *_SMOKE),
+    # failback.rollback -> router.shift
+    "failback_rollback": ("plans.read", *_SHIFT),
+    # failback.record_failback -> Ledger.entries/update_state
+    "failback_record": ("plans.read", "ledger.read", "ledger.write"),
+    # failback.conclude -> Ledger.record/delete_control, reconcile (router), Notifier.publish
+    "failback_conclude": ("plans.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
+    # failback_ops.evaluate_auto_failback (schedule) -> run_smoke, locks.current, Ledger, start failback
+    "failback_auto": ("plans.read", *_SMOKE, "locks.read", "states.start:failback"),
+    # verification.task_plan_run -> plan_shards (versioning, listings) + EvidenceStore.put_json
+    "verify_plan": ("plans.read", "assets.verify", "evidence.write"),
+    # verification.task_run_shard -> one shard's comparison + EvidenceStore.put_json
+    "verify_shard": ("plans.read", "assets.verify", "evidence.write"),
+    # verification.task_finalize -> EvidenceStore get/put, Ledger.record, Notifier.publish (alert)
+    "verify_finalize": ("plans.read", "evidence.write", "ledger.read", "ledger.write", "notify"),
+    # verification.start_scheduled (schedule) -> Executions.start(verify) per plan
+    "verify_scheduled": ("plans.read", "states.start:verify"),
+    # replication_events.handle_batch (SQS) -> Ledger claims/records, re-drive copy, Notifier.publish
+    "on_replication_event": ("plans.read", "ledger.read", "ledger.write", "replication.redrive", "notify"),
+    # The REST API (console, executions, failover/failback operations and controls, plan validation).
+    "api_handler": (
+        "plans.read",
+        "ledger.read",
+        "ledger.write",
+        "locks.read",
+        "locks.write",  # failback_ops.abort releases the lock of the aborted run
+        "endpoints.invoke",  # status probes and dry runs (run_smoke, record=False)
+        *_SHIFT,  # failback_ops.abort reconciles traffic
+        "alarms.read",  # validate_plan
+        "notify",  # failback_ops.abort notifies
+        "states.read",
+        "states.start:*",
+        "states.stop:*",
+        "states.callback:failback",  # approve/reject/resume/fast-track a failback
+        "resources.inspect",  # validate_plan
+    ),
+}
+
+
+def statements_for(function: str, scope: Scope) -> list[Statement]:
+    """Every statement `function` needs, deduplicated by Sid (first wins)."""
+    if function not in FUNCTIONS:
+        raise MissingPermissions([function])
+    out: dict[str, Statement] = {}
+    capabilities = list(FUNCTIONS[function])
+    if scope.consumed_queue_arns:
+        capabilities.append("queue.consume")
+    for capability in capabilities:
+        name, _, arg = capability.partition(":")
+        builder = CAPABILITIES[name]
+        for statement in builder(scope, arg) if arg else builder(scope):
+            out.setdefault(statement["Sid"], statement)
+    return list(out.values())
