@@ -7,10 +7,6 @@ from typing import Any
 from chalice import Blueprint
 from chalice.app import CloudWatchEvent
 
-from chalicelib.services.deps import deps
-from chalicelib.services.trigger import on_alarm_event
-from chalicelib.settings import get_settings
-
 bp = Blueprint(__name__)
 
 ALARM_STATE_CHANGE = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
@@ -42,6 +38,10 @@ class LenientCloudWatchEvent(CloudWatchEvent):
 
 @bp.on_cw_event(ALARM_STATE_CHANGE, name="on_alarm")
 def on_alarm(event: Any) -> dict[str, Any]:
+    from chalicelib.services.deps import deps
+    from chalicelib.services.trigger import on_alarm_event
+    from chalicelib.settings import get_settings
+
     outcome = on_alarm_event(
         event.to_dict(), deps(), idempotency_table=get_settings().idempotency_table, context=event.context
     )
