@@ -662,8 +662,9 @@ class AlarmSimulator:
         kwargs: dict[str, Any] = {"AlarmName": name, "StateValue": value, "StateReason": reason}
         if reason_data_json is not None:
             kwargs["StateReasonData"] = reason_data_json
-        self.cloudwatch.set_alarm_state(**kwargs)
-        self._stamp_transition(name, now)
+        if not self._set_state_in_process(name, value, reason, reason_data_json, now):
+            self.cloudwatch.set_alarm_state(**kwargs)
+            self._stamp_transition(name, now)
 
         answer = self.events.put_events(
             Entries=[
@@ -690,6 +691,29 @@ class AlarmSimulator:
             timestamp=now,
             event=event,
         )
+
+    def _set_state_in_process(
+        self, alarm_name: str, value: str, reason: str, reason_data: str | None, when: datetime
+    ) -> bool:
+        """SetAlarmState and the timestamps in one step on moto's alarm object.
+
+        Through the API, describe_alarms could answer between the state change and the stamping with moto's
+        own wall-clock time; two alarm handlers reading then would see the quorum form at two instants.
+        CloudWatch changes both at once, so do the same here. False when moto's objects are not reachable.
+        """
+        try:
+            from moto.cloudwatch.models import cloudwatch_backends
+
+            alarm = cloudwatch_backends[self._cloud.account_id][self.region].alarms.get(alarm_name)
+        except Exception:  # noqa: BLE001 - fall back to the API
+            return False
+        if alarm is None or not hasattr(alarm, "update_state"):
+            return False
+        naive = when.astimezone(UTC).replace(tzinfo=None)  # moto keeps naive UTC
+        alarm.update_state(reason, reason_data or "", value)
+        alarm.state_updated_timestamp = naive
+        alarm.state_transitioned_timestamp = naive
+        return True
 
     def _stamp_transition(self, alarm_name: str, when: datetime) -> None:
         # moto stamps SetAlarmState with its wall clock and keeps no StateTransitionedTimestamp; the reader
