@@ -81,3 +81,18 @@ def reset_settings() -> None:
     global _cached
     with _lock:
         _cached = None
+
+
+REPLICATION_QUEUE_TEMPLATE = "lifeboat-{stage}-replication-events"
+
+
+def replication_queue_name(environ: Mapping[str, str] | None = None) -> str:
+    """The stage's S3 replication-events queue, for Chalice's `on_sqs_message` at decoration time.
+
+    Chalice needs the name when app.py is imported, before any setting is read. `chalice deploy/package
+    --stage X` imports the app with that stage's `environment_variables` from .chalice/config.json already
+    applied, and every Lambda function has them too, so LIFEBOAT_STAGE is present in both places; the name
+    follows the stage the same way the tables and buckets do. No handler needs it at run time.
+    """
+    env = os.environ if environ is None else environ
+    return REPLICATION_QUEUE_TEMPLATE.format(stage=env.get("LIFEBOAT_STAGE") or "dev")

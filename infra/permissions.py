@@ -435,6 +435,42 @@ def _evidence_write(s: Scope) -> list[Statement]:
     return [_stmt("EvidenceWrite", ["s3:PutObject", "s3:GetObject"], [s.evidence_objects_arn])]
 
 
+def _evidence_read(s: Scope) -> list[Statement]:
+    # GET /drills/{drill_id}: GetObject of a drill record in the evidence bucket.
+    return [_stmt("EvidenceRead", ["s3:GetObject"], [s.evidence_objects_arn])]
+
+
+def _events_put(s: Scope) -> list[Statement]:
+    # DrillRequests.publish: drill requests (source lifeboat.drills) on the default event bus.
+    bus = _sub(f"{ARN}:events:${{AWS::Region}}:{ACCOUNT}:event-bus/default")
+    return [
+        _stmt(
+            "DrillRequests",
+            ["events:PutEvents"],
+            [bus],
+            {"StringEquals": {"events:source": "lifeboat.drills"}},
+        )
+    ]
+
+
+DRILL_PREFIX = "lifeboat-drill/"  # services.drills.WRITE_PREFIX
+
+
+def _drill_writes(s: Scope) -> list[Statement]:
+    # DrillRunner: timestamped objects under <asset prefix>lifeboat-drill/ (written on the source, compared
+    # with the replica, deleted from both afterwards); nothing else of an asset is ever written or deleted.
+    prefixes: dict[str, set[str]] = {}
+    for bucket, found in _asset_prefixes(s).items():
+        prefixes[bucket] = {f"{p}{DRILL_PREFIX}" for p in found}
+    objects = [_objects(b, p) for b, ps in sorted(prefixes.items()) for p in sorted(ps)]
+    if not objects:
+        return []
+    return [
+        _stmt("DrillWrites", ["s3:PutObject", "s3:DeleteObject"], objects),
+        *_list_bucket("DrillList", prefixes),
+    ]
+
+
 def _asset_objects(s: Scope, side: str) -> list[dict[str, str]]:
     out = []
     for plan in s.plans:
@@ -547,6 +583,9 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "assets.verify": _assets_verify,
     "replication.redrive": _replication_redrive,
     "queue.consume": _queue_consume,
+    "evidence.read": _evidence_read,
+    "events.put": _events_put,
+    "drill.writes": _drill_writes,
 }
 
 _SMOKE = ("endpoints.invoke", "ledger.read", "ledger.write")  # services.smoke.run_smoke (records the verdict)
@@ -613,6 +652,28 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "verify_scheduled": ("plans.read", "states.start:verify"),
     # replication_events.handle_batch (SQS) -> Ledger claims/records, re-drive copy, Notifier.publish
     "on_replication_event": ("plans.read", "ledger.read", "ledger.write", "replication.redrive", "notify"),
+    # drills.run_requested (EventBridge: lifeboat.drills) -> DrillRunner.run: pre-conditions (router, locks,
+    # executions, alarms, smoke), the dataset writes, faults through the drill target's HTTP fault API,
+    # failback start, cleanup (stop/release/reconcile), histories, evidence, ledger.
+    "drill_run": (
+        "plans.read",
+        "ledger.read",
+        "ledger.write",
+        "locks.read",
+        "locks.write",
+        "alarms.read",
+        "endpoints.invoke",
+        *_SHIFT,
+        "replication.list",
+        "drill.writes",
+        "states.read",
+        "states.start:failback",
+        "states.stop:failover",
+        "states.stop:failback",
+        "evidence.write",
+    ),
+    # drills.schedule_monthly (schedule) -> request_drill per plan: resolve the target, put the request
+    "drill_monthly": ("plans.read", "ledger.write", "events.put"),
     # The REST API (console, executions, failover/failback operations and controls, plan validation).
     "api_handler": (
         "plans.read",
@@ -629,6 +690,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "states.stop:*",
         "states.callback:failback",  # approve/reject/resume/fast-track a failback
         "resources.inspect",  # validate_plan
+        "events.put",  # POST /workloads/{workload}/drills hands the drill to drill_run
+        "evidence.read",  # GET /drills/{drill_id}
     ),
 }
 

@@ -1,20 +1,18 @@
 """`make demo`: the README story on the local cloud, narrated.
 
 Start the local cloud and the two model servers, load the example plan, show the protected topology and
-its status; then kill the primary model server and let Lifeboat do its job on its own: canary errors ->
-alarms -> trigger decision -> failover state machine -> validated traffic switch -> measured RTO, ending
-with the secondary region serving predictions.
+its status; then run the region-outage DR drill: the primary model server is killed and Lifeboat does its
+job on its own (canary errors -> alarms -> trigger decision -> failover state machine -> validated traffic
+switch), the primary is restored and traffic returns to it step by step; the drill measures every phase and
+prints the verdicts (RTO, RPO, failback) and the path of its HTML report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from rich.table import Table
 
 from chalicelib.models.durations import format_duration as fmt
 from lifeboat_cli import cloud as clouds
+from lifeboat_cli import drill as drill_cli
 from lifeboat_cli.main import BREACHED, OK, console, render_status
 
 WORKLOAD = "fraud-scoring"
@@ -59,54 +58,67 @@ def predict(url: str, payload: dict[str, Any]) -> str:
         return f"no answer ({type(exc).__name__})"
 
 
+class Watcher:
+    """Narrates what Lifeboat does, one poll at a time: alarm changes, ledger entries (decisions, failover,
+    failback steps) and the steps of the failover executions they name."""
+
+    def __init__(self, plan: Any, d: Any, started: float) -> None:
+        from chalicelib.adapters import aws
+
+        self.plan, self.d, self.started = plan, d, started
+        self.cw, self.sfn = aws.client("cloudwatch"), aws.client("stepfunctions")
+        self.alarm_states: dict[str, str] = {}
+        self.seen_entries: set[str] = set()
+        self.seen_events: set[tuple[str, int]] = set()
+        self.failovers: list[str] = []
+
+    def at(self) -> str:
+        return f"[dim]+{time.monotonic() - self.started:5.1f}s[/dim]"
+
+    def poll(self) -> None:
+        for alarm in self.cw.describe_alarms(AlarmNames=self.plan.trigger.alarms)["MetricAlarms"]:
+            name, value = alarm["AlarmName"], alarm["StateValue"]
+            if self.alarm_states.get(name) != value:
+                if name in self.alarm_states or value != "OK":
+                    colour = "red" if value == "ALARM" else "green"
+                    console.print(f"{self.at()} alarm {name} → [{colour}]{value}[/{colour}]")
+                self.alarm_states[name] = value
+        for arn in self.failovers:
+            self.print_steps(arn)
+        for entry in reversed(self.d.ledger.entries(self.plan.workload, limit=20)):
+            if entry.entry_id in self.seen_entries:
+                continue
+            self.seen_entries.add(entry.entry_id)
+            if entry.kind == "drill":
+                continue  # the drill narrates itself
+            if entry.kind == "failback" and entry.outcome == "step":
+                share = int(entry.detail.get("primary", 0))
+                bar = "█" * (share // 10) + "·" * (10 - share // 10)
+                console.print(f"{self.at()} [bold]failback step[/bold] [{bar}] {entry.reason}")
+                continue
+            console.print(f"{self.at()} [bold]{entry.kind}[/bold] {entry.outcome}: {entry.reason}")
+            if entry.kind == "decision" and entry.outcome == "started" and entry.execution:
+                self.failovers.append(entry.execution)
+                self.print_steps(entry.execution)
+
+    def print_steps(self, arn: str) -> None:
+        for ev in self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+            if (arn, ev["id"]) not in self.seen_events:
+                self.seen_events.add((arn, ev["id"]))
+                if ev.get("stateEnteredEventDetails"):
+                    console.print(f"{self.at()}   step → {ev['stateEnteredEventDetails']['name']}")
+
+
 def watch_failover(plan: Any, d: Any, started: float, timeout: float) -> dict[str, Any] | None:
     """Narrate alarms, decisions and state machine steps until the failover execution ends."""
-    from chalicelib.adapters import aws
-
-    cw, sfn = aws.client("cloudwatch"), aws.client("stepfunctions")
-    alarm_states: dict[str, str] = {}
-    seen_entries: set[str] = set()
-    seen_events: set[int] = set()
-    execution: str | None = None
+    watcher = Watcher(plan, d, started)
     deadline = time.monotonic() + timeout
-
-    def at() -> str:
-        return f"[dim]+{time.monotonic() - started:5.1f}s[/dim]"
-
-    def print_steps(arn: str) -> None:
-        for ev in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
-            if ev["id"] not in seen_events:
-                seen_events.add(ev["id"])
-                if ev.get("stateEnteredEventDetails"):
-                    console.print(f"{at()}   step → {ev['stateEnteredEventDetails']['name']}")
-
     while time.monotonic() < deadline:
-        for alarm in cw.describe_alarms(AlarmNames=plan.trigger.alarms)["MetricAlarms"]:
-            if alarm_states.get(alarm["AlarmName"]) != alarm["StateValue"]:
-                if alarm["AlarmName"] in alarm_states or alarm["StateValue"] != "OK":
-                    colour = "red" if alarm["StateValue"] == "ALARM" else "green"
-                    console.print(
-                        f"{at()} alarm {alarm['AlarmName']} → [{colour}]{alarm['StateValue']}[/{colour}]"
-                    )
-                alarm_states[alarm["AlarmName"]] = alarm["StateValue"]
-        if execution:
-            print_steps(execution)
-        for entry in reversed(d.ledger.entries(plan.workload, limit=20)):
-            if entry.entry_id in seen_entries:
-                continue
-            seen_entries.add(entry.entry_id)
-            console.print(f"{at()} [bold]{entry.kind}[/bold] {entry.outcome}: {entry.reason}")
-            if entry.kind == "decision" and entry.outcome == "started" and entry.execution:
-                execution = entry.execution
-        if execution:
-            desc = sfn.describe_execution(executionArn=execution)
+        watcher.poll()
+        if watcher.failovers:
+            desc = watcher.sfn.describe_execution(executionArn=watcher.failovers[-1])
             if desc["status"] != "RUNNING":
-                # Catch the last steps and the final ledger entry the execution wrote before it ended.
-                print_steps(execution)
-                for entry in reversed(d.ledger.entries(plan.workload, limit=5)):
-                    if entry.entry_id not in seen_entries:
-                        seen_entries.add(entry.entry_id)
-                        console.print(f"{at()} [bold]{entry.kind}[/bold] {entry.outcome}: {entry.reason}")
+                watcher.poll()  # the last steps and the final ledger entry the execution wrote
                 return dict(desc)
         time.sleep(0.5)
     return None
@@ -126,38 +138,42 @@ def run(args: argparse.Namespace) -> int:
         show_topology(plan)
         render_status(workload_status(plan, d))
 
-        console.rule("[bold]Regional outage: the primary model server is killed[/bold]")
-        servers = state["workloads"][WORKLOAD]["model_servers"]
-        os.kill(int(servers["primary"]["pid"]), signal.SIGKILL)
+        console.rule("[bold]DR drill region-outage: the primary model server is killed[/bold]")
+        console.print(
+            "The drill writes a timestamped object to the training data every "
+            f"{fmt(plan.drill.write_interval)}, kills the primary model server (SIGKILL) and from then on "
+            "only watches and measures: Lifeboat's canary, alarms and state machines do the rest."
+        )
         started = time.monotonic()
-        pid = servers["primary"]["pid"]
-        console.print(f"killed pid {pid} ({plan.endpoints.primary.url}) at {datetime.now():%H:%M:%S}")
-        console.print("Lifeboat's canary and the alarms notice; nobody touches anything from here on.")
-        timeout = (plan.trigger.sustain + plan.failover.replication_wait_timeout).total_seconds() + 120
-        result = watch_failover(plan, d, started, timeout)
-        if result is None:
-            console.print("[red]no failover finished in time[/red]")
-            return BREACHED
 
-        console.rule("[bold]After the failover[/bold]")
-        status = workload_status(plan, d)
-        render_status(status)
-        case = plan.smoke_tests.cases[0]
-        if status.active_region:
-            serving = plan.endpoint_for(plan.role_of(status.active_region))
+        def on_event(kind: str, message: str) -> None:
+            if kind == "measured":  # the switch is validated: show where traffic is and who answers
+                console.rule("[bold]After the failover[/bold]")
+                status = workload_status(plan, d)
+                render_status(status)
+                if status.active_region:
+                    serving = plan.endpoint_for(plan.role_of(status.active_region))
+                    answer = predict(serving.url, plan.smoke_tests.cases[0].payload)
+                    console.print(f"prediction served by {status.active_region}: {answer}")
+                console.rule("[bold]Restore the primary, then fail back gradually[/bold]")
+
+        narrator = drill_cli.Narrator(plan, d, started=started, on_event=on_event)
+        record = drill_cli.run_drill(
+            WORKLOAD, "region-outage", reason="make demo", requested_by="demo", narrator=narrator
+        )
+
+        console.rule("[bold]After the failback[/bold]")
+        render_status(workload_status(plan, d))
+        console.rule("[bold]Verdicts[/bold]")
+        drill_cli.render_record(record)
+        rto = record.objective("RTO")
+        if rto is not None and rto.measured_seconds is not None:
+            verdict = "met" if rto.met else "BREACHED"
             console.print(
-                f"prediction served by {status.active_region}: {predict(serving.url, case.payload)}"
+                f"[bold]measured RTO {rto.measured_seconds:.1f}s against an objective of {fmt(plan.rto)}: "
+                f"{verdict}[/bold]"
             )
-        ok = result["status"] == "SUCCEEDED" and status.active_region == plan.regions.secondary
-        rto = status.state.last_rto_seconds
-        if ok and rto is not None:
-            verdict = "met" if rto <= plan.rto.total_seconds() else "BREACHED"
-            console.print(
-                f"[bold]measured RTO {rto:.1f}s against an objective of {plan.rto}: {verdict}[/bold]"
-            )
-            return OK if verdict == "met" else BREACHED
-        console.print(f"[red]failover ended {result['status']}: {result.get('error')}[/red]")
-        return BREACHED
+        return OK if record.verdict == "passed" else BREACHED
     finally:
         if not getattr(args, "keep_running", False):
             clouds.local_down()

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lifeboat_cli import cloud as clouds
+from lifeboat_cli import drill as drill_cli
 from lifeboat_cli import executions as executions_cli
 from lifeboat_cli.cloud import CliError
 
@@ -371,6 +372,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--keep-running", action="store_true", help="leave the local cloud up afterwards")
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
     executions_cli.register(sub, plan)  # executions, execution ID, plan check (issue 6)
+    drill_cli.register(sub)  # drill WORKLOAD | list | show | recover (issue 8)
     return p
 
 

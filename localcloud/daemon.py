@@ -20,7 +20,9 @@ from typing import Any
 
 from chalicelib.models.planfile import load_plan_file
 from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
+from localcloud.drill_faults import DrillFaultController, respawner
 from localcloud.modelserver import stop_process
+from localcloud.replication import ReplicationSimulator, faults_path
 from localcloud.resources import provision_base
 from localcloud.server import LocalCloud
 from localcloud.stack import endpoint_metric_name, provision_plan, start_model_servers
@@ -48,14 +50,18 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
     cloud = LocalCloud()
     servers: dict[str, Any] = {}
     simulator: AlarmSimulator | None = None
+    replicator: ReplicationSimulator | None = None
+    drill_faults: DrillFaultController | None = None
     try:
         cloud.start()
         provision_base(cloud, stage=cloud.stage)
+        replicator = ReplicationSimulator(cloud, faults_file=faults_path(state_path)).reset_faults()
         targets: list[CanaryTarget] = []
         workloads: dict[str, Any] = {}
         for path in sorted(plans_dir.glob("*.y*ml")):
             plan = load_plan_file(path)
             res = provision_plan(cloud, plan, path.read_text(), stage=cloud.stage)
+            replicator.watch(plan)
             procs = start_model_servers(cloud, res)
             for role, proc in procs.items():
                 servers[f"{plan.workload}/{role}"] = proc
@@ -81,6 +87,7 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
                     for role, proc in procs.items()
                 },
             }
+        replicator.start()
         simulator = AlarmSimulator(cloud, region=cloud.region)
         simulator.attach(Canary(targets, cloud.client("cloudwatch")))
         simulator.start(interval_s=interval)
@@ -99,9 +106,16 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
             },
         )
         log.info("local cloud ready on %s", cloud.endpoint_url)
+        # Drills: faults the CLI asks for (drill control file), drills the daemon's own functions run.
+        respawn = respawner(cloud, state_path, servers)
+        drill_faults = DrillFaultController(state_path, servers, respawn).start()
         stop.wait()
         return 0
     finally:
+        if drill_faults is not None:
+            drill_faults.stop()
+        if replicator is not None:
+            replicator.stop()
         if simulator is not None:
             simulator.stop()
         for proc in servers.values():

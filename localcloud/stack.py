@@ -18,9 +18,11 @@ from urllib.parse import urlparse
 from chalicelib.models.plan import DRPlan, DynamoDBAsset, ModelRegistryAsset, Route53WeightedTraffic, S3Asset
 from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
+from chalicelib.workflows.verify import build_verification
 from localcloud.alarms import alarm_spec_for
 from localcloud.model import ModelArtifact, default_artifact
 from localcloud.modelserver import ModelServerProcess, publish_artifact, spawn_model_server, stop_process
+from localcloud.replication import configure_replication
 from localcloud.resources import names
 from localcloud.server import LocalCloud
 
@@ -157,6 +159,11 @@ def provision_plan(
             _table(cloud, asset.table, primary)
             _table(cloud, asset.replica_table_name, secondary)
 
+    # S3 replication as a real account has it: rules, replication events to the stage queue, locked replicas.
+    configure_replication(
+        cloud, plan, role_arn=cloud.resources.get("role_arn", ""), queue_arn=cloud.resources.get("queue_arn")
+    )
+
     # The model: one artifact, published to the primary bucket and its replica, named by the registry.
     models = model_asset(plan)
     if models is not None:
@@ -213,6 +220,7 @@ def provision_plan(
     for kind, definition in (
         ("failover", build_failover(plan, lambda fn: functions[n.function(fn)])),
         ("failback", build_failback(plan, lambda fn: functions[n.function(fn)])),
+        ("verify", build_verification(plan, lambda fn: functions[n.function(fn)])),
     ):
         name = n.state_machine(plan.workload, kind)
         body = json.dumps(definition)

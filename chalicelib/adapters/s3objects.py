@@ -1,29 +1,396 @@
-"""Listing S3 objects as a stream of ObjectInfo (relative keys, one page in memory at a time)."""
+"""S3 as streams of ObjectInfo (relative keys, one page in memory at a time), plus the per-bucket and
+per-object facts verification needs: protection settings, stored checksums, inventory files, copies.
+"""
 
 from __future__ import annotations
 
+import base64
+import csv
+import gzip
+import hashlib
+import io
+import json
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
+from chalicelib.adapters.dynamo import error_code
 from chalicelib.domain.listings import ObjectInfo
+from chalicelib.domain.verification import clip, start_after
+
+CHECKSUM_FIELDS = (
+    ("SHA256", "ChecksumSHA256"),
+    ("SHA1", "ChecksumSHA1"),
+    ("CRC64NVME", "ChecksumCRC64NVME"),
+    ("CRC32C", "ChecksumCRC32C"),
+    ("CRC32", "ChecksumCRC32"),
+)
+"""Stored checksum headers, strongest first (the first both sides share is compared)."""
+
+NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 
 
-def iter_objects(s3: Any, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
-    """ListObjectsV2 pages as ObjectInfo; listings carry no checksum values, so `checksum` stays None."""
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def iter_objects(
+    s3: Any,
+    bucket: str,
+    prefix: str = "",
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    delimiter: str | None = None,
+    relative_to: str | None = None,
+) -> Iterator[ObjectInfo]:
+    """ListObjectsV2 pages as ObjectInfo, keys relative to `relative_to` (default: `prefix`).
+
+    `start`/`end` keep only relative keys in [start, end); `delimiter` lists only the objects directly
+    under the prefix. Listings carry no checksum values (only the algorithm), so `checksum` stays None; see
+    `head_checksum`.
+    """
+    base = prefix if relative_to is None else relative_to
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    if delimiter:
+        kwargs["Delimiter"] = delimiter
+    after = start_after(base, start)
+    if after is not None:
+        kwargs["StartAfter"] = after
+
+    def pages() -> Iterator[ObjectInfo]:
+        while True:
+            page = s3.list_objects_v2(**kwargs)
+            for obj in page.get("Contents", []):
+                # model_construct: S3's own types, validated by botocore; this loop runs per object.
+                yield ObjectInfo.model_construct(
+                    key=obj["Key"][len(base) :],
+                    size=int(obj["Size"]),
+                    etag=str(obj.get("ETag", "")).strip('"') or None,
+                    checksum=None,
+                    checksum_type=obj.get("ChecksumType"),
+                    last_modified=_utc(obj["LastModified"]),
+                    version_id=None,
+                    version_count=None,
+                )
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    return clip(pages(), start, end)
+
+
+def iter_object_versions(
+    s3: Any,
+    bucket: str,
+    prefix: str = "",
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    delimiter: str | None = None,
+    relative_to: str | None = None,
+) -> Iterator[ObjectInfo]:
+    """ListObjectVersions grouped per key: the current version, with the key's version count.
+
+    Keys whose current version is a delete marker are absent, as they are from ListObjectsV2.
+    """
+    base = prefix if relative_to is None else relative_to
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    if delimiter:
+        kwargs["Delimiter"] = delimiter
+    after = start_after(base, start)
+    if after is not None:
+        kwargs["KeyMarker"] = after
+
+    def entries() -> Iterator[tuple[str, dict[str, Any] | None]]:
+        while True:
+            page = s3.list_object_versions(**kwargs)
+            merged: list[tuple[str, int, dict[str, Any] | None]] = []
+            for v in page.get("Versions", []):
+                merged.append((v["Key"], 0, v))
+            for m in page.get("DeleteMarkers", []):
+                merged.append((m["Key"], 1, {**m, "_delete": True}))
+            # Stable: a key's versions keep S3's newest-first order within each list.
+            merged.sort(key=lambda e: e[0])
+            for key, _, entry in merged:
+                yield key, entry
+            if not page.get("IsTruncated"):
+                return
+            kwargs["KeyMarker"] = page.get("NextKeyMarker")
+            if page.get("NextVersionIdMarker"):
+                kwargs["VersionIdMarker"] = page["NextVersionIdMarker"]
+            else:
+                kwargs.pop("VersionIdMarker", None)
+
+    def grouped() -> Iterator[ObjectInfo]:
+        current_key: str | None = None
+        latest: dict[str, Any] | None = None
+        count = 0
+        for key, entry in entries():
+            if key != current_key:
+                if current_key is not None and latest is not None:
+                    yield _version_info(current_key[len(base) :], latest, count)
+                current_key, latest, count = key, None, 0
+            assert entry is not None
+            if not entry.get("_delete"):
+                count += 1
+            if entry.get("IsLatest"):
+                latest = None if entry.get("_delete") else entry
+        if current_key is not None and latest is not None:
+            yield _version_info(current_key[len(base) :], latest, count)
+
+    return clip(grouped(), start, end)
+
+
+def _version_info(key: str, v: dict[str, Any], count: int) -> ObjectInfo:
+    return ObjectInfo.model_construct(
+        key=key,
+        size=int(v["Size"]),
+        etag=str(v.get("ETag", "")).strip('"') or None,
+        checksum=None,
+        checksum_type=v.get("ChecksumType"),
+        last_modified=_utc(v["LastModified"]),
+        version_id=v.get("VersionId"),
+        version_count=count,
+    )
+
+
+def head_checksum(
+    s3: Any, bucket: str, key: str, version_id: str | None = None
+) -> tuple[str, str | None] | None:
+    """The stored checksum of an object ('ALGO:value', checksum type), or None when it has none."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    head = s3.head_object(**kwargs)
+    for algorithm, field in CHECKSUM_FIELDS:
+        if head.get(field):
+            return f"{algorithm}:{head[field]}", head.get("ChecksumType")
+    return None
+
+
+def sha256_of_object(s3: Any, bucket: str, key: str, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of an object's bytes, streamed: memory stays at one chunk whatever the size."""
+    digest = hashlib.sha256()
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for part in iter(lambda: body.read(chunk), b""):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def stored_sha256_hex(s3: Any, bucket: str, key: str) -> str | None:
+    """The object's stored full-object SHA-256 as hex, without reading it; None when not stored."""
+    found = head_checksum(s3, bucket, key)
+    if not found or not found[0].startswith("SHA256:") or (found[1] or "FULL_OBJECT") != "FULL_OBJECT":
+        return None
+    value = found[0].split(":", 1)[1]
+    if "-" in value:
+        return None
+    return base64.b64decode(value).hex()
+
+
+# -- bucket settings --------------------------------------------------------------------------------------
+def common_prefixes(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """The "directories" directly under `prefix` (relative, each ending in '/'), in key order."""
+    return directories(s3, bucket, prefix)[0]
+
+
+def directories(s3: Any, bucket: str, prefix: str) -> tuple[list[str], bool]:
+    """(the "directories" directly under `prefix`, whether objects sit directly under it too)."""
+    out: list[str] = []
+    loose = False
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+    while True:
+        page = s3.list_objects_v2(**kwargs)
+        out.extend(p["Prefix"][len(prefix) :] for p in page.get("CommonPrefixes", []))
+        loose = loose or bool(page.get("Contents"))
+        if not page.get("IsTruncated"):
+            return out, loose
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def bucket_protection(s3: Any, bucket: str) -> dict[str, Any]:
+    """Versioning, default encryption, replication rules and Object Lock of a bucket.
+
+    Settings that are absent are None; AccessDenied (or any other error) is recorded under `errors`
+    because a check that could not look must not pass.
+    """
+    out: dict[str, Any] = {"bucket": bucket, "errors": {}}
+
+    def read(name: str, call: Any, absent: tuple[str, ...]) -> Any:
+        try:
+            return call()
+        except Exception as exc:
+            code = error_code(exc)
+            if code in absent:
+                return None
+            out["errors"][name] = f"{code or type(exc).__name__}: {exc}"
+            return None
+
+    versioning = read("versioning", lambda: s3.get_bucket_versioning(Bucket=bucket), ())
+    out["versioning"] = (versioning or {}).get("Status") if versioning is not None else None
+    enc = read(
+        "encryption",
+        lambda: s3.get_bucket_encryption(Bucket=bucket),
+        ("ServerSideEncryptionConfigurationNotFoundError",),
+    )
+    rules = ((enc or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules") or []
+    default = (rules[0].get("ApplyServerSideEncryptionByDefault") or {}) if rules else {}
+    out["encryption"] = default.get("SSEAlgorithm")
+    out["kms_key"] = default.get("KMSMasterKeyID")
+    repl = read(
+        "replication",
+        lambda: s3.get_bucket_replication(Bucket=bucket),
+        ("ReplicationConfigurationNotFoundError",),
+    )
+    out["replication_rules"] = ((repl or {}).get("ReplicationConfiguration") or {}).get("Rules")
+    lock = read(
+        "object_lock",
+        lambda: s3.get_object_lock_configuration(Bucket=bucket),
+        ("ObjectLockConfigurationNotFoundError",),
+    )
+    lock_cfg = (lock or {}).get("ObjectLockConfiguration") or {}
+    out["object_lock"] = lock_cfg.get("ObjectLockEnabled") == "Enabled"
+    retention = (lock_cfg.get("Rule") or {}).get("DefaultRetention") or {}
+    out["default_retention"] = retention or None
+    return out
+
+
+# -- S3 Inventory -----------------------------------------------------------------------------------------
+def latest_inventory_manifest(
+    s3: Any, bucket: str, prefix: str, source_bucket: str
+) -> tuple[str, dict] | None:
+    """The newest inventory manifest for `source_bucket` under <prefix><source-bucket>/<config-id>/.
+
+    Returns (manifest key, parsed manifest) or None. Snapshot folders are named YYYY-MM-DDTHH-MMZ, so the
+    newest is the greatest key.
+    """
+    base = f"{prefix}{source_bucket}/" if not prefix or prefix.endswith("/") else f"{prefix}/{source_bucket}/"
+    newest: str | None = None
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": base}
     while True:
         page = s3.list_objects_v2(**kwargs)
         for obj in page.get("Contents", []):
-            modified = obj["LastModified"]
-            if modified.tzinfo is None:
-                modified = modified.replace(tzinfo=UTC)
-            yield ObjectInfo(
-                key=obj["Key"][len(prefix) :],
-                size=int(obj["Size"]),
-                etag=str(obj.get("ETag", "")).strip('"') or None,
-                last_modified=modified,
-            )
+            if obj["Key"].endswith("/manifest.json") and (newest is None or obj["Key"] > newest):
+                newest = obj["Key"]
         if not page.get("IsTruncated"):
-            return
+            break
         kwargs["ContinuationToken"] = page["NextContinuationToken"]
+    if newest is None:
+        return None
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=newest)["Body"].read())
+    return newest, manifest
+
+
+def inventory_columns(manifest: dict[str, Any]) -> list[str]:
+    return [c.strip() for c in str(manifest.get("fileSchema", "")).split(",") if c.strip()]
+
+
+def inventory_snapshot(manifest: dict[str, Any]) -> datetime:
+    return datetime.fromtimestamp(int(manifest["creationTimestamp"]) / 1000, UTC)
+
+
+def _inventory_rows(s3: Any, bucket: str, key: str) -> Iterator[list[str]]:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    with gzip.GzipFile(fileobj=body) as raw:
+        yield from csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+
+
+def first_inventory_key(s3: Any, bucket: str, key: str, columns: list[str]) -> str | None:
+    """The first object key of an inventory data file (read lazily: only the first rows are fetched)."""
+    key_col = columns.index("Key")
+    for row in _inventory_rows(s3, bucket, key):
+        return unquote(row[key_col])
+    return None
+
+
+def iter_inventory(
+    s3: Any,
+    bucket: str,
+    key: str,
+    columns: list[str],
+    prefix: str,
+) -> Iterator[ObjectInfo]:
+    """Rows of an inventory CSV data file as ObjectInfo, relative to `prefix`, current versions only.
+
+    Inventory keys are URL-encoded. Rows come in file order: S3 does not document that it is key order,
+    so the caller checks the order and the key range instead of assuming them.
+    """
+    col = {name: i for i, name in enumerate(columns)}
+    for row in _inventory_rows(s3, bucket, key):
+        if "IsLatest" in col and row[col["IsLatest"]].lower() != "true":
+            continue
+        if "IsDeleteMarker" in col and row[col["IsDeleteMarker"]].lower() == "true":
+            continue
+        full = unquote(row[col["Key"]])
+        if not full.startswith(prefix):
+            continue
+        # Inventory names a checksum algorithm, never its value: content is judged by ETag.
+        yield ObjectInfo.model_construct(
+            key=full[len(prefix) :],
+            size=int(row[col["Size"]] or 0),
+            etag=(row[col["ETag"]] if "ETag" in col else "") or None,
+            checksum=None,
+            checksum_type=None,
+            last_modified=_parse_inventory_time(row[col["LastModifiedDate"]]),
+            version_id=(row[col["VersionId"]] if "VersionId" in col else None) or None,
+            version_count=None,
+        )
+
+
+def _parse_inventory_time(value: str) -> datetime:
+    text = value.strip().replace("Z", "+00:00")
+    return _utc(datetime.fromisoformat(text))
+
+
+# -- copies -----------------------------------------------------------------------------------------------
+MAX_SINGLE_COPY = 5 * 1024**3
+
+
+def copy_preserving(
+    s3_destination: Any,
+    source_bucket: str,
+    source_key: str,
+    destination_bucket: str,
+    destination_key: str,
+    *,
+    version_id: str | None = None,
+) -> dict[str, Any]:
+    """Copy an object across buckets keeping its metadata, content headers and tags (CopyObject's COPY
+    directives); the destination bucket's default encryption applies, as it does to replicas."""
+    source: dict[str, Any] = {"Bucket": source_bucket, "Key": source_key}
+    if version_id:
+        source["VersionId"] = version_id
+    kwargs: dict[str, Any] = {
+        "Bucket": destination_bucket,
+        "Key": destination_key,
+        "CopySource": source,
+        "MetadataDirective": "COPY",
+        "TaggingDirective": "COPY",
+    }
+    try:
+        resp = s3_destination.copy_object(**kwargs)
+    except Exception as exc:
+        if error_code(exc) != MOTO_LOCK_HEADERS:
+            raise
+        resp = _copy_with_checksum_header(s3_destination, kwargs)
+    return {"version_id": resp.get("VersionId"), "etag": (resp.get("CopyObjectResult") or {}).get("ETag")}
+
+
+MOTO_LOCK_HEADERS = "MissingUploadObjectWithObjectLockHeaders"
+
+
+def _copy_with_checksum_header(s3: Any, kwargs: dict[str, Any]) -> Any:
+    """moto (the local cloud) wants a checksum header on copies into Object Lock buckets with default
+    retention, which S3 does not (a copy has no body). Only that moto-specific error leads here."""
+
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["x-amz-sdk-checksum-algorithm"] = "CRC32"
+
+    event = "before-sign.s3.CopyObject"
+    s3.meta.events.register(event, add_header)
+    try:
+        return s3.copy_object(**kwargs)
+    finally:
+        s3.meta.events.unregister(event, add_header)

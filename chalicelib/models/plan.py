@@ -585,6 +585,66 @@ class Notifications(_Model):
         return f"arn:aws:sns:{region}:{account_id}:{self.topic}"
 
 
+# -- drills
+DrillScenario = Literal[
+    "region-outage",
+    "endpoint-degraded",
+    "replication-stalled",
+    "corrupt-artifact",
+    "api-throttling",
+    "alarm-flapping",
+    "backup-unhealthy",
+]
+DRILL_SCENARIOS: tuple[str, ...] = (
+    "region-outage",
+    "endpoint-degraded",
+    "replication-stalled",
+    "corrupt-artifact",
+    "api-throttling",
+    "alarm-flapping",
+    "backup-unhealthy",
+)
+
+
+class DrillPolicy(_Model):
+    """How DR drills of this workload run (docs/drills.md). Every key is optional."""
+
+    target: WorkloadName | None = Field(
+        default=None,
+        description="Plan of the drill copy of this workload (own record, endpoints, alarms) that drills "
+        "break in an AWS account; without it only --live drills run there. The local cloud needs none.",
+    )
+    scenario: DrillScenario = Field(
+        default="region-outage", description="Scenario of scheduled drills and of API requests naming none."
+    )
+    schedule: Literal["never", "monthly"] = Field(
+        default="never", description="monthly: the drill schedule runs this plan's drill (on its target)."
+    )
+    write_interval: PositiveDuration = Field(
+        default=timedelta(seconds=1),
+        description="How often the drill writes a timestamped object to the dataset (RPO evidence).",
+    )
+    replication_gap: PositiveDuration = Field(
+        default=timedelta(seconds=30),
+        description="replication-stalled: how long replication is paused before the region fails.",
+    )
+    failback_bake: Duration | None = Field(
+        default=None, description="Bake of each failback step during a drill; the plan's bake when left out."
+    )
+    observe: PositiveDuration = Field(
+        default=timedelta(minutes=2),
+        description="Longest wait for the automation to react (and how long no-failover scenarios are "
+        "watched at least: twice the sustain window).",
+    )
+    throttle_share: float = Field(
+        default=0.3, gt=0, lt=1, strict=True, description="api-throttling: share of AWS calls throttled."
+    )
+    timeout: PositiveDuration = Field(
+        default=timedelta(minutes=15),
+        description="Stop condition: a drill running longer is interrupted and cleaned up.",
+    )
+
+
 # -- the plan
 class DRPlan(_Model):
     """A disaster-recovery plan for one ML inference workload."""
@@ -603,6 +663,7 @@ class DRPlan(_Model):
     failover: FailoverPolicy = Field(default_factory=FailoverPolicy, description="How failover treats data.")
     failback: FailbackPolicy = Field(default_factory=FailbackPolicy, description="How traffic returns.")
     notifications: Notifications = Field(description="Where to tell humans.")
+    drill: DrillPolicy = Field(default_factory=DrillPolicy, description="How DR drills run (optional).")
 
     @model_validator(mode="after")
     def _consistent(self) -> DRPlan:
@@ -620,6 +681,10 @@ class DRPlan(_Model):
                 f"({self.regions.secondary}) region (got {self.traffic.region})",
                 "traffic",
                 "region",
+            )
+        if self.drill.target == self.workload:
+            raise rule_error(
+                "must name another plan (a drill copy of the workload), not this one", "drill", "target"
             )
         return self
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,7 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_demo_fails_over_on_its_own_and_cleans_up(workdir: Path) -> None:
+def test_demo_drills_a_region_outage_fails_back_and_reports(workdir: Path) -> None:
     # Given a fresh folder holding only the example plans
     # When a user runs the demo
     run = subprocess.run(
@@ -48,22 +50,41 @@ def test_demo_fails_over_on_its_own_and_cleans_up(workdir: Path) -> None:
         env={"PATH": "/usr/bin:/bin", "HOME": str(workdir), "COLUMNS": "160"},
     )
     out = run.stdout + run.stderr
-    # Then it succeeds and tells the story: topology, outage, alarms, decision, steps, switch, RTO
+    # Then it succeeds and tells the story: topology, the drill's outage, alarms, decision, steps, switch,
+    # the secondary serving, the primary restored, traffic back step by step, the verdicts, the report
     assert run.returncode == 0, out[-4000:]
     for expected in (
         "Protected workload: fraud-scoring",
         "the primary model server is killed",
+        "drill fault: primary model server killed (SIGKILL",
         "→ ALARM",
         "decision started: quorum met",
         "step → ShiftTraffic",
         "failover completed",
         "active region: us-west-2",
         "prediction served by us-west-2",
+        "drill restore: restoring: primary model server restarted",
+        "failback step [█·········] 10% of traffic on the primary",
+        "failback step [██████████] 100% of traffic on the primary",
+        "failback completed: failed back to us-east-1 (10% -> 25% -> 50% -> 100%)",
+        "active region: us-east-1",
+        "drill PASSED",
         "measured RTO",
         "local cloud stopped",
     ):
         assert expected in out, f"missing {expected!r} in demo output:\n{out[-4000:]}"
+    # And the RTO was measured and met, and the failback measured
     assert "met" in out.split("measured RTO")[-1]
+    rto_row = next(line for line in out.splitlines() if line.strip().startswith("RTO ") and "│" in line)
+    assert "met" in rto_row, rto_row
+    assert re.search(r"failback\s+│ -\s+│ \d+\.\ds", out), out[-2000:]
+    # And the HTML report it names exists, with a timeline picture that is valid SVG with bars in it
+    report = Path(re.search(r"report: (\S+\.html)", out).group(1))  # type: ignore[union-attr]
+    assert report.is_file() and report.is_relative_to(workdir), report
+    page = report.read_text(encoding="utf-8")
+    svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + len("</svg>")])
+    assert list(svg.iter("{http://www.w3.org/2000/svg}rect")), "the timeline has no bars"
+    assert "PASSED" in page and "failback" in page
     # And every process it started is gone: no state file, the model server ports are free again
     assert not (workdir / ".lifeboat" / "local.json").exists()
     assert all(port_free(p) for p in DEMO_PORTS)

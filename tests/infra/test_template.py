@@ -78,6 +78,7 @@ def test_each_function_gets_only_the_actions_its_service_code_calls(templates: d
         "FailbackRollbackRole",
         "FailbackConcludeRole",
         "ApiHandlerRole",
+        "DrillRunRole",  # a drill's cleanup puts traffic back to a clean state
     }
     assert "ShiftTrafficRole" in shifters
     # And the record change is pinned to the plan's record, type and UPSERT (the zone is known by name only)

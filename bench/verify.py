@@ -1,0 +1,434 @@
+"""Backup verification throughput and memory: Lifeboat against `rclone check`, same data, same run.
+
+A moto S3 server runs in this process on 127.0.0.1; a source and a replica bucket are filled directly in
+moto's backend (10k and 100k objects per side, in 100 prefixes) with known differences injected: missing,
+extra, different content at the same size (only a content check finds those) and different size. Then, each
+in its own child process (so neither shares this process's GIL with the server):
+
+- rclone check (Debian's rclone; S3 remote, provider Other): size + MD5 (the ETag of a single-part object);
+- Lifeboat, listing both sides (the shard functions of the verification state machine, in a thread pool);
+- Lifeboat with the source side read from an S3 Inventory report of the source bucket (what a plan with
+  `inventory:` configured uses for large buckets); the replica is listed.
+
+Lifeboat compares size + ETag as well (stored checksums only come into play when ETags are not comparable,
+which never happens here), so both tools check the same things. Each must find exactly the injected
+differences. Throughput is source objects verified per second of wall time; memory is each child's peak RSS
+(ru_maxrss from wait4), plus Python's tracemalloc peak for Lifeboat in a separate, untimed run.
+
+The last line is `RESULT verify_vs_rclone_throughput_ratio <value> target >= 1.5`, the ratio of Lifeboat's
+configured mode (inventory) to rclone at the largest size; the listing-only ratio is printed above it.
+Exits non-zero when rclone is missing (never a made-up baseline) or a tool misses or invents a difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import io
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ACCOUNT = "123456789012"
+PREFIX = "datasets/"
+PER_DIR = 1000  # one full ListObjectsV2 page per "directory", at every size
+SRC_REGION, REP_REGION = "us-east-1", "us-west-2"
+CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+# -- data -------------------------------------------------------------------------------------------------
+def dirs(n: int) -> int:
+    return max(1, n // PER_DIR)
+
+
+def key_of(i: int, n: int) -> str:
+    return f"{PREFIX}d{i % dirs(n):04d}/part-{i:07d}.csv"
+
+
+def injected(n: int) -> dict[str, set[str]]:
+    """Which keys differ, by kind (relative to PREFIX), spread over the key space."""
+    step = n // 40
+    return {
+        "missing": {key_of(step * k + 1, n)[len(PREFIX) :] for k in range(0, 8)},
+        "different": {key_of(step * k + 2, n)[len(PREFIX) :] for k in range(8, 16)},  # same size, other bytes
+        "resized": {key_of(step * k + 3, n)[len(PREFIX) :] for k in range(16, 22)},
+        "extra": {f"d{k:04d}/zz-orphan-{k}.csv" for k in range(0, dirs(n), max(1, dirs(n) // 6))},
+    }
+
+
+def populate(n: int, src: str, rep: str, inventory_bucket: str) -> dict[str, set[str]]:
+    """Fill both buckets in moto's backend (no HTTP), plus an S3 Inventory report of the source."""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[ACCOUNT]["aws"]
+    for bucket, region in ((src, SRC_REGION), (rep, REP_REGION), (inventory_bucket, SRC_REGION)):
+        backend.create_bucket(bucket, region)
+    diff = injected(n)
+    missing = {PREFIX + k for k in diff["missing"]}
+    different = {PREFIX + k for k in diff["different"]}
+    resized = {PREFIX + k for k in diff["resized"]}
+    rows: list[tuple[str, int, str]] = []
+    for i in range(n):
+        key = key_of(i, n)
+        body = f"tx-{i:07d},{i % 977},0.{i % 13}\n".encode()
+        fake = backend.put_object(src, key, body)
+        rows.append((key, len(body), fake.etag.strip('"')))
+        if key in missing:
+            continue
+        if key in different:
+            body = body.replace(b"tx-", b"TX-")
+        elif key in resized:
+            body = body + b"#"
+        backend.put_object(rep, key, body)
+    for k in diff["extra"]:
+        backend.put_object(rep, PREFIX + k, b"orphan\n")
+    write_inventory(backend, src, inventory_bucket, sorted(rows))
+    diff["different"] = diff["different"] | diff.pop("resized")
+    return diff
+
+
+def write_inventory(backend: Any, src: str, bucket: str, rows: list[tuple[str, int, str]]) -> None:
+    base = f"inventory/{src}/daily/2024-05-01T00-00Z/"
+    files = []
+    per = 10_000
+    for i in range(0, len(rows), per):
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        for key, size, etag in rows[i : i + per]:
+            writer.writerow([src, key, size, "2024-05-01T00:00:00.000Z", etag])
+        key = f"{base}data/{i // per:05d}.csv.gz"
+        backend.put_object(bucket, key, gzip.compress(buf.getvalue().encode()))
+        files.append({"key": key, "size": 0, "MD5checksum": ""})
+    manifest = {
+        "sourceBucket": src,
+        "destinationBucket": f"arn:aws:s3:::{bucket}",
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size, LastModifiedDate, ETag",
+        "files": files,
+        "creationTimestamp": str(int(time.time() * 1000) + 60_000),  # taken after every write below
+    }
+    backend.put_object(bucket, base + "manifest.json", json.dumps(manifest).encode())
+
+
+# -- children ---------------------------------------------------------------------------------------------
+LAUNCHER = """
+import json, os, subprocess, sys, tempfile, time
+for line in sys.stdin:
+    job = json.loads(line)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(job["cmd"], stdout=out, stderr=err, env=job["env"], cwd=job["cwd"])
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0); err.seek(0)
+        code = os.waitstatus_to_exitcode(status)
+        print(json.dumps({"seconds": seconds, "rss_kib": usage.ru_maxrss, "code": code,
+                          "cpu": usage.ru_utime + usage.ru_stime,
+                          "stdout": out.read().decode(), "stderr": err.read().decode()}), flush=True)
+"""
+
+
+class Launcher:
+    """Starts the measured children from a small process started before moto fills this one.
+
+    Linux carries a process's peak RSS across fork and exec (exec keeps the larger of the old and new
+    high-water marks), so children forked from this process, which holds the whole moto dataset, would
+    all report this process's RSS. Forked from the launcher, they report their own.
+    """
+
+    def __init__(self) -> None:
+        self.last_cpu = 0.0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def run(self, cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, str, int]:
+        """(seconds, peak RSS KiB, stdout, stderr, exit code) of one child; its CPU seconds in `last_cpu`."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"cmd": cmd, "env": env, "cwd": str(ROOT)}) + "\n")
+        self.proc.stdin.flush()
+        r = json.loads(self.proc.stdout.readline())
+        self.last_cpu = float(r["cpu"])
+        return r["seconds"], int(r["rss_kib"]), r["stdout"], r["stderr"], int(r["code"])
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+LAUNCH: Launcher | None = None
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, str, int]:
+    assert LAUNCH is not None
+    return LAUNCH.run(cmd, env)
+
+
+def lifeboat_child(args: argparse.Namespace) -> int:
+    """In the child: verify the buckets with Lifeboat's shard functions; print what was found as JSON."""
+    import tracemalloc
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from chalicelib.clock import utc_now
+    from chalicelib.domain import verification as domain
+    from chalicelib.domain.verification import merge_asset
+    from chalicelib.models.plan import S3Asset
+    from chalicelib.models.planfile import load_plan_file
+    from chalicelib.services import verification as uc
+
+    # The report keeps 20 example keys per shard; the benchmark checks every key, so it keeps them all.
+    domain.SAMPLES_PER_SHARD = 10**9
+    if args.tracemalloc:
+        tracemalloc.start()
+    plan = load_plan_file(ROOT / "plans" / "fraud-scoring.yaml")
+    spec: dict[str, Any] = {
+        "name": "bench",
+        "kind": "s3",
+        "source": {"bucket": args.source, "prefix": PREFIX},
+        "replica": {"bucket": args.replica, "prefix": PREFIX},
+    }
+    if args.inventory:
+        spec["inventory"] = {"bucket": args.inventory, "prefix": "inventory/"}
+    plan = plan.model_copy(update={"assets": [S3Asset.model_validate(spec)]})
+    asset = plan.assets[0]
+    d = SimpleNamespace(clock=utc_now)
+    shards = [
+        uc.Shard(index=i, asset="bench", kind="s3-objects", **fields)
+        for i, fields in enumerate(uc._object_shards(plan, asset))  # noqa: SLF001 - the objects part only
+    ]
+    with ThreadPoolExecutor(args.workers) as pool:
+        results = list(pool.map(lambda s: uc.run_shard(plan, s, d), shards))
+    merged = merge_asset(
+        asset="bench",
+        kind="s3",
+        role=None,
+        objective=plan.asset_rpo(asset),
+        results=results,
+        expected=len(shards),
+        now=utc_now(),
+    )
+    found: dict[str, list[str]] = {}
+    for r in results:
+        for s in r.samples:
+            found.setdefault(s.kind, []).append(s.key)
+    out = {
+        "objects": merged.source_objects,
+        "replica_objects": merged.replica_objects,
+        "counts": {k: getattr(merged, k) for k in ("missing", "extra", "different", "stale", "unverified")},
+        "found": found,
+        "shards": len(shards),
+        "mode": merged.mode,
+        "incomplete": merged.incomplete_reasons,
+        "tracemalloc_peak": tracemalloc.get_traced_memory()[1] if args.tracemalloc else None,
+    }
+    sys.stdout.write(json.dumps(out))
+    return 0
+
+
+def run_lifeboat(
+    url: str, src: str, rep: str, inventory: str | None, *, workers: int, traced: bool
+) -> dict[str, Any]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **CREDS,
+        "AWS_ENDPOINT_URL": url,
+        "AWS_REGION": SRC_REGION,
+        "LIFEBOAT_LEDGER_TABLE": "unused",
+        "LIFEBOAT_LOCK_TABLE": "unused",
+        "LIFEBOAT_IDEMPOTENCY_TABLE": "unused",
+        "LIFEBOAT_PLAN_BUCKET": "unused",
+        "LIFEBOAT_EVIDENCE_BUCKET": "unused",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        "--source",
+        src,
+        "--replica",
+        rep,
+        "--workers",
+        str(workers),
+    ]
+    if inventory:
+        cmd += ["--inventory", inventory]
+    if traced:
+        cmd.append("--tracemalloc")
+    seconds, rss, out, err, code = run_child(cmd, env)
+    if code != 0:
+        raise SystemExit(f"Lifeboat child failed ({code}):\n{err[-3000:]}")
+    result = json.loads(out)
+    result.update(seconds=seconds, rss_kib=rss)
+    return result
+
+
+def rclone_config(url: str, folder: Path) -> Path:
+    conf = folder / "rclone.conf"
+    conf.write_text(
+        "[moto]\ntype = s3\nprovider = Other\n"
+        f"endpoint = {url}\naccess_key_id = testing\nsecret_access_key = testing\nregion = us-east-1\n"
+    )
+    return conf
+
+
+def run_rclone(conf: Path, src: str, rep: str, extra: list[str], folder: Path) -> dict[str, Any]:
+    combined = folder / f"combined-{src}.txt"
+    # rclone's own settings only: no CA bundle variables from this environment (plain HTTP to 127.0.0.1).
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder)}
+    cmd = [
+        "rclone",
+        "--config",
+        str(conf),
+        "check",
+        f"moto:{src}/{PREFIX.rstrip('/')}",
+        f"moto:{rep}/{PREFIX.rstrip('/')}",
+        "--combined",
+        str(combined),
+        *extra,
+    ]
+    seconds, rss, _, err, code = run_child(cmd, env)
+    if code not in (0, 1):  # 1: differences found
+        raise SystemExit(f"rclone check failed ({code}):\n{err[-3000:]}")
+    found: dict[str, list[str]] = {}
+    # rclone: "+" only in the source (missing from the replica), "-" only in the replica, "*" differs.
+    marks = {"+": "missing", "-": "extra", "*": "different", "!": "error"}
+    for line in combined.read_text().splitlines():
+        mark, _, path = line.partition(" ")
+        if mark in marks:
+            found.setdefault(marks[mark], []).append(path)
+    matched = sum(1 for line in combined.read_text().splitlines() if line.startswith("= "))
+    objects = matched + sum(len(v) for k, v in found.items() if k in ("missing", "different"))
+    return {"seconds": seconds, "rss_kib": rss, "found": found, "objects": objects, "flags": " ".join(extra)}
+
+
+def same(found: dict[str, list[str]], expected: dict[str, set[str]]) -> bool:
+    kinds = ("missing", "extra", "different")
+    return all(set(found.get(k, [])) == expected[k] for k in kinds) and not set(found) - set(kinds)
+
+
+# -- main -------------------------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000", help="objects per side, comma-separated")
+    parser.add_argument("--workers", type=int, default=4, help="Lifeboat shards in parallel")
+    parser.add_argument("--no-tracemalloc", action="store_true", help="skip the untimed tracemalloc runs")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
+    parser.add_argument("--replica", help=argparse.SUPPRESS)
+    parser.add_argument("--inventory", help=argparse.SUPPRESS)
+    parser.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return lifeboat_child(args)
+
+    if shutil.which("rclone") is None:
+        print(
+            "rclone is not installed (Debian: apt-get install -y rclone); no baseline, no result",
+            file=sys.stderr,
+        )
+        return 2
+    version = subprocess.run(["rclone", "version"], capture_output=True, text=True).stdout.splitlines()[0]
+    global LAUNCH
+    LAUNCH = Launcher()  # before moto and the data make this process big
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    url = f"http://127.0.0.1:{port}"
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"moto S3 on {url}; {version}; {os.cpu_count()} CPUs; Lifeboat workers {args.workers}")
+    rows: list[dict[str, Any]] = []
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        conf = rclone_config(url, folder)
+        for n in sizes:
+            src, rep, inv = f"bench-src-{n}", f"bench-rep-{n}", f"bench-inv-{n}"
+            t = time.perf_counter()
+            expected = populate(n, src, rep, inv)
+            print(
+                f"\n{n} objects per side (+ {sum(len(v) for v in expected.values())} injected differences), "
+                f"populated in {time.perf_counter() - t:.1f}s"
+            )
+            # rclone gets its better listing mode at every size (directory walk or --fast-list).
+            tried = [run_rclone(conf, src, rep, flags, folder) for flags in ([], ["--fast-list"])]
+            rc = min(tried, key=lambda r: r["seconds"])
+            for other in tried:
+                if other is not rc:
+                    print(f"  (rclone {other['flags'] or 'default'}: {other['seconds']:.2f}s, not used)")
+            listing = run_lifeboat(url, src, rep, None, workers=args.workers, traced=False)
+            inventory = run_lifeboat(url, src, rep, inv, workers=args.workers, traced=False)
+            traced = (
+                None
+                if args.no_tracemalloc
+                else run_lifeboat(url, src, rep, None, workers=args.workers, traced=True)
+            )
+            for name, r in (
+                ("rclone check " + (rc["flags"] or "(default)"), rc),
+                ("lifeboat listing", listing),
+                ("lifeboat inventory", inventory),
+            ):
+                exact = same(r["found"], expected)
+                ok = ok and exact and r["objects"] == n
+                rows.append({"n": n, "tool": name, **r, "exact": exact})
+                print(
+                    f"  {name:28s} {r['seconds']:7.2f}s {n / r['seconds']:9.0f} obj/s  peak RSS "
+                    f"{r['rss_kib'] / 1024:6.1f} MiB  objects {r['objects']}  exact differences: {exact}"
+                )
+            if traced is not None:
+                print(
+                    f"  lifeboat listing tracemalloc peak: {traced['tracemalloc_peak'] / 1024 / 1024:.2f} MiB"
+                )
+                rows.append({"n": n, "tool": "lifeboat tracemalloc", "peak": traced["tracemalloc_peak"]})
+    server.stop()
+    LAUNCH.close()
+
+    def get(tool: str, n: int) -> dict[str, Any]:
+        return next(r for r in rows if r["n"] == n and r["tool"].startswith(tool))
+
+    big, small = max(sizes), min(sizes)
+    rc_big = get("rclone", big)
+    listing_ratio = rc_big["seconds"] / get("lifeboat listing", big)["seconds"]
+    inventory_ratio = rc_big["seconds"] / get("lifeboat inventory", big)["seconds"]
+    print()
+    print(
+        f"throughput ratio vs rclone at {big}: listing both sides {listing_ratio:.2f}x, "
+        f"source from S3 Inventory {inventory_ratio:.2f}x"
+    )
+    for tool in ("lifeboat listing", "lifeboat inventory", "rclone"):
+        a, b = get(tool, small)["rss_kib"], get(tool, big)["rss_kib"]
+        print(f"peak RSS {tool:18s} {small}: {a / 1024:.1f} MiB -> {big}: {b / 1024:.1f} MiB ({b / a:.2f}x)")
+    if not args.no_tracemalloc and small != big:
+        a, b = get("lifeboat tracemalloc", small)["peak"], get("lifeboat tracemalloc", big)["peak"]
+        mib = 2**20
+        print(
+            f"tracemalloc peak lifeboat {small}: {a / mib:.2f} MiB -> {big}: {b / mib:.2f} MiB ({b / a:.2f}x)"
+        )
+    if not ok:
+        print("a tool missed or invented a difference (or miscounted objects): see above", file=sys.stderr)
+    print(f"RESULT verify_vs_rclone_throughput_ratio {inventory_ratio:.2f} target >= 1.5")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Drill requests travel as EventBridge events, so the API answers at once and a drill function (up to 15
+minutes) runs the drill: `source` lifeboat.drills, `detail-type` "Lifeboat Drill Requested", the
+DrillRequest as `detail`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.adapters import aws
+from chalicelib.models.drill import DrillRequest
+
+SOURCE = "lifeboat.drills"
+DETAIL_TYPE = "Lifeboat Drill Requested"
+PATTERN = {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}
+
+
+class DrillRequestFailed(RuntimeError):
+    """EventBridge did not take the request."""
+
+
+class DrillRequests:
+    def __init__(self, events: Any | None = None) -> None:
+        self._events = events
+
+    @property
+    def events(self) -> Any:
+        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
+        return self._events if self._events is not None else aws.client("events")
+
+    def publish(self, request: DrillRequest) -> str:
+        """Put the request on the default bus; returns the event id."""
+        answer = self.events.put_events(
+            Entries=[
+                {
+                    "Source": SOURCE,
+                    "DetailType": DETAIL_TYPE,
+                    "Detail": json.dumps(request.model_dump(mode="json")),
+                    "Resources": [],
+                }
+            ]
+        )
+        entry = (answer.get("Entries") or [{}])[0]
+        if answer.get("FailedEntryCount") or not entry.get("EventId"):
+            raise DrillRequestFailed(f"EventBridge refused the drill request: {entry}")
+        return str(entry["EventId"])

@@ -1,0 +1,454 @@
+"""A drill record rendered as evidence: Markdown, and a self-contained HTML page with two inline SVG pictures
+(the timeline of the phases, and the trend of RTO/RPO over past drills). Pure: a record in, text out.
+
+The timeline reads without its labels: one coloured bar per phase on a time axis, and a distinct shape per
+marker (fault: red triangle, first ALARM: orange circle, decision: purple diamond, switch: blue square,
+validated: green circle, primary restored: grey circle, failback done: cyan circle, refused: black
+cross), plus a legend.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import datetime
+
+from chalicelib.domain.drills import EXPECTATION_WORDS, SCENARIOS
+from chalicelib.models.drill import DrillRecord, Marker, Phase, TrendPoint
+
+PHASE_COLOURS = {
+    "baseline": "#cbd5e1",
+    "fault": "#ef4444",
+    "detection": "#f59e0b",
+    "decision": "#8b5cf6",
+    "automation": "#3b82f6",
+    "validation": "#10b981",
+    "restore": "#94a3b8",
+    "failback": "#06b6d4",
+    "backup check": "#64748b",
+}
+MARKER_STYLE = {
+    "fault": ("triangle", "#dc2626"),
+    "paused": ("triangle", "#d97706"),
+    "heal": ("circle", "#86efac"),
+    "alarm": ("circle", "#f97316"),
+    "decision": ("diamond", "#7c3aed"),
+    "switch": ("square", "#2563eb"),
+    "validated": ("circle", "#16a34a"),
+    "restored": ("circle", "#64748b"),
+    "failback": ("circle", "#0891b2"),
+    "refused": ("cross", "#111827"),
+    "suppressed": ("cross", "#6b7280"),
+    "interrupted": ("cross", "#dc2626"),
+}
+LEGEND = (
+    *("fault", "alarm", "decision", "switch", "validated"),
+    *("restored", "failback", "refused", "suppressed"),
+)
+VERDICT_COLOURS = {"passed": "#059669", "breached": "#d97706", "failed": "#dc2626", "interrupted": "#6b7280"}
+
+WIDTH = 920
+LEFT = 110
+RIGHT = 64  # room for the last bar's duration label
+ROW = 26
+
+
+def _x(at: datetime, start: datetime, seconds: float) -> float:
+    span = max(seconds, 1e-6)
+    offset = (at - start).total_seconds()
+    return LEFT + max(0.0, min(1.0, offset / span)) * (WIDTH - LEFT - RIGHT)
+
+
+def _a(value: object) -> str:
+    """An attribute value, escaped for XML."""
+    return html.escape(str(value), quote=True)
+
+
+def _span(record: DrillRecord) -> tuple[datetime, float]:
+    stamps = [record.started_at]
+    stamps += [p.end for p in record.phases] + [p.start for p in record.phases]
+    stamps += [m.at for m in record.markers]
+    stamps += [a["at"] for a in record.alarms if isinstance(a.get("at"), datetime)]
+    if record.ended_at:
+        stamps.append(record.ended_at)
+    start, end = min(stamps), max(stamps)
+    return start, max(1.0, (end - start).total_seconds())
+
+
+def _ticks(seconds: float) -> list[float]:
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600):
+        if seconds / step <= 10:
+            break
+    return [i * step for i in range(int(seconds // step) + 1)]
+
+
+def _marker_shape(kind: str, x: float, y: float) -> str:
+    shape, colour = MARKER_STYLE.get(kind, ("circle", "#111827"))
+    if shape == "triangle":
+        points = f"{x:.1f},{y - 7:.1f} {x - 7:.1f},{y + 6:.1f} {x + 7:.1f},{y + 6:.1f}"
+        return f'<polygon points="{points}" fill="{colour}"/>'
+    if shape == "diamond":
+        points = f"{x:.1f},{y - 7:.1f} {x + 7:.1f},{y:.1f} {x:.1f},{y + 7:.1f} {x - 7:.1f},{y:.1f}"
+        return f'<polygon points="{points}" fill="{colour}"/>'
+    if shape == "square":
+        return f'<rect x="{x - 6:.1f}" y="{y - 6:.1f}" width="12" height="12" fill="{colour}"/>'
+    if shape == "cross":
+        return (
+            f'<path d="M{x - 6:.1f},{y - 6:.1f} L{x + 6:.1f},{y + 6:.1f} M{x + 6:.1f},{y - 6:.1f} '
+            f'L{x - 6:.1f},{y + 6:.1f}" stroke="{colour}" stroke-width="3"/>'
+        )
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}"/>'
+
+
+def timeline_svg(record: DrillRecord) -> str:
+    """The drill as a picture: marker lane, one lane per phase, an alarm lane, a time axis and a legend."""
+    start, seconds = _span(record)
+    phases: Sequence[Phase] = record.phases or [
+        Phase(name="baseline", start=record.started_at, end=record.ended_at or record.started_at)
+    ]
+    lanes = len(phases)
+    top = 58
+    alarm_y = top + lanes * ROW + 8
+    axis_y = alarm_y + ROW
+    legend_y = axis_y + 34
+    height = legend_y + 30
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" font-size="12">',
+        f"<title>{_a(f'Drill {record.drill_id}: {record.scenario} timeline')}</title>",
+        f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>',
+    ]
+    # Marker lane: a dashed guide down the picture and the marker's shape on top (crowded markers, e.g.
+    # decision/switch/validated a fraction of a second apart, alternate between two rows).
+    last_x, row = -100.0, 0
+    for marker in sorted(record.markers, key=lambda m: m.at):
+        x = _x(marker.at, start, seconds)
+        row = 1 - row if x - last_x < 16 else 0
+        last_x = x
+        y = 14 + row * 18
+        colour = MARKER_STYLE.get(marker.name, ("", "#111827"))[1]
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{y + 8}" x2="{x:.1f}" y2="{axis_y}" stroke="{colour}" '
+            f'stroke-dasharray="3,3" stroke-width="1"/>'
+        )
+        shape = _marker_shape(marker.name, x, y)
+        parts.append(f"<g><title>{_a(marker.label or marker.name)}</title>{shape}</g>")
+    # Phase lanes.
+    for index, phase in enumerate(phases):
+        y = top + index * ROW
+        x1, x2 = _x(phase.start, start, seconds), _x(phase.end, start, seconds)
+        colour = PHASE_COLOURS.get(phase.name, "#64748b")
+        parts.append(f'<text x="{LEFT - 8}" y="{y + 15}" text-anchor="end">{_a(phase.name)}</text>')
+        parts.append(
+            f'<rect x="{x1:.1f}" y="{y + 3}" width="{max(2.0, x2 - x1):.1f}" height="{ROW - 8}" rx="3" '
+            f'fill="{colour}"><title>{_a(f"{phase.name}: {phase.seconds:.1f}s")}</title></rect>'
+        )
+        parts.append(
+            f'<text x="{max(x1, x2) + 4:.1f}" y="{y + 15}" fill="#334155">{phase.seconds:.1f}s</text>'
+        )
+    # Alarm lane: red ticks where a trigger alarm went into ALARM, green where it came back to OK.
+    parts.append(f'<text x="{LEFT - 8}" y="{alarm_y + 14}" text-anchor="end">alarms</text>')
+    for change in record.alarms:
+        at = change.get("at")
+        if not isinstance(at, datetime):
+            continue
+        x = _x(at, start, seconds)
+        colour = "#dc2626" if change.get("state") == "ALARM" else "#16a34a"
+        words = f"{change.get('alarm')} -> {change.get('state')}"
+        parts.append(
+            f'<rect x="{x - 1.5:.1f}" y="{alarm_y + 2}" width="3" height="{ROW - 8}" fill="{colour}">'
+            f"<title>{_a(words)}</title></rect>"
+        )
+    # Time axis.
+    parts.append(
+        f'<line x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - RIGHT}" y2="{axis_y}" stroke="#334155" '
+        'stroke-width="1"/>'
+    )
+    for tick in _ticks(seconds):
+        x = LEFT + tick / seconds * (WIDTH - LEFT - RIGHT)
+        parts.append(f'<line x1="{x:.1f}" y1="{axis_y}" x2="{x:.1f}" y2="{axis_y + 5}" stroke="#334155"/>')
+        parts.append(f'<text x="{x:.1f}" y="{axis_y + 18}" text-anchor="middle">+{tick:g}s</text>')
+    # Legend: marker shapes.
+    x = 12
+    used = {m.name for m in record.markers}
+    for kind in [k for k in LEGEND if k in used or k in ("fault", "alarm", "switch")]:
+        parts.append(_marker_shape(kind, x + 6, legend_y))
+        parts.append(f'<text x="{x + 16}" y="{legend_y + 4}">{_a(kind)}</text>')
+        x += 100
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def trend_svg(
+    points: Sequence[TrendPoint], *, rto_objective: float | None, rpo_objective: float | None
+) -> str:
+    """Measured RTO (blue) and RPO (orange) of past drills, oldest on the left; dashed lines are objectives
+    (drawn when they fit the scale)."""
+    width, height, left, bottom, top = 460, 180, 48, 30, 14
+    values = [v for p in points for v in (p.rto_seconds, p.rpo_seconds) if v is not None]
+    peak = max(values or [1.0]) * 1.25
+    for bound in (rto_objective, rpo_objective):
+        if bound is not None and bound <= peak * 1.5:
+            peak = max(peak, bound * 1.1)
+    plot_w, plot_h = width - left - 12, height - top - bottom
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / max(1, len(points) - 1) if len(points) > 1 else plot_w / 2)
+
+    def y(value: float) -> float:
+        return top + plot_h - plot_h * min(value, peak) / peak
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" font-family="sans-serif" font-size="11">',
+        "<title>Measured RTO and RPO over past drills</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 12}" y2="{top + plot_h}" stroke="#334155"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#334155"/>',
+        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak:.0f}s</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0s</text>',
+    ]
+    for bound, colour in ((rto_objective, "#2563eb"), (rpo_objective, "#ea580c")):
+        if bound is not None and bound <= peak:
+            parts.append(
+                f'<line x1="{left}" y1="{y(bound):.1f}" x2="{width - 12}" y2="{y(bound):.1f}" '
+                f'stroke="{colour}" stroke-dasharray="6,4" stroke-width="1"/>'
+            )
+    for field, colour in (("rto_seconds", "#2563eb"), ("rpo_seconds", "#ea580c")):
+        coords = [(x(i), y(v)) for i, p in enumerate(points) if (v := getattr(p, field)) is not None]
+        if len(coords) > 1:
+            path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for cx, cy in coords:
+            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" fill="{colour}"/>')
+    parts.append(f'<rect x="{left + 6}" y="{height - 14}" width="10" height="4" fill="#2563eb"/>')
+    parts.append(f'<text x="{left + 20}" y="{height - 9}">RTO</text>')
+    parts.append(f'<rect x="{left + 60}" y="{height - 14}" width="10" height="4" fill="#ea580c"/>')
+    parts.append(f'<text x="{left + 74}" y="{height - 9}">RPO</text>')
+    parts.append(f'<text x="{width - 12}" y="{height - 9}" text-anchor="end">{len(points)} drill(s)</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# -- text --------------------------------------------------------------------------------------------------
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def _rel(record: DrillRecord, at: datetime) -> str:
+    return f"+{(at - record.started_at).total_seconds():.1f}s"
+
+
+def _objective_rows(record: DrillRecord) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (o.name, _secs(o.objective_seconds), _secs(o.measured_seconds), o.verdict, _secs(o.margin_seconds))
+        for o in record.objectives
+    ]
+
+
+def _phase_rows(record: DrillRecord) -> list[tuple[str, str, str, str]]:
+    return [(p.name, _rel(record, p.start), _rel(record, p.end), _secs(p.seconds)) for p in record.phases]
+
+
+def _decision_rows(record: DrillRecord) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for entry in record.decisions:
+        at = entry.get("at")
+        when = _rel(record, at) if isinstance(at, datetime) else str(at)
+        kind, outcome, reason = (str(entry.get(k, "")) for k in ("kind", "outcome", "reason"))
+        rows.append((when, kind, outcome, reason))
+    return rows
+
+
+def _step_rows(record: DrillRecord) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (s.execution, s.name, _secs(s.duration_seconds), str(s.attempts), str(s.errors))
+        for s in record.steps
+        if s.type not in ("Choice", "Succeed", "Fail", "Pass")
+    ]
+
+
+def _clock(at: datetime | None) -> str:
+    return "-" if at is None else at.strftime("%H:%M:%S.%f")[:-3]
+
+
+def rpo_sentence(record: DrillRecord) -> str:
+    p = record.rpo
+    if p is None:
+        return "RPO not measured"
+    return (
+        f"{p.writes} writes to {p.asset} every {p.interval_seconds:g}s before the switch; the replica lacked "
+        f"{p.missing}. Newest write {_clock(p.newest_write_at)}, "
+        f"recovery point {_clock(p.recovery_point_at)}: "
+        f"RPO {p.rpo_seconds:.1f}s (objective {p.objective_seconds:.0f}s)."
+    )
+
+
+OBJECTIVE_HEADER = ("objective", "target", "measured", "verdict", "margin")
+
+
+def _trend_rows(record: DrillRecord) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (t.drill_id, t.scenario, t.verdict, _secs(t.rto_seconds), _secs(t.rpo_seconds)) for t in record.trend
+    ]
+
+
+def _failover_words(record: DrillRecord) -> str:
+    words = record.failover_outcome or "-"
+    return f"{words}: {record.failover_reason}" if record.failover_reason else words
+
+
+def _failback_words(record: DrillRecord) -> str:
+    words = record.failback_outcome or "-"
+    return f"{words} in {record.failback_seconds:.1f}s" if record.failback_seconds is not None else words
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    if not rows:
+        return "_none_\n"
+    clean = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in clean]
+    return "\n".join(lines) + "\n"
+
+
+def headline(record: DrillRecord) -> str:
+    return f"{record.verdict.upper()}: {record.verdict_reason}"
+
+
+def render_markdown(record: DrillRecord) -> str:
+    spec = SCENARIOS.get(record.scenario)
+    out = [
+        f"# DR drill {record.drill_id}: {record.workload} / {record.scenario}\n",
+        f"**Verdict: {headline(record)}**\n",
+        f"- subject: `{record.subject}` ({record.mode}); requested by {record.requested_by}: {record.reason}",
+        f"- started {record.started_at:%Y-%m-%d %H:%M:%S} UTC, ended "
+        + (f"{record.ended_at:%H:%M:%S} UTC" if record.ended_at else "-"),
+        f"- scenario: {spec.summary if spec else record.scenario}",
+        f"- expected: Lifeboat should {EXPECTATION_WORDS[record.expectation]}; "
+        f"observed: {record.behaviour or '-'}",
+        f"- failover: {_failover_words(record)}",
+        f"- failback: {_failback_words(record)}",
+        "",
+        "## Faults injected\n",
+        "\n".join(f"1. {f}" for f in record.faults) or "_none_",
+        "",
+        "## Objectives\n",
+        _md_table(OBJECTIVE_HEADER, _objective_rows(record)),
+    ]
+    if record.rto:
+        r = record.rto
+        out += [
+            "## RTO breakdown\n",
+            f"RTO {r.rto_seconds:.1f}s = decision {r.decision_seconds:.1f}s + automation "
+            f"{r.automation_seconds:.1f}s + validation {r.validation_seconds:.1f}s "
+            f"(detection before the first ALARM: {r.detection_seconds:.1f}s)\n",
+        ]
+    if record.rpo:
+        out += ["## RPO evidence\n", rpo_sentence(record) + "\n"]
+    out += [
+        "## Phases\n",
+        _md_table(("phase", "from", "to", "duration"), _phase_rows(record)),
+        "## Decisions (ledger)\n",
+        _md_table(("at", "kind", "outcome", "reason"), _decision_rows(record)),
+        "## Steps (execution histories)\n",
+        _md_table(("execution", "state", "duration", "attempts", "errors"), _step_rows(record)),
+        "## Cleanup\n",
+        "\n".join(f"- {c}" for c in record.cleanup) or "_nothing to restore_",
+        "",
+        "## Trend (previous drills)\n",
+        _md_table(
+            ("drill", "scenario", "verdict", "RTO", "RPO"),
+            _trend_rows(record),
+        ),
+    ]
+    if record.evidence:
+        out += ["## Evidence\n"] + [f"- {k}: `{v}`" for k, v in sorted(record.evidence.items())] + [""]
+    return "\n".join(out)
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
+    if not rows:
+        return "<p><em>none</em></p>"
+    head = "".join(f"<th>{_a(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{_a(classes[i])}"' if i < len(classes) and classes[i] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{_a(c)}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_html(record: DrillRecord) -> str:
+    """One self-contained page (inline CSS and SVG, no scripts, nothing fetched)."""
+    colour = VERDICT_COLOURS.get(record.verdict, "#111827")
+    spec = SCENARIOS.get(record.scenario)
+    rto_obj = record.objective("RTO")
+    rpo_obj = record.objective("RPO")
+    facts = [
+        ("subject", f"{record.subject} ({record.mode})"),
+        ("requested by", f"{record.requested_by}: {record.reason}"),
+        ("started", f"{record.started_at:%Y-%m-%d %H:%M:%S} UTC"),
+        ("scenario", spec.summary if spec else record.scenario),
+        ("expected", f"Lifeboat should {EXPECTATION_WORDS[record.expectation]}"),
+        ("observed", record.behaviour or "-"),
+        ("failover", _failover_words(record)),
+        ("failback", _failback_words(record)),
+    ]
+    breakdown = ""
+    if record.rto:
+        r = record.rto
+        breakdown = (
+            f"<p>RTO {r.rto_seconds:.1f}s = decision {r.decision_seconds:.1f}s + automation "
+            f"{r.automation_seconds:.1f}s + validation {r.validation_seconds:.1f}s "
+            f"(detection before the first ALARM: {r.detection_seconds:.1f}s)</p>"
+        )
+    rpo = f"<p>{_a(rpo_sentence(record))}</p>" if record.rpo else ""
+    objective_classes = [{True: "met", False: "breached"}.get(o.met, "") for o in record.objectives]  # type: ignore[arg-type]
+    evidence = ", ".join(f"{k}: {v}" for k, v in sorted(record.evidence.items()))
+    trend = trend_svg(
+        record.trend,
+        rto_objective=rto_obj.objective_seconds if rto_obj else None,
+        rpo_objective=rpo_obj.objective_seconds if rpo_obj else None,
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{_a(f"DR drill {record.drill_id}: {record.workload} / {record.scenario}")}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 960px; color: #0f172a; }}
+.verdict {{ color: #fff; background: {colour}; padding: .6em 1em; border-radius: 6px; font-weight: bold; }}
+table {{ border-collapse: collapse; margin: .5em 0 1.5em; width: 100%; font-size: 14px; }}
+th, td {{ border-bottom: 1px solid #e2e8f0; padding: 4px 8px; text-align: left; vertical-align: top; }}
+tr.met td:nth-child(4) {{ color: #059669; font-weight: bold; }}
+tr.breached td:nth-child(4) {{ color: #dc2626; font-weight: bold; }}
+dl {{ display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }}
+dt {{ color: #475569; }}
+figure {{ margin: 0 0 1.5em; }}
+</style></head>
+<body>
+<h1>DR drill {_a(record.drill_id)}</h1>
+<p class="verdict">{_a(headline(record))}</p>
+<dl>{"".join(f"<dt>{_a(k)}</dt><dd>{_a(v)}</dd>" for k, v in facts)}</dl>
+<h2>Timeline</h2>
+<figure>{timeline_svg(record)}</figure>
+<h2>Objectives</h2>
+{_html_table(OBJECTIVE_HEADER, _objective_rows(record), objective_classes)}
+{breakdown}{rpo}
+<h2>Faults injected</h2>
+<ol>{"".join(f"<li>{_a(f)}</li>" for f in record.faults)}</ol>
+<h2>Phases</h2>
+{_html_table(("phase", "from", "to", "duration"), _phase_rows(record))}
+<h2>Decisions the automation took, and why</h2>
+{_html_table(("at", "kind", "outcome", "reason"), _decision_rows(record))}
+<h2>Steps</h2>
+{_html_table(("execution", "state", "duration", "attempts", "errors"), _step_rows(record))}
+<h2>Cleanup</h2>
+<ul>{"".join(f"<li>{_a(c)}</li>" for c in record.cleanup) or "<li>nothing to restore</li>"}</ul>
+<h2>Trend of measured RTO and RPO</h2>
+<figure>{trend}</figure>
+{_html_table(("drill", "scenario", "verdict", "RTO", "RPO"), _trend_rows(record))}
+<p><small>Evidence: {_a(evidence or "-")}</small></p>
+</body></html>
+"""
+
+
+__all__ = ["headline", "render_html", "render_markdown", "timeline_svg", "trend_svg", "Marker"]

@@ -1,0 +1,351 @@
+"""DR drill arithmetic and verdicts as pure functions: the scenarios, RTO split into its phases, RPO from the
+drill's write log, objective verdicts with margins, the drill's overall verdict, the timeline and the trend.
+
+One definition each, used by the runner, the report, the CLI and the API:
+
+- RTO = first ALARM of the triggering quorum -> traffic switched and validated (ARC's "actual recovery
+  time"), = decision (first ALARM -> decision) + automation (decision -> switched) + validation (switched ->
+  validated). Detection (fault injected -> first ALARM) comes before the RTO clock starts.
+- RPO = the window of writes lost at the switch: newest write the primary accepted - the recovery point,
+  the newest write the replica held together with every earlier one. Zero when the replica had everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.history import Step
+from chalicelib.models.drill import (
+    Behaviour,
+    DrillRecord,
+    DrillVerdict,
+    Expectation,
+    Marker,
+    ObjectiveResult,
+    Phase,
+    RpoMeasurement,
+    RtoBreakdown,
+    StepTiming,
+    TrendPoint,
+    Write,
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fault and what Lifeboat must do about it."""
+
+    name: str
+    expect: Expectation
+    summary: str
+    kills_primary: bool = True
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "region-outage",
+            "failover",
+            "the primary region's model server is killed (writes to that region stop)",
+        ),
+        Scenario(
+            "endpoint-degraded",
+            "failover",
+            "the primary model server answers slower than the canary's timeout and with wrong scores",
+            kills_primary=False,
+        ),
+        Scenario(
+            "replication-stalled",
+            "failover",
+            "replication is paused while writes continue, then the primary region fails: the replica is "
+            "behind by the gap",
+        ),
+        Scenario(
+            "corrupt-artifact",
+            "refuse",
+            "the replica's model artifact differs from the primary's (the secondary reloads it), then the "
+            "primary region fails",
+        ),
+        Scenario(
+            "api-throttling",
+            "failover",
+            "a share of Lifeboat's own AWS calls is throttled, then the primary region fails",
+        ),
+        Scenario(
+            "alarm-flapping",
+            "no-failover",
+            "the primary fails and recovers faster than the sustain window, again and again",
+            kills_primary=False,
+        ),
+        Scenario(
+            "backup-unhealthy",
+            "refuse",
+            "the secondary serves wrong predictions, then the primary region fails",
+        ),
+    )
+}
+
+EXPECTATION_WORDS = {
+    "failover": "fail over to the secondary",
+    "no-failover": "leave traffic on the primary (no failover)",
+    "refuse": "refuse to fail over (the backup is not fit to serve)",
+}
+
+
+def scenario(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ValueError(f"unknown scenario {name!r}; expected one of: {', '.join(SCENARIOS)}") from None
+
+
+def flap_period(sustain: timedelta) -> timedelta:
+    """How long each half of an alarm-flapping cycle lasts: long enough for the trigger alarms to fire
+    (two 2-second periods in breach), short enough that the quorum never holds for the sustain window."""
+    return min(timedelta(seconds=8), max(timedelta(seconds=6), sustain * 0.4))
+
+
+def flapping_precondition(sustain: timedelta) -> str | None:
+    """Why alarm-flapping cannot test this plan (None when it can): alarms stay in ALARM for up to about
+    one outage half-cycle, so a shorter sustain window would rightly fail over."""
+    needed = flap_period(sustain) + timedelta(seconds=2)
+    if sustain < needed:
+        return (
+            f"the sustain window ({sustain.total_seconds():g}s) is shorter than an alarm burst of a flapping "
+            f"endpoint (~{flap_period(sustain).total_seconds():g}s): give trigger.sustain at least "
+            f"{needed.total_seconds():g}s to drill flapping"
+        )
+    return None
+
+
+def observation_window(sustain: timedelta, observe: timedelta) -> timedelta:
+    """How long a no-failover scenario is watched: two sustain windows and a flap, or `observe`/4."""
+    return max(2 * sustain + flap_period(sustain), observe / 4)
+
+
+# -- RTO -------------------------------------------------------------------------------------------------
+def _seconds(a: datetime, b: datetime) -> float:
+    return round((b - a).total_seconds(), 3)
+
+
+def rto_breakdown(
+    *,
+    fault_at: datetime,
+    first_alarm_at: datetime,
+    decided_at: datetime,
+    switched_at: datetime,
+    validated_at: datetime,
+) -> RtoBreakdown:
+    """Split the recovery into its phases. The instants are clamped into order (clocks of different
+    processes can disagree by milliseconds) so every phase is >= 0 and the three RTO parts add up to it."""
+    decided_at = max(decided_at, first_alarm_at)
+    switched_at = max(switched_at, decided_at)
+    validated_at = max(validated_at, switched_at)
+    decision = _seconds(first_alarm_at, decided_at)
+    automation = _seconds(decided_at, switched_at)
+    validation = _seconds(switched_at, validated_at)
+    return RtoBreakdown(
+        fault_at=fault_at,
+        first_alarm_at=first_alarm_at,
+        decided_at=decided_at,
+        switched_at=switched_at,
+        validated_at=validated_at,
+        detection_seconds=max(0.0, _seconds(fault_at, first_alarm_at)),
+        decision_seconds=decision,
+        automation_seconds=automation,
+        validation_seconds=validation,
+        rto_seconds=round(decision + automation + validation, 3),
+    )
+
+
+# -- RPO -------------------------------------------------------------------------------------------------
+def measure_rpo(
+    asset: str,
+    objective: timedelta,
+    interval: timedelta,
+    writes: Sequence[Write],
+    replica_keys: Iterable[str],
+    switch_at: datetime | None,
+) -> RpoMeasurement:
+    """RPO at the switch from the write log: writes after the switch are not counted (they were never at
+    risk). The recovery point is the newest write held by the replica with every earlier write, because a
+    replica holding a later write but missing an earlier one cannot be restored to that later point."""
+    held = set(replica_keys)
+    considered = sorted(
+        (w for w in writes if switch_at is None or w.at <= switch_at), key=lambda w: (w.at, w.key)
+    )
+    recovery: datetime | None = None
+    oldest_missing: datetime | None = None
+    missing = 0
+    for write in considered:
+        if write.key in held:
+            if oldest_missing is None:
+                recovery = write.at
+        else:
+            missing += 1
+            if oldest_missing is None:
+                oldest_missing = write.at
+    newest = considered[-1].at if considered else None
+    if newest is None or oldest_missing is None:
+        rpo = 0.0
+    else:
+        # Nothing replicated at all: the sides last agreed one interval before the first write.
+        point = recovery if recovery is not None else considered[0].at - interval
+        rpo = _seconds(point, newest)
+    return RpoMeasurement(
+        asset=asset,
+        objective_seconds=objective.total_seconds(),
+        interval_seconds=interval.total_seconds(),
+        writes=len(considered),
+        missing=missing,
+        switch_at=switch_at,
+        newest_write_at=newest,
+        recovery_point_at=recovery,
+        oldest_missing_at=oldest_missing,
+        rpo_seconds=max(0.0, rpo),
+    )
+
+
+# -- objectives and verdicts -----------------------------------------------------------------------------
+def objective(name: str, bound: timedelta | None, measured: float | None, note: str = "") -> ObjectiveResult:
+    if measured is None:
+        return ObjectiveResult(name=name, note=note or "not measured in this scenario")
+    if bound is None:
+        return ObjectiveResult(name=name, measured_seconds=round(measured, 3), note=note)
+    target = bound.total_seconds()
+    return ObjectiveResult(
+        name=name,
+        objective_seconds=target,
+        measured_seconds=round(measured, 3),
+        met=measured <= target,
+        margin_seconds=round(target - measured, 3),
+        note=note,
+    )
+
+
+def behaviour_of(failover_outcome: str | None) -> Behaviour:
+    """What Lifeboat did, from the failover's concluded outcome (None: no failover ever started)."""
+    return {
+        "completed": "failed-over",
+        "refused": "refused",
+        "failed": "failover-failed",
+    }.get(failover_outcome or "", "no-failover")  # type: ignore[return-value]
+
+
+def drill_verdict(
+    expect: Expectation,
+    behaviour: Behaviour | None,
+    objectives: Sequence[ObjectiveResult],
+    *,
+    failback_outcome: str | None = None,
+    interrupted: str | None = None,
+) -> tuple[DrillVerdict, bool | None, str]:
+    """(verdict, behaved as expected?, why)."""
+    if interrupted is not None:
+        return "interrupted", None, f"interrupted: {interrupted}"
+    wanted = {"failover": "failed-over", "no-failover": "no-failover", "refuse": "refused"}[expect]
+    if behaviour != wanted:
+        return "failed", False, f"expected Lifeboat to {EXPECTATION_WORDS[expect]}, but it {_did(behaviour)}"
+    if expect == "failover" and failback_outcome != "completed":
+        ended = failback_outcome or "never"
+        return "failed", True, f"failed over as expected, but the failback ended {ended}"
+    breached = [o for o in objectives if o.met is False]
+    done = f"Lifeboat did {_did(behaviour)}, as expected"
+    if breached:
+        words = ", ".join(f"{o.name} by {-(o.margin_seconds or 0):.1f}s" for o in breached)
+        return "breached", True, f"{done}; objective breached: {words}"
+    met = [o.name for o in objectives if o.met]
+    return "passed", True, done + (f"; {' and '.join(met)} met" if met else "")
+
+
+def _did(behaviour: Behaviour | None) -> str:
+    return {
+        "failed-over": "fail over",
+        "no-failover": "not fail over",
+        "refused": "refuse to fail over",
+        "failover-failed": "start a failover that failed",
+        None: "nothing measurable",
+    }[behaviour]
+
+
+# -- timeline ----------------------------------------------------------------------------------------------
+def recovery_timeline(
+    rto: RtoBreakdown | None,
+    *,
+    started_at: datetime,
+    restored_at: datetime | None = None,
+    failback: tuple[datetime, datetime] | None = None,
+) -> list[Phase]:
+    """Phase bars in order: detection, decision, automation, validation, restore, failback."""
+    phases: list[Phase] = []
+    if rto is not None:
+        phases += [
+            Phase(name="detection", start=rto.fault_at, end=rto.first_alarm_at),
+            Phase(name="decision", start=rto.first_alarm_at, end=rto.decided_at),
+            Phase(name="automation", start=rto.decided_at, end=rto.switched_at),
+            Phase(name="validation", start=rto.switched_at, end=rto.validated_at),
+        ]
+        if restored_at is not None:
+            restored = max(restored_at, rto.validated_at)
+            phases.append(Phase(name="restore", start=rto.validated_at, end=restored))
+    if failback is not None:
+        start, end = failback
+        phases.append(Phase(name="failback", start=start, end=max(end, start)))
+    return [p for p in phases if p.end >= p.start >= started_at - timedelta(minutes=1)]
+
+
+def rto_markers(rto: RtoBreakdown) -> list[Marker]:
+    return [
+        Marker(name="fault", at=rto.fault_at, label="fault injected"),
+        Marker(name="alarm", at=rto.first_alarm_at, label="first ALARM"),
+        Marker(name="decision", at=rto.decided_at, label="decision"),
+        Marker(name="switch", at=rto.switched_at, label="traffic switched"),
+        Marker(name="validated", at=rto.validated_at, label="validated"),
+    ]
+
+
+def step_timings(kind: str, steps: Sequence[Step]) -> list[StepTiming]:
+    return [
+        StepTiming(
+            execution=kind,
+            name=s.name,
+            type=s.type,
+            entered_at=s.entered_at,
+            duration_seconds=s.duration_seconds,
+            attempts=s.attempts,
+            errors=len(s.errors),
+        )
+        for s in steps
+    ]
+
+
+def first_alarm_transitions(transitions: Sequence[Mapping[str, Any]], since: datetime) -> datetime | None:
+    """Earliest ALARM the drill saw among the trigger alarms after `since` (a fallback RTO start)."""
+    stamps = [t["at"] for t in transitions if t.get("state") == "ALARM" and t["at"] >= since]
+    return min(stamps) if stamps else None
+
+
+# -- trend -------------------------------------------------------------------------------------------------
+def trend_points(records: Iterable[DrillRecord | Mapping[str, Any]], limit: int = 12) -> list[TrendPoint]:
+    """Previous drills (records or ledger summaries), oldest first, at most `limit`."""
+    points: list[TrendPoint] = []
+    for raw in records:
+        data = raw.summary().model_dump() if isinstance(raw, DrillRecord) else dict(raw)
+        if not data.get("drill_id") or not data.get("started_at"):
+            continue
+        points.append(
+            TrendPoint(
+                drill_id=str(data["drill_id"]),
+                at=data["started_at"],
+                scenario=str(data.get("scenario", "")),
+                verdict=str(data.get("verdict", "")),
+                rto_seconds=data.get("rto_seconds"),
+                rpo_seconds=data.get("rpo_seconds"),
+            )
+        )
+    points.sort(key=lambda p: p.at)
+    return points[-limit:]

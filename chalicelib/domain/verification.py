@@ -1,0 +1,350 @@
+"""Backup verification decisions, pure: key ranges, tallies of differences, RPO exposure, verdicts, reports.
+
+Nothing here performs I/O; time comes in as an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+
+from chalicelib.domain.listings import Difference, ObjectInfo
+from chalicelib.domain.objectives import rpo_exposure
+from chalicelib.models.durations import format_duration
+from chalicelib.models.verification import (
+    VERDICT_ORDER,
+    AssetVerification,
+    Finding,
+    ObjectSample,
+    ShardResult,
+    Verdict,
+    VerificationReport,
+)
+
+SAMPLES_PER_SHARD = 20
+SAMPLES_PER_ASSET = 50
+
+
+# -- key ranges -------------------------------------------------------------------------------------------
+def start_after(prefix: str, start: str | None) -> str | None:
+    """The ListObjectsV2 StartAfter (exclusive) that includes relative key `start`.
+
+    The largest key below `start` cannot be spelled in general, so list from `start` minus its last
+    character and let `in_range` drop the few keys in between.
+    """
+    if not start:
+        return None
+    return prefix + start[:-1] if start[:-1] or prefix else None
+
+
+def in_range(key: str, start: str | None, end: str | None) -> bool:
+    return (start is None or key >= start) and (end is None or key < end)
+
+
+def clip(objects: Iterable[ObjectInfo], start: str | None, end: str | None) -> Iterator[ObjectInfo]:
+    """The objects of a sorted stream inside [start, end); stops reading at `end`."""
+    for obj in objects:
+        if end is not None and obj.key >= end:
+            return
+        if start is None or obj.key >= start:
+            yield obj
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest key greater than every key starting with `prefix` (None: no such bound)."""
+    while prefix:
+        last = prefix[-1]
+        if ord(last) < 0x10FFFF:
+            return prefix[:-1] + chr(ord(last) + 1)
+        prefix = prefix[:-1]
+    return None
+
+
+def relative_range(prefix: str, start: str | None, end: str | None) -> tuple[bool, str | None, str | None]:
+    """Clamp a range of full keys to the keys under `prefix`, relative to it: (overlaps, start, end)."""
+    upper = prefix_end(prefix)
+    if (end is not None and end <= prefix) or (start is not None and upper is not None and start >= upper):
+        return False, None, None
+    rel_start = start[len(prefix) :] if start is not None and start > prefix else None
+    rel_end = end[len(prefix) :] if end is not None and (upper is None or end < upper) else None
+    return True, rel_start or None, rel_end
+
+
+def key_ranges(boundaries: Iterable[str], max_ranges: int) -> list[tuple[str | None, str | None]]:
+    """Contiguous [start, end) ranges covering every key, split at `boundaries`, at most `max_ranges`.
+
+    Ranges cover the whole key space (the first starts at None, the last ends at None), so an object is in
+    exactly one range whichever side it is on, and a directory only the replica has is still checked.
+    """
+    points = sorted({b for b in boundaries if b})
+    if max_ranges < 1:
+        raise ValueError("max_ranges must be at least 1")
+    if len(points) + 1 > max_ranges:
+        step = (len(points) + 1) / max_ranges
+        points = [points[int(step * i) - 1] for i in range(1, max_ranges)]
+        points = sorted(set(points))
+    starts: list[str | None] = [None, *points]
+    ends: list[str | None] = [*points, None]
+    return list(zip(starts, ends, strict=True))
+
+
+# -- tallies ----------------------------------------------------------------------------------------------
+class CountingStream:
+    """Counts objects (and versions) pulled through a listing without holding them."""
+
+    def __init__(self, objects: Iterable[ObjectInfo]) -> None:
+        self._it = iter(objects)
+        self.count = 0
+        self.versions = 0
+        self.first_key: str | None = None
+        self.last_key: str | None = None
+        self.out_of_order: str | None = None
+
+    def __iter__(self) -> CountingStream:
+        return self
+
+    def __next__(self) -> ObjectInfo:
+        obj = next(self._it)
+        if self.last_key is not None and obj.key <= self.last_key and self.out_of_order is None:
+            self.out_of_order = obj.key
+        if self.first_key is None:
+            self.first_key = obj.key
+        self.last_key = obj.key
+        self.count += 1
+        self.versions += obj.version_count or 0
+        return obj
+
+
+def count_version_gap(result: ShardResult, source: ObjectInfo, replica: ObjectInfo) -> None:
+    """A key whose replica keeps fewer versions than the source: history that did not replicate."""
+    src, rep = source.version_count, replica.version_count
+    if src is not None and rep is not None and src > rep:
+        result.version_gaps = (result.version_gaps or 0) + 1
+
+
+def tally(result: ShardResult, diffs: Iterable[Difference], *, snapshot_at: datetime | None = None) -> None:
+    """Fold differences into `result` (counts exact, samples capped, oldest unreplicated change).
+
+    With an inventory snapshot, a replica object changed after the snapshot cannot be judged against it
+    (the source may have changed too): it is counted as unjudged, not as a difference.
+    """
+    for d in diffs:
+        if snapshot_at is not None and d.replica is not None and d.replica.last_modified > snapshot_at:
+            result.unjudged += 1
+            continue
+        if d.kind == "missing":
+            result.missing += 1
+        elif d.kind == "extra":
+            result.extra += 1
+        elif d.kind == "different":
+            result.different += 1
+        elif d.kind == "stale":
+            result.stale += 1
+        else:
+            result.unverified += 1
+        if d.kind in ("missing", "different", "stale") and d.source is not None:
+            changed = d.source.last_modified
+            if result.oldest_unreplicated_at is None or changed < result.oldest_unreplicated_at:
+                result.oldest_unreplicated_at = changed
+                result.oldest_unreplicated_key = d.key
+        if len(result.samples) < SAMPLES_PER_SHARD:
+            result.samples.append(
+                ObjectSample(
+                    kind=d.kind,
+                    key=d.key,
+                    why=d.why,
+                    source_last_modified=d.source.last_modified if d.source else None,
+                    replica_last_modified=d.replica.last_modified if d.replica else None,
+                    source_size=d.source.size if d.source else None,
+                    replica_size=d.replica.size if d.replica else None,
+                )
+            )
+
+
+# -- verdicts ---------------------------------------------------------------------------------------------
+def asset_verdict(
+    *,
+    objective: timedelta,
+    exposure: timedelta | None,
+    incomplete: bool,
+    findings: Sequence[Finding],
+    differences: int,
+    unverified: int,
+) -> Verdict:
+    """incomplete beats everything but a proven breach; any difference or warning is at-risk."""
+    if exposure is not None and exposure > objective:
+        return "breached"
+    if any(f.severity == "breach" for f in findings):
+        return "breached"
+    if incomplete:
+        return "incomplete"
+    if differences or unverified or any(f.severity == "warning" for f in findings):
+        return "at-risk"
+    return "green"
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
+    out: Verdict = "green"
+    for v in verdicts:
+        if VERDICT_ORDER[v] > VERDICT_ORDER[out]:
+            out = v
+    return out
+
+
+def merge_asset(
+    *,
+    asset: str,
+    kind: str,
+    role: str | None,
+    objective: timedelta,
+    results: Sequence[ShardResult],
+    expected: int,
+    now: datetime,
+) -> AssetVerification:
+    """One asset's verdict from all of its shard results (`expected` shards were planned)."""
+    out = AssetVerification(
+        asset=asset,
+        kind=kind,
+        role=role,
+        verdict="green",
+        objective_seconds=objective.total_seconds(),
+        shards=expected,
+    )
+    modes: list[str] = []
+    for r in sorted(results, key=lambda r: r.shard.index):
+        modes.append(r.mode)
+        if r.status != "complete":
+            out.incomplete_reasons.append(f"shard {r.shard.index} ({r.shard.kind}): {r.reason or 'failed'}")
+        for name in (
+            "source_objects",
+            "replica_objects",
+            "missing",
+            "extra",
+            "different",
+            "stale",
+            "unverified",
+            "unjudged",
+        ):
+            setattr(out, name, getattr(out, name) + getattr(r, name))
+        for name in ("source_versions", "replica_versions", "version_gaps"):
+            value = getattr(r, name)
+            if value is not None:
+                setattr(out, name, (getattr(out, name) or 0) + value)
+        if r.oldest_unreplicated_at is not None and (
+            out.oldest_unreplicated_at is None or r.oldest_unreplicated_at < out.oldest_unreplicated_at
+        ):
+            out.oldest_unreplicated_at = r.oldest_unreplicated_at
+            out.oldest_unreplicated_key = r.oldest_unreplicated_key
+        if r.snapshot_at is not None and (out.snapshot_at is None or r.snapshot_at < out.snapshot_at):
+            out.snapshot_at = r.snapshot_at
+        for f in r.findings:
+            if f not in out.findings:
+                out.findings.append(f)
+        room = SAMPLES_PER_ASSET - len(out.samples)
+        out.samples.extend(r.samples[: max(room, 0)])
+        out.detail.update(r.detail)
+    if len(results) < expected:
+        done = {r.shard.index for r in results}
+        out.incomplete_reasons.append(
+            f"{expected - len(done)} of {expected} shard(s) never reported (retries exhausted or stopped)"
+        )
+    overlap = _inventory_overlap(results)
+    if overlap:
+        out.incomplete_reasons.append(overlap)
+    out.mode = "+".join(sorted(set(modes))) or "none"
+    out.objects_checked = out.source_objects
+    incomplete = bool(out.incomplete_reasons)
+    exposure = None if incomplete else rpo_exposure(out.oldest_unreplicated_at, now)
+    if incomplete and out.oldest_unreplicated_at is not None:
+        # Part of the asset was checked: that part alone already proves at least this much exposure.
+        exposure = rpo_exposure(out.oldest_unreplicated_at, now)
+    out.measured_rpo_seconds = None if exposure is None else exposure.total_seconds()
+    out.verdict = asset_verdict(
+        objective=objective,
+        exposure=exposure,
+        incomplete=incomplete,
+        findings=out.findings,
+        differences=out.mismatches + out.extra,
+        unverified=out.unverified,
+    )
+    return out
+
+
+def _inventory_overlap(results: Sequence[ShardResult]) -> str | None:
+    """Inventory files must cover disjoint key ranges in order; otherwise their shards missed keys."""
+    ranged = sorted(
+        (r for r in results if r.mode == "inventory" and r.first_key is not None),
+        key=lambda r: r.shard.index,
+    )
+    for before, after in zip(ranged, ranged[1:], strict=False):
+        if before.last_key is not None and after.first_key is not None and before.last_key >= after.first_key:
+            return (
+                f"inventory files overlap ({before.last_key!r} >= {after.first_key!r}); "
+                "verify without inventory"
+            )
+    return None
+
+
+def report_summary(workload: str, verdict: Verdict, assets: Sequence[AssetVerification]) -> str:
+    parts = []
+    for a in assets:
+        measured = "n/a" if a.measured_rpo_seconds is None else _dur(a.measured_rpo_seconds)
+        parts.append(f"{a.asset} {a.verdict} (RPO {measured} / {_dur(a.objective_seconds)})")
+    return f"{workload}: {verdict.upper()}: " + "; ".join(parts) if parts else f"{workload}: no assets"
+
+
+def _dur(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds:.1f}s"
+    return format_duration(timedelta(seconds=round(seconds)))
+
+
+# -- Markdown ---------------------------------------------------------------------------------------------
+_ICON = {"green": "✅", "at-risk": "⚠️", "breached": "❌", "incomplete": "❔"}
+
+
+def render_markdown(report: VerificationReport) -> str:
+    """A readable summary of a report for humans (the JSON next to it has everything)."""
+    lines = [
+        f"# Backup verification: {report.workload}",
+        "",
+        f"**Verdict: {_ICON[report.verdict]} {report.verdict.upper()}**  ",
+        f"Run `{report.run_id}` ({report.trigger}), {report.started_at:%Y-%m-%d %H:%M:%S} → "
+        f"{report.finished_at:%H:%M:%S} UTC",
+        "",
+        "| asset | kind | verdict | measured RPO | objective | checked | missing | different | stale | extra "
+        "| unverified |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in report.assets:
+        measured = "n/a" if a.measured_rpo_seconds is None else _dur(a.measured_rpo_seconds)
+        lines.append(
+            f"| {a.asset} | {a.kind} | {_ICON[a.verdict]} {a.verdict} | {measured} "
+            f"| {_dur(a.objective_seconds)} | {a.objects_checked} | {a.missing} | {a.different} "
+            f"| {a.stale} | {a.extra} | {a.unverified} |"
+        )
+    for problem in report.problems:
+        lines += ["", f"**Run problem:** {problem}"]
+    for a in report.assets:
+        if not (a.findings or a.samples or a.incomplete_reasons):
+            continue
+        lines += ["", f"## {a.asset}", ""]
+        if a.snapshot_at is not None:
+            lines.append(f"- source side read from the S3 Inventory of {a.snapshot_at:%Y-%m-%d %H:%M} UTC")
+        for reason in a.incomplete_reasons:
+            lines.append(f"- ❔ incomplete: {reason}")
+        for f in a.findings:
+            mark = {"breach": "❌", "warning": "⚠️", "info": "ℹ️"}[f.severity]
+            lines.append(f"- {mark} `{f.code}`: {f.message}")
+        if a.samples:
+            lines += ["", "| difference | key | why |", "|---|---|---|"]
+            for s in a.samples:
+                key = s.key.replace("|", "\\|")
+                lines.append(f"| {s.kind} | `{key}` | {s.why} |")
+            shown = len(a.samples)
+            total = a.mismatches + a.extra + a.unverified
+            if total > shown:
+                lines.append(f"\n({shown} of {total} differences shown; counts above are exact.)")
+    if report.evidence:
+        lines += ["", "Evidence: " + ", ".join(f"[{k}]({v})" for k, v in sorted(report.evidence.items()))]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,386 @@
+"""Validate a stored DR plan against the live resources it names: a dry check that changes nothing.
+
+Each check yields findings with a severity: `error` means a failover (or failback) would fail or could not
+start, `warning` means something is degraded or could not be checked, `info` is context, `ok` a pass.
+A check that cannot run (access denied, throttled) becomes a finding too, never an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from chalicelib.adapters.dynamo import error_code
+from chalicelib.adapters.resources import ResourceReader, role_arn_of
+from chalicelib.domain.permissions import LifeboatResources, Permission, required_permissions
+from chalicelib.models.durations import format_duration
+from chalicelib.models.plan import (
+    ROLES,
+    DRPlan,
+    DynamoDBAsset,
+    ModelRegistryAsset,
+    Role,
+    Route53FailoverTraffic,
+    S3Asset,
+    S3Location,
+    SageMakerEndpoint,
+    SageMakerVariantsTraffic,
+)
+from chalicelib.services.deps import Deps
+from chalicelib.services.smoke import run_smoke
+
+Severity = Literal["ok", "info", "warning", "error"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info", "ok")
+
+
+class Finding(BaseModel):
+    check: str = Field(description="endpoint, traffic, asset, alarm, notifications, state-machine, iam.")
+    subject: str = Field(description="What was looked at, e.g. 'bucket fraud-data-use1 (us-east-1)'.")
+    severity: Severity
+    message: str
+
+
+class ValidationReport(BaseModel):
+    workload: str
+    valid: bool = Field(description="No finding of severity error.")
+    counts: dict[str, int] = Field(description="Findings per severity.")
+    findings: list[Finding] = Field(description="Errors first, then warnings, info, passes.")
+    permissions: list[Permission] = Field(description="IAM permissions Lifeboat's role needs for this plan.")
+    iam_simulated: bool = Field(description="True when IAM SimulatePrincipalPolicy judged `permissions`.")
+    principal: str | None = Field(None, description="The role the permissions were simulated for.")
+    checked_at: datetime
+
+
+def _reader(d: Deps) -> ResourceReader:
+    reader = d.extras.get("resources")
+    return reader if isinstance(reader, ResourceReader) else ResourceReader()
+
+
+def _failure(exc: Exception) -> str:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{error_code(exc) or type(exc).__name__}: {first_line}"[:300]
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.items: list[Finding] = []
+
+    def add(self, check: str, subject: str, severity: Severity, message: str) -> None:
+        self.items.append(Finding(check=check, subject=subject, severity=severity, message=message))
+
+    def guard(self, check: str, subject: str, fn: Callable[[], None]) -> None:
+        """Run one check; if it cannot run, say so instead of failing the whole validation."""
+        try:
+            fn()
+        except Exception as exc:
+            self.add(check, subject, "warning", f"could not check: {_failure(exc)}")
+
+
+# -- checks ---------------------------------------------------------------------------------------------
+# Each check adds findings; `_Findings.guard` turns a check that cannot run into a warning.
+def _sagemaker_endpoint(
+    reader: ResourceReader,
+    out: _Findings,
+    endpoint: SageMakerEndpoint,
+    region: str,
+    subject: str,
+    bad: Severity,
+) -> None:
+    desc = reader.sagemaker_endpoint(endpoint.endpoint_name, region)
+    if desc is None:
+        out.add("endpoint", subject, bad, f"SageMaker endpoint {endpoint.endpoint_name} does not exist")
+    elif desc.get("EndpointStatus") != "InService":
+        out.add("endpoint", subject, bad, f"endpoint is {desc.get('EndpointStatus')}, not InService")
+    else:
+        out.add("endpoint", subject, "ok", f"SageMaker endpoint {endpoint.endpoint_name} is InService")
+
+
+def _smoke(plan: DRPlan, d: Deps, out: _Findings, role: Role, subject: str) -> None:
+    verdict = run_smoke(plan, role, d, phase="validate", record=False)
+    if verdict.passed:
+        out.add("endpoint", subject, "ok", f"answers its smoke tests: {verdict.reason}")
+    elif role == "secondary":
+        out.add(
+            "endpoint",
+            subject,
+            "error",
+            f"fails its smoke tests, failover would be refused: {verdict.reason}",
+        )
+    else:
+        out.add(
+            "endpoint", subject, "warning", f"fails its smoke tests (alarms should fire): {verdict.reason}"
+        )
+
+
+def _endpoints(plan: DRPlan, d: Deps, reader: ResourceReader, out: _Findings, probe: bool) -> None:
+    for role in ROLES:
+        endpoint = plan.endpoint_for(role)
+        region = plan.region_of(role)
+        subject = f"{role} endpoint ({region})"
+        # A broken secondary stops a failover; a broken primary is what failover is for.
+        bad: Severity = "error" if role == "secondary" else "warning"
+        if isinstance(endpoint, SageMakerEndpoint):
+            out.guard(
+                "endpoint", subject, partial(_sagemaker_endpoint, reader, out, endpoint, region, subject, bad)
+            )
+        if probe:
+            out.guard("endpoint", subject, partial(_smoke, plan, d, out, role, subject))
+
+
+def _read_traffic(plan: DRPlan, d: Deps, out: _Findings, subject: str) -> None:
+    try:
+        state = d.router.read(plan)
+    except LookupError as exc:
+        out.add("traffic", subject, "error", f"traffic cannot be read or moved: {exc}")
+        return
+    if state.active_region is None:
+        out.add("traffic", subject, "warning", f"traffic is split {state.weights} (a failback in progress?)")
+    else:
+        out.add("traffic", subject, "ok", f"found; all traffic on {state.active_region} {state.weights}")
+
+
+def _health_check(reader: ResourceReader, out: _Findings, check_id: str, role: str) -> None:
+    subject = f"health check {check_id}"
+    if reader.health_check(check_id) is None:
+        out.add("traffic", subject, "error", f"the {role} health check does not exist")
+    else:
+        out.add("traffic", subject, "ok", f"the {role} health check exists")
+
+
+def _traffic(plan: DRPlan, d: Deps, reader: ResourceReader, out: _Findings) -> None:
+    traffic = plan.traffic
+    if isinstance(traffic, SageMakerVariantsTraffic):
+        subject = f"{traffic.kind} {traffic.endpoint_name} ({traffic.region})"
+    else:
+        subject = f"{traffic.kind} {traffic.record_name}"
+    out.guard("traffic", subject, partial(_read_traffic, plan, d, out, subject))
+    if isinstance(traffic, Route53FailoverTraffic):
+        for role in ROLES:
+            check_id = getattr(traffic.health_check_ids, role)
+            if check_id:
+                out.guard(
+                    "traffic", f"health check {check_id}", partial(_health_check, reader, out, check_id, role)
+                )
+
+
+def _versioning(reader: ResourceReader, out: _Findings, bucket: str, region: str) -> None:
+    subject = f"bucket {bucket} ({region})"
+    try:
+        status = reader.bucket_versioning(bucket, region)
+    except LookupError as exc:
+        out.add("asset", subject, "error", str(exc))
+        return
+    if status == "Enabled":
+        out.add("asset", subject, "ok", "exists, versioning enabled")
+    else:
+        out.add("asset", subject, "error", f"versioning is {status or 'off'}; S3 replication requires it")
+
+
+def _replicates_to(rules: Iterable[dict[str, Any]], replica_bucket: str) -> bool:
+    for rule in rules:
+        dest = str((rule.get("Destination") or {}).get("Bucket", ""))
+        if rule.get("Status") == "Enabled" and dest.split(":")[-1] == replica_bucket:
+            return True
+    return False
+
+
+def _replication(plan: DRPlan, reader: ResourceReader, out: _Findings, asset: S3Asset) -> None:
+    rules = reader.bucket_replication_rules(asset.source.bucket, plan.regions.primary)
+    subject = f"{asset.name}: {asset.source.bucket} -> {asset.replica.bucket}"
+    if _replicates_to(rules, asset.replica.bucket):
+        out.add("asset", subject, "ok", "replication rule enabled")
+        return
+    out.add(
+        "asset",
+        subject,
+        "error",
+        f"no enabled replication rule from {asset.source.bucket} to {asset.replica.bucket}: "
+        f"the secondary's copy will go stale (RPO {format_duration(plan.asset_rpo(asset))})",
+    )
+
+
+def _manifest(reader: ResourceReader, out: _Findings, name: str, loc: S3Location, region: str) -> None:
+    subject = f"{name}: s3://{loc.bucket}/{loc.prefix}"
+    if reader.keys(loc.bucket, loc.prefix, region, limit=5):
+        out.add("asset", subject, "ok", "registry manifest present")
+    else:
+        out.add("asset", subject, "error", "no registry manifest under this prefix")
+
+
+def _package_group(reader: ResourceReader, out: _Findings, name: str, group: str, region: str) -> None:
+    subject = f"{name}: model package group {group} ({region})"
+    if reader.model_package_group(group, region) is None:
+        out.add("asset", subject, "error", "does not exist")
+    else:
+        out.add("asset", subject, "ok", "exists")
+
+
+def _tables(plan: DRPlan, reader: ResourceReader, out: _Findings, asset: DynamoDBAsset) -> None:
+    primary, secondary = plan.regions.primary, plan.regions.secondary
+    subject = f"{asset.name}: table {asset.table}"
+    source = reader.table(asset.table, primary)
+    if source is None:
+        out.add("asset", subject, "error", f"table {asset.table} does not exist in {primary}")
+        return
+    if reader.table(asset.replica_table_name, secondary) is None:
+        out.add("asset", subject, "error", f"no replica {asset.replica_table_name} in {secondary}")
+        return
+    regions = {r.get("RegionName") for r in source.get("Replicas", [])}
+    if asset.replica_table_name == asset.table and secondary not in regions:
+        message = f"exists in both regions but {secondary} is not a replica of the global table"
+        out.add("asset", subject, "warning", message)
+    else:
+        out.add("asset", subject, "ok", f"exists in {primary} and {secondary}")
+
+
+def _assets(plan: DRPlan, reader: ResourceReader, out: _Findings) -> None:
+    primary, secondary = plan.regions.primary, plan.regions.secondary
+    for asset in plan.assets:
+        if isinstance(asset, S3Asset):
+            for bucket, region in ((asset.source.bucket, primary), (asset.replica.bucket, secondary)):
+                out.guard("asset", f"bucket {bucket}", partial(_versioning, reader, out, bucket, region))
+            out.guard("asset", asset.name, partial(_replication, plan, reader, out, asset))
+        elif isinstance(asset, ModelRegistryAsset):
+            if asset.source is not None and asset.replica is not None:
+                for loc, region in ((asset.source, primary), (asset.replica, secondary)):
+                    out.guard("asset", asset.name, partial(_manifest, reader, out, asset.name, loc, region))
+            elif asset.model_package_group:
+                for region in (primary, secondary):
+                    group = asset.model_package_group
+                    out.guard(
+                        "asset", asset.name, partial(_package_group, reader, out, asset.name, group, region)
+                    )
+        elif isinstance(asset, DynamoDBAsset):
+            out.guard("asset", asset.name, partial(_tables, plan, reader, out, asset))
+
+
+def _alarm_check(plan: DRPlan, d: Deps, out: _Findings) -> None:
+    names = list(dict.fromkeys([*plan.trigger.alarms, *plan.failback.gate_alarms]))
+    found = {s.name: s for s in d.alarms.snapshots(names, plan.regions.primary)}
+    for name in names:
+        if name in found:
+            out.add("alarm", name, "ok", f"exists ({found[name].state})")
+        elif name in plan.trigger.alarms:
+            out.add(
+                "alarm", name, "error", f"trigger alarm missing in {plan.regions.primary}: it can never fire"
+            )
+        else:
+            out.add("alarm", name, "warning", "failback gate alarm missing: that gate can never close")
+
+
+def _topic(plan: DRPlan, d: Deps, reader: ResourceReader, out: _Findings) -> None:
+    arn = d.notifier.topic_arn(plan)
+    if reader.topic_exists(arn):
+        out.add("notifications", arn, "ok", "topic exists")
+    else:
+        out.add("notifications", arn, "warning", "topic missing: nobody would hear about a failover")
+
+
+def _state_machine(plan: DRPlan, d: Deps, out: _Findings, kind: str, severity: Severity) -> None:
+    name = d.executions.state_machine_name(plan.workload, kind)
+    try:
+        d.executions.state_machine_arn(plan.workload, kind)
+    except LookupError:
+        out.add("state-machine", name, severity, f"the {kind} state machine is not deployed")
+        return
+    out.add("state-machine", name, "ok", "deployed")
+
+
+def _lifeboat_resources(d: Deps, account: str, region: str) -> LifeboatResources:
+    return LifeboatResources(
+        account=account,
+        region=region,
+        ledger_table=d.ledger.table_name,
+        lock_table=d.locks.table_name,
+        plan_bucket=str(getattr(d.plans, "bucket", "lifeboat-plans")),
+        state_machine_prefix=d.executions.prefix,
+    )
+
+
+def _iam(
+    reader: ResourceReader, principal: str | None, permissions: list[Permission], out: _Findings
+) -> bool:
+    """Simulate `permissions` for Lifeboat's role; False when IAM simulation is not available."""
+    if principal is None:
+        out.add("iam", "permissions", "info", "caller identity unknown: check the permissions listed")
+        return False
+    by_resource: dict[str, list[Permission]] = {}
+    for perm in permissions:
+        by_resource.setdefault(perm.resource, []).append(perm)
+    denied = 0
+    try:
+        for resource, perms in by_resource.items():
+            decisions = reader.simulate(principal, sorted({p.action for p in perms}), [resource])
+            for perm in perms:
+                decision = decisions.get(perm.action, "implicitDeny")
+                if decision != "allowed":
+                    denied += 1
+                    out.add(
+                        "iam",
+                        f"{perm.action} on {perm.resource}",
+                        "error",
+                        f"{decision} for {principal}; needed to {perm.why}",
+                    )
+    except Exception as exc:
+        out.add(
+            "iam",
+            principal,
+            "info",
+            f"IAM simulation unavailable ({_failure(exc)}); check the {len(permissions)} permissions listed",
+        )
+        return False
+    if not denied:
+        out.add("iam", principal, "ok", f"all {len(permissions)} permissions the plan needs are allowed")
+    return True
+
+
+# -- the use case ---------------------------------------------------------------------------------------
+def validate_plan(
+    workload: str, d: Deps, *, probe_endpoints: bool = True, simulate_iam: bool = True
+) -> ValidationReport:
+    plan = d.plans.get(workload)
+    reader = _reader(d)
+    out = _Findings()
+    principal: str | None = None
+    account: str | None = None
+    try:
+        caller = reader.caller()
+        account, principal = caller["account"], role_arn_of(caller["arn"])
+    except Exception as exc:
+        out.add("iam", "caller", "warning", f"could not read Lifeboat's own identity: {_failure(exc)}")
+
+    _endpoints(plan, d, reader, out, probe_endpoints)
+    _traffic(plan, d, reader, out)
+    _assets(plan, reader, out)
+    out.guard("alarm", "alarms", partial(_alarm_check, plan, d, out))
+    out.guard("notifications", plan.notifications.topic, partial(_topic, plan, d, reader, out))
+    out.guard("state-machine", "failover", partial(_state_machine, plan, d, out, "failover", "error"))
+    out.guard("state-machine", "failback", partial(_state_machine, plan, d, out, "failback", "warning"))
+
+    region = plan.regions.primary
+    with contextlib.suppress(Exception):  # only used to name resources in the permission list
+        region = d.notifier.sns.meta.region_name
+    permissions = required_permissions(plan, _lifeboat_resources(d, account or "<account>", region))
+    simulated = _iam(reader, principal, permissions, out) if simulate_iam else False
+    if not simulate_iam:
+        out.add(
+            "iam", "permissions", "info", f"not simulated (simulate_iam false): {len(permissions)} listed"
+        )
+
+    findings = sorted(out.items, key=lambda f: SEVERITIES.index(f.severity))
+    counts: dict[str, int] = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+    return ValidationReport(
+        workload=plan.workload,
+        valid=counts["error"] == 0,
+        counts=counts,
+        findings=findings,
+        permissions=permissions,
+        iam_simulated=simulated,
+        principal=principal,
+        checked_at=d.clock(),
+    )

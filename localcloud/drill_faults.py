@@ -1,0 +1,625 @@
+"""Real faults for DR drills in the local cloud: processes killed, responses delayed or wrong, replication
+paused (the replication simulator honours `replication_control`), a replica artifact swapped, a share of
+Lifeboat's AWS calls throttled. Never deployed.
+
+`LocalFaults` is the drill's `FaultInjector`. What it does to a model server depends on who owns it:
+- `ThreadServers`: in-process `ModelServer`s (integration tests): killing one closes its socket, restoring it
+  starts a new server on the same port from the same S3 copy of the artifact.
+- `DaemonServers`: the daemon's model-server processes, driven from the CLI: killed with SIGKILL by pid,
+  brought back by the daemon (it owns them) when the drill control file says they should be up.
+- `OwnedServers`: the daemon's own view of its processes (the Lambda path: API- or schedule-started drills).
+
+Faults that must act inside the daemon (throttling the Lambda handlers' AWS calls, pausing replication for
+the replication simulator, restarting model servers) travel through the drill control file
+(`.lifeboat/drill-faults.json`), which the daemon's `DrillFaultController` applies every 0.25s. The file
+carries a lease: when the drill stops renewing it (its process died), the controller restores everything
+and runs `chalicelib.services.drills.recover`, which puts traffic back and records the drill interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+from chalicelib.adapters import aws
+from chalicelib.adapters.drill_faults import ReplicaCopy, admin_url, call_faults
+from chalicelib.models.plan import ROLES, DRPlan, HttpEndpoint, Role
+from localcloud import replication_control
+from localcloud.faults import _operation_from, _response, _Rule
+from localcloud.model import ModelArtifact
+from localcloud.modelserver import ModelServer, load_artifact_from_s3, publish_artifact
+from localcloud.stack import local_port
+
+log = logging.getLogger("lifeboat.drills")
+
+CONTROL_FILE = Path(".lifeboat") / "drill-faults.json"
+THROTTLED_SERVICES = ("dynamodb", "route53", "cloudwatch", "stepfunctions", "sns")
+READY_TIMEOUT = 30.0
+
+
+# -- AWS throttling ------------------------------------------------------------------------------------------
+class ShareThrottle:
+    """Throttle a share of the calls Lifeboat's client factory makes in this process, with the error
+    response AWS sends. Deterministic per thread (every k-th call of each thread, like the model server's
+    error_rate), so one call's retries never meet two throttles in a row: what a healthy client with
+    retries must absorb, and does, unless something is wrong with its retry handling."""
+
+    _HANDLER_ID = "lifeboat-drill-throttle"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._share = Fraction(0)
+        self._local = threading.local()
+        self._generation = 0
+        self.throttled = 0
+        self._hooked: list[Any] = []
+
+    @property
+    def share(self) -> float:
+        return float(self._share)
+
+    def set(self, share: float, region: str | None = None) -> None:
+        with self._lock:
+            self._share = Fraction(share).limit_denominator(1000)
+            self._generation += 1
+        if share > 0:
+            self._hook(region)
+        else:
+            self.clear()
+
+    def _hook(self, region: str | None) -> None:
+        for service in THROTTLED_SERVICES:
+            client = aws.client(service, region)
+            if any(c is client for c in self._hooked):
+                continue
+            protocol = client.meta.service_model.protocol
+
+            def hook(request: Any, _protocol: str = protocol, **kwargs: Any) -> Any:
+                if not self._next():
+                    return None
+                return throttling_response(request.url, _protocol, kwargs.get("event_name", ""))
+
+            client.meta.events.register("before-send", hook, unique_id=self._HANDLER_ID)
+            self._hooked.append(client)
+
+    def _next(self) -> bool:
+        with self._lock:
+            share, generation = self._share, self._generation
+        if not share:
+            return False
+        local = self._local
+        if getattr(local, "generation", None) != generation:
+            local.generation, local.calls = generation, 0
+        local.calls += 1
+        hit = math.floor(local.calls * share) > math.floor((local.calls - 1) * share)
+        if hit:
+            with self._lock:
+                self.throttled += 1
+        return hit
+
+    def clear(self) -> None:
+        with self._lock:
+            self._share = Fraction(0)
+            hooked, self._hooked = self._hooked, []
+        for client in hooked:
+            client.meta.events.unregister("before-send", unique_id=self._HANDLER_ID)
+
+
+def throttling_response(url: str, protocol: str, event_name: str) -> Any:
+    """What AWS answers a throttled call, in the call's wire format. botocore picks JSON for services that
+    also offer CBOR (CloudWatch), so anything not XML-based is answered as JSON."""
+    wire = protocol if protocol in ("json", "rest-json", "query", "rest-xml", "ec2") else "json"
+    rule = _Rule(
+        operation=_operation_from(event_name),
+        remaining=0,
+        status=400,
+        code="Throttling",
+        message="Rate exceeded",
+    )
+    return _response(url, wire, rule)
+
+
+THROTTLE = ShareThrottle()
+"""This process's throttle (the daemon's, or a test's in-process cloud)."""
+
+
+# -- model servers -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArtifactCopies:
+    """Where each role's model server loads its artifact from (PlanResources.model / the daemon state)."""
+
+    buckets: dict[str, str]
+    keys: dict[str, str]
+    sha256: str
+
+    @classmethod
+    def from_model(cls, model: dict[str, str]) -> ArtifactCopies:
+        return cls(
+            buckets={r: model[f"{r}_bucket"] for r in ROLES},
+            keys={r: model[f"{r}_key"] for r in ROLES},
+            sha256=model["sha256"],
+        )
+
+
+class ServerControl(Protocol):
+    def kill(self, role: Role) -> str: ...
+
+    def start(self, role: Role) -> str: ...
+
+    def alive(self, role: Role) -> bool: ...
+
+
+def _url(plan: DRPlan, role: Role) -> str:
+    endpoint = plan.endpoint_for(role)
+    return endpoint.url if isinstance(endpoint, HttpEndpoint) else ""
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_ping(url: str, timeout: float = READY_TIMEOUT) -> None:
+    ping = url.rsplit("/invocations", 1)[0] + "/ping"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(ping, timeout=1) as resp:  # noqa: S310 - 127.0.0.1
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{ping} did not answer within {timeout:g}s")
+
+
+class ThreadServers:
+    """In-process model servers (tests). `servers` is shared with the caller and kept current."""
+
+    def __init__(self, plan: DRPlan, servers: dict[str, ModelServer], copies: ArtifactCopies) -> None:
+        self.plan = plan
+        self.servers = servers
+        self.copies = copies
+        self.ports = {role: int(local_port(_url(plan, role)) or 0) for role in ROLES}
+
+    def kill(self, role: Role) -> str:
+        server = self.servers[role]
+        if server.running:
+            server.stop()
+        return f"{role} model server on port {self.ports[role]} killed (its socket is closed)"
+
+    def start(self, role: Role) -> str:
+        if self.alive(role):
+            self.servers[role].stop()
+        region = self.plan.region_of(role)
+        artifact = load_artifact_from_s3(
+            aws.client("s3", region), self.copies.buckets[role], self.copies.keys[role]
+        )
+        self.servers[role] = ModelServer(artifact, region=region, port=self.ports[role]).start()
+        return f"{role} model server restarted on port {self.ports[role]} ({artifact.version})"
+
+    def alive(self, role: Role) -> bool:
+        return self.servers[role].running
+
+
+class DaemonServers:
+    """The daemon's model-server processes, seen from another process (the CLI) through the state file."""
+
+    def __init__(self, workload: str, state_path: Path, control: ControlFile) -> None:
+        self.workload = workload
+        self.state_path = state_path
+        self.control = control
+
+    def _server(self, role: Role) -> dict[str, Any]:
+        state = json.loads(self.state_path.read_text())
+        return dict(state["workloads"][self.workload]["model_servers"][role])
+
+    def kill(self, role: Role) -> str:
+        server = self._server(role)
+        self.control.update(servers={role: "down"})
+        with contextlib.suppress(ProcessLookupError):  # already dead is dead enough
+            os.kill(int(server["pid"]), signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _port_open(int(server["port"])) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return f"{role} model server killed (SIGKILL pid {server['pid']}, {server['url']})"
+
+    def start(self, role: Role) -> str:
+        before = self._server(role)
+        self.control.update(servers={role: "up"})
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            server = self._server(role)
+            if server["pid"] != before["pid"] or self.alive(role):
+                try:
+                    _wait_ping(server["url"] + "/invocations", timeout=max(0.5, deadline - time.monotonic()))
+                    return f"{role} model server restarted by the local cloud (pid {server['pid']})"
+                except TimeoutError:
+                    pass
+            time.sleep(0.1)
+        raise TimeoutError(f"the local cloud did not restart the {role} model server of {self.workload}")
+
+    def alive(self, role: Role) -> bool:
+        server = self._server(role)
+        try:
+            os.kill(int(server["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        return _port_open(int(server["port"]))
+
+
+class OwnedServers:
+    """The daemon's own processes: killed and respawned directly (API- and schedule-started drills)."""
+
+    def __init__(self, workload: str, procs: dict[str, Any], respawn: Callable[[str, Role], Any]) -> None:
+        self.workload = workload
+        self.procs = procs  # the daemon's dict: "<workload>/<role>" -> ModelServerProcess
+        self.respawn = respawn
+
+    def kill(self, role: Role) -> str:
+        proc = self.procs[f"{self.workload}/{role}"]
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        return f"{role} model server killed (SIGKILL pid {proc.pid})"
+
+    def start(self, role: Role) -> str:
+        proc = self.respawn(self.workload, role)
+        return f"{role} model server restarted (pid {proc.pid})"
+
+    def alive(self, role: Role) -> bool:
+        proc = self.procs.get(f"{self.workload}/{role}")
+        return proc is not None and proc.poll() is None
+
+
+# -- controls that act inside the process running Lifeboat's handlers ----------------------------------------
+class Controls(Protocol):
+    def throttle(self, share: float) -> None: ...
+
+    def pause_replication(self, since: datetime | None) -> None:
+        """Pause replication of what is written from `since` on; None resumes."""
+
+    def heartbeat(self, drill_id: str, until: datetime) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class InProcessControls:
+    """The handlers run in this process (tests, the daemon itself)."""
+
+    def throttle(self, share: float) -> None:
+        THROTTLE.set(share)
+
+    def pause_replication(self, since: datetime | None) -> None:
+        if since is not None:
+            replication_control.pause(since=since)
+        else:
+            replication_control.resume()
+
+    def heartbeat(self, drill_id: str, until: datetime) -> None:
+        return None
+
+    def clear(self) -> None:
+        THROTTLE.clear()
+        replication_control.resume()
+
+
+@dataclass
+class ControlFile:
+    """The drill's desired faults, for the daemon to apply (see the module docstring)."""
+
+    path: Path = CONTROL_FILE
+    workload: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def update(self, **changes: Any) -> None:
+        current = read_control(self.path) or {"workload": self.workload, "servers": {}}
+        if "servers" in changes:
+            current["servers"] = {**current.get("servers", {}), **changes.pop("servers")}
+        current.update(changes)
+        current.setdefault("expires_at", time.time() + 60)
+        _write_json(self.path, current)
+
+    # Controls
+    def throttle(self, share: float) -> None:
+        self.update(throttle_share=share)
+
+    def pause_replication(self, since: datetime | None) -> None:
+        self.update(replication_paused_since=since.isoformat() if since else None)
+
+    def heartbeat(self, drill_id: str, until: datetime) -> None:
+        self.update(drill_id=drill_id, expires_at=until.timestamp())
+
+    def clear(self) -> None:
+        self.update(throttle_share=0, replication_paused_since=None, servers={r: "up" for r in ROLES})
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def read_control(path: Path = CONTROL_FILE) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+# -- the injector --------------------------------------------------------------------------------------------
+class LocalFaults:
+    """The drill's `FaultInjector` in the local cloud: every fault is real."""
+
+    name = "local cloud"
+
+    def __init__(
+        self, plan: DRPlan, servers: ServerControl, copies: ArtifactCopies, controls: Controls
+    ) -> None:
+        self.plan = plan
+        self.servers = servers
+        self.copies = copies
+        self.controls = controls
+        self._originals: dict[str, bytes] = {}
+
+    def unsupported(self, scenario: str) -> str | None:
+        missing = [r for r in ROLES if not isinstance(self.plan.endpoint_for(r), HttpEndpoint)]
+        if missing:
+            return f"the {' and '.join(missing)} endpoint(s) are not local model servers"
+        return None
+
+    def _admin(self, role: Role) -> str:
+        endpoint = self.plan.endpoint_for(role)
+        assert isinstance(endpoint, HttpEndpoint)
+        return admin_url(endpoint.url)
+
+    # FaultInjector
+    def kill(self, role: Role) -> str:
+        return self.servers.kill(role)
+
+    def restore(self, role: Role) -> str:
+        return self.servers.start(role)
+
+    def degrade(self, role: Role, **faults: Any) -> str:
+        current = call_faults(self._admin(role), "POST", faults)
+        return f"{role} model server faults: {', '.join(f'{k}={v}' for k, v in faults.items())}" + (
+            "" if current else ""
+        )
+
+    def heal(self, role: Role) -> str:
+        try:
+            call_faults(self._admin(role), "DELETE")
+        except OSError as exc:
+            return f"{role} model server unreachable ({exc})"
+        return f"{role} model server faults cleared"
+
+    def corrupt_artifact(self, role: Role) -> str:
+        region = self.plan.region_of(role)
+        s3 = aws.client("s3", region)
+        bucket, key = self.copies.buckets[role], self.copies.keys[role]
+        original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        self._originals.setdefault(role, original)
+        good = ModelArtifact.from_json_bytes(original)
+        # A different model under the same name: inverted weights, so every score is wrong.
+        bad = good.model_copy(
+            update={
+                "version": f"{good.version}-replica-drift",
+                "weights": [-w for w in good.weights],
+                "bias": -good.bias,
+            }
+        )
+        sha = publish_artifact(s3, bucket, key, bad)
+        self.servers.start(role)
+        return (
+            f"{role} replica artifact s3://{bucket}/{key} replaced by a different model "
+            f"(sha256 {self.copies.sha256[:12]} -> {sha[:12]}); the {role} model server reloaded it"
+        )
+
+    def throttle(self, share: float) -> str:
+        self.controls.throttle(share)
+        return f"{share:.0%} of Lifeboat's {', '.join(THROTTLED_SERVICES)} calls throttled (Rate exceeded)"
+
+    def pause_replication(self) -> str:
+        self.controls.pause_replication(datetime.now(UTC))
+        return "S3 replication paused (writes continue on the primary, nothing written from now replicates)"
+
+    def resume_replication(self) -> str:
+        self.controls.pause_replication(None)
+        return "S3 replication resumed"
+
+    def start_replication(self, copies: list[ReplicaCopy]) -> None:
+        return None  # the local cloud's replication simulator replicates the plan's buckets
+
+    def heartbeat(self, drill_id: str, until: datetime) -> None:
+        self.controls.heartbeat(drill_id, until)
+
+    def restore_all(self) -> list[str]:
+        done: list[str] = []
+        for role in ROLES:
+            region = self.plan.region_of(role)
+            s3 = aws.client("s3", region)
+            bucket, key = self.copies.buckets[role], self.copies.keys[role]
+            head = s3.head_object(Bucket=bucket, Key=key)
+            if (head.get("Metadata") or {}).get("sha256") != self.copies.sha256:
+                body = self._originals.get(role) or self._good_copy(role)
+                publish_artifact(s3, bucket, key, ModelArtifact.from_json_bytes(body))
+                done.append(f"{role} artifact restored")
+                done.append(self.servers.start(role))
+            elif not self.servers.alive(role):
+                done.append(self.servers.start(role))
+            try:
+                current = call_faults(self._admin(role), "GET")
+                if isinstance(current, dict) and any(current.values()):
+                    done.append(self.heal(role))
+            except OSError as exc:
+                done.append(f"{role} fault API unreachable: {exc}")
+        if THROTTLE.share or replication_control.paused("*"):
+            done.append("throttling cleared, replication resumed")
+        self.controls.clear()
+        return done
+
+    def _good_copy(self, role: Role) -> bytes:
+        other: Role = "secondary" if role == "primary" else "primary"
+        s3 = aws.client("s3", self.plan.region_of(other))
+        return bytes(
+            s3.get_object(Bucket=self.copies.buckets[other], Key=self.copies.keys[other])["Body"].read()
+        )
+
+    def close(self) -> None:
+        remove = getattr(self.controls, "remove", None)
+        if remove is not None:
+            remove()  # the daemon stops applying drill faults
+
+
+# -- the daemon side --------------------------------------------------------------------------------------
+class DrillFaultController:
+    """Inside the daemon: apply the drill control file, and act as the drills' dead-man switch."""
+
+    def __init__(
+        self,
+        state_path: Path,
+        procs: dict[str, Any],
+        respawn: Callable[[str, Role], Any],
+        *,
+        control_path: Path | None = None,
+        interval: float = 0.25,
+    ) -> None:
+        self.state_path = state_path
+        self.control_path = control_path or state_path.with_name(CONTROL_FILE.name)
+        self.procs = procs
+        self.respawn = respawn
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._applied: dict[str, Any] = {}
+        self._unregister: Callable[[], None] | None = None
+
+    def injector(self, plan: DRPlan) -> LocalFaults | None:
+        """Injector for drills the daemon runs itself (API, schedule): it owns the processes."""
+        state = json.loads(self.state_path.read_text())
+        workload = state["workloads"].get(plan.workload)
+        if not workload or not workload.get("model"):
+            return None
+        servers = OwnedServers(plan.workload, self.procs, self.respawn)
+        return LocalFaults(plan, servers, ArtifactCopies.from_model(workload["model"]), InProcessControls())
+
+    def start(self) -> DrillFaultController:
+        from chalicelib.services.drills import register_injector
+
+        self._unregister = register_injector(self.injector)
+        self._thread = threading.Thread(target=self._run, name="drill-faults", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._unregister is not None:
+            self._unregister()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.apply(read_control(self.control_path))
+            except Exception:  # noqa: BLE001 - a bad round must not end the switch
+                log.exception("drill fault controller round failed")
+
+    def apply(self, wanted: dict[str, Any] | None) -> None:
+        if wanted is None:
+            if self._applied:
+                InProcessControls().clear()
+                self._applied = {}
+            return
+        if float(wanted.get("expires_at", 0)) < time.time():
+            self.expire(wanted)
+            return
+        share = float(wanted.get("throttle_share") or 0)
+        if share != self._applied.get("throttle_share"):
+            THROTTLE.set(share)
+        since = wanted.get("replication_paused_since")
+        if since != self._applied.get("replication_paused_since"):
+            InProcessControls().pause_replication(datetime.fromisoformat(since) if since else None)
+        workload = str(wanted.get("workload", ""))
+        for role, desired in (wanted.get("servers") or {}).items():
+            proc = self.procs.get(f"{workload}/{role}")
+            if desired == "up" and proc is not None and proc.poll() is not None:
+                self.respawn(workload, role)
+        self._applied = {"throttle_share": share, "replication_paused_since": since}
+
+    def expire(self, wanted: dict[str, Any]) -> None:
+        """The drill stopped renewing its lease: undo its faults, then let Lifeboat clean up after it."""
+        log.warning("drill %s lease lapsed: restoring and recovering", wanted.get("drill_id"))
+        InProcessControls().clear()
+        self._applied = {}
+        workload = str(wanted.get("workload", ""))
+        Path(self.control_path).unlink(missing_ok=True)
+        try:
+            from chalicelib.models.planfile import load_plan_file
+            from chalicelib.services.deps import deps
+            from chalicelib.services.drills import recover
+
+            state = json.loads(self.state_path.read_text())
+            plan = load_plan_file(state["workloads"][workload]["plan_file"])
+            injector = self.injector(plan)
+            record = recover(workload, deps(), injector, reports_dir=Path("reports"))
+            if record is not None:
+                log.warning("drill %s recorded as interrupted: %s", record.drill_id, record.cleanup)
+        except Exception:  # noqa: BLE001 - the next `lifeboat drill` refuses and asks for `recover`
+            log.exception("could not recover drill of %s", workload)
+
+
+def respawner(cloud: Any, state_path: Path, procs: dict[str, Any]) -> Callable[[str, Role], Any]:
+    """Restart one of the daemon's model servers (same port, same S3 copy) and record its new pid."""
+    from chalicelib.models.planfile import load_plan_file
+    from localcloud.modelserver import spawn_model_server, stop_process
+
+    lock = threading.Lock()
+
+    def respawn(workload: str, role: Role) -> Any:
+        with lock:
+            state = json.loads(state_path.read_text())
+            info = state["workloads"][workload]
+            server = info["model_servers"][role]
+            old = procs.get(f"{workload}/{role}")
+            if old is not None and old.poll() is None:
+                stop_process(old)
+            plan = load_plan_file(info["plan_file"])
+            proc = spawn_model_server(
+                int(server["port"]),
+                plan.region_of(role),
+                info["model"][f"{role}_bucket"],
+                info["model"][f"{role}_key"],
+                cloud.endpoint_url,
+                env={k: v for k, v in cloud.env().items() if k.startswith("AWS_")},
+            )
+            procs[f"{workload}/{role}"] = proc
+            server["pid"] = proc.pid
+            _write_json(state_path, state)
+            log.info("model server %s/%s restarted, pid %s", workload, role, proc.pid)
+            return proc
+
+    return respawn
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

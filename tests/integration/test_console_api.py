@@ -1,0 +1,407 @@
+"""The console API and its CLI verbs against a real local cloud: routes run in-process through chalice.test
+(with API Gateway's IAM check stood in by `signed_in`), the use cases behind them run for real on moto, and
+the CLI runs as a subprocess against the same cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.traffic import TrafficRouter
+from chalicelib.models.api import execution_id
+from localcloud.server import LocalCloud
+from tests.api_support import ALICE, Api, api_client
+from tests.integration.failback_helpers import (
+    clear_tables,
+    failed_over,
+    ledger,
+    locks,
+    stop_running,
+    wait_until_waiting,
+)
+from tests.integration.stack import Stack, build_stack
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[2]
+W = "fraud-scoring"
+BOB = "arn:aws:sts::123456789012:assumed-role/operators/bob"
+
+
+@pytest.fixture(scope="module")
+def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
+    s = build_stack(local_cloud, sustain="1s", replication_wait_timeout="3s", bake="0s")
+    try:
+        yield s
+    finally:
+        for server in s.servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def fresh(stack: Stack) -> Stack:
+    """All traffic on a healthy primary, nothing running, empty ledger and locks."""
+    stop_running(stack)
+    stack.reset_traffic()
+    clear_tables(stack)
+    stack.inbox()
+    return stack
+
+
+@pytest.fixture
+def api(fresh: Stack) -> Iterator[Api]:
+    with api_client(ALICE) as client:
+        yield client
+
+
+def executions_of(stack: Stack, kind: str) -> list[dict[str, Any]]:
+    return stack.sfn.list_executions(stateMachineArn=stack.resources.state_machines[kind])["executions"]
+
+
+# -- plans and status -----------------------------------------------------------------------------------
+def test_plans_and_live_status(api: Api) -> None:
+    # When an operator lists plans, reads one, and asks for status with a live smoke test
+    plans = api.get("/plans")
+    one = api.get(f"/plans/{W}")
+    status = api.get(f"/status/{W}?probe=true")
+    # Then the plan is there with its effective objectives
+    assert [p["workload"] for p in plans.json_body["plans"]] == [W]
+    assert one.json_body["objectives"] == {"rpo": "1m", "rto": "5m"}
+    assert one.json_body["asset_rpo"]["training-data"] == "15m"
+    # And status shows the live traffic, both endpoints passing, RPO objectives per asset, nothing running
+    s = status.json_body
+    assert status.status_code == 200 and s["active_region"] == "us-east-1"
+    assert {e["role"]: (e["weight"], e["smoke"]["passed"]) for e in s["endpoints"]} == {
+        "primary": (100, True),
+        "secondary": (0, True),
+    }
+    assert {a["asset"]: a["objective"] for a in s["assets"]}["features"] == "5m"
+    assert s["running"] == [] and s["lock"] is None and s["last_failover"] is None
+
+
+# -- failover -------------------------------------------------------------------------------------------
+def test_a_dry_run_shows_the_steps_and_traffic_change_and_changes_nothing(api: Api, fresh: Stack) -> None:
+    # Given the executions so far
+    before = len(executions_of(fresh, "failover"))
+    # When an operator asks for a dry run of an ungraceful failover
+    response = api.post(f"/workloads/{W}/failover", {"mode": "ungraceful", "dry_run": True})
+    # Then the exact steps and the traffic change come back
+    body = response.json_body
+    assert response.status_code == 200, response.body
+    assert body["steps"][:3] == ["AcquireLock", "HasTrigger", "SmokeTestBackup"]
+    assert "CheckReplication" not in body["steps"] and "ShiftTraffic" in body["steps"]
+    assert (body["traffic_before"], body["traffic_after"]) == (
+        {"primary": 100, "secondary": 0},
+        {"primary": 0, "secondary": 100},
+    )
+    assert body["would_refuse"] is False
+    # And nothing changed: no execution, no ledger entry, traffic where it was
+    assert len(executions_of(fresh, "failover")) == before
+    assert ledger(fresh).entries(W) == []
+    assert fresh.weights() == {"primary": 100, "secondary": 0}
+
+
+def test_failover_records_the_caller_refuses_a_second_one_and_can_be_inspected(
+    api: Api, fresh: Stack
+) -> None:
+    # When alice fails the workload over
+    started = api.post(f"/workloads/{W}/failover", {"mode": "ungraceful", "reason": "us-east-1 is down"})
+    # Then it is accepted with an execution id, and her identity and reason are in the ledger
+    assert started.status_code == 202, started.body
+    execution = started.json_body["execution"]
+    entry = ledger(fresh).entries(W, kind="operator")[0]
+    assert (entry.actor, entry.reason, entry.execution) == (ALICE, "us-east-1 is down", execution["arn"])
+    # And a second failover while it runs is refused with the id of the one in the way
+    second = api.as_(BOB).post(f"/workloads/{W}/failover", {"reason": "me too"})
+    assert second.status_code == 409, second.body
+    assert second.json_body["execution"]["id"] == execution["id"]
+    # When it has finished
+    assert fresh.wait(execution["arn"])["status"] == "SUCCEEDED"
+    # Then the executions list, the execution (by id and by name) and status all tell the story
+    listed = api.get(f"/executions?workload={W}").json_body["executions"]
+    assert (listed[0]["name"], listed[0]["kind"], listed[0]["status"]) == (
+        execution["name"],
+        "failover",
+        "SUCCEEDED",
+    )
+    detail = api.get(f"/executions/{execution['id']}").json_body
+    by_name = api.get(f"/executions/{execution['name']}").json_body
+    assert detail == {**by_name, "duration_seconds": detail["duration_seconds"]}
+    steps = {s["name"]: s for s in detail["steps"]}
+    assert steps["ShiftTraffic"]["status"] == "succeeded"
+    assert steps["ShiftTraffic"]["result"]["weights"] == {"primary": 0, "secondary": 100}
+    assert steps["IsGraceful"]["next"] == "ShiftTraffic"  # the choice an ungraceful run takes
+    assert detail["requested_by"] == ALICE
+    assert [(d["kind"], d["outcome"]) for d in detail["decisions"]] == [
+        ("operator", "failover-requested"),
+        ("failover", "completed"),
+    ]
+    status = api.get(f"/status/{W}").json_body
+    assert status["active_region"] == "us-west-2"
+    assert (
+        status["last_failover"]["outcome"] == "completed" and status["last_failover"]["measured_seconds"] > 0
+    )
+
+
+def test_a_held_lock_is_a_409_naming_the_holder(api: Api, fresh: Stack) -> None:
+    # Given a failback execution holds the workload's lock
+    holder = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-dev-fraud-scoring-failback:fb-1"
+    locks(fresh).acquire(W, holder, "failback", timedelta(minutes=5))
+    before = len(executions_of(fresh, "failover"))
+    # When a failover is requested
+    response = api.post(f"/workloads/{W}/failover", {"reason": "try anyway"})
+    # Then it is refused with the holder's id, and nothing started
+    assert response.status_code == 409
+    assert response.json_body["execution"] == {"id": execution_id(holder), "arn": holder, "name": "fb-1"}
+    assert "locked by a running failback" in response.json_body["message"]
+    assert len(executions_of(fresh, "failover")) == before
+
+
+def test_unknown_workloads_and_executions_are_404(api: Api) -> None:
+    # When the workload or execution does not exist (an execution of another app counts as not existing)
+    foreign = "arn:aws:states:us-east-1:123456789012:execution:someone-elses-machine:x"
+    answers = [
+        api.post("/workloads/no-such-workload/failover", {"reason": "x"}),
+        api.get("/ledger/no-such-workload"),
+        api.get("/executions/no-such-execution"),
+        api.get(f"/executions/{execution_id(foreign)}"),
+        api.post("/executions/no-such-execution/approve"),
+    ]
+    # Then each is a 404 in the API's error shape
+    assert [(r.status_code, r.json_body["code"]) for r in answers] == [(404, "NotFound")] * len(answers)
+
+
+# -- failback and its controls --------------------------------------------------------------------------
+def test_failback_is_approved_through_the_api_and_every_decision_names_its_caller(
+    api: Api, stack: Stack
+) -> None:
+    # Given a workload failed over, whose plan wants approval before failing back
+    failed_over(stack, approval_required="true")
+    # When alice starts a failback and bob approves it
+    started = api.post(f"/workloads/{W}/failback", {"reason": "primary restored"})
+    assert started.status_code == 202, started.body
+    execution = started.json_body["execution"]
+    wait_until_waiting(execution["arn"], "approval")
+    approved = api.as_(BOB).post(
+        f"/executions/{execution['id']}/approve", {"reason": "checked the dashboards"}
+    )
+    # Then the approval is accepted and the failback completes, back on the primary
+    assert approved.status_code == 200, approved.body
+    assert approved.json_body["action"] == "approve"
+    assert stack.wait(execution["arn"])["status"] == "SUCCEEDED"
+    assert stack.weights() == {"primary": 100, "secondary": 0}
+    # And the ledger names who asked and who approved
+    operator = {e.outcome: e.actor for e in ledger(stack).entries(W, kind="operator")}
+    assert operator["failback-requested"] == ALICE and operator["failback-approved"] == BOB
+    # And controls that no longer apply are refused: approving again, or approving a failover
+    again = api.post(f"/executions/{execution['name']}/approve")
+    assert again.status_code == 409, again.body
+
+
+def test_controls_only_apply_to_failback_executions(api: Api, fresh: Stack) -> None:
+    # Given a finished failover execution
+    arn = fresh.start_failover("op-control-target")
+    fresh.wait(arn)
+    # When someone tries to pause it
+    response = api.post(f"/executions/{execution_id(arn)}/pause", {"reason": "oops"})
+    # Then it is a 409 explaining that only failbacks take controls
+    assert response.status_code == 409
+    assert "only failback executions take pause" in response.json_body["message"]
+
+
+# -- validation -----------------------------------------------------------------------------------------
+@contextmanager
+def replication_removed(stack: Stack, bucket: str) -> Iterator[None]:
+    """Take a source bucket's replication configuration away for the duration, then put it back."""
+    s3 = stack.cloud.client("s3")
+    saved = s3.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
+    s3.delete_bucket_replication(Bucket=bucket)
+    try:
+        yield
+    finally:
+        s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration=saved)
+
+
+def test_validation_checks_live_resources_and_finds_a_missing_replication_rule(
+    api: Api, fresh: Stack
+) -> None:
+    # Given the local cloud as provisioned (endpoints, records, versioned and replicated buckets, alarms)
+    # When the plan is validated
+    healthy = api.post(f"/plans/{W}/validate").json_body
+    # Then it is valid, and the checks that passed are listed
+    assert healthy["valid"] is True, [f for f in healthy["findings"] if f["severity"] == "error"]
+    oks = {(f["check"], f["subject"]) for f in healthy["findings"] if f["severity"] == "ok"}
+    assert ("alarm", "fraud-scoring-use1-errors") in oks
+    assert ("endpoint", "secondary endpoint (us-west-2)") in oks
+    assert ("asset", "training-data: fraud-data-use1 -> fraud-data-usw2") in oks
+    assert any(check == "traffic" for check, _ in oks)
+    # And IAM could not be simulated on moto, so the permissions the plan needs are listed instead
+    assert healthy["iam_simulated"] is False
+    assert any(p["action"] == "route53:ChangeResourceRecordSets" for p in healthy["permissions"])
+    # When the training data bucket stops replicating
+    with replication_removed(fresh, "fraud-data-use1"):
+        broken = api.post(f"/plans/{W}/validate", {"probe_endpoints": False}).json_body
+    # Then the plan is not valid, with exactly that error, and no endpoint was probed this time
+    errors = [f for f in broken["findings"] if f["severity"] == "error"]
+    assert broken["valid"] is False
+    assert [f["subject"] for f in errors] == ["training-data: fraud-data-use1 -> fraud-data-usw2"]
+    assert "no enabled replication rule" in errors[0]["message"] and "(RPO 15m)" in errors[0]["message"]
+    assert not any(f["check"] == "endpoint" for f in broken["findings"])
+
+
+def test_verification_runs_on_demand_and_status_shows_the_measured_rpo_per_asset(
+    api: Api, fresh: Stack
+) -> None:
+    # When alice asks for a backup verification now
+    started = api.post(f"/workloads/{W}/verify", {"reason": "monthly check"})
+    # Then it starts (202) with her identity in the ledger, and a second request while it runs is a 409
+    assert started.status_code == 202, started.body
+    execution = started.json_body["execution"]
+    requested = ledger(fresh).entries(W, kind="operator")[0]
+    assert (requested.outcome, requested.actor) == ("verification-requested", ALICE)
+    again = api.post(f"/workloads/{W}/verify")
+    assert again.status_code in (202, 409)  # 202 only if the first run already finished
+    # When the run has finished
+    assert fresh.wait(execution["arn"], timeout=60)["status"] == "SUCCEEDED"
+    # Then status shows, for every asset, the RPO measured by that run against the asset's own objective
+    assets = {a["asset"]: a for a in api.get(f"/status/{W}").json_body["assets"]}
+    assert set(assets) == {"training-data", "model-artifacts", "fraud-model", "features"}
+    for asset in assets.values():
+        assert asset["source"] == "verification" and asset["measured_seconds"] is not None, asset
+        assert asset["met"] is True and asset["last_verification"]["run_id"] == execution["name"]
+    assert assets["training-data"]["objective"] == "15m"
+
+
+def test_a_drill_request_is_accepted_and_the_drill_function_checks_its_preconditions(
+    api: Api, fresh: Stack
+) -> None:
+    from localcloud import lambda_runner
+
+    # Given traffic that is not all on the primary (a drill only starts from a clean state)
+    TrafficRouter(route53=fresh.cloud.client("route53")).shift(
+        fresh.plan, {"primary": 50, "secondary": 50}, {}
+    )
+    # When a drill is requested through the API
+    drill = api.post(f"/workloads/{W}/drills", {"scenario": "backup-unhealthy", "reason": "game day"})
+    # Then it is accepted at once (202) with its id: drills run asynchronously, in the drill function
+    assert drill.status_code == 202, drill.body
+    drill_id = drill.json_body["drill_id"]
+    assert (drill.json_body["mode"], drill.json_body["requested_by"]) == ("local", ALICE)
+    # And the drill function (EventBridge) refused it before breaking anything, and the ledger says why
+    lambda_runner.drain(timeout=30)
+    entries = {
+        e.outcome: e for e in ledger(fresh).entries(W, kind="drill") if e.detail.get("drill_id") == drill_id
+    }
+    assert set(entries) == {"requested", "refused"}, entries
+    assert "all on the primary" in entries["refused"].reason and entries["refused"].actor == ALICE
+    assert fresh.weights() == {"primary": 50, "secondary": 50}  # nothing was touched
+
+
+def test_the_ledger_route_filters_by_kind_and_limit(api: Api, fresh: Stack) -> None:
+    # Given two operator entries and one failover entry
+    book = ledger(fresh)
+    book.record(W, "operator", "a", "first", actor=ALICE)
+    book.record(W, "failover", "completed", "done")
+    book.record(W, "operator", "b", "second", actor=BOB)
+    # When the ledger is read with filters
+    page = api.get(f"/ledger/{W}?kind=operator&limit=1").json_body
+    # Then the newest matching entry comes back
+    assert [(e["outcome"], e["actor"]) for e in page["entries"]] == [("b", BOB)]
+
+
+# -- the CLI --------------------------------------------------------------------------------------------
+@pytest.fixture
+def cli(stack: Stack, tmp_path: Path) -> Any:
+    """Run `lifeboat --cloud local ...` as a subprocess against this module's local cloud."""
+    state = tmp_path / ".lifeboat" / "local.json"
+    state.parent.mkdir()
+    state.write_text(
+        json.dumps({"ready": True, "pid": os.getpid(), "env": stack.cloud.env(), "workloads": {}})
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lifeboat_cli", "--cloud", "local", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return run
+
+
+def test_cli_lists_and_shows_executions_with_exit_codes(fresh: Stack, cli: Any) -> None:
+    # Given one succeeded and one refused failover
+    good = fresh.start_failover("cli-good")
+    fresh.wait(good)
+    fresh.reset_traffic()
+    fresh.servers["secondary"].set_faults(wrong_answers=True)
+    bad = fresh.start_failover("cli-refused")
+    fresh.wait(bad)
+    fresh.servers["secondary"].clear_faults()
+    # When the operator lists executions and looks at each one
+    listed = cli("--json", "executions", "--workload", W)
+    shown = cli("execution", "cli-good")
+    refused = cli("--json", "execution", execution_id(bad))
+    # Then the list is JSON, newest first; a succeeded execution exits 0, a refused one 1
+    assert listed.returncode == 0, listed.stderr
+    assert [e["name"] for e in json.loads(listed.stdout)["executions"]][:2] == ["cli-refused", "cli-good"]
+    assert shown.returncode == 0, shown.stderr
+    assert "ShiftTraffic" in shown.stdout and "SUCCEEDED" in shown.stdout
+    assert refused.returncode == 1, refused.stderr
+    assert json.loads(refused.stdout)["error"] == "FailoverRefused"
+
+
+def test_cli_usage_and_input_errors_exit_2(cli: Any) -> None:
+    # When the CLI is given an unknown execution, a malformed id or an out-of-range limit
+    unknown = cli("execution", "no-such-execution")
+    malformed = cli("execution", "not an id")
+    limit = cli("executions", "--limit", "0")
+    # Then each exits 2 with the reason on stderr
+    assert [unknown.returncode, malformed.returncode, limit.returncode] == [2, 2, 2]
+    assert "no Lifeboat execution" in unknown.stderr
+    assert "expected an execution name" in malformed.stderr
+
+
+def test_cli_plan_check_exits_1_while_the_plan_has_errors(fresh: Stack, cli: Any) -> None:
+    # When the stored plan is checked against the local cloud as provisioned, then with a bucket unreplicated
+    valid = cli("plan", "check", W, "--no-probe", "--no-iam")
+    with replication_removed(fresh, "fraud-models-use1"):
+        broken = cli("plan", "check", W, "--no-probe", "--no-iam")
+    # Then the first exits 0, the second lists the problem and exits 1
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert broken.returncode == 1, broken.stderr
+    assert (
+        "no enabled replication rule from fraud-models-use1" in broken.stdout and "NOT valid" in broken.stdout
+    )
+
+
+def test_traffic_router_is_untouched_by_reads(api: Api, fresh: Stack) -> None:
+    # Given the weights before
+    before = TrafficRouter(route53=fresh.cloud.client("route53")).read(fresh.plan).weights
+    # When every read route is called
+    for path in (
+        "/plans",
+        f"/plans/{W}",
+        "/status?probe=true",
+        f"/status/{W}",
+        "/executions",
+        f"/ledger/{W}",
+    ):
+        assert api.get(path).status_code == 200, path
+    # Then traffic and the ledger are as they were
+    assert fresh.weights() == before
+    assert ledger(fresh).entries(W) == []

@@ -1,0 +1,332 @@
+"""DR drills in the local cloud, for real: faults injected into in-process model servers, Lifeboat's own AWS
+calls and the drill's replication; the canary and the alarm simulator running in the background; the
+trigger, failover and failback state machines executed by moto's ASL engine; verdicts, evidence and reports.
+
+One module-scoped stack with short windows (sustain 2s, bake 0s, write every 0.5s) keeps this file under a
+few minutes; every scenario starts from all traffic on a healthy primary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.drill_faults import HttpFaults
+from chalicelib.models.drill import DrillRequest
+from chalicelib.services import drills
+from chalicelib.services.deps import deps
+from lifeboat_cli import drill as drill_cli
+from localcloud import lambda_runner, replication_control
+from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
+from localcloud.drill_faults import THROTTLE, ArtifactCopies, InProcessControls, LocalFaults, ThreadServers
+from localcloud.replication import ReplicationSimulator
+from localcloud.server import LocalCloud
+from localcloud.stack import endpoint_metric_name
+from tests.api_support import ALICE, api_client
+from tests.integration.failback_helpers import clear_tables, locks, stop_running
+from tests.integration.stack import Stack, build_stack
+
+pytestmark = pytest.mark.timeout(150)
+
+W = "fraud-scoring"
+GAP = 4.0
+INTERVAL = 0.5
+SETTINGS = {
+    "sustain": "2s",
+    "cooldown": "1s",
+    "replication_wait_timeout": "2s",
+    "bake": "0s",
+    "write_interval": "500ms",
+    "replication_gap": "4s",
+    "failback_bake": "0s",
+    "observe": "25s",
+    "throttle_share": "0.15",
+    "request_timeout": "1s",  # smoke tests and the canary give up sooner on a degraded endpoint
+}
+
+
+@pytest.fixture(scope="module")
+def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
+    s = build_stack(local_cloud, **SETTINGS)
+    targets = [
+        CanaryTarget(
+            name=endpoint_metric_name(s.plan, role),
+            url=s.servers[role].url + "/invocations",
+            payload=s.plan.smoke_tests.cases[0].payload,
+            timeout_s=s.plan.smoke_tests.request_timeout.total_seconds(),
+        )
+        for role in ("primary", "secondary")
+    ]
+    simulator = AlarmSimulator(local_cloud, region=local_cloud.region)
+    simulator.attach(Canary(targets, local_cloud.client("cloudwatch"))).start(interval_s=1.0)
+    replication = ReplicationSimulator(local_cloud).watch(s.plan).start()
+    try:
+        yield s
+    finally:
+        replication.stop()
+        simulator.stop()
+        for server in s.servers.values():
+            server.stop()
+
+
+def injector(stack: Stack) -> LocalFaults:
+    servers = ThreadServers(stack.plan, stack.servers, ArtifactCopies.from_model(stack.resources.model))
+    return LocalFaults(
+        stack.plan, servers, ArtifactCopies.from_model(stack.resources.model), InProcessControls()
+    )
+
+
+@pytest.fixture
+def clean(stack: Stack) -> Stack:
+    """All traffic on a healthy primary, no faults, no executions, empty ledger; alarms back to OK."""
+    stop_running(stack)
+    injector(stack).restore_all()
+    stack.reset_traffic()
+    lambda_runner.drain()
+    clear_tables(stack)
+    wait_alarms_ok(stack)
+    return stack
+
+
+def wait_alarms_ok(stack: Stack, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snaps = deps().alarms.snapshots(stack.plan.trigger.alarms, stack.plan.regions.primary)
+        if all(s.state != "ALARM" for s in snaps):
+            return
+        time.sleep(0.3)
+    raise AssertionError("trigger alarms still in ALARM")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def event(self, kind: str, message: str) -> None:
+        self.events.append((kind, message))
+
+    def tick(self) -> None:
+        return None
+
+
+def drill(stack: Stack, scenario: str, tmp_path: Path, **kwargs: Any) -> drills.DrillRecord:
+    request = DrillRequest(workload=W, scenario=scenario, requested_by="tester", reason="integration test")
+    runner = drills.DrillRunner(
+        request, deps(), injector(stack), observer=Recorder(), reports_dir=tmp_path, **kwargs
+    )
+    return runner.run()
+
+
+def assert_clean(stack: Stack) -> None:
+    assert stack.weights() == {"primary": 100, "secondary": 0}
+    assert locks(stack).current(W) is None
+    assert deps().ledger.get_control(W, drills.CONTROL_KEY) is None
+    assert all(server.running for server in stack.servers.values())
+    assert THROTTLE.share == 0 and not replication_control.paused("*")
+
+
+# -- the scenarios -----------------------------------------------------------------------------------------
+def test_region_outage_fails_over_measures_and_fails_back(clean: Stack, tmp_path: Path) -> None:
+    # Given a healthy workload with the drill writing to its dataset
+    # When the region-outage drill kills the primary model server
+    record = drill(clean, "region-outage", tmp_path)
+    # Then Lifeboat failed over by itself, within its RTO, lost no data, and failed back step by step
+    assert record.verdict == "passed", record.verdict_reason
+    assert record.behaviour == "failed-over" and record.failback_outcome == "completed"
+    rto, rpo = record.objective("RTO"), record.objective("RPO")
+    assert rto is not None and rto.met and rto.margin_seconds == pytest.approx(300 - rto.measured_seconds)
+    assert rpo is not None and rpo.met and record.rpo is not None and record.rpo.rpo_seconds <= INTERVAL
+    # And the RTO parts add up: decision + automation + validation == RTO, detection came before it
+    r = record.rto
+    assert r is not None
+    assert r.decision_seconds + r.automation_seconds + r.validation_seconds == pytest.approx(
+        r.rto_seconds, abs=0.01
+    )
+    assert r.decision_seconds >= 2.0  # the sustain window
+    assert r.detection_seconds > 0 and r.fault_at < r.first_alarm_at <= r.decided_at <= r.switched_at
+    # And every step of both executions has a duration from the histories
+    names = {(s.execution, s.name) for s in record.steps}
+    assert {("failover", "ShiftTraffic"), ("failback", "ShiftStep")} <= names
+    assert all(s.duration_seconds is not None for s in record.steps)
+    # And the evidence exists: bucket, ledger, local report with a valid picture
+    stored = drills.get_drill(record.drill_id, deps())
+    assert stored.verdict == "passed" and stored.evidence["html"].endswith("report.html")
+    html = Path(record.report_paths["html"]).read_text()
+    svg = html[html.index("<svg") : html.index("</svg>") + len("</svg>")]
+    assert ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}rect")
+    assert_clean(clean)
+
+
+def test_endpoint_degraded_fails_over_on_slow_wrong_answers(clean: Stack, tmp_path: Path) -> None:
+    # When the primary answers slower than the canary's timeout, and wrongly when it answers at all
+    record = drill(clean, "endpoint-degraded", tmp_path)
+    # Then the alarms fire, the confirmation probe agrees, Lifeboat fails over and back, objectives met
+    assert record.verdict == "passed", record.verdict_reason
+    assert record.behaviour == "failed-over" and record.failback_outcome == "completed"
+    assert any("latency_ms=2500" in f for f in record.faults)
+    assert_clean(clean)
+
+
+def test_replication_stalled_rpo_equals_the_gap(clean: Stack, tmp_path: Path) -> None:
+    # When replication is paused for GAP seconds while writes continue, and then the region fails
+    record = drill(clean, "replication-stalled", tmp_path)
+    # Then Lifeboat fails over after its bounded replication wait, and the RPO it measured is the gap
+    assert record.behaviour == "failed-over", record.verdict_reason
+    assert record.rpo is not None and record.rpo.missing > 0
+    assert abs(record.rpo.rpo_seconds - GAP) <= INTERVAL, record.rpo
+    rpo = record.objective("RPO")
+    assert rpo is not None and rpo.met and rpo.objective_seconds == 15 * 60  # training-data's own RPO
+    assert record.verdict == "passed", record.verdict_reason
+    assert "dataset objects from both regions" in " ".join(record.cleanup)
+    assert_clean(clean)
+
+
+def test_corrupt_replica_artifact_is_refused(clean: Stack, tmp_path: Path) -> None:
+    before = clean.servers["secondary"].artifact.sha256()
+    # When the replica's model artifact differs (the secondary reloaded it) and the primary region fails
+    record = drill(clean, "corrupt-artifact", tmp_path)
+    # Then Lifeboat refuses: the backup fails its smoke tests; traffic never moved; the artifact is restored
+    assert record.verdict == "passed", record.verdict_reason
+    assert record.behaviour == "refused" and "backup unhealthy" in (record.failover_reason or "")
+    assert record.objective("RTO").met is None  # type: ignore[union-attr]
+    assert clean.servers["secondary"].artifact.sha256() == before
+    assert_clean(clean)
+
+
+def test_api_throttling_still_fails_over(clean: Stack, tmp_path: Path) -> None:
+    throttled_before = THROTTLE.throttled
+    # When 15% of Lifeboat's own AWS calls are throttled and then the primary region fails
+    record = drill(clean, "api-throttling", tmp_path)
+    # Then the retries absorb the throttling: failed over and back within the objectives
+    assert THROTTLE.throttled > throttled_before
+    assert record.verdict == "passed", record.verdict_reason
+    assert record.behaviour == "failed-over"
+    assert_clean(clean)
+
+
+def test_backup_unhealthy_is_refused_in_a_drill_started_through_the_api(clean: Stack) -> None:
+    # Given the local cloud's injector plugged in, as the daemon does for the drill function
+    unregister = drills.register_injector(lambda plan: injector(clean))
+    try:
+        with api_client(ALICE) as api:
+            # When an operator starts the backup-unhealthy drill through the API
+            started = api.post(
+                f"/workloads/{W}/drills", {"scenario": "backup-unhealthy", "reason": "game day"}
+            )
+            assert started.status_code == 202, started.body
+            drill_id = started.json_body["drill_id"]
+            # (the drill function runs it asynchronously, from the EventBridge event)
+            lambda_runner.drain(timeout=120)
+            listed = api.get(f"/drills?workload={W}").json_body["drills"]
+            record = api.get(f"/drills/{drill_id}").json_body
+    finally:
+        unregister()
+    # Then Lifeboat refused to fail over onto a backup serving wrong predictions, as it must
+    assert listed[0]["drill_id"] == drill_id and listed[0]["verdict"] == "passed", listed[0]
+    assert record["behaviour"] == "refused" and record["failover_outcome"] == "refused"
+    assert "backup unhealthy" in record["failover_reason"] and record["requested_by"] == ALICE
+    assert any(m["name"] == "refused" for m in record["markers"])
+    assert record["evidence"]["html"].endswith(f"{drill_id}/report.html")
+    assert_clean(clean)
+
+
+def test_alarm_flapping_never_fails_over(clean: Stack, tmp_path: Path) -> None:
+    # Given a plan whose sustain window is longer than an alarm burst (8s), and a primary that fails and
+    # recovers every few seconds
+    reprovision(clean, sustain="8s")
+    try:
+        record = drill(clean, "alarm-flapping", tmp_path)
+    finally:
+        reprovision(clean)
+    # Then the alarms really flapped, but no failover happened: every quorum was suppressed or cancelled
+    assert record.verdict == "passed", record.verdict_reason
+    assert record.behaviour == "no-failover"
+    assert any(a["state"] == "ALARM" for a in record.alarms) and any(
+        a["state"] == "OK" for a in record.alarms
+    )
+    assert not any(d["kind"] == "failover" and d["outcome"] == "completed" for d in record.decisions)
+    assert_clean(clean)
+
+
+def test_flapping_refused_when_the_sustain_window_is_too_short(clean: Stack, tmp_path: Path) -> None:
+    # Given the module's plan (sustain 2s: an alarm burst outlasts it, so failing over would be right)
+    # Then the flapping drill refuses to start, saying why, and nothing was broken
+    with pytest.raises(drills.DrillRefused, match="sustain window"):
+        drill(clean, "alarm-flapping", tmp_path)
+    assert_clean(clean)
+
+
+# -- interrupted drills ------------------------------------------------------------------------------------
+def test_an_exception_mid_drill_cleans_up_and_records_interrupted(
+    clean: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom() -> None:
+        raise RuntimeError("the operator's laptop lost power")
+
+    # When the drill fails right after the failover (traffic on the secondary, primary dead)
+    record = drill(clean, "region-outage", tmp_path, hooks={"after-failover": boom})
+    # Then it says so, and left a consistent system: primary back, traffic all on it, nothing running
+    assert record.verdict == "interrupted" and "lost power" in record.verdict_reason
+    assert any("moved back to the primary" in c for c in record.cleanup), record.cleanup
+    assert_clean(clean)
+    assert deps().ledger.get_state(W).active_region == clean.plan.regions.primary
+    assert Path(record.report_paths["html"]).exists()
+    # And `lifeboat drill list` / `lifeboat drill show` find it in the ledger and the evidence bucket
+    monkeypatch.chdir(tmp_path)
+    listed = drill_cli.cmd_drill(argparse.Namespace(target="list", rest=[], workload=W, limit=5, json=True))
+    printed = capsys.readouterr().out  # (the handlers' JSON log lines share stdout in-process)
+    rows = json.loads(printed[printed.index("[\n") : printed.index("\n]\n") + 2])
+    shown = drill_cli.cmd_drill(argparse.Namespace(target="show", rest=[record.drill_id], json=False))
+    out = capsys.readouterr().out
+    assert listed == 0 and rows[0]["drill_id"] == record.drill_id and rows[0]["verdict"] == "interrupted"
+    assert shown == 1 and "drill INTERRUPTED" in out and "lost power" in out
+    assert (tmp_path / "reports" / f"{W}-{record.drill_id}.html").is_file()
+
+
+def test_a_killed_drill_is_recovered_after_its_lease_lapses(
+    clean: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drills, "LEASE", __import__("datetime").timedelta(seconds=2))
+
+    def killed() -> None:
+        raise drills.SimulatedKill()
+
+    # Given a drill whose process died (no cleanup at all) after the failover
+    with pytest.raises(drills.SimulatedKill):
+        drill(clean, "region-outage", tmp_path, hooks={"after-failover": killed})
+    assert clean.weights() == {"primary": 0, "secondary": 100}
+    assert not clean.servers["primary"].running
+    time.sleep(2.5)
+    # Then no new drill starts over the wreck
+    with pytest.raises(drills.DrillRefused, match="recover"):
+        drill(clean, "region-outage", tmp_path)
+    # When recovery runs (the daemon's dead-man switch does this by itself)
+    record = drills.recover(W, deps(), injector(clean), reports_dir=tmp_path)
+    # Then the faults are gone, traffic is clean, and the drill is on record as interrupted
+    assert record is not None and record.verdict == "interrupted"
+    assert_clean(clean)
+    assert drills.recover(W, deps(), injector(clean)) is None  # nothing left to recover
+
+
+def reprovision(stack: Stack, **overrides: str) -> None:
+    from chalicelib.models.planfile import load_plan_text
+    from localcloud.stack import provision_plan
+    from tests.integration.stack import plan_text
+
+    text = plan_text(
+        stack.servers["primary"].url + "/invocations",
+        stack.servers["secondary"].url + "/invocations",
+        **{**SETTINGS, **overrides},
+    )
+    stack.plan = load_plan_text(text, "test-plan.yaml")
+    stack.resources = provision_plan(
+        stack.cloud, stack.plan, text, stage=stack.cloud.stage, artifact=stack.servers["secondary"].artifact
+    )
+    deps().plans.put(text, source="test-plan.yaml")  # type: ignore[attr-defined]

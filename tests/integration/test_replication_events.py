@@ -1,0 +1,302 @@
+"""S3 replication events on the local cloud: SQS batches through the real Lambda handler (partial failures,
+re-drives, duplicates), and the simulated S3 replication that produces them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.errors import TransientError
+from chalicelib.clock import utc_now
+from chalicelib.models.failover import ReplicationInput
+from chalicelib.services import replication_events as events_uc
+from chalicelib.services.deps import deps
+from chalicelib.services.failover import check_replication
+from chalicelib.services.verification import asset_states, verify_workload
+from localcloud.replication import ReplicationSimulator, notification_record
+from localcloud.server import LocalCloud
+from tests.integration.stack import Stack, build_stack
+
+PRIMARY, SECONDARY = "us-east-1", "us-west-2"
+FUNCTION = "lifeboat-dev-on_replication_event"
+
+
+@pytest.fixture(scope="module")
+def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
+    s = build_stack(local_cloud)
+    try:
+        yield s
+    finally:
+        for server in s.servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def fresh(stack: Stack) -> Iterator[Stack]:
+    stack.inbox()
+    yield stack
+
+
+def data_asset(stack: Stack) -> Any:
+    return stack.plan.asset("training-data")
+
+
+def failed_record(stack: Stack, key: str, reason: str, version: str | None = None) -> dict[str, Any]:
+    a = data_asset(stack)
+    now = utc_now()
+    return notification_record(
+        "Replication:OperationFailedReplication",
+        bucket=a.source.bucket,
+        key=key,
+        size=3,
+        etag="e",
+        version_id=version,
+        region=PRIMARY,
+        account=stack.cloud.account_id,
+        destination_bucket=a.replica.bucket,
+        rule_id="lifeboat-training-data",
+        request_time=now - timedelta(seconds=30),
+        event_time=now,
+        failure_reason=reason,
+    )
+
+
+def sqs_record(body: str) -> dict[str, Any]:
+    """A record as Lambda's SQS event source delivers it (events/sqs/s3-notification-via-sqs.json)."""
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "AQEB" + uuid.uuid4().hex,
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1545082649183"},
+        "messageAttributes": {},
+        "md5OfBody": "0",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lifeboat-dev-replication-events",
+        "awsRegion": "us-east-1",
+    }
+
+
+def invoke(stack: Stack, records: list[dict[str, Any]]) -> dict[str, Any]:
+    resp = stack.cloud.client("lambda").invoke(
+        FunctionName=FUNCTION, Payload=json.dumps({"Records": records})
+    )
+    payload = json.loads(resp["Payload"].read())
+    return {"error": resp.get("FunctionError"), **payload}
+
+
+def put_source(stack: Stack, key: str, body: bytes = b"new") -> str:
+    a = data_asset(stack)
+    resp = stack.cloud.client("s3", PRIMARY).put_object(
+        Bucket=a.source.bucket, Key=key, Body=body, Metadata={"owner": "fraud-team"}, ContentType="text/csv"
+    )
+    return str(resp["VersionId"])
+
+
+def replica_head(stack: Stack, key: str) -> dict[str, Any] | None:
+    a = data_asset(stack)
+    try:
+        return dict(stack.cloud.client("s3", SECONDARY).head_object(Bucket=a.replica.bucket, Key=key))
+    except Exception:
+        return None
+
+
+def replication_entries(key: str) -> list[Any]:
+    return [
+        e
+        for e in deps().ledger.entries("fraud-scoring", kind="replication", limit=200)
+        if e.detail.get("key") == key
+    ]
+
+
+def test_a_batch_reports_only_its_bad_records_and_redrives_what_a_copy_can_fix(
+    fresh: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two objects whose replication failed: one a copy can fix, one only a human can
+    fixable = "datasets/incoming/late file été.csv"
+    blocked = "datasets/incoming/blocked.csv"
+    version = put_source(fresh, fixable, b"a,b\n1,2\n")
+    put_source(fresh, blocked)
+    # And a batch mixing them with S3's test event and three malformed notifications
+    good = sqs_record(
+        json.dumps({"Records": [failed_record(fresh, fixable, "DstPutObjectNotPermitted", version)]})
+    )
+    config = sqs_record(json.dumps({"Records": [failed_record(fresh, blocked, "DstKmsKeyNotFound")]}))
+    test_event = sqs_record(
+        json.dumps(
+            {
+                "Service": "Amazon S3",
+                "Event": "s3:TestEvent",
+                "Time": "2024-01-01T00:00:00.000Z",
+                "Bucket": "b",
+            }
+        )
+    )
+    not_json = sqs_record("this is not JSON")
+    unknown = sqs_record(
+        json.dumps({"Records": [{**failed_record(fresh, fixable, "x"), "eventName": "ObjectCreated:Put"}]})
+    )
+    empty = sqs_record(json.dumps({"Records": []}))
+    # When the handler gets the batch
+    response = invoke(fresh, [good, config, test_event, not_json, unknown, empty])
+    # Then only the malformed records go back to the queue (the batch itself succeeds)
+    assert response["error"] is None
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == sorted(
+        r["messageId"] for r in (not_json, unknown, empty)
+    )
+    # And the fixable object was copied to the replica, metadata and all
+    head = replica_head(fresh, fixable)
+    assert (
+        head is not None and head["Metadata"] == {"owner": "fraud-team"} and head["ContentType"] == "text/csv"
+    )
+    (redriven,) = replication_entries(fixable)
+    assert redriven.outcome == "failed:redriven" and "re-driven: copied" in redriven.reason
+    # And the one a retry cannot fix was not copied, says so, and pages a human
+    assert replica_head(fresh, blocked) is None
+    (entry,) = replication_entries(blocked)
+    assert entry.outcome == "failed:not-redriven" and "CANNOT" in entry.reason and "KMS key" in entry.reason
+    assert any("DstKmsKeyNotFound" in m.get("Subject", "") for m in fresh.inbox())
+    # And the asset's measured RPO now counts the blocked object as pending
+    state = asset_states(deps()).get("fraud-scoring", "training-data")
+    assert blocked in state.pending and fixable not in state.pending
+    assert state.measured_rpo_seconds is not None and state.measured_rpo_seconds >= 30
+    assert "ReplicationEvent" in capsys.readouterr().out
+
+
+def test_the_same_event_delivered_twice_is_processed_once(fresh: Stack) -> None:
+    # Given an event already handled (SQS delivers at least once)
+    key = "datasets/incoming/twice.csv"
+    version = put_source(fresh, key)
+    body = json.dumps({"Records": [failed_record(fresh, key, "DstPutObjectNotPermitted", version)]})
+    assert invoke(fresh, [sqs_record(body)])["batchItemFailures"] == []
+    # When it arrives again / Then it is acknowledged without a second ledger entry or copy
+    assert invoke(fresh, [sqs_record(body)])["batchItemFailures"] == []
+    assert len(replication_entries(key)) == 1
+
+
+def test_a_transient_error_returns_only_its_record_to_the_queue(
+    fresh: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given DynamoDB throttling while one of two events is handled
+    real = events_uc.handle_notice
+
+    def flaky(notice: Any, d: Any) -> Any:
+        if notice.key.endswith("throttled.csv"):
+            raise TransientError("ThrottlingException: injected")
+        return real(notice, d)
+
+    monkeypatch.setattr(events_uc, "handle_notice", flaky)
+    ok, throttled = "datasets/incoming/fine.csv", "datasets/incoming/throttled.csv"
+    records = [
+        sqs_record(
+            json.dumps(
+                {"Records": [failed_record(fresh, k, "DstPutObjectNotPermitted", put_source(fresh, k))]}
+            )
+        )
+        for k in (ok, throttled)
+    ]
+    # When the batch is handled / Then only the throttled record will be retried
+    response = invoke(fresh, records)
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [records[1]["messageId"]]
+    assert replica_head(fresh, ok) is not None
+
+
+def test_a_batch_where_every_record_fails_fails_the_invocation(fresh: Stack) -> None:
+    # Given nothing but malformed records / When handled / Then Lambda retries the whole batch
+    response = invoke(fresh, [sqs_record("{"), sqs_record("[]")])
+    assert response["error"] is not None and "All records failed" in response["errorMessage"]
+
+
+def test_a_malformed_message_on_the_queue_is_not_lost(fresh: Stack) -> None:
+    # Given the replication queue wired to the handler
+    sqs = fresh.cloud.client("sqs")
+    url = fresh.cloud.resources["queue_url"]
+    # When a message that is not a notification arrives
+    sqs.send_message(QueueUrl=url, MessageBody="garbage from a misconfigured bucket")
+    # Then the handler failed it and it is back in the queue (and would reach the DLQ after 5 receives)
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in messages] == ["garbage from a misconfigured bucket"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+
+
+# -- the simulated S3 replication ------------------------------------------------------------------------
+@pytest.fixture
+def replication(fresh: Stack) -> Iterator[ReplicationSimulator]:
+    sim = ReplicationSimulator(fresh.cloud, lag=timedelta(seconds=0.2), interval=0.05).watch(fresh.plan)
+    yield sim
+    sim.stop()
+
+
+def test_simulated_replication_copies_fails_and_notifies_like_s3(
+    fresh: Stack, replication: ReplicationSimulator
+) -> None:
+    # Given replication of one prefix failing for a reason only a human can fix
+    replication.fail("datasets/blocked/*", "DstKmsKeyNotFound")
+    later = ReplicationInput(
+        workload="fraud-scoring", execution="t", started=utc_now() + timedelta(seconds=2)
+    )
+    already = check_replication(later, deps()).pending_objects  # left unreplicated by earlier tests
+    # When new training data is written to the primary
+    put_source(fresh, "datasets/flowing/a.csv")
+    put_source(fresh, "datasets/blocked/b.csv")
+    replication.tick()
+    # Then a graceful failover right now would have something to wait for
+    assert check_replication(later, deps()).pending_objects == already + 2
+    # When replication catches up
+    assert replication.drain()
+    # Then the healthy object is in the replica, the failed one is not, and S3's notification reached Lifeboat
+    assert replica_head(fresh, "datasets/flowing/a.csv") is not None
+    assert replica_head(fresh, "datasets/blocked/b.csv") is None
+    (entry,) = replication_entries("datasets/blocked/b.csv")
+    assert entry.outcome == "failed:not-redriven"
+    sent = replication.events_sent[-1]
+    assert sent["eventName"] == "Replication:OperationFailedReplication"
+    assert sent["replicationEventData"]["failureReason"] == "DstKmsKeyNotFound"
+    # And the failover's replication check now waits only for what cannot arrive
+    assert check_replication(later, deps()).pending_objects == already + 1
+    # And the next verification finds it, and says a retry cannot fix it
+    data = next(a for a in verify_workload("fraud-scoring", deps()).assets if a.asset == "training-data")
+    assert data.missing >= 1
+    codes = {f.code: f for f in data.findings}
+    assert "CANNOT" in codes["replication-failed-DstKmsKeyNotFound"].message
+
+
+def test_slow_replication_reports_the_missed_threshold_then_the_late_arrival(
+    fresh: Stack, replication: ReplicationSimulator
+) -> None:
+    # Given replication slower than the (shortened) Replication Time Control threshold
+    replication.rtc_threshold = timedelta(seconds=0.3)
+    replication.delay("datasets/slow/*", timedelta(seconds=0.8))
+    key = "datasets/slow/big.csv"
+    put_source(fresh, key)
+    # When it finally replicates
+    assert replication.drain(timeout=5)
+    # Then S3's two threshold events reached Lifeboat, in order, and the object is no longer pending
+    kinds = [r["eventName"] for r in replication.events_sent if "slow/big" in r["s3"]["object"]["key"]]
+    assert kinds == ["Replication:OperationMissedThreshold", "Replication:OperationReplicatedAfterThreshold"]
+    outcomes = sorted(e.outcome for e in replication_entries(key))
+    assert outcomes == ["missed-threshold:recorded", "replicated-after-threshold:recorded"]
+    assert key not in asset_states(deps()).get("fraud-scoring", "training-data").pending
+    assert replica_head(fresh, key) is not None
+
+
+def test_the_local_cloud_keeps_point_in_time_recovery_moving_like_aws(fresh: Stack) -> None:
+    # Given the feature table, whose restorable time moto froze when PITR was enabled
+    from localcloud.replication import refresh_pitr
+
+    ddb = fresh.cloud.client("dynamodb", PRIMARY)
+
+    def latest() -> Any:
+        desc = ddb.describe_continuous_backups(TableName="fraud-features")["ContinuousBackupsDescription"]
+        return desc["PointInTimeRecoveryDescription"]["LatestRestorableDateTime"]
+
+    before = latest()
+    # When the simulator refreshes it (it does every 30 s in `lifeboat local up`)
+    refresh_pitr([(PRIMARY, "fraud-features")])
+    # Then the latest restorable time has moved to about now (this guards the moto internals it relies on)
+    assert latest() > before
+    assert (utc_now() - latest()).total_seconds() < 5
