@@ -9,10 +9,9 @@ from typing import Any
 
 from chalicelib.adapters import aws
 from chalicelib.models.drill import DrillRequest
+from chalicelib.models.drill_event import DETAIL_TYPE, PATTERN, SOURCE
 
-SOURCE = "lifeboat.drills"
-DETAIL_TYPE = "Lifeboat Drill Requested"
-PATTERN = {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}
+__all__ = ["DETAIL_TYPE", "PATTERN", "SOURCE"]
 
 
 class DrillRequestFailed(RuntimeError):

@@ -15,10 +15,6 @@ from chalice import Blueprint, IAMAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.errors import is_transient
-from chalicelib.adapters.executions import ExecutionConflict
-from chalicelib.adapters.ledger import StateConflict
-from chalicelib.adapters.locks import LockHeld
-from chalicelib.adapters.plan_store import BrokenPlans, UnknownWorkload
 from chalicelib.models.api import (
     MAX_BODY_BYTES,
     ErrorBody,
@@ -30,10 +26,6 @@ from chalicelib.models.api import (
 from chalicelib.models.durations import describe_value
 from chalicelib.models.plan import RULE_ERROR, WORKLOAD_PATTERN
 from chalicelib.observability import emit, logger
-from chalicelib.services import failback_ops
-from chalicelib.services.console import OperationConflict
-from chalicelib.services.executions import UnknownExecution
-from chalicelib.services.unavailable import FeatureUnavailable
 
 M = TypeVar("M", bound=BaseModel)
 Location = Literal["body", "query", "path", "plan"]
@@ -130,6 +122,17 @@ def route(
 
 # -- errors ---------------------------------------------------------------------------------------------
 def _error_for(exc: Exception, workload_in: Location = "path") -> ApiError | None:
+    # Imported here, not at module level: the REST API's error mapping must not make every other function's
+    # cold start pay for the use cases that define these exceptions.
+    from chalicelib.adapters.executions import ExecutionConflict
+    from chalicelib.adapters.ledger import StateConflict
+    from chalicelib.adapters.locks import LockHeld
+    from chalicelib.adapters.plan_store import BrokenPlans, UnknownWorkload
+    from chalicelib.services import failback_ops
+    from chalicelib.services.console import OperationConflict
+    from chalicelib.services.executions import UnknownExecution
+    from chalicelib.services.unavailable import FeatureUnavailable
+
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, UnknownWorkload):

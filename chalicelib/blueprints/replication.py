@@ -6,8 +6,6 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.services.deps import deps
-from chalicelib.services.replication_events import handle_batch
 from chalicelib.settings import replication_queue_name
 
 bp = Blueprint(__name__)
@@ -24,5 +22,8 @@ BATCH_SIZE = 10
     name="on_replication_event",
 )
 def on_replication_event(event: Any) -> dict[str, Any]:
+    from chalicelib.services.deps import deps
+    from chalicelib.services.replication_events import handle_batch
+
     report = handle_batch(event.to_dict(), deps)
     return {"batchItemFailures": report.batch_item_failures}

@@ -7,9 +7,6 @@ from typing import Any
 from chalice import Blueprint, Rate
 
 from chalicelib.blueprints.tasks import task
-from chalicelib.models import verification as m
-from chalicelib.services import verification as uc
-from chalicelib.services.deps import deps
 
 bp = Blueprint(__name__)
 
@@ -17,21 +14,36 @@ bp = Blueprint(__name__)
 @bp.lambda_function(name="verify_plan")
 @task
 def verify_plan(event: dict[str, Any]) -> Any:
+    from chalicelib.models import verification as m
+    from chalicelib.services import verification as uc
+    from chalicelib.services.deps import deps
+
     return uc.task_plan_run(m.PlanRunInput.model_validate(event), deps())
 
 
 @bp.lambda_function(name="verify_shard")
 @task
 def verify_shard(event: dict[str, Any]) -> Any:
+    from chalicelib.models import verification as m
+    from chalicelib.services import verification as uc
+    from chalicelib.services.deps import deps
+
     return uc.task_run_shard(m.ShardInput.model_validate(event), deps())
 
 
 @bp.lambda_function(name="verify_finalize")
 @task
 def verify_finalize(event: dict[str, Any]) -> Any:
+    from chalicelib.models import verification as m
+    from chalicelib.services import verification as uc
+    from chalicelib.services.deps import deps
+
     return uc.task_finalize(m.FinalizeInput.model_validate(event), deps())
 
 
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="verify_scheduled")
 def verify_scheduled(event: Any) -> dict[str, Any]:
+    from chalicelib.services import verification as uc
+    from chalicelib.services.deps import deps
+
     return uc.start_scheduled(deps())
