@@ -20,23 +20,6 @@ from chalicelib.blueprints.http import (
     route,
     workload_param,
 )
-from chalicelib.models.api import (
-    ExecutionActionBody,
-    ExecutionsQuery,
-    FailbackBody,
-    FailoverBody,
-    LedgerQuery,
-    StatusQuery,
-    ValidateBody,
-    VerifyBody,
-)
-from chalicelib.models.drill import DrillBody, DrillList, DrillRecord, DrillsQuery, DrillStarted
-from chalicelib.models.failback import ControlOutcome
-from chalicelib.services import console
-from chalicelib.services import executions as runs
-from chalicelib.services.deps import deps
-from chalicelib.services.operations import FailoverPlanPreview
-from chalicelib.services.validate import ValidationReport, validate_plan
 
 bp = Blueprint(__name__)
 bp.register_middleware(http.error_shape, "http")
@@ -49,15 +32,28 @@ def health() -> Response:
 
 
 # -- plans ----------------------------------------------------------------------------------------------
-@route(bp, "/plans", "GET", tag="plans", responses={200: console.PlanList})
+@route(bp, "/plans", "GET", tag="plans", responses={200: "chalicelib.services.console:PlanList"})
 def list_plans() -> Response:
     """List the DR plans Lifeboat holds, with their effective objectives."""
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     return reply(console.list_plans(deps()))
 
 
-@route(bp, "/plans/{workload}", "GET", tag="plans", responses={200: console.PlanDetail}, errors=(404,))
+@route(
+    bp,
+    "/plans/{workload}",
+    "GET",
+    tag="plans",
+    responses={200: "chalicelib.services.console:PlanDetail"},
+    errors=(404,),
+)
 def get_plan(workload: str) -> Response:
     """One DR plan as stored, with the effective RPO/RTO of the plan and of each asset."""
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     return reply(console.show_plan(workload_param(workload), deps()))
 
 
@@ -66,9 +62,9 @@ def get_plan(workload: str) -> Response:
     "/plans/{workload}/validate",
     "POST",
     tag="plans",
-    body=ValidateBody,
+    body="chalicelib.models.api:ValidateBody",
     body_required=False,
-    responses={200: ValidationReport},
+    responses={200: "chalicelib.services.validate:ValidationReport"},
     errors=(404,),
 )
 def validate(workload: str) -> Response:
@@ -78,6 +74,10 @@ def validate(workload: str) -> Response:
     records exist, the state machines are deployed, and Lifeboat's role has the IAM permissions the plan
     needs (simulated with iam:SimulatePrincipalPolicy when allowed, else listed). Findings carry a severity.
     """
+    from chalicelib.models.api import ValidateBody
+    from chalicelib.services.deps import deps
+    from chalicelib.services.validate import validate_plan
+
     body = parse_body(bp, ValidateBody, required=False)
     report = validate_plan(
         workload_param(workload), deps(), probe_endpoints=body.probe_endpoints, simulate_iam=body.simulate_iam
@@ -86,9 +86,20 @@ def validate(workload: str) -> Response:
 
 
 # -- status ---------------------------------------------------------------------------------------------
-@route(bp, "/status", "GET", tag="status", query=StatusQuery, responses={200: console.StatusList})
+@route(
+    bp,
+    "/status",
+    "GET",
+    tag="status",
+    query="chalicelib.models.api:StatusQuery",
+    responses={200: "chalicelib.services.console:StatusList"},
+)
 def status_all() -> Response:
     """DR status of every workload (add ?probe=true to smoke-test the endpoints now)."""
+    from chalicelib.models.api import StatusQuery
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     query = parse_query(bp, StatusQuery)
     return reply(console.status_all(deps(), probe=query.probe))
 
@@ -98,13 +109,17 @@ def status_all() -> Response:
     "/status/{workload}",
     "GET",
     tag="status",
-    query=StatusQuery,
-    responses={200: console.ConsoleStatus},
+    query="chalicelib.models.api:StatusQuery",
+    responses={200: "chalicelib.services.console:ConsoleStatus"},
     errors=(404,),
 )
 def status_one(workload: str) -> Response:
     """A workload's DR status: active region, live traffic weights, last smoke tests, RPO per asset,
     last failover/failback with measured RTO, running executions and the lock."""
+    from chalicelib.models.api import StatusQuery
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     query = parse_query(bp, StatusQuery)
     return reply(console.status_of(workload_param(workload), deps(), probe=query.probe))
 
@@ -115,8 +130,11 @@ def status_one(workload: str) -> Response:
     "/workloads/{workload}/failover",
     "POST",
     tag="operations",
-    body=FailoverBody,
-    responses={200: FailoverPlanPreview, 202: console.OperationStarted},
+    body="chalicelib.models.api:FailoverBody",
+    responses={
+        200: "chalicelib.services.operations:FailoverPlanPreview",
+        202: "chalicelib.services.console:OperationStarted",
+    },
     errors=(404, 409, 501),
 )
 def failover(workload: str) -> Response:
@@ -126,6 +144,10 @@ def failover(workload: str) -> Response:
     with the execution id, and records your IAM identity and reason in the ledger; 409 when another
     failover/failback runs or holds the lock.
     """
+    from chalicelib.models.api import FailoverBody
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     body = parse_body(bp, FailoverBody)
     result = console.request_failover(workload_param(workload), body, caller(bp), deps())
     return reply(result, 202 if isinstance(result, console.OperationStarted) else 200)
@@ -136,12 +158,16 @@ def failover(workload: str) -> Response:
     "/workloads/{workload}/failback",
     "POST",
     tag="operations",
-    body=FailbackBody,
-    responses={202: console.OperationStarted},
+    body="chalicelib.models.api:FailbackBody",
+    responses={202: "chalicelib.services.console:OperationStarted"},
     errors=(404, 409, 501),
 )
 def failback(workload: str) -> Response:
     """Start a stepped failback to the primary region (approval, steps, bakes and gates from the plan)."""
+    from chalicelib.models.api import FailbackBody
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     body = parse_body(bp, FailbackBody)
     return reply(console.request_failback(workload_param(workload), body.reason, caller(bp), deps()), 202)
 
@@ -151,9 +177,9 @@ def failback(workload: str) -> Response:
     "/workloads/{workload}/verify",
     "POST",
     tag="operations",
-    body=VerifyBody,
+    body="chalicelib.models.api:VerifyBody",
     body_required=False,
-    responses={202: console.OperationStarted},
+    responses={202: "chalicelib.services.console:OperationStarted"},
     errors=(404, 409, 501),
 )
 def verify(workload: str) -> Response:
@@ -162,6 +188,10 @@ def verify(workload: str) -> Response:
     Answers 202 with the execution id; the verdict lands in the ledger, status (measured RPO per asset)
     and the evidence bucket when the run finishes. 409 while a verification of the workload runs.
     """
+    from chalicelib.models.api import VerifyBody
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     body = parse_body(bp, VerifyBody, required=False)
     return reply(console.request_verification(workload_param(workload), body.reason, caller(bp), deps()), 202)
 
@@ -171,9 +201,9 @@ def verify(workload: str) -> Response:
     "/workloads/{workload}/drills",
     "POST",
     tag="drills",
-    body=DrillBody,
+    body="chalicelib.models.drill:DrillBody",
     body_required=False,
-    responses={202: DrillStarted},
+    responses={202: "chalicelib.models.drill:DrillStarted"},
     errors=(404, 409),
 )
 def drills(workload: str) -> Response:
@@ -183,25 +213,55 @@ def drills(workload: str) -> Response:
     an AWS account the drill breaks the plan's drill target (drill.target), never production unless `live`
     is set with `confirm` equal to the workload's name. 409 when that pre-condition fails.
     """
+    from chalicelib.models.drill import DrillBody
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     body = parse_body(bp, DrillBody, required=False)
     return reply(console.request_drill(workload_param(workload), body, caller(bp), deps()), 202)
 
 
-@route(bp, "/drills", "GET", tag="drills", query=DrillsQuery, responses={200: DrillList}, errors=(404,))
+@route(
+    bp,
+    "/drills",
+    "GET",
+    tag="drills",
+    query="chalicelib.models.drill:DrillsQuery",
+    responses={200: "chalicelib.models.drill:DrillList"},
+    errors=(404,),
+)
 def list_drills() -> Response:
     """Finished drills, newest first (?workload=, ?limit=): verdict, RTO, RPO, evidence locations."""
+    from chalicelib.models.drill import DrillsQuery
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     q = parse_query(bp, DrillsQuery)
     return reply(console.list_drills(deps(), workload=q.workload, limit=q.limit))
 
 
-@route(bp, "/drills/{drill_id}", "GET", tag="drills", responses={200: DrillRecord}, errors=(404,))
+@route(
+    bp,
+    "/drills/{drill_id}",
+    "GET",
+    tag="drills",
+    responses={200: "chalicelib.models.drill:DrillRecord"},
+    errors=(404,),
+)
 def get_drill(drill_id: str) -> Response:
     """One drill's full record: phases, objectives with verdicts and margins, decisions, step timings."""
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     return reply(console.show_drill(drill_id, deps()))
 
 
 # -- execution controls (failback) ----------------------------------------------------------------------
 def _control(action: str, id: str) -> Response:
+    from chalicelib.models.api import ExecutionActionBody
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     body = parse_body(bp, ExecutionActionBody, required=False)
     outcome = console.control_execution(action, execution_param(id), body.reason, caller(bp), deps())
     return reply(outcome)
@@ -209,9 +269,9 @@ def _control(action: str, id: str) -> Response:
 
 _CONTROL = {
     "tag": "executions",
-    "body": ExecutionActionBody,
+    "body": "chalicelib.models.api:ExecutionActionBody",
     "body_required": False,
-    "responses": {200: ControlOutcome},
+    "responses": {200: "chalicelib.models.failback:ControlOutcome"},
     "errors": (404, 409),
 }
 
@@ -258,23 +318,37 @@ def fast_track(id: str) -> Response:
     "/executions",
     "GET",
     tag="executions",
-    query=ExecutionsQuery,
-    responses={200: runs.ExecutionList},
+    query="chalicelib.models.api:ExecutionsQuery",
+    responses={200: "chalicelib.services.executions:ExecutionList"},
     errors=(404,),
 )
 def list_executions() -> Response:
     """Lifeboat's executions, most recent first (?workload=, ?status=, ?limit=)."""
+    from chalicelib.models.api import ExecutionsQuery
+    from chalicelib.services import executions as runs
+    from chalicelib.services.deps import deps
+
     q = parse_query(bp, ExecutionsQuery)
     return reply(runs.list_executions(deps(), workload=q.workload, status=q.status, limit=q.limit))
 
 
-@route(bp, "/executions/{id}", "GET", tag="executions", responses={200: runs.ExecutionDetail}, errors=(404,))
+@route(
+    bp,
+    "/executions/{id}",
+    "GET",
+    tag="executions",
+    responses={200: "chalicelib.services.executions:ExecutionDetail"},
+    errors=(404,),
+)
 def get_execution(id: str) -> Response:
     """One execution: every step with timings and results, and its decisions from the ledger.
 
     `id` is the `id` field of any execution in a response (the ARN in unpadded base64url), or the
     execution name.
     """
+    from chalicelib.services import executions as runs
+    from chalicelib.services.deps import deps
+
     return reply(runs.get_execution(execution_param(id), deps()))
 
 
@@ -283,16 +357,20 @@ def get_execution(id: str) -> Response:
     "/ledger/{workload}",
     "GET",
     tag="ledger",
-    query=LedgerQuery,
-    responses={200: console.LedgerPage},
+    query="chalicelib.models.api:LedgerQuery",
+    responses={200: "chalicelib.services.console:LedgerPage"},
     errors=(404,),
 )
 def ledger(workload: str) -> Response:
     """A workload's decisions and operations, newest first (?limit=, ?kind=)."""
+    from chalicelib.models.api import LedgerQuery
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
     q = parse_query(bp, LedgerQuery)
     return reply(console.ledger_page(workload_param(workload), deps(), limit=q.limit, kind=q.kind))
 
 
 def declared_routes() -> dict[tuple[str, str], Any]:
     """(path, method) -> RouteDoc of every authorised route (the OpenAPI builder and tests read it)."""
-    return dict(http.ROUTES)
+    return {key: doc.resolved() for key, doc in http.ROUTES.items()}

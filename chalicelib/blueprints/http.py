@@ -4,28 +4,43 @@ every error into a 4xx/5xx with one JSON shape (`ErrorBody`). No business rules 
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from chalice import Blueprint, IAMAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.errors import is_transient
-from chalicelib.models.api import (
-    MAX_BODY_BYTES,
-    ErrorBody,
-    ExecutionRef,
-    Problem,
-    execution_links,
-    parse_execution_id,
-)
 from chalicelib.models.durations import describe_value
-from chalicelib.models.plan import RULE_ERROR, WORKLOAD_PATTERN
 from chalicelib.observability import emit, logger
+
+if TYPE_CHECKING:
+    from chalicelib.models.api import ExecutionRef, Problem
+
+
+def api() -> Any:
+    """chalicelib.models.api, imported on first use: importing the app must not build the API's models."""
+    from chalicelib.models import api as models
+
+    return models
+
+
+def _plan_rules() -> Any:
+    from chalicelib.models import plan
+
+    return plan
+
+
+@functools.cache
+def _workload_pattern() -> re.Pattern[str]:
+    return re.compile(_plan_rules().WORKLOAD_PATTERN)
+
 
 M = TypeVar("M", bound=BaseModel)
 Location = Literal["body", "query", "path", "plan"]
@@ -52,7 +67,7 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.body = ErrorBody(code=code, message=message, problems=list(problems), execution=execution)
+        self.body = api().ErrorBody(code=code, message=message, problems=list(problems), execution=execution)
         self.headers: dict[str, str | list[str]] = dict(headers or {})
 
     def response(self) -> Response:
@@ -68,16 +83,44 @@ def bad_request(message: str, problems: Iterable[Problem] = ()) -> ApiError:
 
 
 # -- route metadata (the OpenAPI document is built from it) ---------------------------------------------
+# Models are named "module:Class" so that importing the app (every function's cold start) does not import
+# the API's request and response models; they are resolved when the OpenAPI document is built.
+ModelRef = type[BaseModel] | str
+
+
+def resolve_model(ref: ModelRef) -> type[BaseModel]:
+    if not isinstance(ref, str):
+        return ref
+    module, _, name = ref.partition(":")
+    model = getattr(importlib.import_module(module), name)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{ref} is not a pydantic model")
+    return model
+
+
 @dataclass(frozen=True)
 class RouteDoc:
     path: str
     method: str
     tag: str
-    body: type[BaseModel] | None = None
+    body: ModelRef | None = None
     body_required: bool = True
-    query: type[BaseModel] | None = None
-    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    query: ModelRef | None = None
+    responses: dict[int, ModelRef | None] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
+
+    def resolved(self) -> RouteDoc:
+        """The same route with every model reference imported."""
+        return RouteDoc(
+            path=self.path,
+            method=self.method,
+            tag=self.tag,
+            body=resolve_model(self.body) if self.body is not None else None,
+            body_required=self.body_required,
+            query=resolve_model(self.query) if self.query is not None else None,
+            responses={k: (resolve_model(v) if v is not None else None) for k, v in self.responses.items()},
+            errors=self.errors,
+        )
 
 
 ROUTES: dict[tuple[str, str], RouteDoc] = {}
@@ -89,10 +132,10 @@ def route(
     method: str,
     *,
     tag: str,
-    responses: dict[int, type[BaseModel] | None],
-    body: type[BaseModel] | None = None,
+    responses: dict[int, ModelRef | None],
+    body: ModelRef | None = None,
     body_required: bool = True,
-    query: type[BaseModel] | None = None,
+    query: ModelRef | None = None,
     errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an IAM-authorised route whose errors all become `ErrorBody` answers."""
@@ -137,15 +180,20 @@ def _error_for(exc: Exception, workload_in: Location = "path") -> ApiError | Non
         return exc
     if isinstance(exc, UnknownWorkload):
         return ApiError(
-            404, "NotFound", str(exc), [Problem(field="workload", location=workload_in, problem=str(exc))]
+            404,
+            "NotFound",
+            str(exc),
+            [api().Problem(field="workload", location=workload_in, problem=str(exc))],
         )
     if isinstance(exc, UnknownExecution | failback_ops.UnknownExecution):
-        return ApiError(404, "NotFound", str(exc), [Problem(field="id", location="path", problem=str(exc))])
+        return ApiError(
+            404, "NotFound", str(exc), [api().Problem(field="id", location="path", problem=str(exc))]
+        )
     if isinstance(exc, OperationConflict):
-        links = execution_links(exc.execution) if exc.execution else None
+        links = api().execution_links(exc.execution) if exc.execution else None
         return ApiError(409, "Conflict", str(exc), execution=links)
     if isinstance(exc, LockHeld):
-        links = execution_links(exc.info.holder) if exc.info.holder.startswith("arn:") else None
+        links = api().execution_links(exc.info.holder) if exc.info.holder.startswith("arn:") else None
         return ApiError(409, "Conflict", str(exc), execution=links)
     if isinstance(exc, failback_ops.ControlRefused | ExecutionConflict):
         return ApiError(409, "Conflict", str(exc))
@@ -153,7 +201,9 @@ def _error_for(exc: Exception, workload_in: Location = "path") -> ApiError | Non
         return ApiError(501, "NotImplemented", str(exc))
     if isinstance(exc, BrokenPlans):
         # Not the caller's fault: a stored plan is invalid. Say which, so an operator can fix it.
-        problems = [Problem(field=p.field or "plan", location="plan", problem=str(p)) for p in exc.problems]
+        problems = [
+            api().Problem(field=p.field or "plan", location="plan", problem=str(p)) for p in exc.problems
+        ]
         return ApiError(500, "PlanStoreInvalid", "some stored DR plans are invalid", problems)
     if isinstance(exc, StateConflict) or is_transient(exc):
         return ApiError(
@@ -189,8 +239,10 @@ def error_shape(event: Any, get_response: Callable[[Any], Response]) -> Response
     response = get_response(event)
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
-        response.body = ErrorBody(code=str(body["Code"]), message=str(body["Message"])).model_dump(
-            mode="json", exclude_none=True
+        response.body = (
+            api()
+            .ErrorBody(code=str(body["Code"]), message=str(body["Message"]))
+            .model_dump(mode="json", exclude_none=True)
         )
     for key, value in JSON_HEADERS.items():
         response.headers.setdefault(key, value)
@@ -232,7 +284,7 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         return f"must be at most {ctx.get('max_length')} characters"
     if kind == "string_pattern_mismatch":
         return f"does not match {ctx.get('pattern')} (got {got})"
-    if kind == RULE_ERROR:
+    if kind == _plan_rules().RULE_ERROR:
         return str(error["msg"])
     msg = str(error["msg"])
     return msg[:1].lower() + msg[1:]
@@ -242,10 +294,10 @@ def problems_of(exc: ValidationError, model: type[BaseModel], location: Location
     out: list[Problem] = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
-        if error["type"] == RULE_ERROR:
+        if error["type"] == _plan_rules().RULE_ERROR:
             loc += tuple((error.get("ctx") or {}).get("at", ()))
         name = ".".join(str(p) for p in loc) or location
-        problem = Problem(field=name, location=location, problem=_message(error, model))
+        problem = api().Problem(field=name, location=location, problem=_message(error, model))
         if problem not in out:
             out.append(problem)
     return out
@@ -259,12 +311,12 @@ def parse_body(bp: Blueprint, model: type[M], *, required: bool = True) -> M:
         raise bad_request("the body is not UTF-8 JSON", [_body_problem("not UTF-8 JSON")]) from None
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
+    if len(raw) > api().MAX_BODY_BYTES:
         raise ApiError(
             413,
             "PayloadTooLarge",
-            f"the body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted",
-            [_body_problem(f"larger than {MAX_BODY_BYTES} bytes")],
+            f"the body is {len(raw)} bytes; at most {api().MAX_BODY_BYTES} are accepted",
+            [_body_problem(f"larger than {api().MAX_BODY_BYTES} bytes")],
         )
     if not raw.strip():
         if required:
@@ -299,7 +351,7 @@ def parse_query(bp: Blueprint, model: type[M]) -> M:
         for key in params:
             values = params.getlist(key)
             if len(values) > 1:
-                problems.append(Problem(field=key, location="query", problem="given more than once"))
+                problems.append(api().Problem(field=key, location="query", problem="given more than once"))
             data[key] = values[-1]
     if problems:
         raise bad_request(_summary(problems), problems)
@@ -310,12 +362,9 @@ def parse_query(bp: Blueprint, model: type[M]) -> M:
         raise bad_request(_summary(problems), problems) from None
 
 
-_WORKLOAD = re.compile(WORKLOAD_PATTERN)
-
-
 def workload_param(value: str) -> str:
-    if not isinstance(value, str) or not _WORKLOAD.match(value):
-        problem = Problem(
+    if not isinstance(value, str) or not _workload_pattern().match(value):
+        problem = api().Problem(
             field="workload",
             location="path",
             problem=f"expected 3-40 lowercase letters, digits and hyphens (got {describe_value(value)})",
@@ -326,14 +375,14 @@ def workload_param(value: str) -> str:
 
 def execution_param(value: str) -> ExecutionRef:
     try:
-        return parse_execution_id(value)
+        return api().parse_execution_id(value)
     except ValueError as exc:
-        problem = Problem(field="id", location="path", problem=str(exc))
+        problem = api().Problem(field="id", location="path", problem=str(exc))
         raise bad_request(_summary([problem]), [problem]) from None
 
 
 def _body_problem(text: str) -> Problem:
-    return Problem(field="body", location="body", problem=text)
+    return api().Problem(field="body", location="body", problem=text)
 
 
 def _summary(problems: list[Problem]) -> str:

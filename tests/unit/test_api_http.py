@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import app as lifeboat
 from chalicelib.adapters.plan_store import UnknownWorkload
 from chalicelib.blueprints import api as api_module
+from chalicelib.services import validate as validate_module
 from chalicelib.clock import utc_now
 from chalicelib.models.api import MAX_BODY_BYTES
 from chalicelib.models.drill import DrillBody, DrillList, DrillStarted
@@ -132,7 +133,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, tuple[Any
     outcome = ControlOutcome(workload=WORKLOAD, execution="x", action="approve", result="approved")
     monkeypatch.setattr(console, "list_plans", stub("list_plans", console.PlanList(plans=[])))
     monkeypatch.setattr(console, "show_plan", stub("show_plan", console.show_plan))  # pure: runs for real
-    monkeypatch.setattr(api_module, "validate_plan", stub("validate_plan", report))
+    monkeypatch.setattr(validate_module, "validate_plan", stub("validate_plan", report))
     monkeypatch.setattr(console, "status_all", stub("status_all", console.StatusList(workloads=[])))
     monkeypatch.setattr(console, "status_of", stub("status_of", _not_found_unless_known))
     monkeypatch.setattr(console, "request_failover", stub("request_failover", _failover))
