@@ -801,6 +801,12 @@ class _Renderer:
                     }
                     event["State"] = "ENABLED" if alarms else "DISABLED"
                 props["Events"] = {fn.event_id: {"Properties": event}}
+            if fn.kind == "sqs":
+                # The handler answers {"batchItemFailures": [...]}: only those records return to the queue,
+                # which Lambda honours only with this response type (Chalice cannot declare it).
+                props["Events"] = {
+                    fn.event_id: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+                }
             self.resources[fn.logical_id] = {"DependsOn": [log_id], "Properties": props}
             self.resources[fn.role_id] = {
                 "Properties": {

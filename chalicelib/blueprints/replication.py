@@ -11,7 +11,7 @@ from chalicelib.settings import replication_queue_name
 bp = Blueprint(__name__)
 
 # Partial batch responses need ReportBatchItemFailures on the event source mapping, which Chalice 1.34
-# cannot declare: see docs/verification.md for the template merge that adds it.
+# cannot declare: the merge template adds it (infra/template.py, docs/verification.md).
 BATCH_SIZE = 10
 
 

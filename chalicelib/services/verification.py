@@ -845,6 +845,8 @@ def publish(plan: DRPlan, report: VerificationReport, d: Deps) -> VerificationRe
         emit("VerificationObjectiveMet", 0 if a.verdict in ("breached", "incomplete") else 1, **dims)
         _record_asset_state(plan, a, report, d)
     emit("VerificationRun", 1, workload=plan.workload, verdict=report.verdict)
+    # The deployed "<workload>-rpo-breach" alarm watches this metric (infra/template.py RPO_BREACH_METRIC).
+    emit("RPOBreached", sum(1 for a in report.assets if a.verdict == "breached"), workload=plan.workload)
     if report.verdict in ("breached", "incomplete"):
         subject = {
             "breached": f"[Lifeboat] {plan.workload}: RPO objective BREACHED",

@@ -280,6 +280,21 @@ def test_replication_queue_has_a_dlq_and_accepts_only_the_plans_source_buckets(t
             assert s3 == []
 
 
+def test_replication_events_return_only_failed_records_to_the_queue(templates: dict) -> None:
+    # Given the packaged functions / Then every SQS-fed one reports partial batch failures to Lambda,
+    # so a failed record goes back to the queue (and to its DLQ after the redrive count), nothing is lost
+    for template in templates.values():
+        sqs_events = [
+            (name, event)
+            for name, fn in resources_of(template, "AWS::Serverless::Function").items()
+            for event in fn["Properties"].get("Events", {}).values()
+            if event["Type"] == "SQS"
+        ]
+        assert sqs_events
+        for name, event in sqs_events:
+            assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+
+
 def test_asynchronous_invocations_have_dead_letter_queues(templates: dict) -> None:
     for template in templates.values():
         dlq = {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}
