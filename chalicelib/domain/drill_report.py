@@ -26,6 +26,7 @@ PHASE_COLOURS = {
     "restore": "#94a3b8",
     "failback": "#06b6d4",
     "backup check": "#64748b",
+    "replication paused": "#fcd34d",
 }
 MARKER_STYLE = {
     "fault": ("triangle", "#dc2626"),
@@ -48,7 +49,7 @@ LEGEND = (
 VERDICT_COLOURS = {"passed": "#059669", "breached": "#d97706", "failed": "#dc2626", "interrupted": "#6b7280"}
 
 WIDTH = 920
-LEFT = 110
+LEFT = 130
 RIGHT = 64  # room for the last bar's duration label
 ROW = 26
 

@@ -911,6 +911,10 @@ class DrillRunner:
                 ),
                 *[p for p in rec.phases if p.name == "failback"],
             ]
+        paused = next((m.at for m in rec.markers if m.name == "paused"), None)
+        if paused is not None:  # replication-stalled: how long the replica fell behind before the switch
+            until = rec.rto.switched_at if rec.rto else rec.ended_at
+            rec.phases.insert(0, Phase(name="replication paused", start=paused, end=max(until, paused)))
         rec.verdict, rec.as_expected, rec.verdict_reason = rules.drill_verdict(
             rec.expectation,
             rec.behaviour,

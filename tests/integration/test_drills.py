@@ -330,3 +330,16 @@ def reprovision(stack: Stack, **overrides: str) -> None:
         stack.cloud, stack.plan, text, stage=stack.cloud.stage, artifact=stack.servers["secondary"].artifact
     )
     deps().plans.put(text, source="test-plan.yaml")  # type: ignore[attr-defined]
+
+
+def test_the_aws_injector_breaks_drill_target_endpoints_through_their_fault_api(clean: Stack) -> None:
+    # Given the injector a drill uses in an AWS account (HTTP endpoints running the model-server container)
+    faults = HttpFaults(clean.plan)
+    assert faults.unsupported("api-throttling") and faults.unsupported("region-outage") is None
+    # When it "kills" the primary and degrades the secondary
+    faults.kill("primary")
+    faults.degrade("secondary", wrong_answers=True)
+    # Then both endpoints really misbehave, and restore_all brings both back
+    assert clean.servers["primary"].faults.down and clean.servers["secondary"].faults.wrong_answers
+    assert len(faults.restore_all()) == 2
+    assert not clean.servers["primary"].faults.down and not clean.servers["secondary"].faults.wrong_answers
