@@ -22,6 +22,7 @@ from chalicelib.models.durations import format_duration as fmt
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
 from lifeboat_cli.main import BREACHED, OK, console, render_status
+from lifeboat_cli.verify_demo import demo_verification
 
 WORKLOAD = "fraud-scoring"
 
@@ -138,6 +139,12 @@ def run(args: argparse.Namespace) -> int:
         show_topology(plan)
         render_status(workload_status(plan, d))
 
+        # Backups first: prove every asset is in the other region, then break two things and catch both.
+        backups = demo_verification(console, state)
+        caught = backups["before"] == "green" and backups["broken"] != "green" and backups["after"] == "green"
+        if not caught:
+            console.print(f"[red]verification did not behave as expected: {backups}[/red]")
+
         console.rule("[bold]DR drill region-outage: the primary model server is killed[/bold]")
         console.print(
             "The drill writes a timestamped object to the training data every "
@@ -173,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
                 f"[bold]measured RTO {rto.measured_seconds:.1f}s against an objective of {fmt(plan.rto)}: "
                 f"{verdict}[/bold]"
             )
-        return OK if record.verdict == "passed" else BREACHED
+        return OK if record.verdict == "passed" and caught else BREACHED
     finally:
         if not getattr(args, "keep_running", False):
             clouds.local_down()

@@ -55,6 +55,8 @@ def test_demo_drills_a_region_outage_fails_back_and_reports(workdir: Path) -> No
     assert run.returncode == 0, out[-4000:]
     for expected in (
         "Protected workload: fraud-scoring",
+        "Backup verification",
+        "verification after repair: GREEN",
         "the primary model server is killed",
         "drill fault: primary model server killed (SIGKILL",
         "→ ALARM",
