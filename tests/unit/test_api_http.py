@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 import app as lifeboat
 from chalicelib.adapters.plan_store import UnknownWorkload
 from chalicelib.blueprints import api as api_module
-from chalicelib.services import validate as validate_module
 from chalicelib.clock import utc_now
 from chalicelib.models.api import MAX_BODY_BYTES
 from chalicelib.models.drill import DrillBody, DrillList, DrillStarted
@@ -32,6 +31,7 @@ from chalicelib.models.planfile import load_plan_file
 from chalicelib.services import console
 from chalicelib.services import deps as deps_module
 from chalicelib.services import executions as runs
+from chalicelib.services import validate as validate_module
 from chalicelib.services.operations import FailoverPlanPreview
 from chalicelib.services.validate import ValidationReport
 from lifeboat_cli import openapi
