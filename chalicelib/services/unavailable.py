@@ -1,13 +1,14 @@
-"""Operations the console API names but Lifeboat cannot do yet: they answer 501 with a clear message.
+"""Operations this copy of Lifeboat cannot run: they answer 501 with a message that says why.
 
-Nothing here pretends to work; each function says what is missing and where it will come from.
+Each region deploys only the state machines it activates (docs/deploy.md): asking the primary region's copy
+for a failover, for example, names the region that can run it instead of failing anonymously.
 """
 
 from __future__ import annotations
 
 
-class FeatureUnavailable(NotImplementedError):
-    """The operation exists in the API but not (yet) in Lifeboat."""
+class FeatureUnavailable(RuntimeError):
+    """The operation exists in the API but its state machine is not deployed in this region."""
 
     def __init__(self, feature: str, message: str) -> None:
         self.feature = feature
