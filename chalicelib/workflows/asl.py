@@ -53,3 +53,55 @@ def task(
     else:
         state["Next"] = next_state
     return state
+
+
+class StateBuilder:
+    """Collects a state machine's states; every task shares the same common parameters."""
+
+    def __init__(self, resolve: Resolver, common: Mapping[str, Any]) -> None:
+        self.resolve = resolve
+        self.common = dict(common)
+        self.states: dict[str, Any] = {}
+
+    def task(
+        self, name: str, function: str, params: dict[str, Any], result: str | None, nxt: str | None, **kw: Any
+    ) -> None:
+        """A Lambda task; anything not retried goes to "Conclude" unless `catch_to` says otherwise."""
+        self.states[name] = task(
+            self.resolve,
+            function,
+            parameters={**self.common, **params},
+            result_path=result,
+            next_state=nxt,
+            catch_to=kw.pop("catch_to", "Conclude"),
+            **kw,
+        )
+
+    def lock(self, operation: str, conclude: str, next_state: str, comment: str) -> None:
+        """AcquireLock, and the refusal path when another operation holds it (its lock is never released)."""
+        self.task(
+            "AcquireLock",
+            "acquire_lock",
+            {"operation": operation},
+            "$.lock",
+            next_state,
+            catch_to=None,
+            extra_catch=[
+                {"ErrorEquals": ["LockHeld"], "ResultPath": "$.error", "Next": "RecordLockRefusal"},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordLockRefusal"},
+            ],
+            comment=comment,
+        )
+        self.task(
+            "RecordLockRefusal",
+            conclude,
+            {"outcome": "refused", "context.$": "$"},
+            "$.final",
+            "LockRefused",
+            catch_to=None,
+        )
+        self.states["LockRefused"] = {
+            "Type": "Fail",
+            "Error": "LockHeld",
+            "Cause": "another operation holds the lock",
+        }

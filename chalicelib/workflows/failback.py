@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib.domain.failback import bake_chunk_seconds
 from chalicelib.models.plan import DRPlan
-from chalicelib.workflows.asl import Resolver, task
+from chalicelib.workflows.asl import Resolver, StateBuilder, task
 
 # The Lambda functions the failback machine calls (Chalice function names).
 FAILBACK_TASKS = (
@@ -47,20 +47,8 @@ def build_failback(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
     policy = plan.failback
     approval_seconds = max(1, int(policy.approval_timeout.total_seconds()))
     common = {"workload": w, "execution.$": "$$.Execution.Id"}
-    states: dict[str, Any] = {}
-
-    def t(
-        name: str, function: str, params: dict[str, Any], result: str | None, nxt: str | None, **kw: Any
-    ) -> None:
-        states[name] = task(
-            resolve,
-            function,
-            parameters={**common, **params},
-            result_path=result,
-            next_state=nxt,
-            catch_to=kw.pop("catch_to", "Conclude"),
-            **kw,
-        )
+    builder = StateBuilder(resolve, common)
+    states, t = builder.states, builder.task
 
     def wait_for_operator(
         name: str, kind: str, reason: dict[str, str], result: str, nxt: str, **kw: Any
@@ -87,28 +75,12 @@ def build_failback(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
         states[name] = state
 
     # -- lock and readiness -----------------------------------------------------------------------------
-    t(
-        "AcquireLock",
-        "acquire_lock",
-        {"operation": "failback"},
-        "$.lock",
+    builder.lock(
+        "failback",
+        "failback_conclude",
         "CheckReadiness",
-        catch_to=None,
-        extra_catch=[
-            {"ErrorEquals": ["LockHeld"], "ResultPath": "$.error", "Next": "RecordLockRefusal"},
-            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordLockRefusal"},
-        ],
         comment="One failover or failback per workload at a time (lease lock, renewed by every step).",
     )
-    t(
-        "RecordLockRefusal",
-        "failback_conclude",
-        {"outcome": "refused", "context.$": "$"},
-        "$.final",
-        "LockRefused",
-        catch_to=None,
-    )
-    states["LockRefused"] = {"Type": "Fail", "Error": "LockHeld", "Cause": "another operation holds the lock"}
     t(
         "CheckReadiness",
         "failback_readiness",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.models.plan import DRPlan
-from chalicelib.workflows.asl import Resolver, task
+from chalicelib.workflows.asl import Resolver, StateBuilder
 
 # The Lambda functions the failover machine calls (Chalice function names).
 FAILOVER_TASKS = (
@@ -43,44 +43,16 @@ def _timeout_seconds(plan: DRPlan) -> int:
 def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
     w = plan.workload
     common = {"workload": w, "execution.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime"}
-    states: dict[str, Any] = {}
-
-    def t(
-        name: str, function: str, params: dict[str, Any], result: str | None, nxt: str | None, **kw: Any
-    ) -> None:
-        states[name] = task(
-            resolve,
-            function,
-            parameters={**common, **params},
-            result_path=result,
-            next_state=nxt,
-            catch_to=kw.pop("catch_to", "Conclude"),
-            **kw,
-        )
+    builder = StateBuilder(resolve, common)
+    states, t = builder.states, builder.task
 
     after_trigger = "ConfirmOutage" if plan.trigger.confirmation_probe else "SmokeTestBackup"
-    t(
-        "AcquireLock",
-        "acquire_lock",
-        {"operation": "failover"},
-        "$.lock",
+    builder.lock(
+        "failover",
+        "conclude",
         "HasTrigger",
-        catch_to=None,
-        extra_catch=[
-            {"ErrorEquals": ["LockHeld"], "ResultPath": "$.error", "Next": "RecordLockRefusal"},
-            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordLockRefusal"},
-        ],
         comment="One failover or failback per workload at a time (lease lock with expiry).",
     )
-    t(
-        "RecordLockRefusal",
-        "conclude",
-        {"outcome": "refused", "context.$": "$"},
-        "$.final",
-        "LockRefused",
-        catch_to=None,
-    )
-    states["LockRefused"] = {"Type": "Fail", "Error": "LockHeld", "Cause": "another operation holds the lock"}
     # A zero sustain window needs no wait and no recheck: the trigger decision already saw the quorum.
     sustained = plan.trigger.sustain.total_seconds() > 0
     states["HasTrigger"] = {
