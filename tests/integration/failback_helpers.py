@@ -61,11 +61,25 @@ def reconfigure(stack: Stack, *, primary_url: str | None = None, **replacements:
     return stack
 
 
-def stop_running(stack: Stack) -> None:
-    for kind in ("failover", "failback"):
-        arn = stack.resources.state_machines[kind]
-        for e in stack.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-            stack.sfn.stop_execution(executionArn=e["executionArn"])
+def stop_running(stack: Stack, *, timeout: float = 120.0) -> None:
+    """Stop every failover and failback execution and wait until none is RUNNING any more.
+
+    StopExecution only flags the run: moto reports it ABORTED once the task in flight has returned, so a
+    test that went on at once could find it still running (and a drill would refuse to start).
+    """
+    arns = [stack.resources.state_machines[kind] for kind in ("failover", "failback")]
+
+    def running() -> list[str]:
+        return [
+            e["executionArn"]
+            for arn in arns
+            for e in stack.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        ]
+
+    for execution in running():
+        stack.sfn.stop_execution(executionArn=execution, cause="stopped by the test's cleanup")
+    wait_for(lambda: not running(), timeout=timeout, what="every failover/failback execution to stop")
+    lambda_runner.drain(timeout=timeout)
 
 
 def clear_tables(stack: Stack) -> None:
