@@ -367,7 +367,7 @@ def _invoke_async(function_arn: str, payload: Any) -> None:
             _state.pending.discard(threading.current_thread())
 
 
-def drain(timeout: float = 10.0) -> bool:
+def drain(timeout: float = 60.0) -> bool:
     """Wait for asynchronous (EventBridge) invocations in flight; True when none is left."""
     deadline = time.monotonic() + timeout
     while True:

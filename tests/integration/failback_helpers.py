@@ -115,7 +115,7 @@ def failed_over(stack: Stack, **replacements: str) -> Stack:
     return stack
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, what: str = "condition") -> T:
+def wait_for(predicate: Callable[[], T], *, timeout: float = 60.0, what: str = "condition") -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -126,13 +126,13 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, what: str = "
         time.sleep(0.05)
 
 
-def wait_for_share(stack: Stack, primary: int, timeout: float = 20.0) -> None:
+def wait_for_share(stack: Stack, primary: int, timeout: float = 60.0) -> None:
     wait_for(
         lambda: stack.weights()["primary"] == primary, timeout=timeout, what=f"{primary}% on the primary"
     )
 
 
-def wait_until_waiting(execution: str, kind: str, timeout: float = 20.0) -> Any:
+def wait_until_waiting(execution: str, kind: str, timeout: float = 60.0) -> Any:
     from chalicelib.services.failback_ops import describe_failback
 
     return wait_for(
@@ -152,7 +152,7 @@ def subjects(stack: Stack) -> list[str]:
     return [m.get("Subject", "") for m in stack.inbox()]
 
 
-def wait_for_subject(stack: Stack, text: str, timeout: float = 10.0) -> str:
+def wait_for_subject(stack: Stack, text: str, timeout: float = 60.0) -> str:
     """The first notification whose subject contains `text` (notifications are published asynchronously)."""
     seen: list[str] = []
 

@@ -31,7 +31,7 @@ from tests.integration.failback_helpers import (
 )
 from tests.integration.stack import Stack, build_stack
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[2]
 W = "fraud-scoring"
