@@ -26,8 +26,9 @@ _STATUS_TEXT = {
     400: "Bad request: `problems` names each field at fault",
     403: "No verified IAM identity (SigV4) on the request",
     404: "Unknown workload or execution",
-    409: "Another operation runs or holds the workload's lock (its id in `execution`), or the control "
-    "does not apply to the execution as it stands",
+    409: "Another operation runs or holds the workload's lock (its id in `execution`), the operation has "
+    "nothing to act on (e.g. nothing to fail back), or the control does not apply to the execution as it "
+    "stands",
     413: "Body larger than 16 KiB",
     415: "Content-Type is not application/json",
     500: "Lifeboat failed (never for bad input); e.g. a stored plan is invalid",
