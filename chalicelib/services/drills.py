@@ -242,29 +242,67 @@ def _relative_keys(prefix: str, region: str, bucket: str) -> set[str]:
         kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
 
-def _delete_prefix(bucket: str, prefix: str, region: str) -> int:
+def _purge_prefix(bucket: str, prefix: str, region: str) -> tuple[int, int]:
+    """Delete every version and delete marker under the drill's own prefix; returns (objects, versions that
+    Object Lock retains). A plain delete in a versioned bucket only stacks a marker on each object, so the
+    bucket, and every later listing of it, would grow by each drill's writes for ever. Versions under Object
+    Lock retention cannot be deleted (that is the point of the lock): they are hidden behind a marker."""
     s3 = aws.client("s3", region)
-    keys = sorted(_relative_keys(prefix, region, bucket))
-    for i in range(0, len(keys), 1000):
+    doomed: list[dict[str, str]] = []
+    keys: set[str] = set()
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = s3.list_object_versions(**kwargs)
+        for v in page.get("Versions", []):
+            keys.add(v["Key"])
+            doomed.append({"Key": v["Key"], "VersionId": v["VersionId"]})
+        doomed += [{"Key": m["Key"], "VersionId": m["VersionId"]} for m in page.get("DeleteMarkers", [])]
+        if not page.get("IsTruncated"):
+            break
+        kwargs["KeyMarker"] = page.get("NextKeyMarker")
+        kwargs["VersionIdMarker"] = page.get("NextVersionIdMarker")
+    retained: set[str] = set()
+    for i in range(0, len(doomed), 1000):
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[i : i + 1000], "Quiet": True})
+        errors = answer.get("Errors", [])
+        if any(e.get("Code") != "AccessDenied" for e in errors):
+            raise RuntimeError(f"could not delete the drill's objects in s3://{bucket}/{prefix}: {errors}")
+        retained.update(e["Key"] for e in errors)
+    hidden = sorted(k for k in retained if k in keys)
+    for i in range(0, len(hidden), 1000):
         s3.delete_objects(
-            Bucket=bucket,
-            Delete={"Objects": [{"Key": prefix + k} for k in keys[i : i + 1000]], "Quiet": True},
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in hidden[i : i + 1000]], "Quiet": True}
         )
-    return len(keys)
+    return len(keys), len(hidden)
 
 
 def remove_writes(copy: ReplicaCopy, *, settle: float = 10.0) -> str:
     """Delete the drill's objects from both regions, once replication (resumed) stopped copying them, so no
-    late copy lands in the replica after the delete."""
+    late copy lands in the replica after the delete; a copy that was in flight (a re-driven failure) is
+    deleted on the next pass."""
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline:
         source = _relative_keys(copy.source_prefix, copy.source_region, copy.source_bucket)
         if source <= _relative_keys(copy.replica_prefix, copy.replica_region, copy.replica_bucket):
             break
         time.sleep(0.3)
-    removed = _delete_prefix(copy.source_bucket, copy.source_prefix, copy.source_region)
-    removed += _delete_prefix(copy.replica_bucket, copy.replica_prefix, copy.replica_region)
-    return f"removed the drill's {removed} dataset objects from both regions"
+    places = (
+        (copy.source_bucket, copy.source_prefix, copy.source_region),
+        (copy.replica_bucket, copy.replica_prefix, copy.replica_region),
+    )
+    removed, retained = 0, 0
+    deadline = time.monotonic() + settle
+    while True:
+        for place in places:
+            objects, locked = _purge_prefix(*place)
+            removed, retained = max(removed, objects), max(retained, locked)
+        visible = [_relative_keys(prefix, region, bucket) for bucket, prefix, region in places]
+        if not any(visible) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)  # a copy landed behind the delete: one more pass
+    note = f" ({retained} versions kept by Object Lock, behind delete markers)" if retained else ""
+    left = f"; still visible: {sorted(set().union(*visible))}" if any(visible) else ""
+    return f"removed the drill's {removed} dataset objects from both regions{note}{left}"
 
 
 def _entry_dict(entry: LedgerEntry) -> dict[str, Any]:

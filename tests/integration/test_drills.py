@@ -20,6 +20,7 @@ import pytest
 
 from chalicelib.adapters.drill_faults import HttpFaults
 from chalicelib.models.drill import DrillRequest
+from chalicelib.models.plan import S3Asset
 from chalicelib.services import drills
 from chalicelib.services.deps import deps
 from lifeboat_cli import drill as drill_cli
@@ -140,6 +141,16 @@ def drill(stack: Stack, scenario: str, tmp_path: Path, **kwargs: Any) -> drills.
 
 def assert_clean(stack: Stack) -> None:
     assert stack.weights() == {"primary": 100, "secondary": 0}
+    # No trace of the drill's writes: nothing visible in either region, no old version left in the source
+    # (the replica's Object Lock keeps its versions: that is what the lock is for)
+    for asset in (a for a in stack.plan.assets if isinstance(a, S3Asset)):
+        for location, region in ((asset.source, "us-east-1"), (asset.replica, "us-west-2")):
+            s3, prefix = stack.cloud.client("s3", region), location.prefix + drills.WRITE_PREFIX
+            assert not s3.list_objects_v2(Bucket=location.bucket, Prefix=prefix).get("Contents")
+        versions = stack.cloud.client("s3").list_object_versions(
+            Bucket=asset.source.bucket, Prefix=asset.source.prefix + drills.WRITE_PREFIX
+        )
+        assert not versions.get("Versions") and not versions.get("DeleteMarkers"), asset.source.bucket
     assert locks(stack).current(W) is None
     assert deps().ledger.get_control(W, drills.CONTROL_KEY) is None
     assert all(server.running for server in stack.servers.values())
