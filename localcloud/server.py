@@ -1,5 +1,8 @@
 """`LocalCloud`: an in-process moto server on 127.0.0.1 that runs Step Functions and Lifeboat's handlers.
 
+Two patches make moto behave like AWS where Lifeboat depends on it: `lambda_runner` (Lambda invocations run
+the real handlers) and `sfn_events` (executions send their status changes to EventBridge).
+
 One per process: moto's backends are process-wide and its Step Functions engine finds the server through the
 MOTO_PORT environment variable.
 """
@@ -16,7 +19,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from localcloud import lambda_runner
+from localcloud import lambda_runner, sfn_events
 from localcloud.resources import names
 
 HOST = "127.0.0.1"
@@ -106,6 +109,7 @@ class LocalCloud:
         if self._reset_state:
             self._reset_moto()
         lambda_runner.install(handler_module=self.handler_module)
+        sfn_events.install()  # Step Functions status changes reach EventBridge, as in AWS
         _reset_lifeboat_clients()
 
     def stop(self) -> None:
@@ -114,6 +118,7 @@ class LocalCloud:
         with _running_lock:
             if _running is not self:
                 return  # never started, already stopped, or refused: the running cloud is not ours to touch
+        sfn_events.uninstall()
         lambda_runner.drain(timeout=5.0)
         lambda_runner.uninstall()
         if self._server is not None:
