@@ -650,6 +650,17 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # failback.conclude -> LockTable.current, reconcile (router), read-back into the state, Ledger.record/
     # mark_concluded/delete_control, Notifier.publish
     "failback_conclude": ("plans.read", "locks.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
+    # janitor.tidy_up (EventBridge: Step Functions execution ended) -> Ledger.concluded_by/mark_concluded,
+    # LockTable.release (conditional on the holder), TrafficRouter.read into the state, Ledger.record,
+    # Notifier.publish. It never moves traffic.
+    "on_execution_end": (
+        "plans.read",
+        "ledger.read",
+        "ledger.write",
+        "locks.write",
+        "traffic.read",
+        "notify",
+    ),
     # failback_ops.evaluate_auto_failback (schedule) -> run_smoke, locks.current, Ledger, start failback
     "failback_auto": ("plans.read", *_SMOKE, "locks.read", "states.start:failback"),
     # verification.task_plan_run -> plan_shards (versioning, listings) + EvidenceStore.put_json
