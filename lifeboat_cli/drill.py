@@ -104,6 +104,8 @@ def render_record(record: Any) -> None:
         console.print(rpo_sentence(record))
     colour = VERDICT_COLOURS.get(record.verdict, "bold")
     console.print(f"[bold {colour}]drill {record.verdict.upper()}[/bold {colour}]: {record.verdict_reason}")
+    for line in record.leftovers:
+        console.print(f"  [red]left behind[/red]: {line}")
     for line in record.cleanup:
         console.print(f"  cleanup: {line}")
     if record.report_paths.get("html"):

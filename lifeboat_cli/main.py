@@ -9,9 +9,11 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -21,6 +23,7 @@ from lifeboat_cli import executions as executions_cli
 from lifeboat_cli.cloud import CliError
 
 OK, BREACHED, USAGE = 0, 1, 2
+T = TypeVar("T")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -145,6 +148,18 @@ def render_status(s: Any) -> None:
         console.print(f"last failover: {when} UTC, measured RTO {st.last_rto_seconds:.1f}s")
     for r in s.running:
         console.print(f"running: {r['kind']} {r['name']}")
+    lock = s.lock
+    if lock is not None:
+        console.print(
+            f"lock: held by {lock.operation} {lock.holder_name} since {lock.acquired_at:%Y-%m-%d %H:%M:%S}, "
+            f"lease until {lock.expires_at:%H:%M:%S} UTC"
+        )
+        if lock.stale:
+            console.print(
+                f"  [red]STALE[/red]: {lock.stale_reason}; nothing will release it before the lease ends. "
+                f"Free it with: lifeboat unlock {s.workload} --reason TEXT",
+                soft_wrap=True,
+            )
 
 
 # -- failover --------------------------------------------------------------------------------------------
@@ -165,14 +180,48 @@ def cmd_failover(args: argparse.Namespace) -> int:
             verdict = "passes" if preview.backup_smoke_passed else "[red]FAILS[/red]"
             console.print(f"backup smoke test now: {verdict} ({preview.backup_smoke_reason})")
         return BREACHED if preview.would_refuse else OK
-    started = operations.start_failover(args.workload, args.mode, args.reason, _caller(), d)
+    from chalicelib.models.api import FailoverBody
+    from chalicelib.services import console as uc
+
+    try:
+        body = FailoverBody(mode=args.mode, dry_run=False, reason=args.reason, force=args.force)
+    except ValidationError as err:
+        raise CliError(f"--reason: {err.errors()[0]['msg']}") from None
+    result = _refused_or(lambda: uc.request_failover(args.workload, body, _caller(), d), args.json)
+    if result is None:
+        return BREACHED
+    if isinstance(result, uc.NothingToDo):
+        if args.json:
+            _print_json(result.model_dump(mode="json"))
+        else:
+            console.print(f"{result.reason} (--force runs a failover anyway)", soft_wrap=True)
+        return OK
+    assert isinstance(result, uc.OperationStarted)
     if not args.json:
-        console.print(f"started {started.name}")
+        console.print(f"started {result.execution['name']}")
     if not args.wait:
         if args.json:
-            _print_json(started.model_dump(mode="json"))
+            _print_json(result.model_dump(mode="json"))
         return OK
-    return follow(started.execution_arn, args.json)
+    return follow(result.execution["arn"], args.json)
+
+
+def _refused_or(request: Callable[[], T], as_json: bool) -> T | None:
+    """Run an operator request; a refusal (another operation in the way, nothing to act on) prints why and
+    is None (exit code 1); a state machine missing from this region is a CliError (exit code 2)."""
+    from chalicelib.services.unavailable import FeatureUnavailable
+    from chalicelib.services.workload_lock import OperationConflict
+
+    try:
+        return request()
+    except OperationConflict as err:
+        if as_json:
+            _print_json({"workload": err.workload, "refused": str(err), "execution": err.execution})
+        else:
+            err_console.print(f"[red]refused:[/red] {err}", soft_wrap=True)  # commands stay copyable
+        return None
+    except FeatureUnavailable as err:
+        raise CliError(str(err)) from None
 
 
 def follow(execution_arn: str, as_json: bool, timeout: float = 900.0) -> int:
@@ -217,19 +266,38 @@ def _caller() -> str:
 
 # -- failback --------------------------------------------------------------------------------------------
 def cmd_failback(args: argparse.Namespace) -> int:
-    from chalicelib.services import failback_ops
+    from chalicelib.services import console as uc
     from chalicelib.services.deps import deps
 
-    started = failback_ops.start_failback(args.workload, args.reason, _caller(), deps())
+    result = _refused_or(
+        lambda: uc.request_failback(args.workload, args.reason, _caller(), deps()), args.json
+    )
+    if result is None:
+        return BREACHED
+    name, arn = result.execution["name"], result.execution["arn"]
     if not args.json:
-        console.print(f"started {started.name}")
+        console.print(f"started {name}")
         controls = "approve|reject|pause|resume|fast-track|abort"
-        console.print(f"  control it with: lifeboat {controls} {started.name}")
+        console.print(f"  control it with: lifeboat {controls} {name}")
     if not args.wait:
         if args.json:
-            _print_json(started.model_dump(mode="json"))
+            _print_json(result.model_dump(mode="json"))
         return OK
-    return follow(started.execution_arn, args.json, timeout=args.timeout)
+    return follow(arn, args.json, timeout=args.timeout)
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from chalicelib.services import console as uc
+    from chalicelib.services.deps import deps
+
+    if not args.reason.strip():
+        raise CliError("--reason must not be empty: it goes to the ledger with your identity")
+    outcome = uc.unlock(args.workload, args.reason.strip(), _caller(), deps())
+    if args.json:
+        _print_json(outcome.model_dump(mode="json"))
+    else:
+        console.print(outcome.result, soft_wrap=True)
+    return OK
 
 
 def cmd_failback_control(args: argparse.Namespace) -> int:
@@ -327,6 +395,9 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--mode", choices=["graceful", "ungraceful"], default="graceful")
     f.add_argument("--reason", default="operator request")
     f.add_argument("--dry-run", action="store_true", help="show the steps and traffic change; change nothing")
+    f.add_argument(
+        "--force", action="store_true", help="run even when the workload already serves from its secondary"
+    )
     f.add_argument("--no-wait", dest="wait", action="store_false", help="return once started")
     f.set_defaults(func=cmd_failover)
 
@@ -348,6 +419,11 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("execution", help="failback execution name or ARN")
         c.add_argument("--reason", default="", help="recorded in the ledger")
         c.set_defaults(func=cmd_failback_control)
+
+    u = sub.add_parser("unlock", help="remove a workload's (stale) failover/failback lock, whoever holds it")
+    u.add_argument("workload")
+    u.add_argument("--reason", required=True, help="why (recorded in the ledger with your identity)")
+    u.set_defaults(func=cmd_unlock)
 
     led = sub.add_parser("ledger", help="a workload's decisions and operations")
     led.add_argument("workload")

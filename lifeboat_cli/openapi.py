@@ -26,8 +26,9 @@ _STATUS_TEXT = {
     400: "Bad request: `problems` names each field at fault",
     403: "No verified IAM identity (SigV4) on the request",
     404: "Unknown workload or execution",
-    409: "Another operation runs or holds the workload's lock (its id in `execution`), or the control "
-    "does not apply to the execution as it stands",
+    409: "Another operation runs or holds the workload's lock (its id in `execution`), the operation has "
+    "nothing to act on (e.g. nothing to fail back), or the control does not apply to the execution as it "
+    "stands",
     413: "Body larger than 16 KiB",
     415: "Content-Type is not application/json",
     500: "Lifeboat failed (never for bad input); e.g. a stored plan is invalid",
@@ -93,7 +94,8 @@ def build(app: Any = None) -> dict[str, Any]:
     for doc in routes.values():
         if doc.body is not None:
             wanted.append((doc.body, "validation"))
-        wanted += [(m, "serialization") for m in doc.responses.values() if m is not None]
+        for answer in doc.responses.values():
+            wanted += [(m, "serialization") for m in _models(answer)]
     wanted = list(dict.fromkeys(wanted))
     refs, schemas = _schemas(wanted)
 
@@ -139,10 +141,13 @@ def build(app: Any = None) -> dict[str, Any]:
                         "required": doc.body_required,
                         "content": {"application/json": {"schema": ref(doc.body, "validation")}},
                     }
-                for status, model in sorted(doc.responses.items()):
+                for status, answer in sorted(doc.responses.items()):
                     entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "")}
-                    if model is not None:
-                        entry["content"] = {"application/json": {"schema": ref(model, "serialization")}}
+                    schemas_of = [ref(m, "serialization") for m in _models(answer)]
+                    if len(schemas_of) == 1:
+                        entry["content"] = {"application/json": {"schema": schemas_of[0]}}
+                    elif schemas_of:
+                        entry["content"] = {"application/json": {"schema": {"oneOf": schemas_of}}}
                     responses[str(status)] = entry
                 for status in doc.errors:
                     responses[str(status)] = {
@@ -175,6 +180,13 @@ def build(app: Any = None) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": dict(sorted(schemas.items())), "securitySchemes": security},
     }
+
+
+def _models(answer: Any) -> list[type[BaseModel]]:
+    """The models a declared answer names: none, one, or each of a tuple (a oneOf)."""
+    if answer is None:
+        return []
+    return list(answer) if isinstance(answer, tuple) else [answer]
 
 
 def _operation_id(app: Any, path: str, method: str) -> str:

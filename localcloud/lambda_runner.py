@@ -11,6 +11,8 @@ Paths into the runner:
   end in `LambdaFunction._invoke_lambda`, which is replaced.
 - EventBridge rules: `Rule.send_to_targets` is wrapped; Lambda targets are invoked asynchronously (a daemon
   thread, like EventBridge's asynchronous invocation), every other target goes to moto's own method.
+  A rule with a ScheduleExpression and no EventPattern matches no event (moto matches it to every event);
+  nothing in the local cloud runs schedules.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ GUARDED_INTERNALS: list[tuple[str, str, str]] = [
         "(self, original_event: 'EventMessageType', transform_input: 'bool' = True) -> 'None'",
     ),
     ("moto.events.models", "EventPattern.matches_event", "(self, event: 'EventMessageType') -> 'bool'"),
+    ("moto.events.models", "EventPattern.get_pattern", "(self) -> 'dict[str, Any]'"),
     (
         "moto.events.utils",
         "EventTemplateParser.parse",
@@ -277,7 +280,16 @@ def _is_lambda_arn(arn: str) -> bool:
     return len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function"
 
 
+def _matches_events(rule: Rule) -> bool:
+    """Can `rule` match an event at all? A rule with only a ScheduleExpression runs on its schedule and never
+    on an event (AWS PutRule); moto loads its missing pattern as an empty one, which matches every event."""
+    return not (rule.scheduled_expression and not rule.event_pattern.get_pattern())
+
+
 def _patched_send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    # Before anything else, so neither our Lambda targets nor moto's own targets see the event.
+    if not _matches_events(self):
+        return
     lambda_targets = [t for t in self.targets if _is_lambda_arn(t["Arn"])]
     other_targets = [t for t in self.targets if not _is_lambda_arn(t["Arn"])]
     if lambda_targets and self.state != "DISABLED" and self.event_pattern.matches_event(original_event):
@@ -355,7 +367,7 @@ def _invoke_async(function_arn: str, payload: Any) -> None:
             _state.pending.discard(threading.current_thread())
 
 
-def drain(timeout: float = 10.0) -> bool:
+def drain(timeout: float = 60.0) -> bool:
     """Wait for asynchronous (EventBridge) invocations in flight; True when none is left."""
     deadline = time.monotonic() + timeout
     while True:

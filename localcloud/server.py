@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -30,6 +31,9 @@ CREDENTIALS = "testing"
 METRICS_NAMESPACE = "Lifeboat"
 SERVICE_NAME = "lifeboat"
 
+STOP_TIMEOUT_S = 60.0  # bound on waiting for executions and asynchronous invocations at stop
+
+logger = logging.getLogger(__name__)
 _running_lock = threading.Lock()
 _running: LocalCloud | None = None
 
@@ -118,8 +122,14 @@ class LocalCloud:
         with _running_lock:
             if _running is not self:
                 return  # never started, already stopped, or refused: the running cloud is not ours to touch
+        # Executions stopped below send no status change: no janitor runs against a cloud going away.
         sfn_events.uninstall()
-        lambda_runner.drain(timeout=5.0)
+        # moto's executions run in their own threads and find "the" server through MOTO_PORT: one left
+        # running would call the next cloud's functions of the same names. Nothing outlives its cloud.
+        if self._server is not None:
+            self._stop_executions(timeout=STOP_TIMEOUT_S)
+        if not lambda_runner.drain(timeout=STOP_TIMEOUT_S):
+            logger.warning("asynchronous invocations still running after %ss", STOP_TIMEOUT_S)
         lambda_runner.uninstall()
         if self._server is not None:
             self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
@@ -208,6 +218,34 @@ class LocalCloud:
         for key, value in values.items():
             self._environ_before.setdefault(key, os.environ.get(key))
             os.environ[key] = value
+
+    def _stop_executions(self, timeout: float) -> None:
+        def running() -> list[str]:
+            found = []
+            for region in (self.region, self.secondary_region):
+                sfn = self.client("stepfunctions", region)
+                for machine in sfn.list_state_machines()["stateMachines"]:
+                    found += [
+                        e["executionArn"]
+                        for e in sfn.list_executions(
+                            stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+                        )["executions"]
+                    ]
+            return found
+
+        try:
+            for arn in running():
+                self.client("stepfunctions", arn.split(":")[3]).stop_execution(
+                    executionArn=arn, cause="the local cloud is stopping"
+                )
+            deadline = time.monotonic() + timeout
+            while (left := running()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        except Exception:  # noqa: BLE001 - stopping must go on whatever the server says
+            logger.exception("could not stop the executions still running")
+            return
+        if left:
+            logger.warning("executions still running after %ss: %s", timeout, left)
 
     def _reset_moto(self) -> None:
         # Same effect as POST /moto-api/reset: a fresh cloud, whatever earlier tests left in the backends.

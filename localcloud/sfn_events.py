@@ -6,10 +6,9 @@ Step Functions engine do it, in the documented shape (events/stepfunctions/), so
 the janitor's (chalicelib/blueprints/janitor.py) — run in the local cloud as they do in AWS. Delivery to
 Lambda targets then goes through localcloud.lambda_runner like every other EventBridge event.
 
-By default only the endings a rule of Lifeboat's listens to are sent (ABORTED, TIMED_OUT, FAILED):
-`install(statuses=ALL_STATUSES)` sends every status change. moto 5.2.5 matches a scheduled rule (no event
-pattern) to every event, so each extra event would also run the schedules (failback_auto,
-verify_scheduled...) until the Lambda runner stops that.
+Every status is sent, as in AWS (`install(statuses=...)` narrows it); the rules match what they want (the
+janitor's: ABORTED, TIMED_OUT, FAILED). That is cheap because the Lambda runner keeps scheduled rules from
+matching events (moto 5.2.5 would match them to every one and run the schedules on each event).
 
 It patches moto internals listed in `GUARDED_INTERNALS`; tests/integration/test_moto_guard.py fails loudly
 when one of them changes.
@@ -34,7 +33,6 @@ logger = logging.getLogger(__name__)
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
 ALL_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-DEFAULT_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 
 # (module, qualified attribute, inspect.signature string) of every moto internal this module relies on.
 GUARDED_INTERNALS: list[tuple[str, str, str]] = [
@@ -69,7 +67,7 @@ EXECUTION_ATTRIBUTES = (
 @dataclass
 class _State:
     originals: dict[str, Any] = field(default_factory=dict)
-    statuses: frozenset[str] = DEFAULT_STATUSES
+    statuses: frozenset[str] = ALL_STATUSES
     # Recent events put on a bus, for tests that wait on a status change (bounded: nothing grows forever).
     sent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
 
@@ -171,7 +169,7 @@ def wait_for(execution_arn: str, status: str, timeout: float = 20.0) -> dict[str
             _sent.wait(left)
 
 
-def install(statuses: frozenset[str] = DEFAULT_STATUSES) -> None:
+def install(statuses: frozenset[str] = ALL_STATUSES) -> None:
     """Patch moto (idempotent); `statuses`: which status changes are sent."""
     with _install_lock:
         _state.statuses = frozenset(statuses)

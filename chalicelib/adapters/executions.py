@@ -42,6 +42,10 @@ class Executions:
             raise LookupError(f"state machine {name} is not deployed")
         return self._arns[name]
 
+    def execution_arn(self, workload: str, kind: str, name: str) -> str:
+        """The ARN of the execution called `name`, known before StartExecution (claims are taken for it)."""
+        return self.state_machine_arn(workload, kind).replace(":stateMachine:", ":execution:") + f":{name}"
+
     def start(self, workload: str, kind: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]:
         """Start (or find) the execution called `name`; returns (arn, started_now)."""
         arn = self.state_machine_arn(workload, kind)
@@ -51,8 +55,7 @@ class Executions:
         except Exception as exc:
             if error_code(exc) != "ExecutionAlreadyExists":
                 raise
-            existing = arn.replace(":stateMachine:", ":execution:") + f":{name}"
-            return existing, False
+            return self.execution_arn(workload, kind, name), False
         return str(resp["executionArn"]), True
 
     def stop(self, execution_arn: str, cause: str) -> bool:

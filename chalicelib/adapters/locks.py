@@ -84,6 +84,14 @@ class LockTable:
             return False
         return True
 
+    def break_lock(self, workload: str) -> LockInfo | None:
+        """Remove the lock whoever holds it (an operator's escape hatch); returns what was removed, lapsed
+        leases included, or None when there was nothing."""
+        resp = self.ddb.delete_item(
+            TableName=self.table_name, Key={"pk": {"S": _pk(workload)}}, ReturnValues="ALL_OLD"
+        )
+        return _info(workload, from_item(resp["Attributes"])) if resp.get("Attributes") else None
+
     def current(self, workload: str) -> LockInfo | None:
         """The live lock, or None when free or lapsed."""
         resp = self.ddb.get_item(
@@ -91,14 +99,17 @@ class LockTable:
         )
         if "Item" not in resp:
             return None
-        item = from_item(resp["Item"])
-        info = LockInfo(
-            workload=workload,
-            holder=item["holder"],
-            operation=item["operation"],
-            acquired_at=datetime.fromtimestamp(item["acquired_at"], UTC),
-            expires_at=datetime.fromtimestamp(item["expires_at"], UTC),
-        )
+        info = _info(workload, from_item(resp["Item"]))
         if info.expires_at <= self._clock():
             return None
         return info
+
+
+def _info(workload: str, item: dict[str, Any]) -> LockInfo:
+    return LockInfo(
+        workload=workload,
+        holder=item["holder"],
+        operation=item["operation"],
+        acquired_at=datetime.fromtimestamp(item["acquired_at"], UTC),
+        expires_at=datetime.fromtimestamp(item["expires_at"], UTC),
+    )

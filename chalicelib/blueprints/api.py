@@ -132,7 +132,10 @@ def status_one(workload: str) -> Response:
     tag="operations",
     body="chalicelib.models.api:FailoverBody",
     responses={
-        200: "chalicelib.services.operations:FailoverPlanPreview",
+        200: (
+            "chalicelib.services.operations:FailoverPlanPreview",
+            "chalicelib.services.console:NothingToDo",
+        ),
         202: "chalicelib.services.console:OperationStarted",
     },
     errors=(404, 409, 501),
@@ -140,9 +143,11 @@ def status_one(workload: str) -> Response:
 def failover(workload: str) -> Response:
     """Fail a workload over to its secondary region now, or (dry_run) show exactly what that would do.
 
-    A dry run answers 200 with the steps and traffic change and changes nothing. A real run answers 202
-    with the execution id, and records your IAM identity and reason in the ledger; 409 when another
-    failover/failback runs or holds the lock.
+    A dry run answers 200 with the steps and traffic change and changes nothing. A real run takes the
+    workload's lock before answering: 202 with the execution id (your IAM identity and reason go to the
+    ledger), or 409 naming the failover/failback that holds the lock or runs. When the workload already
+    serves from its secondary (ledger and live traffic agree) the answer is 200 "nothing to do" and
+    nothing starts; `force` runs it anyway.
     """
     from chalicelib.models.api import FailoverBody
     from chalicelib.services import console
@@ -163,13 +168,41 @@ def failover(workload: str) -> Response:
     errors=(404, 409, 501),
 )
 def failback(workload: str) -> Response:
-    """Start a stepped failback to the primary region (approval, steps, bakes and gates from the plan)."""
+    """Start a stepped failback to the primary region (approval, steps, bakes and gates from the plan).
+
+    Takes the workload's lock before answering: 202 with the execution id, or 409 naming the operation in
+    the way. 409 too, with the reason, when there is nothing to fail back (all traffic on the primary).
+    """
     from chalicelib.models.api import FailbackBody
     from chalicelib.services import console
     from chalicelib.services.deps import deps
 
     body = parse_body(bp, FailbackBody)
     return reply(console.request_failback(workload_param(workload), body.reason, caller(bp), deps()), 202)
+
+
+@route(
+    bp,
+    "/workloads/{workload}/unlock",
+    "POST",
+    tag="operations",
+    body="chalicelib.models.api:UnlockBody",
+    responses={200: "chalicelib.services.workload_lock:Unlocked"},
+    errors=(404,),
+)
+def unlock(workload: str) -> Response:
+    """Remove the workload's failover/failback lock whoever holds it: the escape hatch for a stale lock.
+
+    Status shows a held lock with `stale: true` when its holder execution no longer runs. The lock removed
+    (or none) comes back, and your IAM identity and reason go to the ledger. A holder that still runs is not
+    stopped, and the answer says so.
+    """
+    from chalicelib.models.api import UnlockBody
+    from chalicelib.services import console
+    from chalicelib.services.deps import deps
+
+    body = parse_body(bp, UnlockBody)
+    return reply(console.unlock(workload_param(workload), body.reason, caller(bp), deps()))
 
 
 @route(

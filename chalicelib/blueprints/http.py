@@ -86,6 +86,8 @@ def bad_request(message: str, problems: Iterable[Problem] = ()) -> ApiError:
 # Models are named "module:Class" so that importing the app (every function's cold start) does not import
 # the API's request and response models; they are resolved when the OpenAPI document is built.
 ModelRef = type[BaseModel] | str
+Answer = ModelRef | tuple[ModelRef, ...] | None
+"""A status's body: one model, one of several (a tuple), or none."""
 
 
 def resolve_model(ref: ModelRef) -> type[BaseModel]:
@@ -106,7 +108,7 @@ class RouteDoc:
     body: ModelRef | None = None
     body_required: bool = True
     query: ModelRef | None = None
-    responses: dict[int, ModelRef | None] = field(default_factory=dict)
+    responses: dict[int, Answer] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
 
     def resolved(self) -> RouteDoc:
@@ -118,9 +120,15 @@ class RouteDoc:
             body=resolve_model(self.body) if self.body is not None else None,
             body_required=self.body_required,
             query=resolve_model(self.query) if self.query is not None else None,
-            responses={k: (resolve_model(v) if v is not None else None) for k, v in self.responses.items()},
+            responses={k: _resolve_answer(v) for k, v in self.responses.items()},
             errors=self.errors,
         )
+
+
+def _resolve_answer(answer: Answer) -> Answer:
+    if isinstance(answer, tuple):
+        return tuple(resolve_model(m) for m in answer)
+    return resolve_model(answer) if answer is not None else None
 
 
 ROUTES: dict[tuple[str, str], RouteDoc] = {}
@@ -132,7 +140,7 @@ def route(
     method: str,
     *,
     tag: str,
-    responses: dict[int, ModelRef | None],
+    responses: dict[int, Answer],
     body: ModelRef | None = None,
     body_required: bool = True,
     query: ModelRef | None = None,

@@ -354,6 +354,9 @@ def render_markdown(record: DrillRecord) -> str:
         _md_table(("at", "kind", "outcome", "reason"), _decision_rows(record)),
         "## Steps (execution histories)\n",
         _md_table(("execution", "state", "duration", "attempts", "errors"), _step_rows(record)),
+        "## Left behind by the scenario (seen before the cleanup)\n",
+        "\n".join(f"- {c}" for c in record.leftovers) or "_nothing_",
+        "",
         "## Cleanup\n",
         "\n".join(f"- {c}" for c in record.cleanup) or "_nothing to restore_",
         "",
@@ -442,6 +445,8 @@ figure {{ margin: 0 0 1.5em; }}
 {_html_table(("at", "kind", "outcome", "reason"), _decision_rows(record))}
 <h2>Steps</h2>
 {_html_table(("execution", "state", "duration", "attempts", "errors"), _step_rows(record))}
+<h2>Left behind by the scenario (seen before the cleanup)</h2>
+<ul>{"".join(f"<li>{_a(c)}</li>" for c in record.leftovers) or "<li>nothing</li>"}</ul>
 <h2>Cleanup</h2>
 <ul>{"".join(f"<li>{_a(c)}</li>" for c in record.cleanup) or "<li>nothing to restore</li>"}</ul>
 <h2>Trend of measured RTO and RPO</h2>

@@ -244,13 +244,22 @@ def drill_verdict(
     *,
     failback_outcome: str | None = None,
     interrupted: str | None = None,
+    leftovers: Sequence[str] = (),
 ) -> tuple[DrillVerdict, bool | None, str]:
-    """(verdict, behaved as expected?, why)."""
+    """(verdict, behaved as expected?, why).
+
+    `leftovers` is what the drill found wrong once the scenario was over and before its cleanup touched
+    anything (a lock outliving its execution, a ledger that disagrees with traffic): the cleanup would hide
+    it, and the next real outage would meet it, so any leftover fails the drill.
+    """
     if interrupted is not None:
         return "interrupted", None, f"interrupted: {interrupted}"
     wanted = {"failover": "failed-over", "no-failover": "no-failover", "refuse": "refused"}[expect]
     if behaviour != wanted:
         return "failed", False, f"expected Lifeboat to {EXPECTATION_WORDS[expect]}, but it {_did(behaviour)}"
+    if leftovers:
+        left = "; ".join(leftovers)
+        return "failed", True, f"Lifeboat did {_did(behaviour)}, as expected, but left: {left}"
     if expect == "failover" and failback_outcome != "completed":
         ended = failback_outcome or "never"
         return "failed", True, f"failed over as expected, but the failback ended {ended}"
@@ -261,6 +270,28 @@ def drill_verdict(
         return "breached", True, f"{done}; objective breached: {words}"
     met = [o.name for o in objectives if o.met]
     return "passed", True, done + (f"; {' and '.join(met)} met" if met else "")
+
+
+def residue(
+    *,
+    lock_holder: str | None,
+    holder_status: str | None,
+    recorded_region: str | None,
+    serving_region: str | None,
+    primary: str,
+) -> list[str]:
+    """What a finished scenario left that it must not have: a lock whose holder no longer runs, a ledger
+    whose active region is not where traffic is (no active region recorded means the primary)."""
+    found = []
+    if lock_holder is not None and holder_status != "RUNNING":
+        name = lock_holder.rsplit(":", 1)[-1]
+        status = (holder_status or "unknown").lower()
+        found.append(f"the workload lock still held by {name}, which is {status}")
+    if serving_region is None:
+        found.append("traffic split between the regions")
+    elif (recorded_region or primary) != serving_region:
+        found.append(f"the ledger says {recorded_region or primary} is active while {serving_region} serves")
+    return found
 
 
 def _did(behaviour: Behaviour | None) -> str:

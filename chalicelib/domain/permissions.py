@@ -66,6 +66,11 @@ def required_permissions(plan: DRPlan, lb: LifeboatResources) -> list[Permission
         machine = f"{lb.state_machine_prefix}-{plan.workload}-{kind}"[:80]
         need("states:StartExecution", f"arn:{p}:states:{lb.region}:{acct}:stateMachine:{machine}", kind)
         need("states:ListExecutions", f"arn:{p}:states:{lb.region}:{acct}:stateMachine:{machine}", "status")
+        need(
+            "states:DescribeExecution",
+            f"arn:{p}:states:{lb.region}:{acct}:execution:{machine}:*",
+            "status: is the holder of the workload's lock still running",
+        )
     need("states:ListStateMachines", "*", "find the generated state machines")
 
     # Endpoints: smoke tests and confirmation probes.

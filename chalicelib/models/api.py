@@ -42,6 +42,11 @@ class FailoverBody(_Body):
     reason: Reason | None = Field(
         None, description="Why (recorded in the ledger with your IAM identity). Required unless dry_run."
     )
+    force: bool = Field(
+        False,
+        description="true: run even when the workload already serves from its secondary (the ledger and "
+        "the live traffic agree); otherwise that answers 200 with nothing done.",
+    )
 
     @model_validator(mode="after")
     def _reason_for_real_runs(self) -> FailoverBody:
@@ -54,6 +59,15 @@ class FailbackBody(_Body):
     """POST /workloads/{workload}/failback."""
 
     reason: Reason = Field(description="Why (recorded in the ledger with your IAM identity).")
+
+
+class UnlockBody(_Body):
+    """POST /workloads/{workload}/unlock."""
+
+    reason: Reason = Field(
+        description="Why the lock must go, e.g. the holder was stopped by hand (recorded in the ledger with "
+        "your IAM identity)."
+    )
 
 
 class ExecutionActionBody(_Body):

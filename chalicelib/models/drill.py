@@ -188,6 +188,10 @@ class DrillRecord(BaseModel):
     alarms: list[dict[str, Any]] = Field(
         default_factory=list, description="Trigger alarm state changes the drill saw: {alarm, state, at}."
     )
+    leftovers: list[str] = Field(
+        default_factory=list,
+        description="What the scenario left wrong, seen before the cleanup ran (any fails the drill).",
+    )
     cleanup: list[str] = Field(default_factory=list, description="What the cleanup restored.")
     trend: list[TrendPoint] = Field(default_factory=list, description="Previous drills, oldest first.")
     evidence: dict[str, str] = Field(default_factory=dict)

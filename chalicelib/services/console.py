@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 
 from chalicelib.adapters.plan_store import UnknownWorkload
 from chalicelib.domain.objectives import rpo_exposure
-from chalicelib.models.api import EXECUTION_ARN, ExecutionRef, FailoverBody, execution_links
+from chalicelib.domain.preconditions import failback_needed, failover_needed
+from chalicelib.models.api import ExecutionRef, FailoverBody, execution_links
 from chalicelib.models.drill import DrillBody, DrillList, DrillRecord, DrillStarted
 from chalicelib.models.durations import format_duration
 from chalicelib.models.failback import ControlOutcome
-from chalicelib.models.ledger import EntryKind, LedgerEntry, LockInfo
+from chalicelib.models.ledger import EntryKind, LedgerEntry
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.replication import AssetReplicationState
 from chalicelib.services import drills as drill_service
@@ -29,20 +30,12 @@ from chalicelib.services.operations import FailoverPlanPreview
 from chalicelib.services.status import WorkloadStatus, workload_status
 from chalicelib.services.unavailable import FeatureUnavailable
 from chalicelib.services.verification import asset_states
+from chalicelib.services.workload_lock import OperationConflict, Unlocked, conflict
+from chalicelib.services.workload_lock import unlock as unlock_workload
 
 DRILL_ID = re.compile(r"^drill-\d{8}T\d{6}Z-[0-9a-f]{4}$")
 CONFLICTING_KINDS = ("failover", "failback")
 """State machines whose running executions block a new operator-started failover or failback."""
-
-
-class OperationConflict(RuntimeError):
-    """Another operation runs (or holds the lock) for the workload: the API answers 409 with its id."""
-
-    def __init__(self, workload: str, operation: str, execution: str | None, message: str) -> None:
-        self.workload = workload
-        self.operation = operation
-        self.execution = execution
-        super().__init__(message)
 
 
 # -- plans -----------------------------------------------------------------------------------------------
@@ -124,7 +117,6 @@ class ConsoleStatus(WorkloadStatus):
     assets_error: str | None = Field(None, description="Why asset replication state could not be read.")
     last_failover: LastOperation | None = None
     last_failback: LastOperation | None = None
-    lock: LockInfo | None = Field(None, description="The operation holding the workload's lock, if any.")
 
 
 class StatusList(BaseModel):
@@ -189,7 +181,6 @@ def console_status(plan: DRPlan, d: Deps, *, probe: bool = False) -> ConsoleStat
             d.ledger.entries(plan.workload, limit=1, kind="failback"),
             getattr(state, "last_failback_seconds", None),
         ),
-        lock=d.locks.current(plan.workload),
     )
 
 
@@ -206,18 +197,12 @@ def status_all(d: Deps, *, probe: bool = False) -> StatusList:
 def ensure_idle(workload: str, d: Deps) -> None:
     """Refuse (409) while another failover/failback runs or holds the lock: one operation per workload.
 
-    The state machines' own lock still decides any race between this check and the start.
+    A cheap early answer; the claim taken when the execution starts (`workload_lock.start_claimed`) is what
+    decides between simultaneous requests.
     """
     lock = d.locks.current(workload)
     if lock is not None:
-        holder = lock.holder if EXECUTION_ARN.match(lock.holder) else None
-        raise OperationConflict(
-            workload,
-            lock.operation,
-            holder,
-            f"{workload} is locked by a running {lock.operation} ({lock.holder.rsplit(':', 1)[-1]}) "
-            f"until {lock.expires_at.isoformat()}",
-        )
+        raise conflict(lock, d)
     for kind in CONFLICTING_KINDS:
         try:
             running = d.executions.running(workload, kind)
@@ -249,6 +234,18 @@ class OperationStarted(BaseModel):
     started_now: bool = Field(True, description="False when an execution with that name already existed.")
 
 
+class NothingToDo(BaseModel):
+    """A request that found its work already done: nothing started, nothing changed (no new RTO)."""
+
+    workload: str
+    operation: str
+    reason: str = Field(description="Why there is nothing to do, e.g. already serving from us-west-2.")
+    traffic: dict[str, int] | None = Field(
+        default=None, description="The traffic weights read back just now."
+    )
+    requested_by: str = Field(description="Your IAM identity, as recorded in the ledger.")
+
+
 def _started(
     workload: str, operation: str, arn: str, actor: str, started_now: bool = True
 ) -> OperationStarted:
@@ -261,26 +258,68 @@ def _started(
     )
 
 
+def _traffic(plan: DRPlan, d: Deps) -> dict[str, int] | None:
+    try:
+        return d.router.read(plan).weights
+    except Exception:  # unreadable traffic decides nothing here: the execution reads it again
+        return None
+
+
 def request_failover(
     workload: str, body: FailoverBody, actor: str, d: Deps
-) -> FailoverPlanPreview | OperationStarted:
-    """A dry run (the exact steps and traffic change, nothing changed) or a started failover."""
+) -> FailoverPlanPreview | OperationStarted | NothingToDo:
+    """A dry run (the exact steps and traffic change, nothing changed), nothing to do (already failed over,
+    unless `force`), or a started failover; OperationConflict (409) when another operation is in the way."""
     plan = d.plans.get(workload)
     mode = body.mode or plan.failover.mode
     if body.dry_run:
         return operations.preview_failover(workload, mode, d)
     ensure_idle(workload, d)
+    if not body.force:
+        traffic = _traffic(plan, d)
+        verdict = failover_needed(plan, d.ledger.get_state(workload).active_region, traffic)
+        if not verdict.proceed:
+            d.ledger.record(
+                workload,
+                "operator",
+                "failover-not-needed",
+                verdict.reason,
+                actor=actor,
+                detail={"traffic": traffic},
+            )
+            return NothingToDo(
+                workload=workload,
+                operation="failover",
+                reason=verdict.reason,
+                traffic=traffic,
+                requested_by=actor,
+            )
     with _deployed("failover", workload):
-        started = operations.start_failover(workload, mode, str(body.reason), actor, d)
+        started = operations.start_failover(workload, mode, str(body.reason), actor, d, force=body.force)
     return _started(workload, "failover", started.execution_arn, actor)
 
 
 def request_failback(workload: str, reason: str, actor: str, d: Deps) -> OperationStarted:
-    d.plans.get(workload)
+    """A started failback; OperationConflict (409) when another operation is in the way or when there is
+    nothing to fail back (all traffic already on the primary)."""
+    plan = d.plans.get(workload)
     ensure_idle(workload, d)
+    traffic = _traffic(plan, d)
+    verdict = failback_needed(plan, d.ledger.get_state(workload).active_region, traffic)
+    if not verdict.proceed:
+        d.ledger.record(
+            workload, "operator", "failback-refused", verdict.reason, actor=actor, detail={"traffic": traffic}
+        )
+        raise OperationConflict(workload, "failback", None, verdict.reason)
     with _deployed("failback", workload):
-        started = failback_ops.start_failback(workload, reason, actor, d)
+        started = failback_ops.start_failback(workload, reason, actor, d, claim=True)
     return _started(workload, "failback", started.execution_arn, actor, started.started_now)
+
+
+def unlock(workload: str, reason: str, actor: str, d: Deps) -> Unlocked:
+    """Remove the workload's lock whoever holds it (an escape hatch for a stale one); caller and reason go
+    to the ledger."""
+    return unlock_workload(workload, reason, actor, d)
 
 
 _CONTROLS: dict[str, Callable[..., ControlOutcome]] = {

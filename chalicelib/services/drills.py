@@ -60,6 +60,9 @@ DEGRADED_FAULTS = {"latency_ms": 2500, "wrong_answers": True}
 """endpoint-degraded: slower than any canary or smoke-test timeout under 2.5s, and wrong when it answers."""
 UNHEALTHY_BACKUP_FAULTS = {"wrong_answers": True}
 RESTORE_TIMEOUT = timedelta(seconds=90)
+# How long Lifeboat may take to tidy up by itself after a scenario (the janitor that releases the lock of a
+# stopped execution runs on its status-change event) before a leftover counts against it.
+LEFTOVER_GRACE = timedelta(seconds=60)
 
 
 class DrillRefused(RuntimeError):
@@ -358,6 +361,7 @@ class DrillRunner:
         try:
             self.announce()
             self.execute()
+            self.record.leftovers = self.inspect()  # judged before the cleanup can hide anything
         except BaseException as exc:
             if isinstance(exc, SimulatedKill):
                 raise  # a killed process cleans nothing up; `recover` does it later
@@ -858,6 +862,40 @@ class DrillRunner:
         self.say("failback", f"failback {rec.failback_outcome} in {rec.failback_seconds:.1f}s")
         del restored_at
 
+    def inspect(self) -> list[str]:
+        """What the scenario left behind, before any cleanup: a lock outliving its execution, a ledger that
+        disagrees with traffic. Lifeboat gets LEFTOVER_GRACE to tidy up by itself (the janitor runs on the
+        execution's status-change event, asynchronously), then whatever is still there is a finding."""
+        plan, d = self.subject, self.d
+        deadline = self.now() + LEFTOVER_GRACE
+        self.heartbeat("checking what the scenario left", force=True)
+        while True:
+            lock = d.locks.current(plan.workload)
+            status = None
+            if lock is not None:
+                try:
+                    status = d.executions.describe(lock.holder)["status"]
+                except Exception as exc:  # not an execution we can read: it is not running either
+                    logger.warning("lock holder not readable", holder=lock.holder, error=str(exc))
+            weights = d.router.read(plan).weights
+            serving = (
+                plan.regions.primary
+                if weights == ON_PRIMARY
+                else plan.regions.secondary
+                if weights == ON_SECONDARY
+                else None
+            )
+            found = rules.residue(
+                lock_holder=lock.holder if lock else None,
+                holder_status=status,
+                recorded_region=d.ledger.get_state(plan.workload).active_region,
+                serving_region=serving,
+                primary=plan.regions.primary,
+            )
+            if not found or self.now() >= deadline:
+                return found
+            self.tick()
+
     def collect_steps(self) -> None:
         history = ExecutionHistory(self.d.executions.prefix)
         for arn, kind in self._executions.items():
@@ -921,6 +959,7 @@ class DrillRunner:
             rec.objectives,
             failback_outcome=rec.failback_outcome,
             interrupted=interrupted,
+            leftovers=rec.leftovers,
         )
         if interrupted:
             self.mark("interrupted", "drill interrupted")

@@ -41,6 +41,7 @@ from chalicelib.services.failback import (
 )
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
 from chalicelib.services.truth import record_truth
+from chalicelib.services.workload_lock import start_claimed
 
 VERIFY_ATTEMPTS = 10
 
@@ -62,12 +63,21 @@ def start_failback(
     *,
     auto: bool = False,
     name: str | None = None,
+    claim: bool = False,
 ) -> FailbackStarted:
-    """Start a failback execution; with `name`, idempotently (the auto schedule's deterministic names)."""
+    """Start a failback execution; with `name`, idempotently (the auto schedule's deterministic names).
+
+    `claim`: take the workload's lock for it first (operator starts), so a conflict is an OperationConflict
+    now rather than a LockHeld refusal inside the execution later.
+    """
     d.plans.get(workload)  # unknown workload -> UnknownWorkload before anything starts
     request = FailbackRequest(workload=workload, reason=reason, requested_by=requested_by, auto=auto)
     name = name or f"failback-{workload}-op-{d.clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    arn, started_now = d.executions.start(workload, "failback", name, request.model_dump(mode="json"))
+    payload = request.model_dump(mode="json")
+    if claim:
+        arn, started_now = start_claimed(workload, "failback", name, payload, d)
+    else:
+        arn, started_now = d.executions.start(workload, "failback", name, payload)
     if started_now:
         d.ledger.record(
             workload,

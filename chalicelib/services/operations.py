@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from chalicelib.models.failover import FailoverRequest, Mode
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import run_smoke
+from chalicelib.services.workload_lock import start_claimed
 from chalicelib.workflows.failover import build_failover
 
 
@@ -77,11 +78,14 @@ def preview_failover(workload: str, mode: Mode, d: Deps) -> FailoverPlanPreview:
     )
 
 
-def start_failover(workload: str, mode: Mode, reason: str, requested_by: str, d: Deps) -> FailoverStarted:
+def start_failover(
+    workload: str, mode: Mode, reason: str, requested_by: str, d: Deps, *, force: bool = False
+) -> FailoverStarted:
+    """Claim the workload's lock and start a failover (OperationConflict naming the holder when taken)."""
     d.plans.get(workload)  # unknown workload -> UnknownWorkload before anything starts
     request = FailoverRequest(workload=workload, mode=mode, reason=reason, requested_by=requested_by)
     name = f"failover-{workload}-op-{d.clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    arn, _ = d.executions.start(workload, "failover", name, request.model_dump(mode="json"))
+    arn, _ = start_claimed(workload, "failover", name, request.model_dump(mode="json"), d)
     d.ledger.record(
         workload,
         "operator",
@@ -89,6 +93,6 @@ def start_failover(workload: str, mode: Mode, reason: str, requested_by: str, d:
         reason,
         actor=requested_by,
         execution=arn,
-        detail={"mode": mode},
+        detail={"mode": mode, **({"force": True} if force else {})},
     )
     return FailoverStarted(workload=workload, execution_arn=arn, name=name)

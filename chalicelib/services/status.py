@@ -13,6 +13,7 @@ from chalicelib.models.ledger import LedgerEntry, WorkloadState
 from chalicelib.models.plan import DRPlan
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import run_smoke
+from chalicelib.services.workload_lock import HeldLock, lock_view
 
 
 class EndpointHealth(BaseModel):
@@ -32,6 +33,9 @@ class WorkloadStatus(BaseModel):
     endpoints: list[EndpointHealth]
     state: WorkloadState
     running: list[dict[str, Any]] = Field(default_factory=list, description="Running executions.")
+    lock: HeldLock | None = Field(
+        None, description="The operation holding the workload's lock, if any, and whether it is stale."
+    )
     recent: list[LedgerEntry] = Field(default_factory=list, description="Latest ledger entries.")
     at: datetime
 
@@ -81,6 +85,7 @@ def workload_status(plan: DRPlan, d: Deps, *, probe: bool = True, recent: int = 
         endpoints=endpoints,
         state=d.ledger.get_state(plan.workload),
         running=running,
+        lock=lock_view(plan.workload, d),
         recent=d.ledger.entries(plan.workload, limit=recent),
         at=d.clock(),
     )

@@ -61,11 +61,25 @@ def reconfigure(stack: Stack, *, primary_url: str | None = None, **replacements:
     return stack
 
 
-def stop_running(stack: Stack) -> None:
-    for kind in ("failover", "failback"):
-        arn = stack.resources.state_machines[kind]
-        for e in stack.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-            stack.sfn.stop_execution(executionArn=e["executionArn"])
+def stop_running(stack: Stack, *, timeout: float = 120.0) -> None:
+    """Stop every failover and failback execution and wait until none is RUNNING any more.
+
+    StopExecution only flags the run: moto reports it ABORTED once the task in flight has returned, so a
+    test that went on at once could find it still running (and a drill would refuse to start).
+    """
+    arns = [stack.resources.state_machines[kind] for kind in ("failover", "failback")]
+
+    def running() -> list[str]:
+        return [
+            e["executionArn"]
+            for arn in arns
+            for e in stack.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        ]
+
+    for execution in running():
+        stack.sfn.stop_execution(executionArn=execution, cause="stopped by the test's cleanup")
+    wait_for(lambda: not running(), timeout=timeout, what="every failover/failback execution to stop")
+    lambda_runner.drain(timeout=timeout)
 
 
 def clear_tables(stack: Stack) -> None:
@@ -101,7 +115,7 @@ def failed_over(stack: Stack, **replacements: str) -> Stack:
     return stack
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, what: str = "condition") -> T:
+def wait_for(predicate: Callable[[], T], *, timeout: float = 60.0, what: str = "condition") -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -112,13 +126,13 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, what: str = "
         time.sleep(0.05)
 
 
-def wait_for_share(stack: Stack, primary: int, timeout: float = 20.0) -> None:
+def wait_for_share(stack: Stack, primary: int, timeout: float = 60.0) -> None:
     wait_for(
         lambda: stack.weights()["primary"] == primary, timeout=timeout, what=f"{primary}% on the primary"
     )
 
 
-def wait_until_waiting(execution: str, kind: str, timeout: float = 20.0) -> Any:
+def wait_until_waiting(execution: str, kind: str, timeout: float = 60.0) -> Any:
     from chalicelib.services.failback_ops import describe_failback
 
     return wait_for(
@@ -138,7 +152,7 @@ def subjects(stack: Stack) -> list[str]:
     return [m.get("Subject", "") for m in stack.inbox()]
 
 
-def wait_for_subject(stack: Stack, text: str, timeout: float = 10.0) -> str:
+def wait_for_subject(stack: Stack, text: str, timeout: float = 60.0) -> str:
     """The first notification whose subject contains `text` (notifications are published asynchronously)."""
     seen: list[str] = []
 

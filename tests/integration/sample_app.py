@@ -18,6 +18,7 @@ app.register_middleware(powertools_middleware, "all")
 # Handlers record what they received; tests poll these lists (EventBridge delivers asynchronously).
 received_events: list[dict[str, Any]] = []
 received_messages: list[str] = []
+received_schedules: list[dict[str, Any]] = []
 
 
 class BackupUnhealthy(Exception):
@@ -47,6 +48,11 @@ def check_backup(event: Any, context: Any) -> dict[str, Any]:
 @app.on_cw_event({"source": [TEST_SOURCE]}, name="on_test_event")
 def on_test_event(event: Any) -> None:
     received_events.append(event.to_dict())
+
+
+@app.schedule("rate(1 hour)", name="on_schedule")
+def on_schedule(event: Any) -> None:
+    received_schedules.append(event.to_dict())
 
 
 @app.on_sqs_message(queue=REPLICATION_QUEUE, name="on_replication_event")

@@ -46,7 +46,7 @@ class Stack:
 
         return TrafficRouter(route53=self.cloud.client("route53")).read(self.plan).weights
 
-    def wait(self, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
+    def wait(self, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             desc = self.sfn.describe_execution(executionArn=execution_arn)

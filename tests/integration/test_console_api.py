@@ -9,16 +9,19 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chalicelib.adapters.locks import LockTable
 from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.models.api import execution_id
+from localcloud.resources import names
 from localcloud.server import LocalCloud
 from tests.api_support import ALICE, Api, api_client
 from tests.integration.failback_helpers import (
@@ -27,11 +30,12 @@ from tests.integration.failback_helpers import (
     ledger,
     locks,
     stop_running,
+    wait_for,
     wait_until_waiting,
 )
 from tests.integration.stack import Stack, build_stack
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[2]
 W = "fraud-scoring"
@@ -125,8 +129,11 @@ def test_failover_records_the_caller_refuses_a_second_one_and_can_be_inspected(
     second = api.as_(BOB).post(f"/workloads/{W}/failover", {"reason": "me too"})
     assert second.status_code == 409, second.body
     assert second.json_body["execution"]["id"] == execution["id"]
+    assert execution["name"] in second.json_body["message"]
     # When it has finished
     assert fresh.wait(execution["arn"])["status"] == "SUCCEEDED"
+    # Then the lock claimed for it before it started was taken over by the execution and released at its end
+    assert locks(fresh).current(W) is None
     # Then the executions list, the execution (by id and by name) and status all tell the story
     listed = api.get(f"/executions?workload={W}").json_body["executions"]
     assert (listed[0]["name"], listed[0]["kind"], listed[0]["status"]) == (
@@ -154,17 +161,175 @@ def test_failover_records_the_caller_refuses_a_second_one_and_can_be_inspected(
 
 
 def test_a_held_lock_is_a_409_naming_the_holder(api: Api, fresh: Stack) -> None:
-    # Given a failback execution holds the workload's lock
+    # Given the workload's lock was taken five minutes ago by a failback execution that does not exist
     holder = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-dev-fraud-scoring-failback:fb-1"
-    locks(fresh).acquire(W, holder, "failback", timedelta(minutes=5))
+    five_minutes_ago = LockTable(
+        names(fresh.cloud.stage).lock_table,
+        fresh.cloud.client("dynamodb"),
+        clock=lambda: datetime.now(UTC) - timedelta(minutes=5),
+    )
+    five_minutes_ago.acquire(W, holder, "failback", timedelta(minutes=30))
     before = len(executions_of(fresh, "failover"))
     # When a failover is requested
     response = api.post(f"/workloads/{W}/failover", {"reason": "try anyway"})
     # Then it is refused with the holder's id, and nothing started
     assert response.status_code == 409
     assert response.json_body["execution"] == {"id": execution_id(holder), "arn": holder, "name": "fb-1"}
-    assert "locked by a running failback" in response.json_body["message"]
     assert len(executions_of(fresh, "failover")) == before
+    # And the message says the holder no longer runs, and how to free the workload
+    message = response.json_body["message"]
+    assert "locked by a failback (fb-1) that is no longer running" in message
+    assert "cannot be described: ExecutionDoesNotExist" in message and f"lifeboat unlock {W}" in message
+
+
+# -- one answer per request, decided before answering ---------------------------------------------------
+def lock_left_by_an_ended_execution(stack: Stack, name: str) -> str:
+    """A failover that completed, whose lock is held again under its ARN: as if its ReleaseLock never ran
+    (stopped by hand, or a failure path that does not release). Traffic is left on the secondary."""
+    arn = stack.start_failover(name)
+    assert stack.wait(arn)["status"] == "SUCCEEDED"
+    locks(stack).acquire(W, arn, "failover", timedelta(minutes=30))
+    return arn
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [
+        pytest.param(
+            [("failover", {"mode": "ungraceful", "reason": "a"}), ("failover", {"reason": "b"})],
+            id="two-failovers",
+        ),
+        pytest.param(
+            [
+                ("failover", {"mode": "ungraceful", "reason": "a", "force": True}),
+                ("failback", {"reason": "b"}),
+            ],
+            id="failover-and-failback",
+        ),
+    ],
+)
+def test_of_two_requests_at_the_same_moment_exactly_one_is_accepted_and_the_other_names_it(
+    api: Api, stack: Stack, monkeypatch: pytest.MonkeyPatch, requests: list[tuple[str, dict[str, Any]]]
+) -> None:
+    from chalicelib.services import console
+
+    # Given a workload both requests apply to (failed over, for a failback to have something to do)
+    if requests[1][0] == "failback":
+        failed_over(stack)
+    before = {kind: len(executions_of(stack, kind)) for kind in ("failover", "failback")}
+    # And two requests that both pass the early checks before either takes the lock: each waits for the
+    # other right after its check, so only the claim can tell them apart
+    meet = threading.Barrier(2, timeout=30)
+    check = console.ensure_idle
+
+    def check_then_meet(workload: str, d: Any) -> None:
+        check(workload, d)
+        meet.wait()
+
+    monkeypatch.setattr(console, "ensure_idle", check_then_meet)
+    answers: dict[int, Any] = {}
+
+    def send(i: int) -> None:
+        kind, body = requests[i]
+        answers[i] = api.as_([ALICE, BOB][i]).post(f"/workloads/{W}/{kind}", body)
+
+    first = threading.Thread(target=send, args=(0,))
+    first.start()
+    # (the second is sent once the first has read its request: chalice.test shares one current_request)
+    wait_for(lambda: meet.n_waiting == 1, what="the first request to pass its check")
+    second = threading.Thread(target=send, args=(1,))
+    second.start()
+    first.join(60)
+    second.join(60)
+    # When both have been answered
+    statuses = sorted(a.status_code for a in answers.values())
+    # Then exactly one got 202, and the other a 409 naming the execution the first one started
+    assert statuses == [202, 409], [a.json_body for a in answers.values()]
+    won = next(a.json_body for a in answers.values() if a.status_code == 202)
+    lost = next(a.json_body for a in answers.values() if a.status_code == 409)
+    assert lost["execution"]["arn"] == won["execution"]["arn"], lost
+    assert won["execution"]["name"] in lost["message"] and "no longer running" not in lost["message"]
+    # And only the winner's execution exists, and it holds the lock and runs to its end
+    after = {kind: len(executions_of(stack, kind)) for kind in ("failover", "failback")}
+    assert sum(after.values()) - sum(before.values()) == 1
+    assert stack.wait(won["execution"]["arn"], timeout=90)["status"] == "SUCCEEDED"
+    assert locks(stack).current(W) is None
+
+
+def test_a_second_failover_has_nothing_to_do_unless_forced(api: Api, fresh: Stack) -> None:
+    # Given a completed failover
+    first = api.post(f"/workloads/{W}/failover", {"mode": "ungraceful", "reason": "us-east-1 is down"})
+    assert fresh.wait(first.json_body["execution"]["arn"])["status"] == "SUCCEEDED"
+    started = len(executions_of(fresh, "failover"))
+    # When another operator asks for a failover
+    again = api.as_(BOB).post(f"/workloads/{W}/failover", {"mode": "ungraceful", "reason": "is it down?"})
+    # Then the answer is that there is nothing to do: nothing started, no second "completed" RTO
+    assert again.status_code == 200, again.body
+    assert again.json_body["reason"] == "already serving from us-west-2; nothing to do"
+    assert again.json_body["traffic"] == {"primary": 0, "secondary": 100}
+    assert len(executions_of(fresh, "failover")) == started
+    assert [e.outcome for e in ledger(fresh).entries(W, kind="failover")] == ["completed"]
+    # And the ledger says who asked and what they were told
+    told = ledger(fresh).entries(W, kind="operator")[0]
+    assert (told.outcome, told.actor) == ("failover-not-needed", BOB)
+    # When they insist (force)
+    forced = api.as_(BOB).post(
+        f"/workloads/{W}/failover", {"mode": "ungraceful", "reason": "re-run", "force": True}
+    )
+    # Then it runs
+    assert forced.status_code == 202, forced.body
+    assert fresh.wait(forced.json_body["execution"]["arn"])["status"] == "SUCCEEDED"
+
+
+def test_a_failback_with_nothing_to_fail_back_is_a_409_with_the_reason(api: Api, fresh: Stack) -> None:
+    # Given all traffic on the primary, which the ledger has never seen leave
+    before = len(executions_of(fresh, "failback"))
+    # When a failback is requested
+    response = api.post(f"/workloads/{W}/failback", {"reason": "just in case"})
+    # Then it is refused with the reason, and nothing started
+    assert response.status_code == 409, response.body
+    assert response.json_body["message"] == "nothing to fail back: us-east-1 already serves all traffic"
+    assert "execution" not in response.json_body
+    assert len(executions_of(fresh, "failback")) == before
+    assert ledger(fresh).entries(W, kind="operator")[0].outcome == "failback-refused"
+
+
+def test_status_flags_a_lock_whose_holder_has_ended_and_unlock_frees_it(api: Api, fresh: Stack) -> None:
+    # Given the lock is held by a failover execution that has ended
+    holder = lock_left_by_an_ended_execution(fresh, "op-ended-holder")
+    # When an operator reads the status
+    lock = api.get(f"/status/{W}").json_body["lock"]
+    # Then the lock is shown with its holder, kind and lease, flagged stale because the holder is not running
+    assert (lock["holder"], lock["holder_name"], lock["operation"]) == (holder, "op-ended-holder", "failover")
+    assert lock["acquired_at"] < lock["expires_at"]
+    assert (lock["stale"], lock["holder_status"], lock["stale_reason"]) == (
+        True,
+        "SUCCEEDED",
+        "its execution is SUCCEEDED",
+    )
+    # And a forced failover is refused (409) by that lock, with the way out in the message
+    blocked = api.post(f"/workloads/{W}/failover", {"reason": "x", "force": True})
+    assert blocked.status_code == 409 and "lifeboat unlock" in blocked.json_body["message"]
+    # When bob unlocks it without a reason, then with one
+    no_reason = api.as_(BOB).post(f"/workloads/{W}/unlock", {})
+    unlocked = api.as_(BOB).post(f"/workloads/{W}/unlock", {"reason": "holder ended without releasing"})
+    # Then the first is a 400 naming the reason field; the second removes the lock and says whose it was
+    assert no_reason.status_code == 400
+    assert [p["field"] for p in no_reason.json_body["problems"]] == ["reason"]
+    assert unlocked.status_code == 200, unlocked.body
+    assert unlocked.json_body["released"]["holder"] == holder
+    assert unlocked.json_body["result"] == (
+        "released the lock of failover op-ended-holder (its execution is SUCCEEDED)"
+    )
+    assert api.get(f"/status/{W}").json_body["lock"] is None
+    # And the ledger has who removed it and why, linked to the execution that held it
+    entry = ledger(fresh).entries(W, kind="operator")[0]
+    assert (entry.outcome, entry.actor, entry.reason, entry.execution) == (
+        "unlocked",
+        BOB,
+        "holder ended without releasing",
+        holder,
+    )
 
 
 def test_unknown_workloads_and_executions_are_404(api: Api) -> None:
@@ -200,6 +365,7 @@ def test_failback_is_approved_through_the_api_and_every_decision_names_its_calle
     assert approved.json_body["action"] == "approve"
     assert stack.wait(execution["arn"])["status"] == "SUCCEEDED"
     assert stack.weights() == {"primary": 100, "secondary": 0}
+    assert locks(stack).current(W) is None  # the claim taken at the request was the execution's lock
     # And the ledger names who asked and who approved
     operator = {e.outcome: e.actor for e in ledger(stack).entries(W, kind="operator")}
     assert operator["failback-requested"] == ALICE and operator["failback-approved"] == BOB
@@ -363,6 +529,49 @@ def test_cli_lists_and_shows_executions_with_exit_codes(fresh: Stack, cli: Any) 
     assert "ShiftTraffic" in shown.stdout and "SUCCEEDED" in shown.stdout
     assert refused.returncode == 1, refused.stderr
     assert json.loads(refused.stdout)["error"] == "FailoverRefused"
+
+
+def test_cli_refuses_what_has_nothing_to_do_shows_a_stale_lock_and_unlocks_it(fresh: Stack, cli: Any) -> None:
+    # Given all traffic on the primary
+    failbacks = len(executions_of(fresh, "failback"))
+    # When the operator asks for a failback
+    failback = cli("failback", W)
+    # Then it is refused with the reason (exit 1), and nothing started
+    assert failback.returncode == 1, failback.stdout + failback.stderr
+    assert "nothing to fail back: us-east-1 already serves all traffic" in failback.stderr
+    assert len(executions_of(fresh, "failback")) == failbacks
+    # Given a completed failover whose lock was left behind under its execution ARN
+    holder = lock_left_by_an_ended_execution(fresh, "cli-ended-holder")
+    started = len(executions_of(fresh, "failover"))
+    # When the operator looks at the status, asks for a failover, unlocks without and with a reason, and asks
+    # for a failover again
+    status = cli("status", W, "--no-probe")
+    blocked = cli("failover", W, "--force")
+    no_reason = cli("unlock", W)
+    unlocked = cli("unlock", W, "--reason", "holder ended without releasing")
+    after = cli("--json", "status", W, "--no-probe")
+    failover = cli("failover", W)
+    # Then status shows the lock, its holder, and that it is stale
+    assert status.returncode == 0, status.stderr
+    assert "lock: held by failover cli-ended-holder" in status.stdout
+    assert "STALE: its execution is SUCCEEDED" in status.stdout and f"lifeboat unlock {W}" in status.stdout
+    # And the failover is refused by that lock (exit 1), saying how to free it
+    assert blocked.returncode == 1 and "lifeboat unlock" in blocked.stderr, blocked.stderr
+    # And unlock needs a reason (usage error), then removes the lock and records the reason
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert "released the lock of failover cli-ended-holder (its execution is SUCCEEDED)" in unlocked.stdout
+    assert json.loads(after.stdout)[0]["lock"] is None
+    unlock_entry = ledger(fresh).entries(W, kind="operator", limit=2)[1]
+    assert (unlock_entry.outcome, unlock_entry.reason, unlock_entry.execution) == (
+        "unlocked",
+        "holder ended without releasing",
+        holder,
+    )
+    # And with the lock gone, the failover has nothing to do (exit 0), and nothing started all along
+    assert failover.returncode == 0, failover.stdout + failover.stderr
+    assert "already serving from us-west-2; nothing to do" in failover.stdout
+    assert len(executions_of(fresh, "failover")) == started
 
 
 def test_cli_usage_and_input_errors_exit_2(cli: Any) -> None:

@@ -40,7 +40,7 @@ from tests.integration.failback_helpers import (
 )
 from tests.integration.stack import Stack, build_stack
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 ERRORS_GATE = "fraud-scoring-use1-errors"
 ABORTED_EVENT = (

@@ -26,10 +26,10 @@ from tests.integration import sample_app
 LOCAL_CLOUD_APP = "tests.integration.sample_app"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)
 
 
-def _wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:
+def _wait_for(predicate: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -203,7 +203,7 @@ def test_eventbridge_rule_delivers_the_event_envelope_to_the_on_cw_event_handler
 
     # Then the handler receives the matching event, as EventBridge's envelope, exactly once
     assert _wait_for(lambda: sample_app.received_events), "the on_cw_event handler was never invoked"
-    lambda_runner.drain(timeout=5)
+    lambda_runner.drain(timeout=60)
     assert len(sample_app.received_events) == 1
     event = sample_app.received_events[0]
     assert set(event) >= {"version", "id", "detail-type", "source", "account", "time", "region", "resources"}
@@ -291,6 +291,56 @@ def test_rule_with_lambda_and_sqs_targets_delivers_to_both(local_cloud: LocalClo
     assert [json.loads(m["Body"])["detail"] for m in messages] == [{"n": 1}]
     targets = events.list_targets_by_rule(Rule="lifeboat-test-mixed")["Targets"]
     assert {t["Id"] for t in targets} == {"fn", "queue"}
+
+
+def test_put_events_never_runs_a_scheduled_rule(local_cloud: LocalCloud) -> None:
+    # Given the scheduled rule provision_base created for the schedule handler, with an SQS target added
+    # next to its Lambda target, and the pattern rule of the on_cw_event handler
+    events, sqs = local_cloud.client("events"), local_cloud.client("sqs")
+    scheduled = "lifeboat-dev-on_schedule-event"
+    assert events.describe_rule(Name=scheduled)["ScheduleExpression"] == "rate(1 hour)"
+    queue_url = sqs.create_queue(QueueName="lifeboat-test-scheduled-target")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_targets(Rule=scheduled, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    sample_app.received_events.clear()
+    sample_app.received_schedules.clear()
+
+    # When PutEvents sends an event that the pattern rule matches
+    events.put_events(
+        Entries=[{"Source": sample_app.TEST_SOURCE, "DetailType": "x", "Detail": json.dumps({"n": 1})}]
+    )
+
+    # Then only the pattern rule's target runs: the scheduled rule's Lambda and SQS targets get nothing
+    # (every asynchronous invocation PutEvents started is finished once drain() returns True)
+    assert lambda_runner.drain(timeout=60), "EventBridge invocations still running"
+    assert [e["detail"] for e in sample_app.received_events] == [{"n": 1}]
+    assert sample_app.received_schedules == []
+    assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", []) == []
+
+
+def test_rule_with_a_schedule_and_a_pattern_still_matches_events(local_cloud: LocalCloud) -> None:
+    # Given a rule with both a ScheduleExpression and an EventPattern (AWS runs it on both)
+    events = local_cloud.client("events")
+    events.put_rule(
+        Name="lifeboat-test-both",
+        ScheduleExpression="rate(1 day)",
+        EventPattern=json.dumps({"source": ["lifeboat.both"]}),
+    )
+    events.put_targets(
+        Rule="lifeboat-test-both", Targets=[{"Id": "fn", "Arn": _function_arn(local_cloud, "on_test_event")}]
+    )
+    sample_app.received_events.clear()
+
+    # When a matching event is put
+    events.put_events(
+        Entries=[{"Source": "lifeboat.both", "DetailType": "x", "Detail": json.dumps({"n": 2})}]
+    )
+
+    # Then its target receives the event
+    assert lambda_runner.drain(timeout=60), "EventBridge invocations still running"
+    assert [e["detail"] for e in sample_app.received_events] == [{"n": 2}]
 
 
 def test_sqs_message_invokes_the_on_sqs_message_handler(local_cloud: LocalCloud) -> None:

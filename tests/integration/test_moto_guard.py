@@ -115,7 +115,7 @@ def test_eventbridge_still_lacks_lambda_targets_and_uses_the_attributes_we_read(
     assert '"lambda"' not in send and "'lambda'" not in send, (
         f"moto's EventBridge now delivers to Lambda targets itself: drop the wrapper. {HOW_TO_FIX}"
     )
-    for attribute in ("self.event_pattern", "self.targets", "self.state"):
+    for attribute in ("self.event_pattern", "self.scheduled_expression", "self.targets", "self.state"):
         assert attribute in init, f"moto's Rule no longer has {attribute}. {HOW_TO_FIX}"
 
 

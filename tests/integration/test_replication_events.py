@@ -274,7 +274,7 @@ def test_slow_replication_reports_the_missed_threshold_then_the_late_arrival(
     key = "datasets/slow/big.csv"
     put_source(fresh, key)
     # When it finally replicates
-    assert replication.drain(timeout=5)
+    assert replication.drain(timeout=60)
     # Then S3's two threshold events reached Lifeboat, in order, and the object is no longer pending
     kinds = [r["eventName"] for r in replication.events_sent if "slow/big" in r["s3"]["object"]["key"]]
     assert kinds == ["Replication:OperationMissedThreshold", "Replication:OperationReplicatedAfterThreshold"]

@@ -34,6 +34,7 @@ from chalicelib.services import executions as runs
 from chalicelib.services import validate as validate_module
 from chalicelib.services.operations import FailoverPlanPreview
 from chalicelib.services.validate import ValidationReport
+from chalicelib.services.workload_lock import Unlocked
 from lifeboat_cli import openapi
 from tests.api_support import ALICE, Api, api_client
 
@@ -52,6 +53,7 @@ ROUTES = [
     ("GET", f"/status/{WORKLOAD}"),
     ("POST", f"/workloads/{WORKLOAD}/failover"),
     ("POST", f"/workloads/{WORKLOAD}/failback"),
+    ("POST", f"/workloads/{WORKLOAD}/unlock"),
     ("POST", f"/workloads/{WORKLOAD}/verify"),
     ("POST", f"/workloads/{WORKLOAD}/drills"),
     *[
@@ -138,6 +140,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, tuple[Any
     monkeypatch.setattr(console, "status_of", stub("status_of", _not_found_unless_known))
     monkeypatch.setattr(console, "request_failover", stub("request_failover", _failover))
     monkeypatch.setattr(console, "request_failback", stub("request_failback", _started))
+    monkeypatch.setattr(console, "unlock", stub("unlock", _unlocked))
     monkeypatch.setattr(console, "control_execution", stub("control_execution", outcome))
     monkeypatch.setattr(console, "request_drill", stub("request_drill", _drill_started))
     monkeypatch.setattr(console, "list_drills", stub("list_drills", DrillList(drills=[])))
@@ -166,6 +169,11 @@ def _drill_started(workload: str, body: DrillBody, actor: str, d: Any) -> DrillS
         scenario=body.scenario or "region-outage",
         requested_by=actor,
     )
+
+
+def _unlocked(workload: str, reason: str, actor: str, d: Any) -> Unlocked:
+    FakePlans().get(workload)
+    return Unlocked(workload=workload, released=None, result="not locked", requested_by=actor)
 
 
 def _unknown_workload(ref: str, *_: Any) -> Any:
@@ -264,7 +272,8 @@ FAILOVER = f"/workloads/{WORKLOAD}/failover"
         ({"mode": "graceful", "reason": "   "}, "reason", "must not be empty"),
         ({"mode": "graceful", "reason": 42}, "reason", "a string"),
         ({"mode": "graceful", "reason": "x" * 1001}, "reason", "at most 1000"),
-        ({"dry_run": True, "force": True}, "force", "unknown field"),
+        ({"dry_run": True, "forse": True}, "forse", "unknown field"),
+        ({"reason": "x", "force": "yes"}, "force", "true or false"),
     ],
 )
 def test_bad_failover_bodies_name_the_field_and_the_problem(
@@ -276,6 +285,36 @@ def test_bad_failover_bodies_name_the_field_and_the_problem(
     error = assert_error(response, 400, field=field, location="body")
     assert any(words in p["problem"] for p in error["problems"]), error
     assert calls == []
+
+
+UNLOCK = f"/workloads/{WORKLOAD}/unlock"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (None, "a JSON object body is required"),
+        ({}, "required field is missing"),
+        ({"reason": "  "}, "must not be empty"),
+        ({"reason": "stale", "holder": "x"}, "unknown field"),
+    ],
+)
+def test_an_unlock_needs_a_reason(api: Api, calls: list[Any], body: Any, words: str) -> None:
+    # When an unlock comes without a usable reason
+    response = api.post(UNLOCK, body)
+    # Then it is a 400 saying what is missing, and nothing was unlocked
+    error = assert_error(response, 400, location="body")
+    assert words in error["message"] or any(words in p["problem"] for p in error["problems"]), error
+    assert calls == []
+
+
+def test_an_unlock_reaches_the_use_case_with_the_reason_and_the_caller(api: Api, calls: list[Any]) -> None:
+    # When alice unlocks a workload, giving a reason
+    response = api.post(UNLOCK, {"reason": "holder was stopped by hand"})
+    # Then the use case gets the workload, her reason and her ARN, and its answer comes back as 200
+    assert response.status_code == 200, response.body
+    assert calls == [("unlock", (WORKLOAD, "holder was stopped by hand", ALICE, calls[0][1][3]))]
+    assert response.json_body["requested_by"] == ALICE
 
 
 @pytest.mark.parametrize(
@@ -413,6 +452,7 @@ known_fields = st.fixed_dictionaries(
         "reason": st.text(max_size=40) | json_values,
         "probe_endpoints": st.booleans() | json_values,
         "simulate_iam": st.booleans() | json_values,
+        "force": st.booleans() | json_values,
     },
 )
 valid_ish = st.fixed_dictionaries(

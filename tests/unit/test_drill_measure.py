@@ -178,6 +178,46 @@ def test_an_interrupted_drill_says_so_whatever_it_measured() -> None:
     assert verdict == "interrupted" and expected is None and "KeyboardInterrupt" in reason
 
 
+def test_a_leftover_fails_a_drill_that_otherwise_passed() -> None:
+    # Given a drill that failed over and back within its objectives
+    met = [ObjectiveResult(name="RTO", met=True, margin_seconds=10)]
+    # When its scenario left the lock held by a stopped execution
+    verdict, expected, reason = rules.drill_verdict(
+        "no-failover", "no-failover", met, leftovers=["the workload lock still held by x, which is aborted"]
+    )
+    # Then the drill fails, says the behaviour was right, and names what was left
+    assert (verdict, expected) == ("failed", True) and "lock still held by x" in reason
+    # And an interruption still reads as an interruption
+    assert rules.drill_verdict("failover", "failed-over", met, interrupted="boom", leftovers=["x"])[0] == (
+        "interrupted"
+    )
+
+
+@pytest.mark.parametrize(
+    ("holder", "status", "recorded", "serving", "findings"),
+    [
+        (None, None, None, "us-east-1", []),  # nothing recorded yet means the primary
+        (None, None, "us-east-1", "us-east-1", []),
+        ("arn:x:failover-1", "RUNNING", "us-east-1", "us-east-1", []),  # still working: not a leftover
+        ("arn:x:failover-1", "ABORTED", "us-east-1", "us-east-1", ["lock still held by failover-1"]),
+        ("arn:x:failover-1", None, "us-east-1", "us-east-1", ["which is unknown"]),
+        (None, None, None, "us-west-2", ["ledger says us-east-1 is active while us-west-2 serves"]),
+        (None, None, "us-west-2", None, ["traffic split"]),
+    ],
+)
+def test_residue_names_locks_without_a_running_holder_and_a_ledger_that_disagrees_with_traffic(
+    holder: str | None, status: str | None, recorded: str | None, serving: str | None, findings: list[str]
+) -> None:
+    found = rules.residue(
+        lock_holder=holder,
+        holder_status=status,
+        recorded_region=recorded,
+        serving_region=serving,
+        primary="us-east-1",
+    )
+    assert len(found) == len(findings) and all(f in line for f, line in zip(findings, found, strict=True))
+
+
 def test_every_scenario_has_an_expectation_and_unknown_ones_are_refused() -> None:
     assert set(rules.SCENARIOS) == {
         "region-outage",
