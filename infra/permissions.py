@@ -595,8 +595,9 @@ _SHIFT = ("traffic.read", "traffic.shift", "ledger.read")  # router.shift after 
 FUNCTIONS: dict[str, tuple[str, ...]] = {
     # tasks.load_plan -> PlanStore.get
     "load_plan": ("plans.read",),
-    # failover.acquire_lock -> plans.get (lease length) + LockTable.acquire
-    "acquire_lock": ("plans.read", "locks.write"),
+    # failover.acquire_lock -> plans.get + LockTable.acquire, then Ledger state (a decided failover is no
+    # longer pending)
+    "acquire_lock": ("plans.read", "locks.write", "ledger.read", "ledger.write"),
     # failover.release_lock -> LockTable.release
     "release_lock": ("locks.write",),
     # failover.recheck_trigger -> AlarmReader.snapshots + Ledger.get_state
@@ -604,16 +605,17 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # failover.probe_endpoint / smoke_test -> run_smoke (endpoints + ledger state)
     "probe_endpoint": ("plans.read", *_SMOKE),
     "smoke_test": ("plans.read", *_SMOKE),
-    # failover.check_replication -> iter_objects on each S3 asset's source and replica
-    "check_replication": ("plans.read", "replication.list"),
-    # failover.shift_traffic -> TrafficRouter.read + shift
-    "shift_traffic": ("plans.read", *_SHIFT),
+    # failover.check_replication -> iter_objects on each S3 asset's source and replica, lease renewal
+    "check_replication": ("plans.read", "replication.list", "locks.write"),
+    # failover.shift_traffic -> lease renewal (LockTable.acquire), TrafficRouter.read + shift
+    "shift_traffic": ("plans.read", "locks.write", *_SHIFT),
     # failover.verify_traffic -> TrafficRouter.verify
     "verify_traffic": ("plans.read", "traffic.read"),
     # failover.record_failover -> Ledger.update_state
     "record_failover": ("plans.read", "ledger.read", "ledger.write"),
-    # failover.conclude -> Ledger.record/update_state, reconcile (router read/shift), Notifier.publish
-    "conclude": ("plans.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
+    # failover.conclude -> LockTable.current (only the holder reconciles), reconcile (router read/shift),
+    # read-back into Ledger.update_state, Ledger.record/mark_concluded, Notifier.publish
+    "conclude": ("plans.read", "locks.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
     # trigger.on_alarm_event -> idempotency, AlarmReader, Ledger (claim/record/state), start/stop failover
     "on_alarm": (
         "plans.read",
@@ -626,8 +628,15 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     ),
     # failback.check_readiness -> run_smoke, ModelInspector.identify, router.read, replication listings
     "failback_readiness": ("plans.read", *_SMOKE, "models.identify", "traffic.read", "replication.list"),
-    # failback.await_operator -> Ledger control record, send_task_success (timeouts), Notifier.publish
-    "failback_await": ("plans.read", "ledger.read", "ledger.write", "states.callback:failback", "notify"),
+    # failback.await_operator -> lease renewal, Ledger control record, send_task_success, Notifier.publish
+    "failback_await": (
+        "plans.read",
+        "locks.write",
+        "ledger.read",
+        "ledger.write",
+        "states.callback:failback",
+        "notify",
+    ),
     # failback.shift_step -> lease renewal (LockTable.acquire), router.shift, Ledger.record
     "failback_shift": ("plans.read", "locks.write", "ledger.write", *_SHIFT),
     # failback.check_bake -> Ledger.get_control, lease renewal
@@ -638,8 +647,20 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "failback_rollback": ("plans.read", *_SHIFT),
     # failback.record_failback -> Ledger.entries/update_state
     "failback_record": ("plans.read", "ledger.read", "ledger.write"),
-    # failback.conclude -> Ledger.record/delete_control, reconcile (router), Notifier.publish
-    "failback_conclude": ("plans.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
+    # failback.conclude -> LockTable.current, reconcile (router), read-back into the state, Ledger.record/
+    # mark_concluded/delete_control, Notifier.publish
+    "failback_conclude": ("plans.read", "locks.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
+    # janitor.tidy_up (EventBridge: Step Functions execution ended) -> Ledger.concluded_by/mark_concluded,
+    # LockTable.release (conditional on the holder), TrafficRouter.read into the state, Ledger.record,
+    # Notifier.publish. It never moves traffic.
+    "on_execution_end": (
+        "plans.read",
+        "ledger.read",
+        "ledger.write",
+        "locks.write",
+        "traffic.read",
+        "notify",
+    ),
     # failback_ops.evaluate_auto_failback (schedule) -> run_smoke, locks.current, Ledger, start failback
     "failback_auto": ("plans.read", *_SMOKE, "locks.read", "states.start:failback"),
     # verification.task_plan_run -> plan_shards (versioning, listings) + EvidenceStore.put_json

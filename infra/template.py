@@ -34,6 +34,10 @@ ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 # Alarm-driven handlers -> the operation (state machine kind) they start. Their EventBridge rule only matches
 # the alarms of plans whose `kind` machine runs in this region.
 ALARM_HANDLERS: dict[str, str] = {"on_alarm": "failover"}
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+# Execution-status handlers -> the state machine kinds they clean up after. Their EventBridge rule only
+# matches executions of those kinds' machines in this region.
+EXECUTION_HANDLERS: dict[str, tuple[str, ...]] = {"on_execution_end": ("failover", "failback")}
 # Which role's region runs a state machine kind: the region a failover/failback activates; a verification
 # runs next to the replica it proves. Kinds not listed are deployed in both regions of the plan.
 PLACEMENT: dict[str, str] = {"failover": "secondary", "failback": "primary", "verify": "secondary"}
@@ -745,6 +749,15 @@ class _Renderer:
                 names_ += [a for a in plan.trigger.alarms if a not in names_]
         return names_
 
+    def machines_for(self, fn: Function, machines: list[_Machine]) -> list[dict[str, Any]]:
+        kinds = EXECUTION_HANDLERS.get(fn.name)
+        if kinds is None:
+            raise TemplateError(
+                f"{fn.name} handles Step Functions execution status changes but infra/template.py "
+                "EXECUTION_HANDLERS does not say which state machines it cleans up after"
+            )
+        return [ref(m.logical_id) for m in machines if m.kind in kinds]
+
     def add_functions(self, machines: list[_Machine]) -> list[str]:
         """Overrides of Chalice's functions and roles; returns the EventBridge rule names created."""
         rules: list[str] = []
@@ -800,6 +813,17 @@ class _Renderer:
                         "detail": {"alarmName": alarms or [f"{self.n.prefix}-no-plan-activates-this-region"]}
                     }
                     event["State"] = "ENABLED" if alarms else "DISABLED"
+                elif fn.kind == "cw_event" and EXECUTION_STATUS_CHANGE in (fn.pattern or {}).get(
+                    "detail-type", []
+                ):
+                    arns = self.machines_for(fn, machines)
+                    placeholder = sub(
+                        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
+                        f"{self.n.prefix}-none-runs-here"
+                    )
+                    # Merged into Chalice's pattern (dicts merge): its status filter stays.
+                    event["Pattern"] = {"detail": {"stateMachineArn": arns or [placeholder]}}
+                    event["State"] = "ENABLED" if arns else "DISABLED"
                 props["Events"] = {fn.event_id: {"Properties": event}}
             if fn.kind == "sqs":
                 # The handler answers {"batchItemFailures": [...]}: only those records return to the queue,

@@ -1,5 +1,8 @@
 """`LocalCloud`: an in-process moto server on 127.0.0.1 that runs Step Functions and Lifeboat's handlers.
 
+Two patches make moto behave like AWS where Lifeboat depends on it: `lambda_runner` (Lambda invocations run
+the real handlers) and `sfn_events` (executions send their status changes to EventBridge).
+
 One per process: moto's backends are process-wide and its Step Functions engine finds the server through the
 MOTO_PORT environment variable.
 """
@@ -17,7 +20,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from localcloud import lambda_runner
+from localcloud import lambda_runner, sfn_events
 from localcloud.resources import names
 
 HOST = "127.0.0.1"
@@ -110,6 +113,7 @@ class LocalCloud:
         if self._reset_state:
             self._reset_moto()
         lambda_runner.install(handler_module=self.handler_module)
+        sfn_events.install()  # Step Functions status changes reach EventBridge, as in AWS
         _reset_lifeboat_clients()
 
     def stop(self) -> None:
@@ -118,6 +122,8 @@ class LocalCloud:
         with _running_lock:
             if _running is not self:
                 return  # never started, already stopped, or refused: the running cloud is not ours to touch
+        # Executions stopped below send no status change: no janitor runs against a cloud going away.
+        sfn_events.uninstall()
         # moto's executions run in their own threads and find "the" server through MOTO_PORT: one left
         # running would call the next cloud's functions of the same names. Nothing outlives its cloud.
         if self._server is not None:

@@ -16,6 +16,7 @@ from chalicelib.models.ledger import EntryKind, LedgerEntry, WorkloadState
 STATE_SK = "state"
 ENTRY_PREFIX = "entry#"
 CONTROL_PREFIX = "control#"
+CONCLUDED_PREFIX = "concluded#"
 _MAX_STATE_RETRIES = 5
 
 
@@ -142,6 +143,45 @@ class Ledger:
         self.ddb.delete_item(
             TableName=self.table_name, Key={"pk": {"S": _pk(workload)}, "sk": {"S": f"claim#{key}"}}
         )
+
+    # -- conclusions (who concluded an execution: sort key concluded#<execution arn>) -----------------
+    def mark_concluded(self, workload: str, execution: str, by: str, *, ttl_days: int = 90) -> bool:
+        """Say who concludes `execution` (records its outcome and notifies); False when someone already did.
+
+        The execution's own Conclude task, an operator's abort, a drill's cleanup, the trigger cancelling a
+        pending failover and the janitor all mark it, so the janitor never records a second outcome.
+        """
+        expires = int((self._clock() + timedelta(days=ttl_days)).timestamp())
+        try:
+            self.ddb.put_item(
+                TableName=self.table_name,
+                Item=to_item(
+                    {
+                        "pk": _pk(workload),
+                        "sk": f"{CONCLUDED_PREFIX}{execution}",
+                        "by": by,
+                        "at": self._clock().isoformat(),
+                        "expiration": expires,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def concluded_by(self, workload: str, execution: str) -> str | None:
+        """Who marked `execution` concluded (execution, operator, drill, trigger, janitor), or None."""
+        resp = self.ddb.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": _pk(workload)}, "sk": {"S": f"{CONCLUDED_PREFIX}{execution}"}},
+            ConsistentRead=True,
+        )
+        if "Item" not in resp:
+            return None
+        return str(from_item(resp["Item"]).get("by", "unknown"))
 
     # -- state -----------------------------------------------------------------------------------
     def get_state(self, workload: str) -> WorkloadState:

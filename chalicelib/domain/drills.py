@@ -233,6 +233,7 @@ def behaviour_of(failover_outcome: str | None) -> Behaviour:
         "completed": "failed-over",
         "refused": "refused",
         "failed": "failover-failed",
+        "unvalidated": "failover-failed",  # traffic moved, then the run failed before validating it
     }.get(failover_outcome or "", "no-failover")  # type: ignore[return-value]
 
 

@@ -108,7 +108,11 @@ class FailbackConcludeInput(ContextInput):
 class FailbackConcluded(BaseModel):
     status: FailbackOutcome
     reason: str
-    traffic: dict[str, int] | None = Field(None, description="Traffic weights after reconciling a failure.")
+    traffic: dict[str, int] | None = Field(None, description="Traffic weights read back at the conclusion.")
+    active_region: str | None = Field(
+        default=None, description="Region serving all traffic (None: split/unknown)."
+    )
+    serving: str = Field(default="", description="Which region serves users, in words (as notified).")
 
 
 # -- control state (ledger table, sort key control#failback#<execution arn>) ------------------------------

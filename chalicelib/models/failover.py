@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.models.plan import Role
 
 Mode = Literal["graceful", "ungraceful"]
+FailoverOutcome = Literal["completed", "suppressed", "refused", "failed", "unvalidated"]
+"""How a failover concluded. failed: nothing changed, the primary still serves (or traffic could not be
+made clean); unvalidated: traffic moved to the secondary, then the run failed before validating it."""
 
 
 class TriggerInfo(BaseModel):
@@ -116,6 +119,10 @@ class RtoMeasurement(BaseModel):
 
 
 class Concluded(BaseModel):
-    status: Literal["completed", "suppressed", "refused", "failed"]
+    status: FailoverOutcome
     reason: str
-    traffic: dict[str, int] | None = Field(None, description="Traffic weights when the execution concluded.")
+    traffic: dict[str, int] | None = Field(None, description="Traffic weights read back at the conclusion.")
+    active_region: str | None = Field(
+        default=None, description="Region serving all traffic (None: split/unknown)."
+    )
+    serving: str = Field(default="", description="Which region serves users, in words (as notified).")

@@ -669,7 +669,7 @@ class DrillRunner:
                     self.mark("fault" if want_down else "heal", "primary down" if want_down else "primary up")
             self.note_switch()
             done = self.concluded_failovers()
-            terminal = [c for c in done if c["outcome"] in ("completed", "refused", "failed")]
+            terminal = [c for c in done if c["outcome"] in ("completed", "refused", "failed", "unvalidated")]
             if terminal:
                 concluded = terminal[0]
                 if expect != "no-failover" and not self.running_failovers():
@@ -1027,6 +1027,8 @@ def clean_subject(
             continue
     for arn, kind in known.items():
         if d.executions.describe(arn)["status"] == "RUNNING":
+            # The cleanup concludes it (lock, traffic, state below): the janitor leaves it be.
+            d.ledger.mark_concluded(plan.workload, arn, "drill")
             d.executions.stop(arn, "stopped by the drill's cleanup")
             done.append(f"stopped the {kind} execution {arn.rsplit(':', 1)[-1]}")
         if d.locks.release(plan.workload, arn):

@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.adapters import aws
 from chalicelib.adapters.s3objects import iter_objects
 from chalicelib.clock import parse_timestamp
+from chalicelib.domain import leases
 from chalicelib.domain.failback import (
     Check,
     compare_models,
@@ -42,8 +43,8 @@ from chalicelib.models.failover import ContextInput, TaskInput
 from chalicelib.models.plan import ROLES, DRPlan, S3Asset
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
-from chalicelib.services.failover import LOCK_SLACK
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
+from chalicelib.services.truth import holds_lock, record_truth
 
 ALL_ON_SECONDARY = {"primary": 0, "secondary": 100}
 AUTO_HEALTH_KEY = "failback-auto"
@@ -80,14 +81,11 @@ def change_control(workload: str, execution: str, d: Deps, change: Any) -> Failb
     return FailbackControl.model_validate(d.ledger.update_control(workload, control_key(execution), apply))
 
 
-def renewal_lease(plan: DRPlan) -> timedelta:
-    """Each task renews the lock for the longest gap until the next renewal: an operator wait or a chunk."""
-    return plan.failback.approval_timeout + max(plan.failback.bake, timedelta(minutes=1)) + LOCK_SLACK
-
-
-def _renew_lock(plan: DRPlan, execution: str, d: Deps) -> None:
-    # Re-entrant for the holder: extends the lease, or raises LockHeld if another operation took it over.
-    d.locks.acquire(plan.workload, execution, "failback", renewal_lease(plan))
+def _renew_lock(plan: DRPlan, execution: str, d: Deps, wait: timedelta = timedelta(0)) -> None:
+    """Renew the lease for what comes before the next renewal: `wait` (a bake chunk, an operator's answer)
+    and the tasks after it (domain.leases). Re-entrant for the holder; LockHeld if another operation took
+    the workload after the lease lapsed."""
+    d.locks.acquire(plan.workload, execution, "failback", leases.lease(wait))
 
 
 # -- readiness -----------------------------------------------------------------------------------------------
@@ -176,6 +174,7 @@ _WAIT_WORDS = {
 def await_operator(inp: AwaitInput, d: Deps) -> dict[str, Any]:
     """Park the task token where approve/reject/resume find it, and tell a human what is expected."""
     plan = d.plans.get(inp.workload)
+    _renew_lock(plan, inp.execution, d, timedelta(seconds=inp.timeout_seconds))
     now = d.clock()
     pending = PendingDecision(
         kind=inp.kind,
@@ -266,7 +265,6 @@ def check_bake(inp: BakeInput, d: Deps) -> BakeStatus:
     """Between chunks of a bake: honour pause and fast-track, else say how long to wait next."""
     plan = d.plans.get(inp.workload)
     ctl = load_control(plan.workload, inp.execution, d)
-    _renew_lock(plan, inp.execution, d)
     now = d.clock()
     if inp.bake.get("step") == inp.step.index and inp.bake.get("bake_until"):
         bake_until = parse_timestamp(str(inp.bake["bake_until"]))
@@ -275,6 +273,7 @@ def check_bake(inp: BakeInput, d: Deps) -> BakeStatus:
     decision = next_bake(
         now, bake_until, inp.chunk_seconds, fast_track=ctl.fast_track, pause_requested=ctl.pause_requested
     )
+    _renew_lock(plan, inp.execution, d, timedelta(seconds=decision.wait_seconds))
     return BakeStatus(
         step=inp.step.index,
         action=decision.action,
@@ -403,44 +402,53 @@ def _reason(plan: DRPlan, outcome: str, ctx: dict[str, Any]) -> str:
             f"failback aborted: no approval within {format_duration(plan.failback.approval_timeout)}; "
             "nothing shifted"
         )
-    return f"failback failed: {error.get('Error', 'unknown error')}: {_cause(error)}"
+    share = _share_reached(ctx)
+    where = f"after {share}% of traffic had moved to the primary" if share else "before any traffic moved"
+    return f"failback failed {where}: {error.get('Error', 'unknown error')}: {_cause(error)}"
 
 
-def _reconcile(plan: DRPlan, d: Deps) -> dict[str, int] | None:
-    """After a failure: the secondary served before the failback began, so it takes everything back."""
+def _share_reached(ctx: dict[str, Any]) -> int:
+    """The share of traffic this run had put on the primary (0: it never shifted)."""
+    step = (ctx.get("rollout") or {}).get("step") or {}
+    return int(step.get("primary") or 0)
+
+
+def _reconcile(plan: DRPlan, d: Deps) -> None:
+    """After a failure, by the lock holder: the secondary served before the failback began, so it takes
+    everything back (the read-back that follows records whether that worked)."""
     try:
-        current = d.router.read(plan).weights
-        if current != ALL_ON_SECONDARY:
+        if d.router.read(plan).weights != ALL_ON_SECONDARY:
             logger.warning("reconcile: moving all traffic back to the secondary", workload=plan.workload)
             d.router.shift(plan, ALL_ON_SECONDARY, last_smoke_passed(plan, d))
-            current = d.router.read(plan).weights
-        return current
-    except Exception as exc:  # say so in the ledger, never guess
+    except Exception as exc:  # the conclusion reports what is true, never guesses
         logger.error("reconcile failed", workload=plan.workload, error=str(exc))
-        return None
 
 
 _SUBJECTS = {
     "completed": "[Lifeboat] {w} failed back to {p}",
-    "refused": "[Lifeboat] {w}: failback refused",
-    "rolled_back": "[Lifeboat] {w}: failback ROLLED BACK to {s}",
-    "aborted": "[Lifeboat] {w}: failback aborted",
-    "failed": "[Lifeboat] {w}: FAILBACK FAILED",
+    "refused": "[Lifeboat] {w}: failback refused - {where}",
+    "rolled_back": "[Lifeboat] {w}: failback ROLLED BACK to {s} - {where}",
+    "aborted": "[Lifeboat] {w}: failback aborted - {where}",
+    "failed": "[Lifeboat] {w}: FAILBACK FAILED - {where}",
 }
 
 
 def conclude(inp: FailbackConcludeInput, d: Deps) -> FailbackConcluded:
+    """Every outcome ends here: leave traffic clean, read it back, record what is true, notify."""
     plan = d.plans.get(inp.workload)
     ctx = inp.context
     outcome = inp.outcome
     if outcome == "refused" and (ctx.get("error") or {}).get("Error") not in (None, "LockHeld"):
         outcome = "failed"
-    reason = _reason(plan, outcome, ctx)
-    traffic = _reconcile(plan, d) if outcome == "failed" else None
+    if outcome == "failed" and holds_lock(plan.workload, inp.execution, d):
+        _reconcile(plan, d)
+    truth = record_truth(plan, inp.execution, d)
+    reason = f"{_reason(plan, outcome, ctx)}; {truth.serving}"
     keys = ("requested_by", "auto", "readiness", "approval", "rollout", "gates", "decision", "rollback")
     detail = {k: ctx[k] for k in (*keys, "outcome", "error") if k in ctx}
-    if traffic is not None:
-        detail["traffic_after"] = traffic
+    detail.update(traffic_after=truth.weights, active_region=truth.active_region, serving=truth.serving)
+    if truth.read_error:
+        detail["traffic_read_error"] = truth.read_error
     d.ledger.record(
         plan.workload,
         "failback",
@@ -450,14 +458,27 @@ def conclude(inp: FailbackConcludeInput, d: Deps) -> FailbackConcluded:
         execution=inp.execution,
         detail=detail,
     )
+    d.ledger.mark_concluded(plan.workload, inp.execution, "execution")
     d.ledger.delete_control(plan.workload, control_key(inp.execution))  # its flags and tokens are dead now
     if outcome == "rolled_back":
         # The primary just failed a gate: an auto failback must see a fresh healthy window first.
         d.ledger.delete_control(plan.workload, AUTO_HEALTH_KEY)
     emit(f"Failback{outcome.title().replace('_', '')}", 1, workload=plan.workload)
-    subject = _SUBJECTS[outcome].format(w=plan.workload, p=plan.regions.primary, s=plan.regions.secondary)
+    subject = _SUBJECTS[outcome].format(
+        w=plan.workload, p=plan.regions.primary, s=plan.regions.secondary, where=truth.where
+    )
+    _publish(plan, subject, reason, {"execution": inp.execution, **detail}, d)
+    return FailbackConcluded(
+        status=outcome,
+        reason=reason,
+        traffic=truth.weights,
+        active_region=truth.active_region,
+        serving=truth.serving,
+    )
+
+
+def _publish(plan: DRPlan, subject: str, reason: str, facts: dict[str, Any], d: Deps) -> None:
     try:
-        d.notifier.publish(plan, subject, reason, {"execution": inp.execution, **detail})
+        d.notifier.publish(plan, subject, reason, facts)
     except Exception as exc:  # a notification failure must not hide the outcome
         logger.error("notification failed", workload=plan.workload, error=str(exc))
-    return FailbackConcluded(status=outcome, reason=reason, traffic=traffic)

@@ -40,6 +40,7 @@ from chalicelib.services.failback import (
     recorded_steps,
 )
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
+from chalicelib.services.truth import record_truth
 from chalicelib.services.workload_lock import start_claimed
 
 VERIFY_ATTEMPTS = 10
@@ -232,12 +233,14 @@ def fast_track(ref: str, actor: str, d: Deps, reason: str = "") -> ControlOutcom
 def abort(
     ref: str, actor: str, d: Deps, reason: str = "", *, sleep: Callable[[float], None] = time.sleep
 ) -> ControlOutcome:
-    """Roll back now: stop the execution, all traffic to the secondary (safety rules apply), record,
-    release the lock."""
+    """Roll back now: stop the execution, all traffic to the secondary (safety rules apply), record what
+    is true, release the lock."""
     execution, workload = _running(ref, "abort", d)
     plan = d.plans.get(workload)
     # The flag first: a shift task already in flight refuses to move traffic once it sees it.
     change_control(workload, execution, d, lambda c: c.model_copy(update={"abort_requested": True}))
+    # This abort concludes the run (records, notifies, releases): the janitor, told of the stop, leaves it be.
+    d.ledger.mark_concluded(workload, execution, "operator")
     d.executions.stop(execution, f"aborted by {actor}: {reason or 'operator abort'}")
     traffic: dict[str, int] | None = None
     problem = None
@@ -248,6 +251,8 @@ def abort(
     except Exception as exc:  # record what happened before telling the caller
         problem = f"{type(exc).__name__}: {exc}"
     secondary = plan.regions.secondary
+    # Still holding the run's lock: the read-back is recorded as the workload's state.
+    truth = record_truth(plan, execution, d)
     if problem is None:
         result = f"aborted: execution stopped, all traffic back on the secondary ({secondary})"
     else:
@@ -255,17 +260,16 @@ def abort(
     words = (
         f"failback aborted by {actor}"
         + (f" ({reason})" if reason else "")
-        + f"; {result[len('aborted: ') :]}"
+        + f"; {result[len('aborted: ') :]}; {truth.serving}"
     )
-    d.ledger.record(
-        workload, "failback", "aborted", words, actor=actor, execution=execution, detail={"traffic": traffic}
-    )
+    facts = {"traffic": traffic, "active_region": truth.active_region, "serving": truth.serving}
+    d.ledger.record(workload, "failback", "aborted", words, actor=actor, execution=execution, detail=facts)
     d.locks.release(workload, execution)
     d.ledger.delete_control(workload, control_key(execution))
     emit("FailbackAborted", 1, workload=workload)
     try:
-        subject = f"[Lifeboat] {workload}: failback aborted" + ("" if problem is None else " - TRAFFIC SPLIT")
-        d.notifier.publish(plan, subject, words, {"execution": execution, "traffic": traffic})
+        subject = f"[Lifeboat] {workload}: failback aborted - {truth.where}"
+        d.notifier.publish(plan, subject, words, {"execution": execution, **facts})
     except Exception as exc:
         logger.error("notification failed", workload=workload, error=str(exc))
     if problem is not None:

@@ -11,13 +11,14 @@ from chalicelib.adapters.locks import LockHeld
 from chalicelib.adapters.s3objects import iter_objects
 from chalicelib.adapters.traffic import TrafficState
 from chalicelib.clock import parse_timestamp
-from chalicelib.domain import triggers
+from chalicelib.domain import leases, triggers
 from chalicelib.domain.listings import diff_listings
 from chalicelib.domain.objectives import measure_rto
 from chalicelib.models.failover import (
     Concluded,
     ConcludeInput,
     ContextInput,
+    FailoverOutcome,
     LockInput,
     ProbeResult,
     RecheckInput,
@@ -33,21 +34,26 @@ from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
+from chalicelib.services.truth import holds_lock, record_truth
 
 REPLICATION_POLL = timedelta(seconds=5)
-LOCK_SLACK = timedelta(minutes=15)
 
 
 def lock_lease(plan: DRPlan) -> timedelta:
-    """Long enough for the slowest legitimate run, short enough that a crashed run frees the workload."""
-    failback = plan.failback.bake * len(plan.failback.steps) + plan.failback.approval_timeout
-    failover = plan.trigger.sustain + plan.failover.replication_wait_timeout
-    return max(failover, failback) + LOCK_SLACK
+    """The lease AcquireLock takes: the tasks up to the holder's first renewal (domain.leases), not a whole
+    run, so a run that dies without releasing frees the workload within minutes."""
+    return leases.lease()
 
 
 def acquire_lock(inp: LockInput, d: Deps) -> dict[str, Any]:
     plan = d.plans.get(inp.workload)
     info = d.locks.acquire(inp.workload, inp.execution, inp.operation, lock_lease(plan))
+    if inp.operation == "failover":
+        # An alarm-started failover takes the lock once its sustain window and recheck are over: it is
+        # decided, no longer pending, so a quorum breaking from here on does not cancel it.
+        state = d.ledger.get_state(inp.workload)
+        if state.pending_execution == inp.execution:
+            d.ledger.update_state(inp.workload, current=state, pending_execution=None)
     return info.model_dump(mode="json")
 
 
@@ -121,6 +127,8 @@ def check_replication(inp: ReplicationInput, d: Deps) -> ReplicationStatus:
     else:
         reason = f"waiting for {pending} writes to replicate"
     retry = min(REPLICATION_POLL, max(deadline - now, timedelta(0)))
+    # Renewed for the poll wait that follows and the tasks after it (re-entrant; LockHeld if it lapsed).
+    d.locks.acquire(plan.workload, inp.execution, "failover", leases.lease(retry))
     emit("ReplicationPendingObjects", pending, workload=plan.workload)
     return ReplicationStatus(
         done=caught_up or timed_out,
@@ -144,6 +152,9 @@ def _target_weights(inp: ShiftInput) -> dict[str, int]:
 
 def shift_traffic(inp: ShiftInput, d: Deps) -> TrafficState:
     plan = d.plans.get(inp.workload)
+    # Traffic moves only under the lock: renew it (re-entrant), or fail with LockHeld if the lease lapsed
+    # and another operation took the workload.
+    d.locks.acquire(plan.workload, inp.execution, "failover", leases.lease())
     after = d.router.shift(plan, _target_weights(inp), last_smoke_passed(plan, d))
     logger.info("shifted", workload=plan.workload, before=after.detail["before"], after=after.weights)
     emit("TrafficShift", 1, workload=plan.workload)
@@ -179,7 +190,7 @@ def record_failover(inp: ContextInput, d: Deps) -> RtoMeasurement:
     return rto
 
 
-def _reason(outcome: str, ctx: dict[str, Any]) -> str:
+def _reason(plan: DRPlan, outcome: str, ctx: dict[str, Any]) -> str:
     error = ctx.get("error") or {}
     if outcome == "completed":
         rto = ctx.get("outcome") or {}
@@ -198,9 +209,14 @@ def _reason(outcome: str, ctx: dict[str, Any]) -> str:
             return f"failover refused: {_cause(error)}"
         smoke = ctx.get("smoke_backup") or {}
         return f"failover refused: backup unhealthy ({smoke.get('reason', 'smoke test failed')})"
-    if ctx.get("smoke_after") and not ctx["smoke_after"].get("passed", True):
-        return f"failover failed: post-switch validation failed ({ctx['smoke_after'].get('reason')})"
-    return f"failover failed: {error.get('Error', 'unknown error')}: {_cause(error)}"
+    smoke_after = ctx.get("smoke_after") or {}
+    if smoke_after and not smoke_after.get("passed", True):
+        why = f"post-switch validation failed ({smoke_after.get('reason')})"
+    else:
+        why = f"{error.get('Error', 'unknown error')}: {_cause(error)}"
+    if outcome == "unvalidated":
+        return f"failover UNVALIDATED: traffic moved to {plan.regions.secondary}, then the run failed: {why}"
+    return f"failover failed: {why}"
 
 
 def _cause(error: dict[str, Any]) -> str:
@@ -212,46 +228,47 @@ def _cause(error: dict[str, Any]) -> str:
         return str(cause)
 
 
-def _reconcile(plan: DRPlan, ctx: dict[str, Any], d: Deps) -> dict[str, int] | None:
-    """After a failure: leave traffic in a clean state (all on one side), never half-shifted."""
+def _reconcile(plan: DRPlan, ctx: dict[str, Any], d: Deps) -> None:
+    """After a failure, by the lock holder: leave traffic all on one side, never half-shifted."""
     try:
         current = d.router.read(plan)
-    except Exception as exc:  # reading traffic failed too: say so, do not guess
+    except Exception as exc:  # reading traffic failed too: the conclusion reports it, never guesses
         logger.error("reconcile: cannot read traffic", workload=plan.workload, error=str(exc))
-        return None
+        return
     if current.active_region is not None:
-        return current.weights
+        return
     before = ((ctx.get("shift") or {}).get("detail") or {}).get("before") or {"primary": 100, "secondary": 0}
     logger.warning("reconcile: restoring pre-shift weights", workload=plan.workload, weights=before)
-    d.router.shift(plan, before, last_smoke_passed(plan, d))
-    return d.router.read(plan).weights
+    try:
+        d.router.shift(plan, before, last_smoke_passed(plan, d))
+    except Exception as exc:  # the read-back that follows records whatever is true now
+        logger.error("reconcile: restoring failed", workload=plan.workload, error=str(exc))
 
 
 def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
+    """Every outcome ends here: leave traffic clean, read it back, record what is true, notify.
+
+    "failed" (nothing changed: the primary still serves) and "unvalidated" (traffic moved to the secondary,
+    then the run failed before validating it) are different outcomes; both record the read-back, so the
+    active region and the cooldown follow traffic, not the path the run took.
+    """
     plan = d.plans.get(inp.workload)
     ctx = inp.context
-    outcome = inp.outcome
+    outcome: FailoverOutcome = inp.outcome
     if outcome == "refused" and (ctx.get("error") or {}).get("Error") not in (None, "LockHeld"):
         outcome = "failed"
-    reason = _reason(outcome, ctx)
-    traffic = _reconcile(plan, ctx, d) if outcome == "failed" else None
-    detail = {
-        k: ctx[k]
-        for k in (
-            "trigger",
-            "mode",
-            "recheck",
-            "probe",
-            "smoke_backup",
-            "shift",
-            "smoke_after",
-            "outcome",
-            "error",
-        )
-        if k in ctx
-    }
-    if traffic is not None:
-        detail["traffic_after"] = traffic
+    holder = holds_lock(plan.workload, inp.execution, d)
+    if outcome == "failed" and holder:
+        _reconcile(plan, ctx, d)
+    truth = record_truth(plan, inp.execution, d)
+    if outcome == "failed" and holder and truth.active_region == plan.regions.secondary:
+        outcome = "unvalidated"
+    reason = f"{_reason(plan, outcome, ctx)}; {truth.serving}"
+    keys = ("trigger", "mode", "recheck", "probe", "smoke_backup", "shift", "smoke_after", "outcome", "error")
+    detail = {k: ctx[k] for k in keys if k in ctx}
+    detail.update(traffic_after=truth.weights, active_region=truth.active_region, serving=truth.serving)
+    if truth.read_error:
+        detail["traffic_read_error"] = truth.read_error
     d.ledger.record(
         plan.workload,
         "failover",
@@ -261,22 +278,26 @@ def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
         execution=inp.execution,
         detail=detail,
     )
-    if outcome != "completed":
-        state = d.ledger.get_state(plan.workload)
-        if state.pending_execution == inp.execution:
-            d.ledger.update_state(plan.workload, current=state, pending_execution=None)
+    d.ledger.mark_concluded(plan.workload, inp.execution, "execution")
     emit(f"Failover{outcome.capitalize()}", 1, workload=plan.workload)
     subject = {
         "completed": f"[Lifeboat] {plan.workload} failed over to {plan.regions.secondary}",
-        "suppressed": f"[Lifeboat] {plan.workload}: failover suppressed",
-        "refused": f"[Lifeboat] {plan.workload}: failover refused",
-        "failed": f"[Lifeboat] {plan.workload}: FAILOVER FAILED",
+        "suppressed": f"[Lifeboat] {plan.workload}: failover suppressed - {truth.where}",
+        "refused": f"[Lifeboat] {plan.workload}: failover refused - {truth.where}",
+        "failed": f"[Lifeboat] {plan.workload}: FAILOVER FAILED - {truth.where}",
+        "unvalidated": f"[Lifeboat] {plan.workload}: FAILOVER UNVALIDATED - {truth.where}",
     }[outcome]
     try:
         d.notifier.publish(plan, subject, reason, {"execution": inp.execution, **detail})
     except Exception as exc:  # a notification failure must not hide the outcome
         logger.error("notification failed", workload=plan.workload, error=str(exc))
-    return Concluded(status=outcome, reason=reason, traffic=traffic)
+    return Concluded(
+        status=outcome,
+        reason=reason,
+        traffic=truth.weights,
+        active_region=truth.active_region,
+        serving=truth.serving,
+    )
 
 
 __all__ = [

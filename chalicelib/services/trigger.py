@@ -97,6 +97,9 @@ def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
             d.ledger.update_state(plan.workload, current=state, pending_execution=execution)
         elif decision.action == "cancel" and state.pending_execution:
             execution = state.pending_execution
+            # The cancel decision recorded below is this run's conclusion (it holds no lock while it
+            # waits): the janitor, told of the stop, only checks that nothing is left behind.
+            d.ledger.mark_concluded(plan.workload, execution, "trigger")
             d.executions.stop(execution, decision.reason)
             d.ledger.update_state(plan.workload, current=state, pending_execution=None)
         if decision.action != "ignore":

@@ -15,6 +15,11 @@ TRANSIENT_ERRORS = [
     "TransientError",
 ]
 
+# Bound of one attempt of a Lambda task: the functions' own timeout (.chalice/config.json lambda_timeout,
+# 60 s) plus room for Lambda to queue and start it. State machines that hold the workload lock have no
+# execution-wide timeout (it would skip their release path); their tasks are bounded by this instead.
+TASK_TIMEOUT_SECONDS = 120
+
 Resolver = Callable[[str], str]
 """Maps a task function name (e.g. "smoke_test") to its Lambda ARN, or a ${Substitution} in CloudFormation."""
 
@@ -66,8 +71,9 @@ class StateBuilder:
     def task(
         self, name: str, function: str, params: dict[str, Any], result: str | None, nxt: str | None, **kw: Any
     ) -> None:
-        """A Lambda task; anything not retried goes to "Conclude" unless `catch_to` says otherwise."""
-        self.states[name] = task(
+        """A Lambda task bounded by TASK_TIMEOUT_SECONDS; anything not retried (a timeout included) goes
+        to "Conclude" unless `catch_to` says otherwise."""
+        state = task(
             self.resolve,
             function,
             parameters={**self.common, **params},
@@ -76,6 +82,8 @@ class StateBuilder:
             catch_to=kw.pop("catch_to", "Conclude"),
             **kw,
         )
+        state["TimeoutSeconds"] = TASK_TIMEOUT_SECONDS
+        self.states[name] = state
 
     def lock(self, operation: str, conclude: str, next_state: str, comment: str) -> None:
         """AcquireLock, and the refusal path when another operation holds it (its lock is never released)."""

@@ -5,9 +5,12 @@ lock -> readiness of the restored primary (smoke, same model as the secondary, w
 control check between them) -> gates (alarms + smoke) -> next step | roll back | pause for a decision ->
 final validation at 100% -> record duration -> conclude -> release lock.
 
-Every Task retries transient errors and catches everything else into the conclude/release path; the steps
-are a loop over data (the policy's steps in the Init state), so the definition's size does not grow with
-them and the history grows by a bounded number of events per step (see domain.failback.history_estimate).
+Every Task is bounded (TimeoutSeconds), retries transient errors and catches everything else into the
+conclude/release path; a run that ends without it anyway (stopped outside `lifeboat abort`) is cleaned up by
+the janitor (services/janitor.py). The lock's lease is renewed by every step, bake check and operator wait,
+each for what comes before its next renewal (domain.leases). The steps are a loop over data (the policy's
+steps in the Init state), so the definition's size does not grow with them and the history grows by a
+bounded number of events per step (see domain.failback.history_estimate).
 """
 
 from __future__ import annotations
@@ -324,7 +327,7 @@ def build_failback(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
     states["Failed"] = {"Type": "Fail", "Error": "FailbackFailed", "Cause": "see the ledger for the reason"}
 
     # No execution-wide TimeoutSeconds: a timed-out execution skips Conclude and could leave traffic split.
-    # Every wait inside is bounded instead (bake chunks, TimeoutSeconds on each operator wait).
+    # Every wait inside is bounded instead (bake chunks, TimeoutSeconds on each operator wait and task).
     return {
         "Comment": f"Lifeboat failback for {w}: {plan.regions.secondary} -> {plan.regions.primary} "
         f"in steps {policy.steps}",

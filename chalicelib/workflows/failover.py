@@ -1,9 +1,13 @@
 """The failover state machine, generated from a DR plan.
 
-lock -> (sustain wait -> recheck quorum -> confirmation probe) -> smoke-test the backup -> (graceful: wait
-for replication) -> shift traffic -> verify read-back -> post-switch smoke test -> record RTO -> conclude
-(ledger + notification) -> release lock. Every task retries transient errors and catches everything else
-into the same conclude/release path, so no outcome leaves the lock held or goes unrecorded.
+(alarm-started: sustain wait -> recheck quorum -> confirmation probe) -> lock -> smoke-test the backup ->
+(graceful: wait for replication) -> shift traffic -> verify read-back -> post-switch smoke test -> record RTO
+-> conclude (read traffic back, ledger + notification) -> release lock. An alarm-started run takes the lock
+only once its sustain window is over, so cancelling it while it waits (StopExecution) leaves nothing held;
+an operator-started run takes it first. Every task is bounded (TimeoutSeconds), retries transient errors and
+catches everything else into the same conclude/release path; there is no execution-wide timeout (a timed-out
+execution would skip that path). A run that ends without it anyway (stopped, or a failure outside any Catch)
+is cleaned up by the janitor (the Step Functions status-change rule, services/janitor.py).
 """
 
 from __future__ import annotations
@@ -34,38 +38,27 @@ def has_replicated_assets(plan: DRPlan) -> bool:
     return any(a.kind == "s3" for a in plan.assets)
 
 
-def _timeout_seconds(plan: DRPlan) -> int:
-    # The whole run is bounded: sustain window + replication wait + generous room for the steps themselves.
-    waits = plan.trigger.sustain + plan.failover.replication_wait_timeout
-    return int(waits.total_seconds()) + 900
-
-
 def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
     w = plan.workload
     common = {"workload": w, "execution.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime"}
     builder = StateBuilder(resolve, common)
     states, t = builder.states, builder.task
 
-    after_trigger = "ConfirmOutage" if plan.trigger.confirmation_probe else "SmokeTestBackup"
-    builder.lock(
-        "failover",
-        "conclude",
-        "HasTrigger",
-        comment="One failover or failback per workload at a time (lease lock with expiry).",
-    )
     # A zero sustain window needs no wait and no recheck: the trigger decision already saw the quorum.
     sustained = plan.trigger.sustain.total_seconds() > 0
+    decided = "ConfirmOutage" if plan.trigger.confirmation_probe else "AcquireLock"
     states["HasTrigger"] = {
         "Type": "Choice",
-        "Comment": "Alarm-started failovers wait out the sustain window; operator-started ones do not.",
+        "Comment": "Alarm-started failovers wait out the sustain window before taking the lock (a cancelled "
+        "one holds nothing); operator-started ones take it at once.",
         "Choices": [
             {
                 "Variable": "$.trigger.sustain_until",
                 "IsPresent": True,
-                "Next": "WaitSustain" if sustained else after_trigger,
+                "Next": "WaitSustain" if sustained else decided,
             }
         ],
-        "Default": "SmokeTestBackup",
+        "Default": "AcquireLock",
     }
     if sustained:
         states["WaitSustain"] = {
@@ -83,7 +76,7 @@ def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
         states["QuorumHeld"] = {
             "Type": "Choice",
             "Choices": [
-                {"Variable": "$.recheck.proceed", "BooleanEquals": True, "Next": after_trigger},
+                {"Variable": "$.recheck.proceed", "BooleanEquals": True, "Next": decided},
                 {"Variable": "$.recheck.wait_more", "BooleanEquals": True, "Next": "WaitRemainingSustain"},
             ],
             "Default": "Suppress",
@@ -100,10 +93,16 @@ def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
         states["PrimaryStillHealthy"] = {
             "Type": "Choice",
             "Choices": [{"Variable": "$.probe.healthy", "BooleanEquals": True, "Next": "Suppress"}],
-            "Default": "SmokeTestBackup",
+            "Default": "AcquireLock",
         }
     if sustained or plan.trigger.confirmation_probe:  # otherwise nothing can suppress (no unreachable state)
         t("Suppress", "conclude", {"outcome": "suppressed", "context.$": "$"}, "$.final", "ReleaseLock")
+    builder.lock(
+        "failover",
+        "conclude",
+        "SmokeTestBackup",
+        comment="One failover or failback per workload at a time (lease lock, renewed before the shift).",
+    )
 
     graceful_next = "IsGraceful" if has_replicated_assets(plan) else "ShiftTraffic"
     t(
@@ -201,17 +200,24 @@ def build_failover(plan: DRPlan, resolve: Resolver) -> dict[str, Any]:
             {"Variable": "$.final.status", "StringEquals": "completed", "Next": "FailedOver"},
             {"Variable": "$.final.status", "StringEquals": "suppressed", "Next": "NotNeeded"},
             {"Variable": "$.final.status", "StringEquals": "refused", "Next": "Refused"},
+            {"Variable": "$.final.status", "StringEquals": "unvalidated", "Next": "SwitchedUnvalidated"},
         ],
         "Default": "Failed",
     }
     states["FailedOver"] = {"Type": "Succeed"}
     states["NotNeeded"] = {"Type": "Succeed"}
     states["Refused"] = {"Type": "Fail", "Error": "FailoverRefused", "Cause": "see the ledger for the reason"}
+    states["SwitchedUnvalidated"] = {
+        "Type": "Fail",
+        "Error": "FailoverUnvalidated",
+        "Cause": "traffic moved to the secondary, then the run failed before validating it: see the ledger",
+    }
     states["Failed"] = {"Type": "Fail", "Error": "FailoverFailed", "Cause": "see the ledger for the reason"}
 
+    # No execution-wide TimeoutSeconds: a timed-out execution skips Conclude and ReleaseLock. Every Task is
+    # bounded by its own TimeoutSeconds and every Wait by its input (sustain_until, the replication deadline).
     return {
         "Comment": f"Lifeboat failover for {w}: {plan.regions.primary} -> {plan.regions.secondary}",
-        "StartAt": "AcquireLock",
-        "TimeoutSeconds": _timeout_seconds(plan),
+        "StartAt": "HasTrigger",
         "States": states,
     }

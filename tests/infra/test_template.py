@@ -335,6 +335,32 @@ def test_alarm_events_reach_only_the_copy_that_runs_the_failover(templates: dict
     assert put[0]["Action"] == ["events:PutEvents"] and put[0]["Resource"] == [target["Arn"]]
 
 
+def test_execution_status_changes_reach_the_janitor_of_the_copy_that_runs_them(templates: dict) -> None:
+    for region, template in templates.items():
+        # Given a copy's failover and failback machines (failover in the secondary, failback in the primary)
+        machines = resources_of(template, "AWS::StepFunctions::StateMachine")
+        cleaned = [
+            {"Ref": logical}
+            for logical, m in machines.items()
+            if m["Properties"]["StateMachineName"].endswith(("-failover", "-failback"))
+        ]
+        assert cleaned, region
+        # Then the janitor's rule matches executions of exactly those that ended without success
+        resources = template["Resources"]
+        rule = resources["OnExecutionEnd"]["Properties"]["Events"]["OnExecutionEndEvent"]["Properties"]
+        assert rule["Pattern"]["source"] == ["aws.states"]
+        assert rule["Pattern"]["detail"] == {
+            "status": ["ABORTED", "TIMED_OUT", "FAILED"],
+            "stateMachineArn": cleaned,
+        }
+        assert rule["State"] == "ENABLED"
+        # And it may release locks and read traffic, never move it
+        actions = _actions(resources["OnExecutionEndRole"])
+        assert {"dynamodb:DeleteItem", "route53:ListResourceRecordSets", "sns:Publish"} <= actions
+        assert "route53:ChangeResourceRecordSets" not in actions
+        assert not any(a.startswith("states:") for a in actions)
+
+
 def test_lifeboat_watches_its_own_health(templates: dict, plans: list) -> None:
     for template in templates.values():
         alarms = resources_of(template, "AWS::CloudWatch::Alarm")

@@ -102,7 +102,7 @@ def test_a_dry_run_shows_the_steps_and_traffic_change_and_changes_nothing(api: A
     # Then the exact steps and the traffic change come back
     body = response.json_body
     assert response.status_code == 200, response.body
-    assert body["steps"][:3] == ["AcquireLock", "HasTrigger", "SmokeTestBackup"]
+    assert body["steps"][:3] == ["HasTrigger", "AcquireLock", "SmokeTestBackup"]
     assert "CheckReplication" not in body["steps"] and "ShiftTraffic" in body["steps"]
     assert (body["traffic_before"], body["traffic_after"]) == (
         {"primary": 100, "secondary": 0},

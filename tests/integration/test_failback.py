@@ -10,14 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chalicelib.domain.failback import history_estimate
 from chalicelib.services import failback_ops as ops
 from lifeboat_cli import main as cli
+from localcloud import lambda_runner, sfn_events
 from localcloud.model import make_training_data, train
 from localcloud.modelserver import ModelServer
+from localcloud.resources import names
 from localcloud.server import LocalCloud
 from tests.integration.failback_helpers import (
     ON_PRIMARY,
@@ -39,6 +43,9 @@ from tests.integration.stack import Stack, build_stack
 pytestmark = pytest.mark.timeout(300)
 
 ERRORS_GATE = "fraud-scoring-use1-errors"
+ABORTED_EVENT = (
+    Path(__file__).resolve().parents[2] / "events" / "stepfunctions" / "execution-status-change-aborted.json"
+)
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +216,13 @@ def test_abort_mid_bake_rolls_back_now_and_frees_the_lock(stack: Stack) -> None:
     assert stack.weights() == ON_SECONDARY
     final = outcome_of(stack, arn)
     assert final.outcome == "aborted" and "pager went off" in final.reason and final.actor == OPERATOR
+    assert "us-west-2 (secondary) serves all users" in final.reason
     assert locks(stack).current(stack.plan.workload) is None
+    # And the janitor, told of the stop, leaves the operator's conclusion alone: one outcome, not two
+    sfn_events.wait_for(arn, "ABORTED")
+    lambda_runner.drain()
+    assert [e.outcome for e in failback_entries(stack, arn) if e.outcome != "step"] == ["aborted"]
+    assert ledger(stack).get_state(stack.plan.workload).active_region == "us-west-2"
 
 
 def test_pause_holds_the_step_until_resumed(stack: Stack) -> None:
@@ -306,3 +319,55 @@ def test_generated_definition_uses_jsonpath_and_every_task_retries_and_catches(s
                 assert state["TimeoutSeconds"] == 30, name
         if state["Type"] == "Wait":
             assert "SecondsPath" in state, name
+
+
+def test_a_failback_stopped_outside_lifeboat_is_cleaned_up_by_the_janitor(stack: Stack) -> None:
+    # Given a failback baking its first step (10% of traffic on the primary)
+    failed_over(stack, bake="10s")
+    arn = start(stack)
+    wait_for_share(stack, 10)
+    # When someone stops the execution directly (StopExecution: no Catch runs, so no Conclude, no ReleaseLock)
+    stack.sfn.stop_execution(executionArn=arn, error="Manual", cause="stopped from the console")
+    sent = sfn_events.wait_for(arn, "ABORTED")
+    lambda_runner.drain()  # the janitor's run on the status change
+    # (the local cloud sent the status change in the documented shape, as Step Functions does)
+    assert set(sent) - {"id"} == set(json.loads(ABORTED_EVENT.read_text())["detail"])
+    # Then the janitor released the lock the run held
+    assert locks(stack).current(stack.plan.workload) is None
+    # And the ledger says what is true: traffic is split, so no region is recorded as serving everything
+    assert stack.weights() == {"primary": 10, "secondary": 90}
+    assert ledger(stack).get_state(stack.plan.workload).active_region is None
+    final = outcome_of(stack, arn)
+    assert final.outcome == "stopped" and final.actor == "lifeboat"
+    assert final.detail["traffic_after"] == {"primary": 10, "secondary": 90}
+    assert "its lock was released" in final.reason
+    assert "traffic is SPLIT: 10% on us-east-1 (primary), 90% on us-west-2 (secondary)" in final.reason
+    # And people are told which region serves users
+    wait_for_subject(stack, "failback STOPPED - TRAFFIC SPLIT")
+    # When EventBridge delivers the same status change again (it delivers at least once)
+    errored, outcome = invoke_janitor(stack, status_change(arn, stack.resources.state_machines["failback"]))
+    # Then the janitor finds the run concluded already: nothing is recorded or notified twice
+    assert not errored, outcome
+    assert (outcome["action"], outcome["concluded_by"]) == ("cleaned", "janitor")
+    assert [e.outcome for e in failback_entries(stack, arn) if e.outcome != "step"] == ["stopped"]
+    assert not any("STOPPED" in s for s in subjects(stack))
+
+
+def status_change(execution: str, machine: str) -> dict[str, Any]:
+    """The documented ABORTED status-change event, about `execution` of `machine`."""
+    event = json.loads(ABORTED_EVENT.read_text())
+    event["resources"] = [execution]
+    event["detail"].update(
+        executionArn=execution,
+        stateMachineArn=machine,
+        name=execution.rsplit(":", 1)[-1],
+        input=json.dumps({"workload": "fraud-scoring"}),
+    )
+    return dict(event)
+
+
+def invoke_janitor(stack: Stack, event: dict[str, Any]) -> tuple[bool, Any]:
+    resp = stack.cloud.client("lambda").invoke(
+        FunctionName=names(stack.cloud.stage).function("on_execution_end"), Payload=json.dumps(event).encode()
+    )
+    return "FunctionError" in resp, json.loads(resp["Payload"].read())

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from chalicelib.adapters.ledger import Ledger
 from chalicelib.adapters.locks import LockTable
+from chalicelib.domain.triggers import evaluate
+from chalicelib.models.alarms import AlarmStateChange
+from chalicelib.models.plan import DRPlan
 from localcloud.faults import AwsFaults
 from localcloud.resources import names
 from localcloud.server import LocalCloud
 from tests.integration.stack import Stack, build_stack
+
+ALARM_EVENT = Path(__file__).resolve().parents[2] / "events/cloudwatch/alarm-state-change-single-metric.json"
 
 
 @pytest.fixture(scope="module")
@@ -102,29 +109,70 @@ def test_route53_throttling_is_retried_and_the_failover_completes(fresh: Stack) 
     assert fresh.weights() == {"primary": 0, "secondary": 100}
 
 
-def test_crash_after_the_shift_leaves_no_half_shifted_traffic(fresh: Stack) -> None:
+def test_a_crash_after_the_shift_is_recorded_as_failed_over_unvalidated(fresh: Stack) -> None:
     # Given reading the records back fails hard (not retryable) right after the shift: the shift itself
     # lists the records once (to rewrite them), the verification is the second listing
+    started = datetime.now(UTC)
     faults = AwsFaults()
     rule = faults.add("route53", "ListResourceRecordSets", 1, status=403, code="AccessDenied", after=1)
     try:
-        arn = fresh.start_failover("op-failover-crash")
-        result = fresh.wait(arn)
+        # When a failover runs
+        result = fresh.wait(fresh.start_failover("op-failover-crash"))
     finally:
         faults.clear()
-    # Then the execution fails, traffic is in a clean state (one side has all of it), the lock is free
+    # Then the run ends "unvalidated", not "failed": traffic did move, and all of it is on the secondary
     assert rule.hits == 1
-    assert result["status"] == "FAILED"
-    weights = fresh.weights()
-    assert sorted(weights.values()) == [0, 100]
+    assert result["status"] == "FAILED" and result["error"] == "FailoverUnvalidated"
+    assert fresh.weights() == {"primary": 0, "secondary": 100}
     entry = ledger(fresh).entries(fresh.plan.workload, kind="failover")[0]
-    assert entry.outcome == "failed"
+    assert entry.outcome == "unvalidated", entry.reason
+    assert "AccessDenied" in entry.reason and "us-west-2 (secondary) serves all users" in entry.reason
+    assert entry.detail["traffic_after"] == {"primary": 0, "secondary": 100}
+    # And the workload state says what is true: the secondary is active and the cooldown clock started
+    state = ledger(fresh).get_state(fresh.plan.workload)
+    assert state.active_region == "us-west-2"
+    assert state.last_failover_at is not None and state.last_failover_at >= started
+    # So the next quorum does not start another failover
+    decision = evaluate(alarm_event(fresh.plan), fresh.plan, {}, state, datetime.now(UTC))
+    assert decision.action == "suppress" and "already failed over" in decision.reason
+    # And people are told which region serves users; the lock is free
+    subjects = [m.get("Subject", "") for m in fresh.inbox()]
+    assert "[Lifeboat] fraud-scoring: FAILOVER UNVALIDATED - us-west-2 serves users" in subjects, subjects
     assert (
         LockTable(names(fresh.cloud.stage).lock_table, fresh.cloud.client("dynamodb")).current(
             fresh.plan.workload
         )
         is None
     )
+
+
+def test_a_failure_before_the_shift_changes_nothing_and_says_the_primary_serves(fresh: Stack) -> None:
+    # Given the shift's own listing of the records fails hard (not retryable)
+    faults = AwsFaults()
+    rule = faults.add("route53", "ListResourceRecordSets", 1, status=403, code="AccessDenied")
+    try:
+        # When a failover runs
+        result = fresh.wait(fresh.start_failover("op-failover-no-shift"))
+    finally:
+        faults.clear()
+    # Then it failed, nothing changed, and the ledger and the notification say the primary still serves
+    assert rule.hits == 1
+    assert result["status"] == "FAILED" and result["error"] == "FailoverFailed"
+    assert fresh.weights() == {"primary": 100, "secondary": 0}
+    entry = ledger(fresh).entries(fresh.plan.workload, kind="failover")[0]
+    assert entry.outcome == "failed" and "us-east-1 (primary) serves all users" in entry.reason
+    state = ledger(fresh).get_state(fresh.plan.workload)
+    assert state.active_region == "us-east-1" and state.last_failover_at is None
+    subjects = [m.get("Subject", "") for m in fresh.inbox()]
+    assert "[Lifeboat] fraud-scoring: FAILOVER FAILED - us-east-1 serves users" in subjects, subjects
+
+
+def alarm_event(plan: DRPlan) -> AlarmStateChange:
+    """The documented alarm state change, for one of the plan's trigger alarms, going into ALARM."""
+    raw = json.loads(ALARM_EVENT.read_text())
+    raw["detail"]["alarmName"] = plan.trigger.alarms[0]
+    raw["detail"]["state"] = {**raw["detail"]["state"], "value": "ALARM"}
+    return AlarmStateChange.model_validate(raw)
 
 
 def test_second_operation_while_one_holds_the_lock_is_refused(fresh: Stack) -> None:

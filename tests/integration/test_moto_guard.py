@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import pytest
 
-from localcloud import lambda_runner
+from localcloud import lambda_runner, sfn_events
 
 PINNED_MOTO = "5.2.5"
 SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
@@ -20,6 +20,11 @@ SFN_LAMBDA_SERVICE = (
 HOW_TO_FIX = (
     "localcloud/lambda_runner.py patches moto internals; re-read the moto source named here, adapt the "
     "runner, then update GUARDED_INTERNALS / this test."
+)
+SFN_EXECUTION = "moto.stepfunctions.parser.backend.execution"
+HOW_TO_FIX_EVENTS = (
+    "localcloud/sfn_events.py patches moto's Step Functions engine; re-read the moto source named here, "
+    "adapt it, then update its GUARDED_INTERNALS / this test."
 )
 
 
@@ -144,3 +149,59 @@ def test_step_functions_execution_switch_is_still_read_from_default_user_config(
     assert "execute_state_machine" in selector, (
         f"moto's Step Functions no longer reads execute_state_machine. {HOW_TO_FIX}"
     )
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    sfn_events.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in sfn_events.GUARDED_INTERNALS],
+)
+def test_guarded_step_functions_event_internal_is_unchanged(
+    module: str, qualname: str, expected: str
+) -> None:
+    # Given an internal the status-change emitter relies on
+    # When we look it up as moto defines it (not our replacement)
+    try:
+        target = sfn_events.original(module, qualname)
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(f"moto no longer has {module}.{qualname} ({exc}). {HOW_TO_FIX_EVENTS}")
+
+    # Then its signature is the one the emitter was written against
+    actual = str(inspect.signature(target))
+    assert actual == expected, (
+        f"the signature of {module}.{qualname} changed:\n"
+        f"  expected {expected}\n  actual   {actual}\n{HOW_TO_FIX_EVENTS}"
+    )
+
+
+def test_step_functions_still_send_no_status_events_and_keep_what_the_emitter_reads() -> None:
+    # Given moto's parser executions, their worker and the backend that stops them
+    execution_module = inspect.getsource(importlib.import_module(SFN_EXECUTION))
+    worker = _source(f"{SFN_EXECUTION}_worker", "ExecutionWorker._execution_logic")
+    init = _source(SFN_EXECUTION, "Execution.__init__")
+    reflect = _source(SFN_EXECUTION, "BaseExecutionWorkerCommunication._reflect_execution_status")
+
+    # Then moto still sends nothing to EventBridge itself (else every event would arrive twice), the worker
+    # still reports the end of every program through terminated(), which sets status and stop date first,
+    # and an execution still has every attribute the event is built from
+    assert not any("events" in n.split(".") for n in _imports(execution_module)), (
+        f"moto's Step Functions executions now talk to EventBridge: drop localcloud/sfn_events.py. "
+        f"{HOW_TO_FIX_EVENTS}"
+    )
+    assert "self._execution_communication.terminated()" in worker, HOW_TO_FIX_EVENTS
+    for attribute in ("self.execution.stop_date", "self.execution.exec_status"):
+        assert attribute in reflect, HOW_TO_FIX_EVENTS
+    for attribute in sfn_events.EXECUTION_ATTRIBUTES:
+        assert attribute in init, f"moto's parser Execution no longer sets {attribute}. {HOW_TO_FIX_EVENTS}"
+
+
+def _imports(source: str) -> list[str]:
+    import ast
+
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+    return names

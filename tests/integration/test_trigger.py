@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.ledger import Ledger
-from localcloud import lambda_runner
+from localcloud import lambda_runner, sfn_events
 from localcloud.alarms import AlarmSimulator
 from localcloud.resources import names
 from localcloud.server import LocalCloud
+from tests.integration.failback_helpers import locks, reconfigure, wait_for
 from tests.integration.stack import Stack, build_stack
 
 EVENT = json.loads(
@@ -219,3 +220,50 @@ def test_garbage_events_never_start_anything_and_never_crash(
     if not (isinstance(raw, dict) and raw.get("detail", {}).get("alarmName") == "someone-elses-alarm"):
         assert payload["rejected"]
     assert [r for r in executions(stack) if r["executionArn"] not in before] == []
+
+
+def test_a_failover_cancelled_in_its_sustain_window_holds_nothing_and_the_next_quorum_fails_over(
+    stack: Stack, sim: AlarmSimulator
+) -> None:
+    # Given a sustain window long enough that the cancel below always lands inside it, and a primary that
+    # really is down (the confirmation probe agrees when the time comes)
+    reconfigure(stack, sustain="6s", cooldown="10m", replication_wait_timeout="3s")
+    try:
+        stack.servers["primary"].set_faults(down=True)
+        before = {r["executionArn"] for r in executions(stack)}
+        # When the quorum forms (a failover starts and waits out its window) and one alarm clears (a flap)
+        sim.set_state(CANARY, "ALARM", "canary failing")
+        sim.set_state(ERRORS, "ALARM", "errors")
+        cancelled = wait_for(
+            lambda: ledger(stack).get_state(stack.plan.workload).pending_execution,
+            what="the trigger to start a pending failover",
+        )
+        sim.set_state(ERRORS, "OK", "errors cleared")
+        sfn_events.wait_for(cancelled, "ABORTED")
+        lambda_runner.drain()  # the janitor's run on the status change
+        # Then the trigger stopped it while it waited, before it ever took the lock: nothing is held
+        history = stack.sfn.get_execution_history(executionArn=cancelled, maxResults=1000)["events"]
+        entered = [(e.get("stateEnteredEventDetails") or {}).get("name") for e in history]
+        assert "WaitSustain" in entered and "AcquireLock" not in entered, entered
+        assert locks(stack).current(stack.plan.workload) is None
+        assert ledger(stack).get_state(stack.plan.workload).pending_execution is None
+        # And the cancel is its conclusion: the janitor records no second outcome for it
+        assert ledger(stack).concluded_by(stack.plan.workload, cancelled) == "trigger"
+        recorded = {
+            (e.kind, e.outcome)
+            for e in ledger(stack).entries(stack.plan.workload)
+            if e.execution == cancelled
+        }
+        assert recorded == {("decision", "started"), ("decision", "cancelled")}, recorded
+        # When the outage goes on and the quorum forms again
+        sim.set_state(ERRORS, "ALARM", "errors again")
+        runs = [r for r in wait_all(stack) if r["executionArn"] not in before | {cancelled}]
+        # Then the new failover takes the lock and completes: traffic is on the secondary, the lock free
+        assert len(runs) == 1, runs
+        desc = stack.sfn.describe_execution(executionArn=runs[0]["executionArn"])
+        assert desc["status"] == "SUCCEEDED", desc.get("cause")
+        assert stack.weights() == {"primary": 0, "secondary": 100}
+        assert locks(stack).current(stack.plan.workload) is None
+        assert ledger(stack).get_state(stack.plan.workload).active_region == "us-west-2"
+    finally:
+        reconfigure(stack, sustain="2s", cooldown="10m", replication_wait_timeout="3s")

@@ -10,6 +10,7 @@ from typing import Any
 
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.planfile import load_plan_file
+from chalicelib.workflows.asl import TASK_TIMEOUT_SECONDS
 from chalicelib.workflows.failback import CALLBACK_RESOURCE, FAILBACK_TASKS, build_failback
 
 PLAN_FILE = Path(__file__).resolve().parents[2] / "plans" / "fraud-scoring.yaml"
@@ -106,3 +107,16 @@ def test_the_task_list_names_every_function_the_definition_calls() -> None:
     text = json.dumps(definition(approval_required=True))
     for fn in FAILBACK_TASKS:
         assert f"lifeboat-dev-{fn}" in text
+
+
+def test_no_execution_timeout_and_every_task_is_bounded() -> None:
+    # Given the definition with every kind of state (approval on)
+    d = definition(approval_required=True, approval_timeout=timedelta(minutes=20))
+    # Then no execution-wide timeout (a timed-out execution would skip Conclude and ReleaseLock) ...
+    assert "TimeoutSeconds" not in d
+    # ... and every Task is bounded: operator waits by the approval timeout, the others by the task bound
+    for name, state in d["States"].items():
+        if state["Type"] != "Task":
+            continue
+        bound = 1200 if state["Resource"] == CALLBACK_RESOURCE else TASK_TIMEOUT_SECONDS
+        assert state["TimeoutSeconds"] == bound, name

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 
 from chalicelib.models.planfile import load_plan_text
+from chalicelib.services.operations import happy_path
+from chalicelib.workflows.asl import TASK_TIMEOUT_SECONDS
 from chalicelib.workflows.failover import build_failover
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "plans" / "fraud-scoring.yaml").read_text()
@@ -54,3 +57,69 @@ def test_every_task_retries_transient_errors_with_backoff() -> None:
         if st["Type"] == "Task":
             retry = st["Retry"][-1]
             assert "TransientError" in retry["ErrorEquals"] and retry["BackoffRate"] > 1, name
+
+
+def _without(definition: dict, removed: str) -> dict:
+    """The definition with one state taken out (transitions into it lead nowhere)."""
+    states = {name: copy.deepcopy(st) for name, st in definition["States"].items() if name != removed}
+    for st in states.values():
+        for key in ("Next", "Default"):
+            if st.get(key) == removed:
+                st.pop(key)
+        st["Choices"] = [c for c in st.get("Choices", []) if c["Next"] != removed]
+        st["Catch"] = [c for c in st.get("Catch", []) if c["Next"] != removed]
+    return {**definition, "States": states}
+
+
+def _reachable_from(definition: dict, start: str) -> set[str]:
+    return reachable({**definition, "StartAt": start})
+
+
+def test_an_alarm_started_failover_takes_the_lock_only_after_its_sustain_window() -> None:
+    # Given the example plan (sustain 20s, confirmation probe on)
+    definition = build_failover(load_plan_text(EXAMPLE), lambda fn: f"arn:fn:{fn}")
+    states = definition["States"]
+    # Then an alarm-started run waits first, and an operator-started one takes the lock at once
+    assert definition["StartAt"] == "HasTrigger"
+    assert states["HasTrigger"]["Choices"][0]["Next"] == "WaitSustain"
+    assert states["HasTrigger"]["Default"] == "AcquireLock"
+    # And from the sustain wait, the lock is reached only through the recheck and the confirmation probe,
+    # so a run stopped while it waits (the trigger cancelling it) holds nothing
+    assert "AcquireLock" in _reachable_from(definition, "WaitSustain")
+    for gate in ("RecheckQuorum", "ConfirmOutage"):
+        assert "AcquireLock" not in _reachable_from(_without(definition, gate), "WaitSustain"), gate
+    # And a suppressed run ends through ReleaseLock (a conditional no-op) without ever taking the lock
+    assert "AcquireLock" not in _reachable_from(definition, "Suppress")
+
+
+@pytest.mark.parametrize("sustain", ["0s", "20s"])
+@pytest.mark.parametrize("probe", ["true", "false"])
+def test_no_execution_timeout_and_every_task_is_bounded(sustain: str, probe: str) -> None:
+    # Given a plan variant / When its failover machine is built
+    definition = build_failover(load_plan_text(variant(sustain, probe)), lambda fn: f"arn:fn:{fn}")
+    # Then there is no execution-wide timeout (it would skip Conclude and ReleaseLock) ...
+    assert "TimeoutSeconds" not in definition
+    # ... and every Task is bounded instead, a timeout landing in the conclude/release path like any error
+    for name, st in definition["States"].items():
+        if st["Type"] == "Task":
+            assert st["TimeoutSeconds"] == TASK_TIMEOUT_SECONDS, name
+            catches = [c for c in st.get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
+            assert catches or name == "RecordLockRefusal", name
+
+
+def test_traffic_moved_but_unvalidated_is_its_own_outcome() -> None:
+    states = build_failover(load_plan_text(EXAMPLE), lambda fn: f"arn:fn:{fn}")["States"]
+    routes = {c.get("StringEquals"): c["Next"] for c in states["Outcome"]["Choices"]}
+    assert states[routes["unvalidated"]] == {
+        "Type": "Fail",
+        "Error": "FailoverUnvalidated",
+        "Cause": "traffic moved to the secondary, then the run failed before validating it: see the ledger",
+    }
+    assert states[states["Outcome"]["Default"]]["Error"] == "FailoverFailed"
+
+
+def test_an_operator_failover_takes_the_lock_before_anything_else() -> None:
+    # Given the dry-run walk of the generated machine (what the API and CLI show)
+    definition = build_failover(load_plan_text(EXAMPLE), lambda fn: fn)
+    # Then the only state before the lock is the choice that sends operator runs to it
+    assert happy_path(definition, "ungraceful")[:3] == ["HasTrigger", "AcquireLock", "SmokeTestBackup"]

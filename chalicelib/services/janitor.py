@@ -1,0 +1,146 @@
+"""The janitor: a failover or failback execution that ended without concluding leaves nothing behind.
+
+Stopped (StopExecution), timed out, or failed outside every Catch, an execution skips its own Conclude and
+ReleaseLock. Told by Step Functions' "Execution Status Change" event (EventBridge), the janitor releases the
+lock if that execution still holds it, makes the workload state follow traffic as read back, and — unless
+someone already concluded the run — records the outcome and tells people which region serves users.
+
+Idempotent, as EventBridge delivers at least once: the release is conditional on the holder, the state
+follows the read-back, and the ledger's conclusion mark lets exactly one party record the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from chalicelib.models.plan import DRPlan
+from chalicelib.models.stepfunctions import (
+    ENDED_WITHOUT_SUCCESS,
+    ExecutionStatusChange,
+    ExecutionStatusDetail,
+    JanitorOutcome,
+)
+from chalicelib.observability import emit, logger
+from chalicelib.services.deps import Deps
+from chalicelib.services.failback import control_key
+from chalicelib.services.truth import Truth, record_truth
+
+Kind = Literal["failover", "failback"]
+KINDS: tuple[Kind, ...] = ("failover", "failback")
+OUTCOMES = {"ABORTED": "stopped", "TIMED_OUT": "timed-out", "FAILED": "failed"}
+WORDS = {"ABORTED": "was stopped", "TIMED_OUT": "timed out", "FAILED": "failed"}
+# Who stops a run and concludes it from outside (services.failback_ops.abort, the drill cleanup).
+STOPPED_BY_OWNER = ("operator", "drill")
+
+
+def _identify(detail: ExecutionStatusDetail, d: Deps) -> tuple[DRPlan, Kind] | None:
+    """The plan and kind whose state machine ran the execution (None: not one of Lifeboat's operations)."""
+    machine = detail.state_machine_arn.rsplit(":", 1)[-1]
+    try:
+        named = json.loads(detail.input or "{}").get("workload")
+    except (ValueError, AttributeError):
+        named = None
+    # The input names the workload, unless EventBridge left it out (inputs over 248 KB): then ask every plan.
+    plans = [d.plans.get(named)] if isinstance(named, str) and named else d.plans.all()
+    for plan in plans:
+        for kind in KINDS:
+            if d.executions.state_machine_name(plan.workload, kind) == machine:
+                return plan, kind
+    return None
+
+
+def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
+    detail = change.detail
+    arn = detail.execution_arn
+    if detail.status not in ENDED_WITHOUT_SUCCESS:
+        return JanitorOutcome(
+            execution=arn, status=detail.status, action="ignored", reason=f"{detail.status}: nothing to do"
+        )
+    try:
+        found = _identify(detail, d)
+    except LookupError as exc:  # a workload whose plan is gone: nothing Lifeboat can reconcile
+        found = None
+        logger.warning("janitor: unknown workload", execution=arn, error=str(exc))
+    if found is None:
+        return JanitorOutcome(
+            execution=arn,
+            status=detail.status,
+            action="ignored",
+            reason="not a failover or failback execution of a plan Lifeboat protects",
+        )
+    plan, kind = found
+    out = JanitorOutcome(
+        execution=arn, status=detail.status, action="cleaned", reason="", workload=plan.workload, kind=kind
+    )
+    by = d.ledger.concluded_by(plan.workload, arn)
+    if by in STOPPED_BY_OWNER:
+        return _left_to_owner(out, by)
+    if by is None and not d.ledger.mark_concluded(plan.workload, arn, "janitor"):
+        by = d.ledger.concluded_by(plan.workload, arn) or "unknown"  # someone got there first
+        if by in STOPPED_BY_OWNER:
+            return _left_to_owner(out, by)
+    out.lock_released = d.locks.release(plan.workload, arn)
+    if by is None and kind == "failback":
+        d.ledger.delete_control(plan.workload, control_key(arn))  # its flags and task tokens are dead
+    truth = record_truth(plan, arn, d)
+    out.concluded_by, out.weights, out.active_region = by, truth.weights, truth.active_region
+    if out.lock_released:
+        emit("JanitorLockReleased", 1, workload=plan.workload)
+        logger.warning("janitor released a lock", workload=plan.workload, execution=arn, status=detail.status)
+    # A run that concluded itself needs no second record, unless a "cancelled" pending failover turns out
+    # to have been past its sustain window already (it held the lock, so it may have acted).
+    if by is not None and not (by == "trigger" and out.lock_released):
+        out.reason = f"concluded by {by}; " + ("lock released; " if out.lock_released else "") + truth.serving
+        return out
+    out.action = "concluded"
+    out.reason = _record(plan, kind, detail, change.id, out.lock_released, truth, d)
+    return out
+
+
+def _left_to_owner(out: JanitorOutcome, by: str) -> JanitorOutcome:
+    # `lifeboat abort` or a drill's cleanup stopped the run and is putting traffic back right now: it records,
+    # releases the lock and sets the state itself; reading traffic mid-move would only race it.
+    out.concluded_by = by
+    out.reason = f"the {by} that stopped this run concludes it (traffic, ledger, lock)"
+    emit("JanitorLeftToOwner", 1, workload=out.workload or "")
+    return out
+
+
+def _record(
+    plan: DRPlan,
+    kind: Kind,
+    detail: ExecutionStatusDetail,
+    event_id: str,
+    released: bool,
+    truth: Truth,
+    d: Deps,
+) -> str:
+    outcome = OUTCOMES[detail.status]
+    reason = f"{kind} {detail.name} {WORDS[detail.status]} before it concluded"
+    if released:
+        reason += "; its lock was released"
+    if truth.held_by:
+        reason += f"; {truth.held_by} holds the lock now and owns the state"
+    reason += f"; {truth.serving}"
+    facts = {
+        "status": detail.status,
+        "started": detail.start_date.isoformat(),
+        "stopped": detail.stop_date.isoformat() if detail.stop_date else None,
+        "lock_released": released,
+        "traffic_after": truth.weights,
+        "active_region": truth.active_region,
+        "serving": truth.serving,
+        "state_recorded": truth.recorded,
+        "event_id": event_id,
+    }
+    if truth.read_error:
+        facts["traffic_read_error"] = truth.read_error
+    d.ledger.record(plan.workload, kind, outcome, reason, execution=detail.execution_arn, detail=facts)
+    emit(f"Janitor{kind.capitalize()}{outcome.title().replace('-', '')}", 1, workload=plan.workload)
+    subject = f"[Lifeboat] {plan.workload}: {kind} {outcome.upper()} - {truth.where}"
+    try:
+        d.notifier.publish(plan, subject, reason, {"execution": detail.execution_arn, **facts})
+    except Exception as exc:  # a notification failure must not hide the outcome
+        logger.error("notification failed", workload=plan.workload, error=str(exc))
+    return reason

@@ -1,0 +1,215 @@
+"""The janitor's decisions, on the documented status-change event, with in-memory adapters (no socket)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.executions import Executions
+from chalicelib.adapters.plan_store import DirectoryPlanStore
+from chalicelib.adapters.traffic import TrafficState
+from chalicelib.models.ledger import LockInfo, WorkloadState
+from chalicelib.models.stepfunctions import ExecutionStatusChange
+from chalicelib.services.deps import Deps
+from chalicelib.services.janitor import tidy_up
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+W = "fraud-scoring"
+MACHINES = "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-dev-fraud-scoring"
+RUN = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-dev-fraud-scoring-failback:fb-1"
+SPLIT = {"primary": 25, "secondary": 75}
+
+
+@dataclass
+class FakeLedger:
+    state: WorkloadState = field(default_factory=lambda: WorkloadState(workload=W, active_region="us-west-2"))
+    marks: dict[str, str] = field(default_factory=dict)
+    entries: list[tuple[str, str, str]] = field(default_factory=list)
+    controls_deleted: list[str] = field(default_factory=list)
+
+    def concluded_by(self, workload: str, execution: str) -> str | None:
+        return self.marks.get(execution)
+
+    def mark_concluded(self, workload: str, execution: str, by: str) -> bool:
+        if execution in self.marks:
+            return False
+        self.marks[execution] = by
+        return True
+
+    def get_state(self, workload: str) -> WorkloadState:
+        return self.state
+
+    def update_state(self, workload: str, *, current: Any = None, mutate: Any = None, **changes: Any) -> Any:
+        delta = {**changes, **(mutate(self.state) if mutate else {})}
+        self.state = self.state.model_copy(update={**delta, "version": self.state.version + 1})
+        return self.state
+
+    def record(self, workload: str, kind: str, outcome: str, reason: str, **_: Any) -> None:
+        self.entries.append((kind, outcome, reason))
+
+    def delete_control(self, workload: str, key: str) -> None:
+        self.controls_deleted.append(key)
+
+
+@dataclass
+class FakeLocks:
+    held: LockInfo | None = None
+
+    def current(self, workload: str) -> LockInfo | None:
+        return self.held
+
+    def release(self, workload: str, holder: str) -> bool:
+        if self.held is None or self.held.holder != holder:
+            return False
+        self.held = None
+        return True
+
+
+@dataclass
+class FakeRouter:
+    weights: dict[str, int] | None = field(default_factory=lambda: dict(SPLIT))
+
+    def read(self, plan: Any) -> TrafficState:
+        if self.weights is None:
+            raise LookupError("Route 53 is unreachable")
+        return TrafficState(weights=self.weights, active_region=None, detail={})
+
+
+@dataclass
+class FakeNotifier:
+    sent: list[str] = field(default_factory=list)
+
+    def publish(self, plan: Any, subject: str, summary: str, facts: dict[str, Any]) -> str:
+        self.sent.append(subject)
+        return "id"
+
+
+def deps(*, holder: str | None = RUN, weights: dict[str, int] | None = SPLIT) -> Deps:
+    held = None
+    if holder is not None:
+        held = LockInfo(
+            workload=W, holder=holder, operation="failback", acquired_at=NOW, expires_at=NOW + timedelta(1)
+        )
+    return Deps(
+        plans=DirectoryPlanStore(ROOT / "plans"),
+        ledger=FakeLedger(),
+        locks=FakeLocks(held),
+        router=FakeRouter(None if weights is None else dict(weights)),
+        endpoints=None,
+        notifier=FakeNotifier(),
+        alarms=None,
+        executions=Executions("lifeboat-dev"),
+        clock=lambda: NOW,
+    )
+
+
+def event(status: str = "ABORTED", kind: str = "failback", execution: str = RUN) -> ExecutionStatusChange:
+    """The documented status change, about `execution` of the plan's `kind` machine."""
+    name = {"ABORTED": "aborted", "TIMED_OUT": "timed-out", "FAILED": "failed", "SUCCEEDED": "succeeded"}
+    raw = json.loads((ROOT / f"events/stepfunctions/execution-status-change-{name[status]}.json").read_text())
+    raw["detail"].update(
+        executionArn=execution,
+        stateMachineArn=f"{MACHINES}-{kind}",
+        name=execution.rsplit(":", 1)[-1],
+        input=json.dumps({"workload": W}),
+    )
+    return ExecutionStatusChange.model_validate(raw)
+
+
+def test_a_stopped_run_holding_the_lock_is_concluded_once() -> None:
+    # Given a failback stopped at 25% while it held the lock
+    d = deps()
+    # When the janitor hears of it, twice (EventBridge delivers at least once)
+    first, second = tidy_up(event(), d), tidy_up(event(), d)
+    # Then the lock is free, the state follows traffic (split: no active region), one outcome, one notice
+    assert (first.action, first.lock_released, first.weights) == ("concluded", True, SPLIT)
+    assert d.locks.current(W) is None
+    assert d.ledger.get_state(W).active_region is None
+    assert d.ledger.entries == [("failback", "stopped", first.reason)]
+    assert "SPLIT: 25% on us-east-1" in first.reason and "its lock was released" in first.reason
+    assert d.notifier.sent == ["[Lifeboat] fraud-scoring: failback STOPPED - TRAFFIC SPLIT"]
+    assert d.ledger.controls_deleted == [f"failback#{RUN}"]
+    assert (second.action, second.concluded_by, second.lock_released) == ("cleaned", "janitor", False)
+
+
+@pytest.mark.parametrize(("status", "outcome"), [("TIMED_OUT", "timed-out"), ("FAILED", "failed")])
+def test_every_ending_without_success_has_its_own_outcome(status: str, outcome: str) -> None:
+    d = deps()
+    assert tidy_up(event(status), d).action == "concluded"
+    assert [e[1] for e in d.ledger.entries] == [outcome]
+
+
+def test_a_run_that_concluded_itself_only_gets_its_lock_back() -> None:
+    # Given a run whose Conclude ran but whose ReleaseLock did not
+    d = deps()
+    d.ledger.mark_concluded(W, RUN, "execution")
+    # When the janitor hears it failed
+    out = tidy_up(event("FAILED"), d)
+    # Then it releases the lock and records nothing more
+    assert (out.action, out.lock_released, out.concluded_by) == ("cleaned", True, "execution")
+    assert d.ledger.entries == [] and d.notifier.sent == []
+
+
+@pytest.mark.parametrize("owner", ["operator", "drill"])
+def test_a_run_stopped_by_an_abort_or_a_drill_is_left_to_them(owner: str) -> None:
+    # Given `lifeboat abort` (or a drill's cleanup) stopped the run and is moving traffic back under its lock
+    d = deps()
+    d.ledger.mark_concluded(W, RUN, owner)
+    # When the janitor hears of the stop / Then it touches nothing: not the lock, not the state
+    out = tidy_up(event(), d)
+    assert (out.action, out.concluded_by, out.lock_released) == ("cleaned", owner, False)
+    assert d.locks.current(W) is not None
+    assert d.ledger.get_state(W).active_region == "us-west-2" and d.ledger.entries == []
+
+
+def test_a_cancelled_failover_that_already_held_the_lock_is_reported() -> None:
+    # Given the trigger cancelled a failover that had just taken the lock (it may have acted)
+    run = RUN.replace("-failback:fb-1", "-failover:fo-1")
+    d = deps(holder=run, weights={"primary": 0, "secondary": 100})
+    d.ledger.state = WorkloadState(workload=W, active_region="us-east-1")
+    d.ledger.mark_concluded(W, run, "trigger")
+    # When the janitor hears of the stop
+    out = tidy_up(event(kind="failover", execution=run), d)
+    # Then the truth is recorded (the secondary serves, the cooldown started) and people are told
+    assert (out.action, out.lock_released) == ("concluded", True)
+    state = d.ledger.get_state(W)
+    assert state.active_region == "us-west-2" and state.last_failover_at == NOW
+    assert d.notifier.sent == ["[Lifeboat] fraud-scoring: failover STOPPED - us-west-2 serves users"]
+
+
+def test_the_state_of_another_operation_holding_the_lock_is_left_alone() -> None:
+    # Given a run that never got the lock (another failback holds it) and ended without concluding
+    d = deps(holder=RUN.replace("fb-1", "fb-2"))
+    out = tidy_up(event("FAILED"), d)
+    # Then nothing is released, the state is not rewritten, and the entry says who owns it
+    assert (out.action, out.lock_released) == ("concluded", False)
+    assert d.ledger.get_state(W).version == 0
+    assert "holds the lock now and owns the state" in out.reason
+
+
+def test_unreadable_traffic_is_reported_as_unknown_and_never_guessed() -> None:
+    d = deps(weights=None)
+    out = tidy_up(event(), d)
+    assert out.action == "concluded" and "UNKNOWN" in out.reason
+    assert d.ledger.get_state(W).active_region == "us-west-2"  # unchanged: nothing read, nothing written
+    assert d.notifier.sent == ["[Lifeboat] fraud-scoring: failback STOPPED - traffic UNKNOWN"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda: event("SUCCEEDED"),
+        lambda: event(kind="verify", execution=RUN.replace("-failback:", "-verify:")),
+    ],
+    ids=["succeeded", "not-a-lock-holding-machine"],
+)
+def test_other_executions_are_ignored(change: Any) -> None:
+    d = deps()
+    assert tidy_up(change(), d).action == "ignored"
+    assert d.locks.current(W) is not None and d.ledger.entries == []
