@@ -11,8 +11,9 @@ Paths into the runner:
   end in `LambdaFunction._invoke_lambda`, which is replaced.
 - EventBridge rules: `Rule.send_to_targets` is wrapped; Lambda targets are invoked asynchronously (a daemon
   thread, like EventBridge's asynchronous invocation), every other target goes to moto's own method.
-  A rule with a ScheduleExpression and no EventPattern matches no event (moto matches it to every event);
-  nothing in the local cloud runs schedules.
+  A rule with a ScheduleExpression and no EventPattern matches no event (moto matches it to every event).
+- Schedules: moto never fires a rule on its schedule; localcloud/schedules.py decides when one is due and
+  hands the "Scheduled Event" to `send_scheduled`, which delivers it to the rule's targets the same way.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ GUARDED_INTERNALS: list[tuple[str, str, str]] = [
     ),
     ("moto.events.models", "EventPattern.matches_event", "(self, event: 'EventMessageType') -> 'bool'"),
     ("moto.events.models", "EventPattern.get_pattern", "(self) -> 'dict[str, Any]'"),
+    ("moto.events.models", "EventPattern.load", "(raw_pattern: 'str | None') -> 'EventPattern'"),
+    (
+        "moto.events.models",
+        "EventsBackend.describe_rule",
+        "(self, name: 'str', event_bus_arn: 'str | None') -> 'Rule'",
+    ),
     (
         "moto.events.utils",
         "EventTemplateParser.parse",
@@ -306,6 +313,37 @@ def _patched_send_to_targets(self: Rule, original_event: Any, transform_input: b
             original(shadow, original_event, transform_input)
         else:
             original(self, original_event, transform_input)
+
+
+def send_scheduled(rule_arn: str, event: Mapping[str, Any]) -> int:
+    """Deliver a "Scheduled Event" to the targets of the rule `rule_arn`, as EventBridge does when the rule's
+    schedule comes due: Lambda targets asynchronously through the runner (with their Input / InputPath /
+    InputTransformer), every other target through moto's own delivery. Returns how many targets it went to:
+    0 when the rule is gone or disabled."""
+    from moto.events.exceptions import ResourceNotFoundException
+    from moto.events.models import EventPattern, events_backends
+
+    _, _, _, region, account, resource = rule_arn.split(":", 5)
+    bus, _, name = resource.removeprefix("rule/").rpartition("/")
+    try:
+        rule = events_backends[account][region].describe_rule(name, bus or None)
+    except ResourceNotFoundException:
+        return 0
+    if rule.state == "DISABLED":
+        return 0
+    lambda_targets = [t for t in rule.targets if _is_lambda_arn(t["Arn"])]
+    other_targets = [t for t in rule.targets if not _is_lambda_arn(t["Arn"])]
+    for target in lambda_targets:
+        _start_async(target["Arn"], target_input(target, event))
+    if other_targets:
+        # A schedule fires whatever the rule's pattern says (a rule may have both) and moto's method filters
+        # on it, so moto gets a copy of the rule without one.
+        shadow = copy.copy(rule)
+        shadow.targets = other_targets
+        shadow.event_pattern = EventPattern.load(None)
+        original = _state.originals.get("send_to_targets", Rule.send_to_targets)
+        original(shadow, dict(event))
+    return len(lambda_targets) + len(other_targets)
 
 
 def target_input(target: Mapping[str, Any], event: Mapping[str, Any], *, transform_input: bool = True) -> Any:
