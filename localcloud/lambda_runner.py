@@ -333,8 +333,9 @@ def send_scheduled(rule_arn: str, event: Mapping[str, Any]) -> int:
         return 0
     lambda_targets = [t for t in rule.targets if _is_lambda_arn(t["Arn"])]
     other_targets = [t for t in rule.targets if not _is_lambda_arn(t["Arn"])]
+    stored = _moto_event(event)
     for target in lambda_targets:
-        _start_async(target["Arn"], target_input(target, event))
+        _start_async(target["Arn"], target_input(target, stored))
     if other_targets:
         # A schedule fires whatever the rule's pattern says (a rule may have both) and moto's method filters
         # on it, so moto gets a copy of the rule without one.
@@ -342,8 +343,15 @@ def send_scheduled(rule_arn: str, event: Mapping[str, Any]) -> int:
         shadow.targets = other_targets
         shadow.event_pattern = EventPattern.load(None)
         original = _state.originals.get("send_to_targets", Rule.send_to_targets)
-        original(shadow, dict(event))
+        original(shadow, stored)
     return len(lambda_targets) + len(other_targets)
+
+
+def _moto_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    # The form PutEvents stores and both deliveries read (target_input and moto's method render `time` back
+    # to ISO-8601): `time` in epoch seconds and an `ingestion-time`, here the scheduled time as well.
+    at = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    return {**event, "time": at, "ingestion-time": at}
 
 
 def target_input(target: Mapping[str, Any], event: Mapping[str, Any], *, transform_input: bool = True) -> Any:
