@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,13 @@ from moto.events.models import Rule
 
 from localcloud import lambda_runner
 from localcloud.resources import provision_base
+from localcloud.schedules import Scheduler
 from localcloud.server import LocalCloud
 from tests.integration import sample_app
 
 LOCAL_CLOUD_APP = "tests.integration.sample_app"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEDULED_EVENT = REPO_ROOT / "events" / "eventbridge" / "scheduled-event.json"
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -341,6 +343,116 @@ def test_rule_with_a_schedule_and_a_pattern_still_matches_events(local_cloud: Lo
     # Then its target receives the event
     assert lambda_runner.drain(timeout=60), "EventBridge invocations still running"
     assert [e["detail"] for e in sample_app.received_events] == [{"n": 2}]
+
+
+def test_a_schedule_runs_its_function_once_per_due_time_with_the_documented_event(
+    local_cloud: LocalCloud,
+) -> None:
+    # Given the hourly rule provision_base created for the schedule handler, first seen by a scheduler at T0
+    events = local_cloud.client("events")
+    rule = events.describe_rule(Name="lifeboat-dev-on_schedule-event")
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    documented = json.loads(SCHEDULED_EVENT.read_text())
+    scheduler = Scheduler(local_cloud)
+    t0 = datetime(2030, 1, 1, 9, 0, 7, tzinfo=UTC)
+    scheduler.tick(t0)
+    sample_app.received_schedules.clear()
+
+    # When the injected clock reaches 59 minutes, 1 hour, 1 hour and a second, then 5.5 hours (a pause)
+    fired = []
+    for offset in (
+        timedelta(minutes=59),
+        timedelta(hours=1),
+        timedelta(hours=1, seconds=1),
+        timedelta(hours=5, minutes=30),
+    ):
+        fired.append([f.due for f in scheduler.tick(t0 + offset) if f.rule_arn == rule["Arn"]])
+    assert lambda_runner.drain(timeout=60), "scheduled invocations still running"
+
+    # Then the function ran once at 1 hour and once for the latest hour missed in the pause (no catch-up),
+    # each time with EventBridge's Scheduled Event: the documented fields, order and types, the rule's ARN
+    assert fired == [[], [t0 + timedelta(hours=1)], [], [t0 + timedelta(hours=5)]]
+    received = sample_app.received_schedules
+    assert [e["time"] for e in received] == ["2030-01-01T10:00:07Z", "2030-01-01T14:00:07Z"]
+    for event in received:
+        assert list(event) == list(documented)
+        assert {k: type(v) for k, v in event.items()} == {k: type(v) for k, v in documented.items()}
+        assert event["version"] == "0"
+        assert event["detail-type"] == documented["detail-type"] == "Scheduled Event"
+        assert event["source"] == documented["source"] == "aws.events"
+        assert event["account"] == local_cloud.account_id
+        assert event["region"] == local_cloud.region
+        assert event["resources"] == [rule["Arn"]]
+        assert event["detail"] == {}
+        uuid.UUID(event["id"])
+    assert received[0]["id"] != received[1]["id"]
+
+    # And PutEvents still never runs it, even an event with the "Scheduled Event" detail-type
+    events.put_events(
+        Entries=[{"Source": "lifeboat.test", "DetailType": "Scheduled Event", "Detail": json.dumps({})}]
+    )
+    assert lambda_runner.drain(timeout=60), "EventBridge invocations still running"
+    assert len(sample_app.received_schedules) == 2
+
+
+def test_a_cron_rule_fires_at_its_minute_to_transformed_and_queue_targets(local_cloud: LocalCloud) -> None:
+    # Given a rule due every day at 12:00 UTC whose targets are the schedule handler (through an
+    # InputTransformer) and a queue, first seen by a scheduler at 11:59:30
+    events, sqs = local_cloud.client("events"), local_cloud.client("sqs")
+    rule_arn = events.put_rule(Name="lifeboat-test-noon", ScheduleExpression="cron(0 12 * * ? *)")["RuleArn"]
+    queue_url = sqs.create_queue(QueueName="lifeboat-test-noon-target")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    template = {
+        "version": "0",
+        "id": "fixed",
+        "detail-type": "Transformed",
+        "source": "lifeboat.schedule",
+        "account": "123456789012",
+        "time": "<at>",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"rule": "<rule>", "at": "<at>"},
+    }
+    events.put_targets(
+        Rule="lifeboat-test-noon",
+        Targets=[
+            {
+                "Id": "fn",
+                "Arn": _function_arn(local_cloud, "on_schedule"),
+                "InputTransformer": {
+                    "InputPathsMap": {"rule": "$.resources[0]", "at": "$.time"},
+                    "InputTemplate": json.dumps(template),
+                },
+            },
+            {"Id": "queue", "Arn": queue_arn},
+        ],
+    )
+    scheduler = Scheduler(local_cloud)
+    noon = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    scheduler.tick(noon - timedelta(seconds=30))
+    sample_app.received_schedules.clear()
+
+    # When the clock passes 12:00:05 and 12:00:50, then the rule is disabled and the next noon passes
+    fired = [f.rule_arn for f in scheduler.tick(noon + timedelta(seconds=5))]
+    fired += [f.rule_arn for f in scheduler.tick(noon + timedelta(seconds=50))]
+    events.disable_rule(Name="lifeboat-test-noon")
+    fired += [f.rule_arn for f in scheduler.tick(noon + timedelta(days=1, seconds=5))]
+    assert lambda_runner.drain(timeout=60), "scheduled invocations still running"
+
+    # Then it fired once, for 12:00: the handler got the transformed input, the queue the whole event
+    # (the handler's own hourly rule also fired, a day later, untransformed)
+    assert fired.count(rule_arn) == 1
+    transformed = [e for e in sample_app.received_schedules if e["detail-type"] == "Transformed"]
+    assert [e["detail"] for e in transformed] == [{"rule": rule_arn, "at": "2030-01-01T12:00:00Z"}]
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    )
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert [(b["detail-type"], b["source"], b["time"], b["resources"]) for b in bodies] == [
+        ("Scheduled Event", "aws.events", "2030-01-01T12:00:00Z", [rule_arn])
+    ]
 
 
 def test_sqs_message_invokes_the_on_sqs_message_handler(local_cloud: LocalCloud) -> None:
