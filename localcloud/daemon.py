@@ -1,5 +1,5 @@
 """The long-running local cloud behind `lifeboat local up`: moto + Lambda runner + plans + model servers
-+ canary and alarm evaluation, in one process on 127.0.0.1, until SIGTERM.
++ canary and alarm evaluation + scheduled rules, in one process on 127.0.0.1, until SIGTERM.
 
 It writes a state file (ports, pids, the environment a client needs) that `lifeboat local status|down` and
 the CLI read; every process it started is stopped when it stops.
@@ -24,6 +24,7 @@ from localcloud.drill_faults import DrillFaultController, respawner
 from localcloud.modelserver import stop_process
 from localcloud.replication import ReplicationSimulator, faults_path
 from localcloud.resources import provision_base
+from localcloud.schedules import Scheduler
 from localcloud.server import LocalCloud
 from localcloud.stack import endpoint_metric_name, provision_plan, start_model_servers
 
@@ -52,6 +53,7 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
     simulator: AlarmSimulator | None = None
     replicator: ReplicationSimulator | None = None
     drill_faults: DrillFaultController | None = None
+    scheduler: Scheduler | None = None
     try:
         cloud.start()
         provision_base(cloud, stage=cloud.stage)
@@ -91,6 +93,9 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
         simulator = AlarmSimulator(cloud, region=cloud.region)
         simulator.attach(Canary(targets, cloud.client("cloudwatch")))
         simulator.start(interval_s=interval)
+        # Scheduled rules fire as in AWS: failback_auto every minute and verify_scheduled every hour, both
+        # counted from now; drill_monthly at 06:00 UTC on the 1st.
+        scheduler = Scheduler(cloud).start()
         write_state(
             state_path,
             {
@@ -112,6 +117,8 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
         stop.wait()
         return 0
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if drill_faults is not None:
             drill_faults.stop()
         if replicator is not None:
