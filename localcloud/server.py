@@ -16,7 +16,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from localcloud import lambda_runner
+from localcloud import lambda_runner, region_outage
 from localcloud.resources import names
 
 HOST = "127.0.0.1"
@@ -93,6 +93,8 @@ class LocalCloud:
         server.start()
         self._server = server
         _, self._port = server.get_host_and_port()
+        # Pass-through until a test or a drill takes a region's APIs down (localcloud/region_outage.py).
+        region_outage.install(server)
 
         # In-process, the moto-api /moto-api/config endpoint would set this very dict; the SFN responses
         # read it on every request, so state machines must be created after this line to be executable.
@@ -114,6 +116,7 @@ class LocalCloud:
         with _running_lock:
             if _running is not self:
                 return  # never started, already stopped, or refused: the running cloud is not ours to touch
+        region_outage.REGION_OUTAGE.end()  # an outage never outlives its cloud
         lambda_runner.drain(timeout=5.0)
         lambda_runner.uninstall()
         if self._server is not None:
