@@ -107,7 +107,7 @@ class LocalCloud:
             self._set_environ(self.env())
         if self._reset_state:
             self._reset_moto()
-        lambda_runner.install(handler_module=self.handler_module)
+        lambda_runner.install(handler_module=self.handler_module, home_region=self.region)
         _reset_lifeboat_clients()
 
     def stop(self) -> None:
