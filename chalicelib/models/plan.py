@@ -601,6 +601,7 @@ class Notifications(_Model):
 # -- drills
 DrillScenario = Literal[
     "region-outage",
+    "region-api-outage",
     "endpoint-degraded",
     "replication-stalled",
     "corrupt-artifact",
@@ -610,6 +611,7 @@ DrillScenario = Literal[
 ]
 DRILL_SCENARIOS: tuple[str, ...] = (
     "region-outage",
+    "region-api-outage",
     "endpoint-degraded",
     "replication-stalled",
     "corrupt-artifact",

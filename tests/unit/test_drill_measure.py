@@ -181,6 +181,7 @@ def test_an_interrupted_drill_says_so_whatever_it_measured() -> None:
 def test_every_scenario_has_an_expectation_and_unknown_ones_are_refused() -> None:
     assert set(rules.SCENARIOS) == {
         "region-outage",
+        "region-api-outage",
         "endpoint-degraded",
         "replication-stalled",
         "corrupt-artifact",
@@ -190,6 +191,7 @@ def test_every_scenario_has_an_expectation_and_unknown_ones_are_refused() -> Non
     }
     assert rules.scenario("alarm-flapping").expect == "no-failover"
     assert rules.scenario("backup-unhealthy").expect == "refuse"
+    assert rules.scenario("region-api-outage").expect == "failover"
     with pytest.raises(ValueError, match="region-outage"):
         rules.scenario("meteor-strike")
 

@@ -277,3 +277,23 @@ def test_an_empty_replica_has_no_bound() -> None:
         "models", replica_newest=None, known_unreplicated={}, objective=timedelta(minutes=1), now=T0
     )
     assert exposure.window_seconds is None and exposure.recovery_point is None
+
+
+# -- the region-api-outage drill's pre-conditions
+
+
+def test_region_api_outage_runs_only_from_the_secondary_copy_with_something_to_see_the_outage() -> None:
+    from chalicelib.domain.drills import region_api_outage_precondition
+
+    example = load_plan_text((ROOT / "plans" / "fraud-scoring.yaml").read_text(), "example.yaml")
+    # From the primary region's copy: refused (the drill takes that copy down)
+    assert "run it from the copy in us-west-2" in str(
+        region_api_outage_precondition(two_region_plan(), "us-east-1")
+    )
+    # Every trigger alarm in the primary: refused (nothing could see the outage)
+    assert "trigger.alarm_regions" in str(region_api_outage_precondition(example, "us-west-2"))
+    # Without the confirmation probe the full quorum (2) stands, and one alarm lives outside the primary
+    no_probe = load_plan_text(plan_text(probe=False), "no-probe.yaml")
+    assert "full quorum" in str(region_api_outage_precondition(no_probe, "us-west-2"))
+    # A plan with a us-west-2 alarm and the probe, from the us-west-2 copy: fine
+    assert region_api_outage_precondition(two_region_plan(), "us-west-2") is None
