@@ -287,6 +287,18 @@ def unavailable(
     return [body]
 
 
+def log_round_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """For the local cloud's background loops: a call refused by an outage is expected, one line is enough;
+    anything else keeps its traceback."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        logger.warning("%s: %s: %s", what, type(exc).__name__, exc)
+    else:
+        logger.error("%s", what, exc_info=exc)
+
+
 def moto_bucket_region(bucket: str) -> str | None:
     """The region of a bucket in moto's S3 (None when moto has no such bucket or its internals moved)."""
     try:
