@@ -261,3 +261,43 @@ def test_s3_calls_are_refused_by_the_buckets_region() -> None:
 )
 def test_the_bucket_of_an_s3_request(path: str, host: str, bucket: str | None) -> None:
     assert s3_bucket(path, host) == bucket
+
+
+# -- through the drill control file (a CLI drill asks the daemon, which serves the AWS APIs)
+
+
+def test_the_daemon_applies_and_lifts_the_outage_a_drill_asks_for(tmp_path: Any) -> None:
+    import time
+
+    from localcloud.drill_faults import ControlFile, DrillFaultController, read_control
+    from localcloud.region_outage import REGION_OUTAGE
+
+    control = ControlFile(tmp_path / "drill-faults.json", workload="fraud-scoring")
+    controller = DrillFaultController(tmp_path / "local.json", {}, lambda *_: None, control_path=control.path)
+    try:
+        # Given a drill (another process) asks for us-east-1's APIs down
+        control.region_outage("us-east-1")
+        control.heartbeat("drill-1", until=_in(60))
+        # When the daemon's controller applies the control file
+        controller.apply(read_control(control.path))
+        # Then the daemon's server refuses us-east-1
+        assert [o.region for o in REGION_OUTAGE.active()] == ["us-east-1"]
+        # When the drill restores everything, the region comes back
+        control.clear()
+        controller.apply(read_control(control.path))
+        assert REGION_OUTAGE.active() == []
+        # And a drill whose lease lapsed leaves no outage behind (the dead-man switch)
+        control.region_outage("us-east-1")
+        controller.apply(read_control(control.path))
+        assert REGION_OUTAGE.active()
+        lapsed = {**(read_control(control.path) or {}), "expires_at": time.time() - 1}
+        controller.apply({**lapsed, "workload": ""})
+        assert REGION_OUTAGE.active() == []
+    finally:
+        REGION_OUTAGE.end()
+
+
+def _in(seconds: float) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(seconds=seconds)
