@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -35,6 +36,7 @@ from tests.integration.stack import plan_text
 
 pytestmark = pytest.mark.timeout(180)
 
+ROOT = Path(__file__).resolve().parents[2]
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 PROBE = "fraud-scoring-usw2-canary"  # a us-west-2 canary alarm on the primary endpoint
 PERIOD = timedelta(seconds=2)  # the simulator's trigger alarms: 2 of 2 periods of 2 seconds
@@ -322,3 +324,20 @@ def test_operator_failover_from_the_secondary_copy_with_the_primarys_apis_down(f
     assert failover.outcome == "completed"
     assert failover.detail["replication"]["source_unreachable"]
     assert w.locks().current(w.plan.workload) is None
+
+
+def test_an_alarm_of_the_same_name_in_another_region_is_not_the_plans(fresh: World) -> None:
+    # Given a state change of an alarm named like the plan's us-west-2 probe, but living in eu-west-1
+    event = json.loads((ROOT / "events/cloudwatch/alarm-state-change-single-metric.json").read_text())
+    event["region"] = "eu-west-1"
+    event["detail"]["alarmName"] = PROBE
+    event["detail"]["state"]["value"] = "ALARM"
+    # When the us-west-2 copy's on_alarm receives it
+    resp = fresh.cloud.client("lambda", SECONDARY).invoke(
+        FunctionName=fresh.n.function("on_alarm"), Payload=json.dumps(event).encode()
+    )
+    outcome = json.loads(resp["Payload"].read())
+    # Then no plan claims it: nothing decided, nothing recorded
+    assert "FunctionError" not in resp, outcome
+    assert outcome["decisions"] == [] and outcome["executions"] == {}
+    assert fresh.ledger().entries(fresh.plan.workload) == []
