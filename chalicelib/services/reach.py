@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib.adapters import aws
-from chalicelib.adapters.s3objects import iter_objects
 from chalicelib.domain import triggers
-from chalicelib.domain.objectives import blind_rpo_exposure
 from chalicelib.models.alarms import AlarmSnapshot, AlarmStateChange
 from chalicelib.models.failover import RpoExposure
 from chalicelib.models.plan import DRPlan, S3Asset
@@ -50,6 +48,10 @@ def read_trigger_alarms(plan: DRPlan, d: Deps, change: AlarmStateChange | None =
 
 def replica_exposure(plan: DRPlan, asset: S3Asset, d: Deps, now: datetime) -> RpoExposure:
     """The RPO exposure of `asset` from its replica and what replication events reported missing."""
+    # Here, not at the top: the alarm handler imports this module and never needs them (cold start).
+    from chalicelib.adapters.s3objects import iter_objects
+    from chalicelib.domain.objectives import blind_rpo_exposure
+
     newest = None
     replica = aws.client("s3", plan.regions.secondary)
     for obj in iter_objects(replica, asset.replica.bucket, asset.replica.prefix):
