@@ -16,6 +16,7 @@ from chalicelib.clock import parse_timestamp
 from chalicelib.domain import triggers
 from chalicelib.domain.listings import diff_listings
 from chalicelib.domain.objectives import measure_rto
+from chalicelib.models.durations import format_duration
 from chalicelib.models.failover import (
     Concluded,
     ConcludeInput,
@@ -199,15 +200,16 @@ def _exposure_reason(plan: DRPlan, blind: list[S3Asset], exposure: list[RpoExpos
             parts.append(f"{e.asset}: the replica is empty, every write may be lost")
             continue
         verdict = "within" if e.window_seconds <= e.objective_seconds else "BEYOND"
+        since = min(p for p in (e.recovery_point, e.oldest_known_unreplicated_at) if p is not None)
         parts.append(
-            f"{e.asset}: writes after {e.recovery_point or e.oldest_known_unreplicated_at:%H:%M:%S} UTC "
-            f"may be lost (up to {e.window_seconds:.0f}s, {verdict} its {e.objective_seconds:.0f}s RPO)"
+            f"{e.asset}: writes after {since:%H:%M:%S} UTC may be lost (up to {e.window_seconds:.0f}s, "
+            f"{verdict} its {e.objective_seconds:.0f}s RPO)"
         )
     also = f"; {pending} more writes of reachable assets unreplicated" if pending else ""
     return (
         f"graceful failover proceeds as ungraceful: {plan.regions.primary} is unreachable, so replication "
         f"of {', '.join(a.name for a in blind)} could not be checked within "
-        f"{plan.failover.replication_wait_timeout}; RPO exposure {'; '.join(parts)}{also}"
+        f"{format_duration(plan.failover.replication_wait_timeout)}; RPO exposure {'; '.join(parts)}{also}"
     )
 
 
