@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -50,6 +52,8 @@ class Settings(BaseModel):
 
 _lock = threading.Lock()
 _cached: Settings | None = None
+_by_overlay: dict[tuple[tuple[str, str], ...], Settings] = {}
+_overlay: ContextVar[tuple[tuple[str, str], ...] | None] = ContextVar("lifeboat_environment", default=None)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -70,10 +74,37 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 def get_settings() -> Settings:
     """The settings of this process, read on first use (never at import)."""
     global _cached
+    overlay = _overlay.get()
     with _lock:
+        if overlay is not None:
+            found = _by_overlay.get(overlay)
+            if found is None:
+                found = _by_overlay[overlay] = load_settings({**os.environ, **dict(overlay)})
+            return found
         if _cached is None:
             _cached = load_settings(os.environ)
         return _cached
+
+
+def overridden() -> bool:
+    """True inside `environment(...)`: the settings are not the process's own."""
+    return _overlay.get() is not None
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[Settings]:
+    """Read settings from `values` over the process environment, in this context only.
+
+    In Lambda each function is a process with its own environment. The local cloud runs the functions of
+    Lifeboat's copies in two regions in one process, at the same time, so a function of the secondary
+    copy sees its environment here instead of in `os.environ` (localcloud/lambda_runner.py). A thread
+    started inside the context does not inherit it unless started with `contextvars.copy_context().run`.
+    """
+    token = _overlay.set(tuple(sorted((str(k), str(v)) for k, v in values.items())))
+    try:
+        yield get_settings()
+    finally:
+        _overlay.reset(token)
 
 
 def reset_settings() -> None:
@@ -81,6 +112,7 @@ def reset_settings() -> None:
     global _cached
     with _lock:
         _cached = None
+        _by_overlay.clear()
 
 
 REPLICATION_QUEUE_TEMPLATE = "lifeboat-{stage}-replication-events"

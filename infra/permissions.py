@@ -171,12 +171,13 @@ def _idempotency(s: Scope) -> list[Statement]:
 
 
 def _alarms_read(s: Scope) -> list[Statement]:
-    # AlarmReader.snapshots: DescribeAlarms of the plans' trigger and gate alarms, in the primary region
-    # (where the alarms watching the primary endpoint live).
+    # AlarmReader: DescribeAlarms of the plans' trigger alarms, each in its own region (the primary unless
+    # trigger.alarm_regions says otherwise), and of the gate alarms, in the primary region.
     arns = []
     for plan in s.plans:
         for alarm in dict.fromkeys([*plan.trigger.alarms, *plan.failback.gate_alarms]):
-            arns.append(_sub(f"{ARN}:cloudwatch:{plan.regions.primary}:{ACCOUNT}:alarm:{alarm}"))
+            region = plan.alarm_region(alarm) if alarm in plan.trigger.alarms else plan.regions.primary
+            arns.append(_sub(f"{ARN}:cloudwatch:{region}:{ACCOUNT}:alarm:{alarm}"))
     return [_stmt("AlarmsRead", ["cloudwatch:DescribeAlarms"], arns)] if arns else []
 
 

@@ -850,18 +850,20 @@ class _Renderer:
 
     # -- cross-region alarm forwarding ----------------------------------------------------------------
     def add_forwarding(self) -> list[str]:
-        """Alarms live in a plan's primary region; the copy in the region a failover activates must hear
-        them, so this region forwards them to the default event bus of that region."""
+        """Alarms live in a plan's primary region (or where trigger.alarm_regions puts them); the copy in
+        the region a failover activates must hear them, so this region forwards the ones living here to
+        the default event bus of that region. Alarms in the activated region itself need no forwarding."""
         targets: dict[str, list[str]] = {}
         for plan in self.plans:
-            if plan.regions.primary != self.target.region:
+            here = [a for a in plan.trigger.alarms if plan.alarm_region(a) == self.target.region]
+            if not here:
                 continue
             for kind in sorted(set(ALARM_HANDLERS.values())):
                 for region in machine_regions(plan, kind):
                     if region == self.target.region:
                         continue
                     alarms = targets.setdefault(region, [])
-                    alarms += [a for a in plan.trigger.alarms if a not in alarms]
+                    alarms += [a for a in here if a not in alarms]
         if not targets:
             return []
         buses = {

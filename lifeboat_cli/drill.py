@@ -14,6 +14,7 @@ Exit codes: 0 the drill passed; 1 breached, failed, interrupted or refused; 2 us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -130,12 +131,14 @@ def run_drill(
     from chalicelib.models.drill import DrillRequest
     from chalicelib.services import drills
     from chalicelib.services.deps import deps
+    from chalicelib.settings import environment
     from localcloud.daemon import read_state
 
     d = deps()
     plan = d.plans.get(workload)
     local = drills.in_local_cloud()
-    injector = local_injector(plan, read_state() or {"workloads": {}}) if local else None
+    state = read_state() or {"workloads": {}}
+    injector = local_injector(plan, state) if local else None
     request = DrillRequest(
         workload=workload,
         scenario=scenario,  # type: ignore[arg-type]
@@ -144,10 +147,16 @@ def run_drill(
         requested_by=requested_by,
         reason=reason,
     )
-    runner = drills.DrillRunner(
-        request, d, injector, observer=narrator or Narrator(plan, d), reports_dir=reports, local=local
-    )
-    return runner.run()
+    # region-api-outage takes the primary's APIs down, this process's copy of Lifeboat included: in the
+    # local cloud the drill acts as the copy in the secondary region (in AWS: run the CLI against it).
+    survivor = (state.get("copies") or {}).get(plan.regions.secondary) if local else None
+    acting_as = survivor["env"] if survivor and scenario == "region-api-outage" else None
+    with environment(acting_as) if acting_as else contextlib.nullcontext():
+        d = deps()
+        runner = drills.DrillRunner(
+            request, d, injector, observer=narrator or Narrator(plan, d), reports_dir=reports, local=local
+        )
+        return runner.run()
 
 
 def cmd_drill(args: argparse.Namespace) -> int:

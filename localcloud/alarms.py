@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from localcloud.region_outage import log_round_failure
+
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud
 
@@ -771,8 +773,8 @@ class AlarmSimulator:
                 if self._canary is not None:
                     self._canary.probe_once(now)
                 self.tick(now)
-            except Exception:  # noqa: BLE001 - one bad round (cloud restarting, endpoint gone) must not end the loop
-                logger.exception("alarm simulator round failed")
+            except Exception as exc:  # noqa: BLE001 - one bad round (cloud restarting, region down) must not end the loop
+                log_round_failure(logger, "alarm simulator round failed", exc)
             self._stopping.wait(max(0.0, interval_s - (time.monotonic() - started)))
 
     def __enter__(self) -> AlarmSimulator:

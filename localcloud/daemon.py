@@ -22,6 +22,7 @@ from chalicelib.models.planfile import load_plan_file
 from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
 from localcloud.drill_faults import DrillFaultController, respawner
 from localcloud.modelserver import stop_process
+from localcloud.regional import copies, provision_copy
 from localcloud.replication import ReplicationSimulator, faults_path
 from localcloud.resources import provision_base
 from localcloud.schedules import Scheduler
@@ -50,20 +51,27 @@ def read_state(path: Path = DEFAULT_STATE) -> dict[str, Any] | None:
 def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.Event) -> int:
     cloud = LocalCloud()
     servers: dict[str, Any] = {}
-    simulator: AlarmSimulator | None = None
+    simulators: list[AlarmSimulator] = []
     replicator: ReplicationSimulator | None = None
     drill_faults: DrillFaultController | None = None
     scheduler: Scheduler | None = None
     try:
         cloud.start()
         provision_base(cloud, stage=cloud.stage)
+        plan_files = sorted(plans_dir.glob("*.y*ml"))
+        # Lifeboat's copy in every other region of the plans: it keeps working when the home region's
+        # APIs are down (the region-api-outage drill runs from it).
+        for region in sorted({load_plan_file(p).regions.secondary for p in plan_files} - {cloud.region}):
+            provision_copy(cloud, region)
         replicator = ReplicationSimulator(cloud, faults_file=faults_path(state_path)).reset_faults()
         targets: list[CanaryTarget] = []
+        alarm_regions = {cloud.region}
         workloads: dict[str, Any] = {}
-        for path in sorted(plans_dir.glob("*.y*ml")):
+        for path in plan_files:
             plan = load_plan_file(path)
             res = provision_plan(cloud, plan, path.read_text(), stage=cloud.stage)
             replicator.watch(plan)
+            alarm_regions.update(plan.alarm_region(a) for a in plan.trigger.alarms)
             procs = start_model_servers(cloud, res)
             for role, proc in procs.items():
                 servers[f"{plan.workload}/{role}"] = proc
@@ -82,6 +90,7 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
             workloads[plan.workload] = {
                 "plan_file": str(path),
                 "state_machines": res.state_machines,
+                "copies": res.copies,
                 "topic_arn": res.topic_arn,
                 "model": res.model,
                 "model_servers": {
@@ -90,9 +99,11 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
                 },
             }
         replicator.start()
-        simulator = AlarmSimulator(cloud, region=cloud.region)
-        simulator.attach(Canary(targets, cloud.client("cloudwatch")))
-        simulator.start(interval_s=interval)
+        # A canary and alarm evaluation in every region where a plan has alarms (trigger.alarm_regions).
+        for region in sorted(alarm_regions, key=lambda r: (r != cloud.region, r)):
+            simulator = AlarmSimulator(cloud, region=region)
+            simulator.attach(Canary(targets, cloud.client("cloudwatch", region)))
+            simulators.append(simulator.start(interval_s=interval))
         # Scheduled rules fire as in AWS: failback_auto every minute and verify_scheduled every hour, both
         # counted from now; drill_monthly at 06:00 UTC on the 1st.
         scheduler = Scheduler(cloud).start()
@@ -108,6 +119,7 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
                 "started_at": time.time(),
                 "workloads": workloads,
                 "resources": {k: v for k, v in cloud.resources.items() if isinstance(v, str | dict)},
+                "copies": {region: {"env": copy["env"]} for region, copy in copies(cloud).items()},
             },
         )
         log.info("local cloud ready on %s", cloud.endpoint_url)
@@ -123,7 +135,7 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
             drill_faults.stop()
         if replicator is not None:
             replicator.stop()
-        if simulator is not None:
+        for simulator in simulators:
             simulator.stop()
         for proc in servers.values():
             try:

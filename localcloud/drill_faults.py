@@ -42,6 +42,7 @@ from localcloud import replication_control
 from localcloud.faults import _operation_from, _response, _Rule
 from localcloud.model import ModelArtifact
 from localcloud.modelserver import ModelServer, load_artifact_from_s3, publish_artifact
+from localcloud.region_outage import REGION_OUTAGE
 from localcloud.stack import local_port
 
 log = logging.getLogger("lifeboat.drills")
@@ -82,8 +83,12 @@ class ShareThrottle:
             self.clear()
 
     def _hook(self, region: str | None) -> None:
-        for service in THROTTLED_SERVICES:
-            client = aws.client(service, region)
+        clients = [
+            aws.client(service, region, fail_fast=fail_fast)
+            for service in THROTTLED_SERVICES
+            for fail_fast in (False, True)  # fail-fast clients read alarms region by region
+        ]
+        for client in clients:
             if any(c is client for c in self._hooked):
                 continue
             protocol = client.meta.service_model.protocol
@@ -291,6 +296,9 @@ class OwnedServers:
 class Controls(Protocol):
     def throttle(self, share: float) -> None: ...
 
+    def region_outage(self, region: str | None) -> None:
+        """Take `region`'s AWS APIs down (localcloud/region_outage.py); None brings every region back."""
+
     def pause_replication(self, since: datetime | None) -> None:
         """Pause replication of what is written from `since` on; None resumes."""
 
@@ -305,6 +313,12 @@ class InProcessControls:
     def throttle(self, share: float) -> None:
         THROTTLE.set(share)
 
+    def region_outage(self, region: str | None) -> None:
+        if region is None:
+            REGION_OUTAGE.end()
+        else:
+            REGION_OUTAGE.begin(region)
+
     def pause_replication(self, since: datetime | None) -> None:
         if since is not None:
             replication_control.pause(since=since)
@@ -315,6 +329,7 @@ class InProcessControls:
         return None
 
     def clear(self) -> None:
+        REGION_OUTAGE.end()
         THROTTLE.clear()
         replication_control.resume()
 
@@ -339,6 +354,9 @@ class ControlFile:
     def throttle(self, share: float) -> None:
         self.update(throttle_share=share)
 
+    def region_outage(self, region: str | None) -> None:
+        self.update(region_outage=region)
+
     def pause_replication(self, since: datetime | None) -> None:
         self.update(replication_paused_since=since.isoformat() if since else None)
 
@@ -346,7 +364,12 @@ class ControlFile:
         self.update(drill_id=drill_id, expires_at=until.timestamp())
 
     def clear(self) -> None:
-        self.update(throttle_share=0, replication_paused_since=None, servers={r: "up" for r in ROLES})
+        self.update(
+            throttle_share=0,
+            replication_paused_since=None,
+            region_outage=None,
+            servers={r: "up" for r in ROLES},
+        )
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -380,6 +403,7 @@ class LocalFaults:
         self.copies = copies
         self.controls = controls
         self._originals: dict[str, bytes] = {}
+        self._region_down: str | None = None
 
     def unsupported(self, scenario: str) -> str | None:
         missing = [r for r in ROLES if not isinstance(self.plan.endpoint_for(r), HttpEndpoint)]
@@ -438,6 +462,14 @@ class LocalFaults:
         self.controls.throttle(share)
         return f"{share:.0%} of Lifeboat's {', '.join(THROTTLED_SERVICES)} calls throttled (Rate exceeded)"
 
+    def take_region_down(self, region: str) -> str:
+        self.controls.region_outage(region)
+        self._region_down = region
+        return (
+            f"every AWS API of {region} down (CloudWatch, EventBridge, S3, DynamoDB, Lambda, Step Functions: "
+            "connections dropped)"
+        )
+
     def pause_replication(self) -> str:
         self.controls.pause_replication(datetime.now(UTC))
         return "S3 replication paused (writes continue on the primary, nothing written from now replicates)"
@@ -454,6 +486,13 @@ class LocalFaults:
 
     def restore_all(self) -> list[str]:
         done: list[str] = []
+        # First: the artifacts and model servers below are read from S3 in their regions.
+        if self._region_down is not None or REGION_OUTAGE.active():
+            done.append(f"{self._region_down or 'every region'}'s APIs back")
+            self._region_down = None
+        self.controls.region_outage(None)
+        if isinstance(self.controls, ControlFile):
+            _wait_region_back(self.plan)
         for role in ROLES:
             region = self.plan.region_of(role)
             s3 = aws.client("s3", region)
@@ -556,6 +595,9 @@ class DrillFaultController:
         share = float(wanted.get("throttle_share") or 0)
         if share != self._applied.get("throttle_share"):
             THROTTLE.set(share)
+        region = wanted.get("region_outage")
+        if region != self._applied.get("region_outage"):
+            InProcessControls().region_outage(region)
         since = wanted.get("replication_paused_since")
         if since != self._applied.get("replication_paused_since"):
             InProcessControls().pause_replication(datetime.fromisoformat(since) if since else None)
@@ -564,7 +606,7 @@ class DrillFaultController:
             proc = self.procs.get(f"{workload}/{role}")
             if desired == "up" and proc is not None and proc.poll() is not None:
                 self.respawn(workload, role)
-        self._applied = {"throttle_share": share, "replication_paused_since": since}
+        self._applied = {"throttle_share": share, "replication_paused_since": since, "region_outage": region}
 
     def expire(self, wanted: dict[str, Any]) -> None:
         """The drill stopped renewing its lease: undo its faults, then let Lifeboat clean up after it."""
@@ -619,6 +661,22 @@ def respawner(cloud: Any, state_path: Path, procs: dict[str, Any]) -> Callable[[
             return proc
 
     return respawn
+
+
+def _wait_region_back(plan: DRPlan, timeout: float = 5.0) -> None:
+    """The daemon applies the control file every 0.25s: wait until the primary region answers again."""
+    s3 = aws.client("s3", plan.regions.primary, fail_fast=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            s3.list_buckets()
+            return
+        except Exception:  # noqa: BLE001 - still down; the deadline decides
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{plan.regions.primary}'s APIs did not come back within {timeout:g}s"
+                ) from None
+            time.sleep(0.1)
 
 
 def utc_now() -> datetime:

@@ -18,6 +18,7 @@ Paths into the runner:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import json
@@ -27,7 +28,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -138,6 +139,7 @@ class LambdaContext:
 @dataclass
 class _State:
     handler_module: str = APP_MODULE
+    home_region: str | None = None  # functions elsewhere get their environment per invocation
     originals: dict[str, Any] = field(default_factory=dict)
     # Values os.environ held before the runner first overwrote a key, restored by uninstall().
     environ_before: dict[str, str | None] = field(default_factory=dict)
@@ -176,9 +178,9 @@ def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
     except AttributeError as exc:
         payload = _error_payload(exc, "Runtime.HandlerNotFound", request_id)
     else:
-        _apply_environment(function.environment_vars or {})
         try:
-            result = handler(_decode_event(event), context)
+            with _function_environment(function):
+                result = handler(_decode_event(event), context)
         except Exception as exc:  # noqa: BLE001 - the Lambda runtime turns every handler error into a payload
             payload = _error_payload(exc, type(exc).__name__, request_id)
         else:
@@ -235,6 +237,31 @@ def _error_payload(exc: BaseException, error_type: str, request_id: str) -> str:
             ),
         }
     )
+
+
+@contextlib.contextmanager
+def _function_environment(function: LambdaFunction) -> Iterator[None]:
+    """The function's environment while its handler runs.
+
+    Functions of the home region (the local cloud's own region) share one set of variables, applied to
+    `os.environ` once. A copy of the app deployed in another region (localcloud/regional.py) differs in
+    AWS_REGION and its buckets, and runs at the same time as the home copy: its variables are given to
+    Lifeboat's settings for this invocation only (`chalicelib.settings.environment`), never to `os.environ`.
+    """
+    variables = {k: str(v) for k, v in (function.environment_vars or {}).items()}
+    home = _state.home_region
+    if home is None or function.region == home:
+        _apply_environment(variables)
+        yield
+        return
+    try:
+        from chalicelib.settings import environment
+    except ImportError:  # a handler module that does not use Lifeboat's settings
+        _apply_environment(variables)
+        yield
+        return
+    with environment({**variables, "AWS_REGION": function.region}):
+        yield
 
 
 def _apply_environment(variables: Mapping[str, Any]) -> None:
@@ -430,10 +457,12 @@ def drain(timeout: float = 60.0) -> bool:
 # ------------------------------------------------------------------------------------------------- install
 
 
-def install(handler_module: str = APP_MODULE) -> None:
-    """Patch moto (idempotent); Handlers "app.<name>" resolve in `handler_module` (tests use their own)."""
+def install(handler_module: str = APP_MODULE, home_region: str | None = None) -> None:
+    """Patch moto (idempotent); Handlers "app.<name>" resolve in `handler_module` (tests use their own).
+    Functions outside `home_region` get their environment per invocation (`_function_environment`)."""
     with _install_lock:
         _state.handler_module = handler_module
+        _state.home_region = home_region
         if _state.originals:
             return
         _state.originals["_invoke_lambda"] = LambdaFunction.__dict__["_invoke_lambda"]
@@ -450,6 +479,7 @@ def uninstall() -> None:
             Rule.send_to_targets = _state.originals.pop("send_to_targets")  # type: ignore[method-assign]
             _state.originals.clear()
         _state.handler_module = APP_MODULE
+        _state.home_region = None
     _restore_environment()
 
 

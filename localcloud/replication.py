@@ -36,6 +36,7 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.s3objects import copy_preserving
 from chalicelib.models.plan import DRPlan, DynamoDBAsset, ModelRegistryAsset, S3Asset, S3Location
 from localcloud import replication_control
+from localcloud.region_outage import log_round_failure
 
 log = logging.getLogger(__name__)
 
@@ -334,8 +335,8 @@ class ReplicationSimulator:
                 if time.monotonic() - last_pitr > 30:
                     refresh_pitr(self.tables)
                     last_pitr = time.monotonic()
-            except Exception:  # keep simulating: one bad poll must not end replication
-                log.exception("replication simulator tick failed")
+            except Exception as exc:  # keep simulating: one bad poll must not end replication
+                log_round_failure(log, "replication simulator tick failed", exc)
             self._stop.wait(self.interval)
 
     def drain(self, timeout: float = 10.0) -> bool:

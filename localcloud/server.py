@@ -20,7 +20,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from localcloud import lambda_runner, sfn_events
+from localcloud import lambda_runner, region_outage, sfn_events
 from localcloud.resources import names
 
 HOST = "127.0.0.1"
@@ -100,6 +100,8 @@ class LocalCloud:
         server.start()
         self._server = server
         _, self._port = server.get_host_and_port()
+        # Pass-through until a test or a drill takes a region's APIs down (localcloud/region_outage.py).
+        region_outage.install(server)
 
         # In-process, the moto-api /moto-api/config endpoint would set this very dict; the SFN responses
         # read it on every request, so state machines must be created after this line to be executable.
@@ -112,7 +114,7 @@ class LocalCloud:
             self._set_environ(self.env())
         if self._reset_state:
             self._reset_moto()
-        lambda_runner.install(handler_module=self.handler_module)
+        lambda_runner.install(handler_module=self.handler_module, home_region=self.region)
         sfn_events.install()  # Step Functions status changes reach EventBridge, as in AWS
         _reset_lifeboat_clients()
 
@@ -122,6 +124,7 @@ class LocalCloud:
         with _running_lock:
             if _running is not self:
                 return  # never started, already stopped, or refused: the running cloud is not ours to touch
+        region_outage.REGION_OUTAGE.end()  # an outage never outlives its cloud
         # Executions stopped below send no status change: no janitor runs against a cloud going away.
         sfn_events.uninstall()
         # moto's executions run in their own threads and find "the" server through MOTO_PORT: one left

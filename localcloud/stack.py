@@ -22,8 +22,9 @@ from chalicelib.workflows.verify import build_verification
 from localcloud.alarms import alarm_spec_for
 from localcloud.model import ModelArtifact, default_artifact
 from localcloud.modelserver import ModelServerProcess, publish_artifact, spawn_model_server, stop_process
+from localcloud.regional import copies
 from localcloud.replication import configure_replication
-from localcloud.resources import names
+from localcloud.resources import ResourceNames, names
 from localcloud.server import LocalCloud
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class PlanResources:
     topic_arn: str = ""
     zone_id: str | None = None
     model: dict[str, str] = field(default_factory=dict)
+    # Lifeboat's copies in other regions (localcloud/regional.py): region -> kind -> state machine ARN.
+    copies: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _bucket(cloud: LocalCloud, name: str, region: str) -> None:
@@ -138,14 +141,15 @@ def provision_plan(
     )
 
     # Notifications: the plan's topic, with a local inbox queue subscribed so notifications can be read.
-    sns, sqs = cloud.client("sns"), cloud.client("sqs")
-    topic = plan.notifications.topic.split(":")[-1]
-    out.topic_arn = sns.create_topic(Name=topic)["TopicArn"]
-    inbox_url = sqs.create_queue(QueueName=n.notifications_inbox)["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=out.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+    out.topic_arn = _topic(cloud, plan, n.notifications_inbox, cloud.region)
+    for region, copy in copies(cloud).items():  # every copy publishes the plan and notifies in its region
+        cloud.client("s3", region).put_object(
+            Bucket=copy["plan_bucket"],
+            Key=f"plans/{plan.workload}.yaml",
+            Body=plan_text.encode(),
+            ServerSideEncryption="AES256",
+        )
+        _topic(cloud, plan, n.notifications_inbox, region)
 
     # The assets: buckets in both regions (versioned, encrypted), feature tables with PITR.
     for asset in plan.assets:
@@ -208,15 +212,38 @@ def provision_plan(
     if isinstance(plan.traffic, Route53WeightedTraffic):
         out.zone_id = _weighted_records(cloud, plan, plan.traffic)
 
-    # Alarms on the primary endpoint's canary metrics (the trigger and the failback gates).
-    cw = cloud.client("cloudwatch", primary)
+    # Alarms on the primary endpoint's canary metrics (the trigger and the failback gates), each in its
+    # region: an alarm in the secondary region watches what the secondary region's canary sees of the primary.
     for alarm in dict.fromkeys([*plan.trigger.alarms, *plan.failback.gate_alarms]):
-        cw.put_metric_alarm(**alarm_spec_for(alarm, endpoint_metric_name(plan, "primary")))
+        region = plan.alarm_region(alarm) if alarm in plan.trigger.alarms else primary
+        cloud.client("cloudwatch", region).put_metric_alarm(
+            **alarm_spec_for(alarm, endpoint_metric_name(plan, "primary"))
+        )
 
-    # The generated state machines, calling the local Lambda functions.
-    functions = cloud.resources["functions"]
-    sfn = cloud.client("stepfunctions")
+    # The generated state machines, calling the local Lambda functions of the same copy.
+    out.state_machines = _state_machines(cloud, plan, n, cloud.region, cloud.resources["functions"])
+    for region, copy in copies(cloud).items():
+        out.copies[region] = _state_machines(cloud, plan, n, region, copy["functions"])
+    return out
+
+
+def _topic(cloud: LocalCloud, plan: DRPlan, inbox: str, region: str) -> str:
+    sns, sqs = cloud.client("sns", region), cloud.client("sqs", region)
+    topic_arn = str(sns.create_topic(Name=plan.notifications.topic.split(":")[-1])["TopicArn"])
+    inbox_url = sqs.create_queue(QueueName=inbox)["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+    return topic_arn
+
+
+def _state_machines(
+    cloud: LocalCloud, plan: DRPlan, n: ResourceNames, region: str, functions: dict[str, str]
+) -> dict[str, str]:
+    sfn = cloud.client("stepfunctions", region)
     existing = {sm["name"]: sm["stateMachineArn"] for sm in sfn.list_state_machines()["stateMachines"]}
+    arns: dict[str, str] = {}
     for kind, definition in (
         ("failover", build_failover(plan, lambda fn: functions[n.function(fn)])),
         ("failback", build_failback(plan, lambda fn: functions[n.function(fn)])),
@@ -226,12 +253,12 @@ def provision_plan(
         body = json.dumps(definition)
         if name in existing:
             sfn.update_state_machine(stateMachineArn=existing[name], definition=body)
-            out.state_machines[kind] = existing[name]
+            arns[kind] = existing[name]
         else:
-            out.state_machines[kind] = sfn.create_state_machine(
+            arns[kind] = sfn.create_state_machine(
                 name=name, definition=body, roleArn=cloud.resources["role_arn"]
             )["stateMachineArn"]
-    return out
+    return arns
 
 
 def local_port(url: str) -> int | None:

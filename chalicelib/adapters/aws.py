@@ -30,11 +30,18 @@ class ClientFactory:
             connect_timeout=3,
             read_timeout=20,
         )
-        self._clients: dict[tuple[str, str], Any] = {}
+        # For reads whose failure the caller handles itself (a region that may be down): one retry and
+        # short timeouts, so an unreachable region costs seconds, not the minutes of the default retries.
+        self._fail_fast = Config(
+            retries={"mode": "standard", "max_attempts": min(2, max_attempts)},
+            connect_timeout=2,
+            read_timeout=5,
+        )
+        self._clients: dict[tuple[str, str, bool], Any] = {}
         self._lock = threading.Lock()
 
-    def client(self, service: str, region: str | None = None) -> Any:
-        key = (service, region or self.region)
+    def client(self, service: str, region: str | None = None, *, fail_fast: bool = False) -> Any:
+        key = (service, region or self.region, fail_fast)
         with self._lock:
             existing = self._clients.get(key)
             if existing is not None:
@@ -44,38 +51,40 @@ class ClientFactory:
                 service,
                 region_name=key[1],
                 endpoint_url=self.endpoint_url,
-                config=self._config,
+                config=self._fail_fast if fail_fast else self._config,
             )
             self._clients[key] = built
             return built
 
 
-_factory: ClientFactory | None = None
+_factories: dict[tuple[str, str | None, int], ClientFactory] = {}
 _factory_lock = threading.Lock()
 
 
 def factory() -> ClientFactory:
-    """The process-wide factory, configured from settings on first use."""
-    global _factory
+    """The factory of the current settings, configured on first use: one per process in Lambda; one per
+    copy of Lifeboat in the local cloud, whose copies in two regions share a process
+    (`settings.environment`)."""
+    settings = get_settings()
+    key = (settings.region, settings.endpoint_url, settings.aws_max_attempts)
     with _factory_lock:
-        if _factory is None:
-            settings = get_settings()
-            _factory = ClientFactory(
+        found = _factories.get(key)
+        if found is None:
+            found = _factories[key] = ClientFactory(
                 region=settings.region,
                 endpoint_url=settings.endpoint_url,
                 max_attempts=settings.aws_max_attempts,
             )
-        return _factory
+        return found
 
 
-def client(service: str, region: str | None = None) -> Any:
-    """Shorthand for `factory().client(service, region)`."""
-    return factory().client(service, region)
+def client(service: str, region: str | None = None, *, fail_fast: bool = False) -> Any:
+    """Shorthand for `factory().client(service, region, fail_fast=...)`."""
+    return factory().client(service, region, fail_fast=fail_fast)
 
 
 def reset() -> None:
     """Drop cached clients and settings (after the environment changed: local cloud, tests)."""
-    global _factory
     with _factory_lock:
-        _factory = None
+        _factories.clear()
     reset_settings()

@@ -1,14 +1,16 @@
 """How a drill breaks things: the `FaultInjector` interface, and the injector for an AWS drill target.
 
-A drill asks for faults by intent (kill the primary, degrade an endpoint, throttle AWS calls, pause
-replication, corrupt a replica artifact) and restores everything with `restore_all`, which brings the
-subject back to its baseline whatever was changed, so a recovering drill can call it on a fresh injector.
+A drill asks for faults by intent (kill the primary, degrade an endpoint, throttle AWS calls, take a region's
+APIs down, pause replication, corrupt a replica artifact) and restores everything with `restore_all`, which
+brings the subject back to its baseline whatever was changed, so a recovering drill can call it on a fresh
+injector.
 
 The local cloud's injector (`localcloud/drill_faults.py`, never deployed) makes every fault real. In an AWS
 account the drill target's endpoints are expected to run Lifeboat's model-server container, whose
 `/admin/faults` API injects latency, wrong answers and a dead container (`HttpFaults` below); the faults an
 account cannot take from a Lambda function (killing a region's process, pausing S3 replication, throttling
-AWS's own APIs, replacing an artifact under a running endpoint) are refused before anything is broken.
+AWS's own APIs or taking a region's APIs down, replacing an artifact under a running endpoint) are refused
+before anything is broken.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class FaultInjector(Protocol):
 
     def throttle(self, share: float) -> str:
         """Throttle `share` of Lifeboat's own AWS calls."""
+
+    def take_region_down(self, region: str) -> str:
+        """Every AWS API of `region` unreachable (`restore_all` brings it back)."""
 
     def pause_replication(self) -> str: ...
 
@@ -146,6 +151,9 @@ class HttpFaults:
 
     def throttle(self, share: float) -> str:
         raise FaultUnsupported(self.unsupported("api-throttling") or "api-throttling")
+
+    def take_region_down(self, region: str) -> str:
+        raise FaultUnsupported(self.unsupported("region-api-outage") or "region-api-outage")
 
     def pause_replication(self) -> str:
         raise FaultUnsupported(self.unsupported("replication-stalled") or "replication-stalled")

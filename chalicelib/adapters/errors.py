@@ -29,9 +29,10 @@ class TransientError(RuntimeError):
 
 def is_transient(exc: BaseException) -> bool:
     from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import ReadTimeoutError
+    from botocore.exceptions import HTTPClientError
 
-    if isinstance(exc, BotoConnectionError | ReadTimeoutError):
+    # HTTPClientError covers read timeouts and connections closed before an answer.
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
         return True
     response: Any = getattr(exc, "response", None)
     if not isinstance(response, dict):
@@ -39,3 +40,40 @@ def is_transient(exc: BaseException) -> bool:
     code = str(response.get("Error", {}).get("Code", ""))
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     return code in TRANSIENT_CODES or status >= 500
+
+
+UNREACHABLE_CODES = frozenset(
+    {"ServiceUnavailable", "InternalError", "InternalFailure", "InternalServerError"}
+)
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",  # S3 throttles with a 503
+    }
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The region's API did not answer usefully: no connection, no response, or 5xx after the retries.
+
+    What a regional outage looks like to a client; throttling (the API answered: slow down) is not."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    # ConnectionError: refused, DNS, connect timeout; HTTPClientError: connection closed, read timeout.
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True
+    response: Any = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in THROTTLING_CODES:
+        return False
+    return code in UNREACHABLE_CODES or status >= 500

@@ -32,6 +32,7 @@ from chalicelib.models.drill import (
     TrendPoint,
     Write,
 )
+from chalicelib.models.plan import DRPlan
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,13 @@ SCENARIOS: dict[str, Scenario] = {
             "region-outage",
             "failover",
             "the primary region's model server is killed (writes to that region stop)",
+        ),
+        Scenario(
+            "region-api-outage",
+            "failover",
+            "the primary region's model server is killed and every AWS API of the primary region goes "
+            "down with it (CloudWatch, EventBridge, S3, DynamoDB, Lambda, Step Functions): detection, "
+            "decision and failover run from the secondary region",
         ),
         Scenario(
             "endpoint-degraded",
@@ -118,6 +126,34 @@ def flapping_precondition(sustain: timedelta) -> str | None:
             f"the sustain window ({sustain.total_seconds():g}s) is shorter than an alarm burst of a flapping "
             f"endpoint (~{flap_period(sustain).total_seconds():g}s): give trigger.sustain at least "
             f"{needed.total_seconds():g}s to drill flapping"
+        )
+    return None
+
+
+def region_api_outage_precondition(plan: DRPlan, running_in: str) -> str | None:
+    """Why region-api-outage cannot test this plan from this copy of Lifeboat (None when it can).
+
+    The drill takes the primary region's APIs down, Lifeboat's copy there included: it has to be run from the
+    copy in the secondary region, and something there has to see the outage (an alarm on the primary
+    endpoint living in the secondary region). Without the confirmation probe the full quorum stands, so the
+    secondary region's alarms alone must be able to meet it (`triggers.needed_alarms`).
+    """
+    primary, secondary = plan.regions.primary, plan.regions.secondary
+    if running_in == primary:
+        return (
+            f"it takes {primary}'s APIs down, including this copy of Lifeboat ({running_in}): run it from "
+            f"the copy in {secondary}"
+        )
+    outside = [a for a in plan.trigger.alarms if plan.alarm_region(a) != primary]
+    if not outside:
+        return (
+            f"every trigger alarm lives in {primary}, so nothing could see the outage: add an alarm in "
+            f"{secondary} on the primary endpoint (trigger.alarm_regions)"
+        )
+    if not plan.trigger.confirmation_probe and len(outside) < plan.trigger.quorum:
+        return (
+            f"without the confirmation probe the full quorum ({plan.trigger.quorum}) stands, and only "
+            f"{len(outside)} trigger alarm(s) live outside {primary}"
         )
     return None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -23,18 +23,31 @@ Action = Literal["start", "suppress", "cancel", "ignore"]
 
 
 class QuorumStatus(BaseModel):
-    met: bool = Field(description="At least `quorum` named alarms are in ALARM now.")
+    met: bool = Field(description="At least `needed` named alarms are in ALARM now.")
     in_alarm: list[str] = Field(description="Named alarms currently in ALARM, earliest first.")
-    needed: int = Field(description="The plan's quorum.")
+    needed: int = Field(
+        description="Alarms in ALARM needed: the plan's quorum, or fewer when some could not be read "
+        "(`quorum_status`)."
+    )
     of: int = Field(description="How many alarms the plan names.")
     first_alarm_at: datetime | None = Field(None, description="Earliest ALARM among the quorum (RTO start).")
     quorum_since: datetime | None = Field(
         None, description="When the quorum became true: the time the M-th alarm entered ALARM."
     )
+    unreachable: list[str] = Field(
+        default_factory=list,
+        description="Named alarms whose region's CloudWatch could not be reached: state unknown.",
+    )
 
     def describe(self) -> str:
         names = ", ".join(self.in_alarm) or "none"
-        return f"{len(self.in_alarm)} of {self.of} alarms in ALARM (quorum {self.needed}): {names}"
+        if not self.unreachable:
+            return f"{len(self.in_alarm)} of {self.of} alarms in ALARM (quorum {self.needed}): {names}"
+        readable = self.of - len(self.unreachable)
+        return (
+            f"{len(self.in_alarm)} of {readable} readable alarms in ALARM (quorum {self.needed}): {names}; "
+            f"unreadable (region unreachable): {', '.join(self.unreachable)}"
+        )
 
 
 class TriggerDecision(BaseModel):
@@ -49,19 +62,51 @@ class TriggerDecision(BaseModel):
     execution_name: str | None = Field(None, description="Deterministic execution name (start only).")
 
 
-def quorum_status(policy: TriggerPolicy, alarms: Mapping[str, AlarmSnapshot]) -> QuorumStatus:
+def needed_alarms(policy: TriggerPolicy, unreachable: Collection[str] = ()) -> int:
+    """How many of the plan's alarms must be in ALARM when `unreachable` ones cannot be read.
+
+    An alarm in a region whose APIs are down is unknown: never evidence of health, never on its own
+    evidence of an outage. The quorum is then judged on the alarms that can be read, and lowered to how
+    many there are when that is fewer than the plan's quorum (M of N becomes min(M, readable)), so an
+    outage that takes the primary's CloudWatch down with its endpoint does not leave Lifeboat blind and
+    idle. Lowering the quorum gives up a second witness; the confirmation probe (an independent smoke test
+    of the primary from the failover's region) is that witness then, so a plan without the probe keeps
+    its full quorum. With no readable alarm the quorum cannot be met (0 is returned as "impossible").
+    """
+    missing = {name for name in unreachable if name in policy.alarms}
+    readable = len(policy.alarms) - len(missing)
+    if not missing:
+        return policy.quorum
+    if readable == 0:
+        return 0
+    if not policy.confirmation_probe:
+        return policy.quorum
+    return min(policy.quorum, readable)
+
+
+def quorum_status(
+    policy: TriggerPolicy, alarms: Mapping[str, AlarmSnapshot], unreachable: Collection[str] = ()
+) -> QuorumStatus:
+    """M of N named alarms in ALARM; with alarms that could not be read, the rule of `needed_alarms`."""
+    missing = [name for name in policy.alarms if name in set(unreachable) and name not in alarms]
     firing = sorted(
-        (snap for name, snap in alarms.items() if name in policy.alarms and snap.state == "ALARM"),
+        (
+            snap
+            for name, snap in alarms.items()
+            if name in policy.alarms and name not in missing and snap.state == "ALARM"
+        ),
         key=lambda s: (s.since, s.name),
     )
-    met = len(firing) >= policy.quorum
+    needed = needed_alarms(policy, missing)
+    met = needed > 0 and len(firing) >= needed
     return QuorumStatus(
         met=met,
         in_alarm=[s.name for s in firing],
-        needed=policy.quorum,
+        needed=needed or policy.quorum,
         of=len(policy.alarms),
         first_alarm_at=firing[0].since if met else None,
-        quorum_since=firing[policy.quorum - 1].since if met else None,
+        quorum_since=firing[needed - 1].since if met else None,
+        unreachable=missing,
     )
 
 
@@ -100,10 +145,13 @@ def evaluate(
     alarms: Mapping[str, AlarmSnapshot],
     state: WorkloadState,
     now: datetime,
+    *,
+    unreachable: Collection[str] = (),
 ) -> TriggerDecision:
-    """Decide what one alarm state change means for one workload's plan."""
+    """Decide what one alarm state change means for one workload's plan (`unreachable`: alarms whose
+    region could not be read; see `needed_alarms`)."""
     alarm = change.detail.alarm_name
-    status = quorum_status(plan.trigger, alarms)
+    status = quorum_status(plan.trigger, alarms, unreachable)
 
     def decide(action: Action, reason: str, **extra: object) -> TriggerDecision:
         return TriggerDecision(
@@ -161,6 +209,7 @@ def recheck(
     sustain: timedelta | None = None,
     expected_since: datetime | None = None,
     sustain_until: datetime | None = None,
+    unreachable: Collection[str] = (),
 ) -> Recheck:
     """After the sustain wait: does the quorum still hold, continuously, for the whole window?
 
@@ -168,8 +217,10 @@ def recheck(
     quorum that broke even briefly during the window fails this check. With `expected_since` (the quorum
     the trigger saw) the comparison is exact; without it, the quorum must be at least `sustain` old.
     A wait that ended early (some engines round timestamps down) asks to wait again instead of guessing.
+    Alarms in a region that cannot be read (`unreachable`) count as `needed_alarms` says: the recheck uses
+    what it can reach.
     """
-    status = quorum_status(plan.trigger, alarms)
+    status = quorum_status(plan.trigger, alarms, unreachable)
     window = plan.trigger.sustain if sustain is None else sustain
     if sustain_until is not None and now < sustain_until:
         left = (sustain_until - now).total_seconds()

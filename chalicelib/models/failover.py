@@ -95,6 +95,29 @@ class ProbeResult(BaseModel):
     verdict: dict[str, Any]
 
 
+class RpoExposure(BaseModel):
+    """What a failover may lose of one asset when the source region cannot be listed (no diff possible)."""
+
+    asset: str = Field(description="The S3 asset.")
+    recovery_point: datetime | None = Field(
+        None,
+        description="Newest object in the replica (when its copy landed): writes to the source after it "
+        "may be lost. None when the replica is empty.",
+    )
+    window_seconds: float | None = Field(
+        None,
+        description="Time of the check minus the recovery point (or minus the oldest change known missing, "
+        "if older): the window of writes that may be lost, as far as the replica tells.",
+    )
+    known_unreplicated: int = Field(
+        0, description="Objects replication events already reported missing from the replica."
+    )
+    oldest_known_unreplicated_at: datetime | None = Field(
+        None, description="Change time of the oldest of those (a lower bound of the exposure)."
+    )
+    objective_seconds: float = Field(description="The asset's RPO objective.")
+
+
 class ReplicationStatus(BaseModel):
     done: bool = Field(description="True when caught up or when the bounded wait is over.")
     caught_up: bool = Field(description="Every write made before the failover is in the replica.")
@@ -102,6 +125,14 @@ class ReplicationStatus(BaseModel):
     oldest_pending_at: datetime | None = Field(None, description="LastModified of the oldest pending write.")
     retry_after_seconds: int = Field(description="How long the state machine waits before checking again.")
     reason: str
+    source_unreachable: list[str] = Field(
+        default_factory=list,
+        description="Assets whose source bucket could not be listed (its region's API is down): graceful "
+        "mode cannot prove them replicated, and proceeds as ungraceful once the bounded wait is over.",
+    )
+    exposure: list[RpoExposure] = Field(
+        default_factory=list, description="RPO exposure of those assets, when the wait ended without them."
+    )
 
 
 class RtoMeasurement(BaseModel):

@@ -497,10 +497,23 @@ class TriggerPolicy(_Model):
         strict=True,
         description="Smoke-test the primary before failing over; a passing probe cancels.",
     )
+    alarm_regions: dict[AlarmName, Region] = Field(
+        default_factory=dict,
+        description="Region of each alarm that does not live in the primary region, e.g. a canary in the "
+        "secondary region probing the primary endpoint (alarm name -> region; the primary or secondary "
+        "region). Alarms left out live in the primary region.",
+    )
 
     @model_validator(mode="after")
     def _quorum_fits(self) -> TriggerPolicy:
         _unique(self.alarms, "alarm", "alarms")
+        for name in self.alarm_regions:
+            if name not in self.alarms:
+                raise rule_error(
+                    f"{name!r} is not one of the trigger alarms ({', '.join(self.alarms)})",
+                    "alarm_regions",
+                    name,
+                )
         if self.quorum > len(self.alarms):
             raise rule_error(
                 f"quorum {self.quorum} is more than the {len(self.alarms)} alarm(s) listed; "
@@ -588,6 +601,7 @@ class Notifications(_Model):
 # -- drills
 DrillScenario = Literal[
     "region-outage",
+    "region-api-outage",
     "endpoint-degraded",
     "replication-stalled",
     "corrupt-artifact",
@@ -597,6 +611,7 @@ DrillScenario = Literal[
 ]
 DRILL_SCENARIOS: tuple[str, ...] = (
     "region-outage",
+    "region-api-outage",
     "endpoint-degraded",
     "replication-stalled",
     "corrupt-artifact",
@@ -682,6 +697,15 @@ class DRPlan(_Model):
                 "traffic",
                 "region",
             )
+        for alarm, region in self.trigger.alarm_regions.items():
+            if region not in (self.regions.primary, self.regions.secondary):
+                raise rule_error(
+                    f"must be the plan's primary ({self.regions.primary}) or secondary "
+                    f"({self.regions.secondary}) region (got {region})",
+                    "trigger",
+                    "alarm_regions",
+                    alarm,
+                )
         if self.drill.target == self.workload:
             raise rule_error(
                 "must name another plan (a drill copy of the workload), not this one", "drill", "target"
@@ -714,6 +738,17 @@ class DRPlan(_Model):
             f"{region} is not a region of {self.workload} "
             f"(primary {self.regions.primary}, secondary {self.regions.secondary})"
         )
+
+    def alarm_region(self, alarm: str) -> str:
+        """The region a trigger alarm lives in (the primary unless `trigger.alarm_regions` says otherwise)."""
+        return self.trigger.alarm_regions.get(alarm, self.regions.primary)
+
+    def trigger_alarms_by_region(self) -> dict[str, list[str]]:
+        """The trigger alarms grouped by the region they live in, primary first, in the plan's order."""
+        grouped: dict[str, list[str]] = {self.regions.primary: []}
+        for alarm in self.trigger.alarms:
+            grouped.setdefault(self.alarm_region(alarm), []).append(alarm)
+        return {region: names for region, names in grouped.items() if names}
 
     def endpoint_for(self, role: Role) -> HttpEndpoint | SageMakerEndpoint:
         """The inference endpoint that plays `role`."""

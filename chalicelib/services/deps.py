@@ -17,7 +17,7 @@ from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.plan_store import PlanStore, S3PlanStore
 from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.clock import Clock, utc_now
-from chalicelib.settings import get_settings
+from chalicelib.settings import Settings, get_settings, overridden
 
 
 @dataclass
@@ -36,11 +36,12 @@ class Deps:
 
 
 _deps: Deps | None = None
+_by_settings: dict[Settings, Deps] = {}  # copies of Lifeboat other than the process's own (local cloud)
 _lock = threading.Lock()
 
 
-def build() -> Deps:
-    s = get_settings()
+def build(s: Settings | None = None) -> Deps:
+    s = s or get_settings()
     return Deps(
         plans=S3PlanStore(s.plan_bucket, s.plan_prefix),
         ledger=Ledger(s.ledger_table),
@@ -54,7 +55,16 @@ def build() -> Deps:
 
 
 def deps() -> Deps:
+    """The adapters of the current settings: one set per process in Lambda, one per copy of Lifeboat in the
+    local cloud (settings.environment)."""
     global _deps
+    if overridden():
+        s = get_settings()
+        with _lock:
+            found = _by_settings.get(s)
+            if found is None:
+                found = _by_settings[s] = build(s)
+            return found
     with _lock:
         if _deps is None:
             _deps = build()
@@ -66,4 +76,5 @@ def reset() -> None:
     global _deps
     with _lock:
         _deps = None
+        _by_settings.clear()
     aws.reset()

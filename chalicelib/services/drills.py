@@ -13,6 +13,7 @@ account, against the plan's drill target (`drill.target`, a drill copy of the wo
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ from chalicelib.clock import parse_timestamp
 from chalicelib.domain import drills as rules
 from chalicelib.domain.drill_report import headline, render_html, render_markdown
 from chalicelib.domain.history import steps_from_history
+from chalicelib.models.alarms import AlarmSnapshot
 from chalicelib.models.drill import (
     DrillBody,
     DrillMode,
@@ -117,6 +119,11 @@ def in_local_cloud() -> bool:
     return get_settings().endpoint_url is not None
 
 
+def readable_alarms(plan: DRPlan, d: Deps) -> list[AlarmSnapshot]:
+    """The trigger alarms, each read in its own region (a region that cannot be reached is left out)."""
+    return d.alarms.read(plan.trigger_alarms_by_region()).snapshots
+
+
 def new_drill_id(now: datetime) -> str:
     return f"drill-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:4]}"
 
@@ -194,7 +201,10 @@ class _Writer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="drill-writer", daemon=True)
+        # The drill's settings (a copy of Lifeboat acting for another region) go with the thread.
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run,), name="drill-writer", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:
@@ -424,6 +434,8 @@ class DrillRunner:
         reason = self.injector.unsupported(self.request.scenario)
         if self.request.scenario == "alarm-flapping":
             reason = reason or rules.flapping_precondition(plan.trigger.sustain)
+        if self.request.scenario == "region-api-outage":
+            reason = reason or rules.region_api_outage_precondition(plan, get_settings().region)
         if reason:
             raise DrillRefused(f"cannot run {self.request.scenario} here: {reason}")
         state = d.ledger.get_state(plan.workload)
@@ -454,11 +466,13 @@ class DrillRunner:
                 f"{plan.workload} is in its cooldown until {until:%H:%M:%S} UTC: a failover now would be "
                 "suppressed, so the drill would measure nothing"
             )
-        firing = [
-            s.name
-            for s in d.alarms.snapshots(plan.trigger.alarms, plan.regions.primary)
-            if s.state == "ALARM"
-        ]
+        readings = d.alarms.read(plan.trigger_alarms_by_region())
+        if readings.unreachable:
+            raise DrillRefused(
+                f"the trigger alarms in {', '.join(readings.unreachable)} cannot be read before anything was "
+                "broken"
+            )
+        firing = [s.name for s in readings.snapshots if s.state == "ALARM"]
         if firing:
             raise DrillRefused(f"trigger alarm(s) already in ALARM before the drill: {', '.join(firing)}")
         for role in ("primary", "secondary"):
@@ -553,7 +567,7 @@ class DrillRunner:
     def watch_alarms(self) -> None:
         plan = self.subject
         try:
-            snaps = self.d.alarms.snapshots(plan.trigger.alarms, plan.regions.primary)
+            snaps = readable_alarms(plan, self.d)  # a region that cannot be read is skipped
         except Exception as exc:  # a missed look is fine; the trigger reads alarms on its own
             logger.warning("drill could not read alarms", error=str(exc))
             return
@@ -638,6 +652,10 @@ class DrillRunner:
         self._primary_down_for_writes = True
         if self._writer is not None:
             self._writer.stop()
+        if name == "region-api-outage":
+            did(inj.take_region_down(self.subject.regions.primary))
+            did(inj.kill("primary"))
+            return self.mark("fault", "primary region down (APIs and endpoint)")
         did(inj.kill("primary"))
         return self.mark("fault", "primary killed")
 
@@ -820,11 +838,7 @@ class DrillRunner:
         self.heartbeat("restoring the primary", force=True)
         while True:
             smoke = run_smoke(plan, "primary", self.d, phase="drill-restore")
-            alarms = [
-                s
-                for s in self.d.alarms.snapshots(plan.trigger.alarms, plan.regions.primary)
-                if s.state == "ALARM"
-            ]
+            alarms = [s for s in readable_alarms(plan, self.d) if s.state == "ALARM"]
             if smoke.passed and not alarms:
                 return self.now()
             if self.now() > deadline:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from chalicelib.adapters import aws
+from chalicelib.adapters.errors import unreachable
 from chalicelib.adapters.locks import LockHeld
-from chalicelib.adapters.s3objects import iter_objects
+from chalicelib.adapters.s3objects import ObjectInfo, iter_objects
 from chalicelib.adapters.traffic import TrafficState
 from chalicelib.clock import parse_timestamp
 from chalicelib.domain import leases, triggers
 from chalicelib.domain.listings import diff_listings
 from chalicelib.domain.objectives import measure_rto
+from chalicelib.models.durations import format_duration
 from chalicelib.models.failover import (
     Concluded,
     ConcludeInput,
@@ -24,6 +27,7 @@ from chalicelib.models.failover import (
     RecheckInput,
     ReplicationInput,
     ReplicationStatus,
+    RpoExposure,
     RtoMeasurement,
     ShiftInput,
     TargetInput,
@@ -33,6 +37,7 @@ from chalicelib.models.failover import (
 from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
+from chalicelib.services.reach import read_trigger_alarms, replica_exposure
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
 from chalicelib.services.truth import holds_lock, record_truth
 
@@ -64,19 +69,22 @@ def release_lock(inp: TaskInput, d: Deps) -> dict[str, Any]:
 
 def recheck_trigger(inp: RecheckInput, d: Deps) -> dict[str, Any]:
     plan = d.plans.get(inp.workload)
-    snaps = {s.name: s for s in d.alarms.snapshots(plan.trigger.alarms, plan.regions.primary)}
+    seen = read_trigger_alarms(plan, d)  # each alarm in its own region; unreachable ones: see the rule
     state = d.ledger.get_state(plan.workload)
     result = triggers.recheck(
         plan,
-        snaps,
+        seen.snapshots,
         state,
         d.clock(),
         expected_since=inp.trigger.quorum_since,
         sustain_until=inp.trigger.sustain_until,
+        unreachable=seen.unreachable,
     )
     emit("TriggerRecheck", 1 if result.proceed else 0, workload=plan.workload)
     out = result.model_dump(mode="json")
     out["at"] = d.clock().isoformat()
+    if seen.regions_down:
+        out["regions_unreachable"] = seen.regions_down
     return out
 
 
@@ -98,45 +106,118 @@ def smoke_test(inp: TargetInput, d: Deps) -> dict[str, Any]:
     return run_smoke(plan, inp.target, d, phase=inp.phase).model_dump(mode="json")
 
 
+class _SourceUnreachable(Exception):
+    """Listing an asset's source failed the way an unreachable region does."""
+
+
+def _source(objects: Iterator[ObjectInfo]) -> Iterator[ObjectInfo]:
+    try:
+        yield from objects
+    except Exception as exc:
+        if unreachable(exc):
+            raise _SourceUnreachable(f"{type(exc).__name__}: {exc}") from exc
+        raise
+
+
 def check_replication(inp: ReplicationInput, d: Deps) -> ReplicationStatus:
-    """Graceful mode: have writes made before the failover reached the replica? Bounded by the plan."""
+    """Graceful mode: have writes made before the failover reached the replica? Bounded by the plan.
+
+    A source bucket that cannot be listed (its region's API is down) cannot be proven replicated: the check
+    keeps trying until the bounded wait is over, then lets the failover proceed as ungraceful and records
+    the RPO exposure (what the replica holds) in the ledger, rather than failing the failover.
+    """
     plan = d.plans.get(inp.workload)
     now = d.clock()
     deadline = inp.started + plan.failover.replication_wait_timeout
     pending = 0
     oldest = None
+    blind: list[S3Asset] = []
     for asset in plan.assets:
         if not isinstance(asset, S3Asset):
             continue
-        src = iter_objects(aws.client("s3", plan.regions.primary), asset.source.bucket, asset.source.prefix)
+        # Fail fast: the wait is bounded by the plan, an outage must not spend it in retries.
+        src = _source(
+            iter_objects(
+                aws.client("s3", plan.regions.primary, fail_fast=True),
+                asset.source.bucket,
+                asset.source.prefix,
+            )
+        )
         rep = iter_objects(
             aws.client("s3", plan.regions.secondary), asset.replica.bucket, asset.replica.prefix
         )
-        for diff in diff_listings(src, rep):
-            if diff.kind == "extra" or diff.source is None or diff.source.last_modified > inp.started:
-                continue
-            pending += 1
-            if oldest is None or diff.source.last_modified < oldest:
-                oldest = diff.source.last_modified
-    caught_up = pending == 0
+        try:
+            for diff in diff_listings(src, rep):
+                if diff.kind == "extra" or diff.source is None or diff.source.last_modified > inp.started:
+                    continue
+                pending += 1
+                if oldest is None or diff.source.last_modified < oldest:
+                    oldest = diff.source.last_modified
+        except _SourceUnreachable as exc:
+            logger.warning(
+                "replication source unreachable", workload=plan.workload, asset=asset.name, error=str(exc)
+            )
+            blind.append(asset)
+    caught_up = pending == 0 and not blind
     timed_out = now >= deadline
+    exposure = [replica_exposure(plan, a, d, now) for a in blind] if timed_out and blind else []
     if caught_up:
         reason = "every write made before the failover is in the replica"
+    elif blind and timed_out:
+        reason = _exposure_reason(plan, blind, exposure, pending)
     elif timed_out:
         reason = f"{pending} writes still unreplicated at the {plan.failover.replication_wait_timeout} limit"
+    elif blind:
+        names = ", ".join(a.name for a in blind)
+        reason = f"cannot list the source of {names} in {plan.regions.primary}: retrying until the wait ends"
     else:
         reason = f"waiting for {pending} writes to replicate"
     retry = min(REPLICATION_POLL, max(deadline - now, timedelta(0)))
     # Renewed for the poll wait that follows and the tasks after it (re-entrant; LockHeld if it lapsed).
     d.locks.acquire(plan.workload, inp.execution, "failover", leases.lease(retry))
     emit("ReplicationPendingObjects", pending, workload=plan.workload)
-    return ReplicationStatus(
+    status = ReplicationStatus(
         done=caught_up or timed_out,
         caught_up=caught_up,
         pending_objects=pending,
         oldest_pending_at=oldest,
         retry_after_seconds=max(1, int(retry.total_seconds())) if not (caught_up or timed_out) else 0,
         reason=reason,
+        source_unreachable=[a.name for a in blind],
+        exposure=exposure,
+    )
+    if exposure:
+        for e in exposure:
+            if e.window_seconds is not None:
+                emit("FailoverRpoExposureSeconds", e.window_seconds, "Seconds", workload=plan.workload)
+        d.ledger.record(
+            plan.workload,
+            "replication",
+            "rpo-exposed",
+            reason,
+            execution=inp.execution,
+            detail=status.model_dump(mode="json"),
+        )
+    return status
+
+
+def _exposure_reason(plan: DRPlan, blind: list[S3Asset], exposure: list[RpoExposure], pending: int) -> str:
+    parts = []
+    for e in exposure:
+        if e.window_seconds is None:
+            parts.append(f"{e.asset}: the replica is empty, every write may be lost")
+            continue
+        verdict = "within" if e.window_seconds <= e.objective_seconds else "BEYOND"
+        since = min(p for p in (e.recovery_point, e.oldest_known_unreplicated_at) if p is not None)
+        parts.append(
+            f"{e.asset}: writes after {since:%H:%M:%S} UTC may be lost (up to {e.window_seconds:.0f}s, "
+            f"{verdict} its {e.objective_seconds:.0f}s RPO)"
+        )
+    also = f"; {pending} more writes of reachable assets unreplicated" if pending else ""
+    return (
+        f"graceful failover proceeds as ungraceful: {plan.regions.primary} is unreachable, so replication "
+        f"of {', '.join(a.name for a in blind)} could not be checked within "
+        f"{format_duration(plan.failover.replication_wait_timeout)}; RPO exposure {'; '.join(parts)}{also}"
     )
 
 
@@ -264,7 +345,18 @@ def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
     if outcome == "failed" and holder and truth.active_region == plan.regions.secondary:
         outcome = "unvalidated"
     reason = f"{_reason(plan, outcome, ctx)}; {truth.serving}"
-    keys = ("trigger", "mode", "recheck", "probe", "smoke_backup", "shift", "smoke_after", "outcome", "error")
+    keys = (
+        "trigger",
+        "mode",
+        "recheck",
+        "probe",
+        "smoke_backup",
+        "shift",
+        "smoke_after",
+        "outcome",
+        "error",
+        "replication",
+    )
     detail = {k: ctx[k] for k in keys if k in ctx}
     detail.update(traffic_after=truth.weights, active_region=truth.active_region, serving=truth.serving)
     if truth.read_error:

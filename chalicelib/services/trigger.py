@@ -14,6 +14,7 @@ from chalicelib.models.alarms import AlarmStateChange
 from chalicelib.models.failover import FailoverRequest, TriggerInfo
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
+from chalicelib.services.reach import read_trigger_alarms
 
 
 class AlarmOutcome(BaseModel):
@@ -46,16 +47,17 @@ def parse(raw: Any) -> AlarmStateChange | str:
 def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
     outcome = AlarmOutcome(event_id=change.id)
     alarm = change.detail.alarm_name
-    plans = [p for p in d.plans.all() if alarm in p.trigger.alarms]
+    # An alarm is its name in its region: another region's alarm of the same name is not the plan's.
+    plans = [p for p in d.plans.all() if alarm in p.trigger.alarms and p.alarm_region(alarm) == change.region]
     if not plans:
-        logger.info("alarm names no plan; ignored", alarm=alarm)
+        logger.info("alarm names no plan; ignored", alarm=alarm, region=change.region)
         emit("AlarmIgnored", 1)
         return outcome
     for plan in plans:
         now = d.clock()
-        snaps = triggers.merge_snapshots(d.alarms.snapshots(plan.trigger.alarms, change.region), change)
+        seen = read_trigger_alarms(plan, d, change)
         state = d.ledger.get_state(plan.workload)
-        decision = triggers.evaluate(change, plan, snaps, state, now)
+        decision = triggers.evaluate(change, plan, seen.snapshots, state, now, unreachable=seen.unreachable)
         outcome.decisions.append(decision)
         logger.info(
             "trigger decision",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.resources import ResourceReader, role_arn_of
 from chalicelib.domain.permissions import LifeboatResources, Permission, required_permissions
+from chalicelib.models.alarms import AlarmSnapshot
 from chalicelib.models.durations import format_duration
 from chalicelib.models.plan import (
     ROLES,
@@ -261,14 +262,18 @@ def _assets(plan: DRPlan, reader: ResourceReader, out: _Findings) -> None:
 
 def _alarm_check(plan: DRPlan, d: Deps, out: _Findings) -> None:
     names = list(dict.fromkeys([*plan.trigger.alarms, *plan.failback.gate_alarms]))
-    found = {s.name: s for s in d.alarms.snapshots(names, plan.regions.primary)}
+    by_region = plan.trigger_alarms_by_region()  # each trigger alarm where it lives; gates in the primary
+    by_region.setdefault(plan.regions.primary, [])
+    by_region[plan.regions.primary] += [g for g in plan.failback.gate_alarms if g not in plan.trigger.alarms]
+    found: dict[str, AlarmSnapshot] = {}
+    for region, wanted in by_region.items():
+        found.update({s.name: s for s in d.alarms.snapshots(wanted, region)})
     for name in names:
         if name in found:
             out.add("alarm", name, "ok", f"exists ({found[name].state})")
         elif name in plan.trigger.alarms:
-            out.add(
-                "alarm", name, "error", f"trigger alarm missing in {plan.regions.primary}: it can never fire"
-            )
+            region = plan.alarm_region(name)
+            out.add("alarm", name, "error", f"trigger alarm missing in {region}: it can never fire")
         else:
             out.add("alarm", name, "warning", "failback gate alarm missing: that gate can never close")
 

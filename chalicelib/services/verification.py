@@ -10,6 +10,7 @@ A shard that cannot finish makes its asset "incomplete", and an incomplete run i
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import json
 import time
@@ -929,8 +930,10 @@ def verify_workload(
         raise AssertionError("unreachable")
 
     results: list[ShardResult] = []
+    # Workers see this context's settings (the local cloud runs copies of Lifeboat for two regions).
+    context = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="verify") as pool:
-        for result in pool.map(one, shards):
+        for result in pool.map(lambda shard: context.copy().run(one, shard), shards):
             results.append(result)
             if progress:
                 progress("shard", result)

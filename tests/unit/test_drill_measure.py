@@ -221,6 +221,7 @@ def test_residue_names_locks_without_a_running_holder_and_a_ledger_that_disagree
 def test_every_scenario_has_an_expectation_and_unknown_ones_are_refused() -> None:
     assert set(rules.SCENARIOS) == {
         "region-outage",
+        "region-api-outage",
         "endpoint-degraded",
         "replication-stalled",
         "corrupt-artifact",
@@ -230,6 +231,7 @@ def test_every_scenario_has_an_expectation_and_unknown_ones_are_refused() -> Non
     }
     assert rules.scenario("alarm-flapping").expect == "no-failover"
     assert rules.scenario("backup-unhealthy").expect == "refuse"
+    assert rules.scenario("region-api-outage").expect == "failover"
     with pytest.raises(ValueError, match="region-outage"):
         rules.scenario("meteor-strike")
 

@@ -214,7 +214,7 @@ ERROR_CASES = [
         edit("  quorum: 2", "  quorom: 2"),
         "quorom:",
         "trigger.quorom: unknown key (typo?); expected one of: alarms, quorum, sustain, cooldown, "
-        "confirmation_probe",
+        "confirmation_probe, alarm_regions",
     ),
     mistake(
         "wrong type",
@@ -402,7 +402,7 @@ def test_all_problems_are_reported_together_in_file_order():
     assert str(caught.value).splitlines() == [
         f"2 problems: {SOURCE}:3 tier: expected one of: critical, standard, batch (got 'urgent')",
         f"{SOURCE}:{line_of(text, 'quorom')} trigger.quorom: unknown key (typo?); expected one of: alarms, "
-        "quorum, sustain, cooldown, confirmation_probe",
+        "quorum, sustain, cooldown, confirmation_probe, alarm_regions",
     ]
     assert isinstance(caught.value, ValueError)
 
