@@ -52,13 +52,27 @@ def use_aws(stage: str) -> None:
     _apply_env(env)
 
 
-def select(cloud: str, stage: str) -> str:
-    """Point chalicelib's settings and clients at the chosen cloud; returns 'local' or 'aws'."""
+def select(cloud: str, stage: str, region: str | None = None) -> str:
+    """Point chalicelib's settings and clients at the chosen cloud; returns 'local' or 'aws'.
+
+    `region` picks which copy of Lifeboat to talk to: with the primary region's APIs down, an operator works
+    through the copy in the secondary region (docs/deploy.md).
+    """
     if cloud == "auto":
         cloud = "local" if read_state(DEFAULT_STATE) else "aws"
     if cloud == "local":
-        use_local()
+        state = use_local()
+        if region and region != state["env"].get("AWS_REGION"):
+            copies = state.get("copies") or {}
+            if region not in copies:
+                raise CliError(
+                    f"the local cloud runs no copy of Lifeboat in {region} "
+                    f"(copies: {', '.join([state['env'].get('AWS_REGION', '?'), *copies]) or 'none'})"
+                )
+            _apply_env(copies[region]["env"])
     else:
+        if region:
+            os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
         use_aws(stage)
     return cloud
 

@@ -359,6 +359,11 @@ def parser() -> argparse.ArgumentParser:
         help="auto: the local cloud when it is up, else AWS (default)",
     )
     p.add_argument("--stage", default="dev", help="deployment stage in .chalice/config.json (AWS)")
+    p.add_argument(
+        "--region",
+        help="the copy of Lifeboat to talk to (default: the home region); with the primary region's APIs "
+        "down, use the secondary's",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -461,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if not getattr(args, "offline", False):
-            clouds.select(args.cloud, args.stage)
+            clouds.select(args.cloud, args.stage, args.region)
         return int(args.func(args))
     except CliError as err:
         err_console.print(f"[red]error:[/red] {err}")
