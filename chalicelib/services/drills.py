@@ -32,6 +32,7 @@ from chalicelib.clock import parse_timestamp
 from chalicelib.domain import drills as rules
 from chalicelib.domain.drill_report import headline, render_html, render_markdown
 from chalicelib.domain.history import steps_from_history
+from chalicelib.domain.reconcile import serving_region
 from chalicelib.models.alarms import AlarmSnapshot
 from chalicelib.models.drill import (
     DrillBody,
@@ -929,14 +930,7 @@ class DrillRunner:
                     status = d.executions.describe(lock.holder)["status"]
                 except Exception as exc:  # not an execution we can read: it is not running either
                     logger.warning("lock holder not readable", holder=lock.holder, error=str(exc))
-            weights = d.router.read(plan).weights
-            serving = (
-                plan.regions.primary
-                if weights == ON_PRIMARY
-                else plan.regions.secondary
-                if weights == ON_SECONDARY
-                else None
-            )
+            serving = serving_region(plan, d.router.read(plan).weights)
             found = rules.residue(
                 lock_holder=lock.holder if lock else None,
                 holder_status=status,
