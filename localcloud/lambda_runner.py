@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import Rule
@@ -128,6 +128,14 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+FaultWhen = Literal["before", "after"]
+FaultHook = Callable[[str, Any], "FaultWhen | None"]
+
+
+class InjectedFault(RuntimeError):
+    """A handler failure injected by a test (the Step Functions error name is this class's name)."""
+
+
 @dataclass
 class _State:
     handler_module: str = APP_MODULE
@@ -135,6 +143,8 @@ class _State:
     # Values os.environ held before the runner first overwrote a key, restored by uninstall().
     environ_before: dict[str, str | None] = field(default_factory=dict)
     pending: set[threading.Thread] = field(default_factory=set)
+    # Test seam (localcloud.crashpoints): may make one invocation fail, see set_fault_hook.
+    fault_hook: FaultHook | None = None
 
 
 _state = _State()
@@ -170,8 +180,15 @@ def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         payload = _error_payload(exc, "Runtime.HandlerNotFound", request_id)
     else:
         _apply_environment(function.environment_vars or {})
+        decoded = _decode_event(event)
+        hook = _state.fault_hook
+        fault = hook(function.function_name, decoded) if hook is not None else None
         try:
-            result = handler(_decode_event(event), context)
+            if fault == "before":
+                raise InjectedFault(f"{function.function_name} failed before doing anything (injected)")
+            result = handler(decoded, context)
+            if fault == "after":
+                raise InjectedFault(f"{function.function_name} did its work, then failed (injected)")
         except Exception as exc:  # noqa: BLE001 - the Lambda runtime turns every handler error into a payload
             payload = _error_payload(exc, type(exc).__name__, request_id)
         else:
@@ -189,6 +206,12 @@ def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
     logs = "\n".join(lines)
     _save_logs(function, logs)
     return payload, errored, logs
+
+
+def set_fault_hook(hook: FaultHook | None) -> None:
+    """Test seam: `hook(function_name, event)` is asked before each invocation whether it fails with
+    InjectedFault "before" its handler runs, "after" it (its work done, its answer lost), or not (None)."""
+    _state.fault_hook = hook
 
 
 def _patched_invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
@@ -404,6 +427,7 @@ def uninstall() -> None:
             Rule.send_to_targets = _state.originals.pop("send_to_targets")  # type: ignore[method-assign]
             _state.originals.clear()
         _state.handler_module = APP_MODULE
+        _state.fault_hook = None
     _restore_environment()
 
 

@@ -154,16 +154,27 @@ _original_start = Execution.__dict__["start"]
 
 def wait_for(execution_arn: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
     """The detail of the `status` event sent for `execution_arn`; AssertionError after `timeout` seconds."""
+    return _wait(execution_arn, {status}, timeout, status)
+
+
+def wait_for_end(execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
+    """The detail of the event that said `execution_arn` ended (any status but RUNNING)."""
+    return _wait(execution_arn, ALL_STATUSES - {"RUNNING"}, timeout, "end")
+
+
+def _wait(
+    execution_arn: str, statuses: set[str] | frozenset[str], timeout: float, what: str
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     with _sent:
         while True:
             for event in _state.sent:
-                if event["executionArn"] == execution_arn and event["status"] == status:
+                if event["executionArn"] == execution_arn and event["status"] in statuses:
                     return event
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(
-                    f"no {status} status-change event for {execution_arn} within {timeout}s "
+                    f"no {what} status-change event for {execution_arn} within {timeout}s "
                     f"(is localcloud.sfn_events installed?)"
                 )
             _sent.wait(left)

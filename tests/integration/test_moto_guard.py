@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import pytest
 
-from localcloud import lambda_runner, sfn_events
+from localcloud import crashpoints, lambda_runner, sfn_events
 
 PINNED_MOTO = "5.2.5"
 SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
@@ -22,6 +22,10 @@ HOW_TO_FIX = (
     "runner, then update GUARDED_INTERNALS / this test."
 )
 SFN_EXECUTION = "moto.stepfunctions.parser.backend.execution"
+HOW_TO_FIX_CRASHPOINTS = (
+    "localcloud/crashpoints.py (test-only) patches moto's state evaluation; re-read the moto source named "
+    "here, adapt it, then update its GUARDED_INTERNALS / this test."
+)
 HOW_TO_FIX_EVENTS = (
     "localcloud/sfn_events.py patches moto's Step Functions engine; re-read the moto source named here, "
     "adapt it, then update its GUARDED_INTERNALS / this test."
@@ -193,6 +197,40 @@ def test_step_functions_still_send_no_status_events_and_keep_what_the_emitter_re
         assert attribute in reflect, HOW_TO_FIX_EVENTS
     for attribute in sfn_events.EXECUTION_ATTRIBUTES:
         assert attribute in init, f"moto's parser Execution no longer sets {attribute}. {HOW_TO_FIX_EVENTS}"
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    crashpoints.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in crashpoints.GUARDED_INTERNALS],
+)
+def test_guarded_crash_point_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given an internal the test-only crash points rely on
+    # When we look it up as moto defines it (not our replacement)
+    try:
+        target = crashpoints.original(module, qualname)
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(f"moto no longer has {module}.{qualname} ({exc}). {HOW_TO_FIX_CRASHPOINTS}")
+
+    # Then its signature is the one the crash points were written against
+    actual = str(inspect.signature(target))
+    assert actual == expected, (
+        f"the signature of {module}.{qualname} changed:\n"
+        f"  expected {expected}\n  actual   {actual}\n{HOW_TO_FIX_CRASHPOINTS}"
+    )
+
+
+def test_a_state_still_records_its_exit_last_and_moto_still_times_out_with_set_timed_out() -> None:
+    # Given moto's state evaluation and its program's timeout
+    body = _source("moto.stepfunctions.parser.asl.component.state.state", "CommonStateField._eval_body")
+    program = _source("moto.stepfunctions.parser.asl.component.program.program", "Program.eval")
+
+    # Then a state still sets its next state and records StateExited as the last thing it does (a hold after
+    # it is "right after the state"), and an execution's TimeoutSeconds still end it with set_timed_out()
+    # (what crashpoints' time_out emulates)
+    exited, next_set = body.rfind("state_exited_event_type"), body.rfind("self._set_next(env)")
+    assert exited > next_set > 0, HOW_TO_FIX_CRASHPOINTS
+    assert "env.set_timed_out()" in program, HOW_TO_FIX_CRASHPOINTS
 
 
 def _imports(source: str) -> list[str]:
