@@ -8,11 +8,14 @@ A test names a state machine, one of its states, and what happens there:
   StateExited event recorded) until the test lets it go, stops it with StopExecution, or times it out: the
   execution then ends TIMED_OUT exactly as moto ends one whose TimeoutSeconds elapsed (`set_timed_out`);
 - `on_enter`: run an action in the execution's own thread as the state is entered (a fault that must land at
-  that point whatever the machine's load: a server going down, an operator's pause).
+  that point whatever the machine's load: a server going down, an operator's pause);
+- `fast_forward`: every Wait state of a machine elapses at once, and the test's clock (the one Lifeboat's
+  tasks read) moves on by what it would have waited, so a run that waits a second between checks sees the
+  second pass without anyone sleeping.
 
 Each point fires once, for the first execution of the machine that gets there. It patches moto's
-`CommonStateField._eval_body` (GUARDED_INTERNALS, checked by tests/integration/test_moto_guard.py). Nothing
-here is in the Lambda package; only tests install it.
+`CommonStateField._eval_body` and `WaitFunction._eval_body` (GUARDED_INTERNALS, checked by
+tests/integration/test_moto_guard.py). Nothing here is in the Lambda package; only tests install it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from localcloud import lambda_runner
 from localcloud.lambda_runner import FaultWhen
@@ -36,6 +40,16 @@ GUARDED_INTERNALS: list[tuple[str, str, str]] = [
         "moto.stepfunctions.parser.asl.component.state.state",
         "CommonStateField._eval_body",
         "(self, env: 'Environment') -> 'None'",
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
+        "WaitFunction._eval_body",
+        "(self, env: moto.stepfunctions.parser.asl.eval.environment.Environment) -> None",
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
+        "WaitFunction._get_wait_seconds",
+        "(self, env: moto.stepfunctions.parser.asl.eval.environment.Environment) -> int",
     ),
     ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_timed_out", "(self) -> 'None'"),
     ("moto.stepfunctions.parser.asl.eval.environment", "Environment.is_running", "(self) -> 'bool'"),
@@ -103,10 +117,12 @@ class Point:
 @dataclass
 class _Registry:
     points: list[Point] = field(default_factory=list)
-    armed: dict[str, Point] = field(
-        default_factory=dict
-    )  # execution ARN -> the fail point its next task hits
+    # execution ARN -> the fail point its next Lambda invocation hits
+    armed: dict[str, Point] = field(default_factory=dict)
+    # state machine -> what moves the test's clock on, instead of a Wait's sleep
+    fast: dict[str, Callable[[float], None]] = field(default_factory=dict)
     original: Any = None
+    original_wait: Any = None
 
 
 _registry = _Registry()
@@ -132,19 +148,32 @@ def on_enter(machine: str, state: str, action: Callable[[str], None]) -> Point:
     return _add(Point(machine, state, "enter", action=action))
 
 
+def fast_forward(machine: str, advance: Callable[[float], None]) -> None:
+    """Every Wait of `machine` (ARN or name) elapses at once and calls `advance(seconds)` instead: the test's
+    clock moves on by what the Wait would have slept. Until `reset`."""
+    _check_installed()
+    with _lock:
+        _registry.fast[machine] = advance
+
+
 def reset() -> None:
-    """Disarm every point and let every held execution go on."""
+    """Disarm every point, stop fast-forwarding, and let every held execution go on."""
     with _lock:
         points, _registry.points = _registry.points, []
         _registry.armed.clear()
+        _registry.fast.clear()
     for point in points:
         if point.hold is not None:
             point.hold.release()
 
 
-def _add(point: Point) -> Point:
+def _check_installed() -> None:
     if _registry.original is None:
         raise RuntimeError("localcloud.crashpoints is not installed")
+
+
+def _add(point: Point) -> Point:
+    _check_installed()
     with _lock:
         _registry.points.append(point)
     return point
@@ -193,6 +222,18 @@ def _patched_eval_body(self: CommonStateField, env: Any) -> None:
             point.hold._block(env, execution)
 
 
+def _patched_wait(self: WaitFunction, env: Any) -> None:
+    machine = env.states.context_object.context_object_data["StateMachine"]
+    with _lock:
+        advance = _registry.fast.get(machine["Id"]) or _registry.fast.get(machine["Name"])
+    if advance is None:
+        _registry.original_wait(self, env)
+        return
+    seconds = self._get_wait_seconds(env=env)
+    if seconds > 0:
+        advance(float(seconds))
+
+
 def _fault_hook(function_name: str, event: Any) -> FaultWhen | None:
     # Every task of Lifeboat's machines passes its execution's ARN as "execution"; the state that armed a
     # fault for that execution is the one calling now (an execution runs one state at a time).
@@ -216,7 +257,9 @@ def install() -> None:
     with _lock:
         if _registry.original is None:
             _registry.original = CommonStateField.__dict__["_eval_body"]
+            _registry.original_wait = WaitFunction.__dict__["_eval_body"]
             CommonStateField._eval_body = _patched_eval_body  # type: ignore[method-assign]
+            WaitFunction._eval_body = _patched_wait  # type: ignore[method-assign]
     lambda_runner.set_fault_hook(_fault_hook)
 
 
@@ -226,7 +269,8 @@ def uninstall() -> None:
     with _lock:
         if _registry.original is not None:
             CommonStateField._eval_body = _registry.original  # type: ignore[method-assign]
-            _registry.original = None
+            WaitFunction._eval_body = _registry.original_wait  # type: ignore[method-assign]
+            _registry.original = _registry.original_wait = None
 
 
 def original(module: str, qualname: str) -> Any:
@@ -236,4 +280,6 @@ def original(module: str, qualname: str) -> Any:
         obj = getattr(obj, part)
     if obj is _patched_eval_body and _registry.original is not None:
         return _registry.original
+    if obj is _patched_wait and _registry.original_wait is not None:
+        return _registry.original_wait
     return obj

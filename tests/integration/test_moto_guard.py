@@ -22,6 +22,7 @@ HOW_TO_FIX = (
     "runner, then update GUARDED_INTERNALS / this test."
 )
 SFN_EXECUTION = "moto.stepfunctions.parser.backend.execution"
+WAIT_FUNCTION = "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function"
 HOW_TO_FIX_CRASHPOINTS = (
     "localcloud/crashpoints.py (test-only) patches moto's state evaluation; re-read the moto source named "
     "here, adapt it, then update its GUARDED_INTERNALS / this test."
@@ -220,7 +221,7 @@ def test_guarded_crash_point_internal_is_unchanged(module: str, qualname: str, e
     )
 
 
-def test_a_state_still_records_its_exit_last_and_moto_still_times_out_with_set_timed_out() -> None:
+def test_a_state_still_records_its_exit_last_and_waits_and_timeouts_work_as_crashpoints_expect() -> None:
     # Given moto's state evaluation and its program's timeout
     body = _source("moto.stepfunctions.parser.asl.component.state.state", "CommonStateField._eval_body")
     program = _source("moto.stepfunctions.parser.asl.component.program.program", "Program.eval")
@@ -231,6 +232,9 @@ def test_a_state_still_records_its_exit_last_and_moto_still_times_out_with_set_t
     exited, next_set = body.rfind("state_exited_event_type"), body.rfind("self._set_next(env)")
     assert exited > next_set > 0, HOW_TO_FIX_CRASHPOINTS
     assert "env.set_timed_out()" in program, HOW_TO_FIX_CRASHPOINTS
+    # And a Wait still only sleeps what _get_wait_seconds says (fast_forward replaces the sleep, not the sum)
+    wait = _source(WAIT_FUNCTION, "WaitFunction._eval_body")
+    assert "self._get_wait_seconds(" in wait and "self._wait_interval(" in wait, HOW_TO_FIX_CRASHPOINTS
 
 
 def _imports(source: str) -> list[str]:
