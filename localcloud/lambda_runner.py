@@ -13,6 +13,9 @@ Paths into the runner:
   thread, like EventBridge's asynchronous invocation), every other target goes to moto's own method.
   A rule with a ScheduleExpression and no EventPattern matches no event (moto matches it to every event);
   nothing in the local cloud runs schedules.
+
+moto's Step Functions engine builds a new boto3 client for every Lambda task it runs (a few milliseconds
+each); the runner gives it one client per region and server port instead (clients are thread-safe).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ logger = logging.getLogger(__name__)
 # Chalice writes "app.<python function name>" into the Handler of every function declared on the app object
 # (and "app.app" for the REST API); blueprint functions carry their blueprint module instead.
 APP_MODULE = "app"
+
+SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
 
 # (module, qualified attribute, inspect.signature string) of every moto internal this module relies on.
 GUARDED_INTERNALS: list[tuple[str, str, str]] = [
@@ -106,6 +111,11 @@ GUARDED_INTERNALS: list[tuple[str, str, str]] = [
         "boto_client_for",
         "(region: str, service: str, state_credentials: Any = None) -> botocore.client.BaseClient",
     ),
+    (
+        SFN_LAMBDA_UTILS,
+        "boto_client_for",
+        "(region: str, service: str, state_credentials: Any = None) -> botocore.client.BaseClient",
+    ),
 ]
 
 
@@ -145,10 +155,13 @@ class _State:
     pending: set[threading.Thread] = field(default_factory=set)
     # Test seam (localcloud.crashpoints): may make one invocation fail, see set_fault_hook.
     fault_hook: FaultHook | None = None
+    # Lambda clients of the Step Functions engine, by (region, service, MOTO_PORT).
+    sfn_clients: dict[tuple[str, str, str | None], Any] = field(default_factory=dict)
 
 
 _state = _State()
 _install_lock = threading.Lock()
+_clients_lock = threading.Lock()
 _environ_lock = threading.Lock()
 _pending_lock = threading.Lock()
 
@@ -206,6 +219,17 @@ def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
     logs = "\n".join(lines)
     _save_logs(function, logs)
     return payload, errored, logs
+
+
+def _sfn_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    # moto's boto_client_for ignores the credentials and builds the same client for the same server each time.
+    key = (region, service, os.environ.get("MOTO_PORT"))
+    with _clients_lock:
+        client = _state.sfn_clients.get(key)
+        if client is None:
+            build = _state.originals.get("boto_client_for") or original(SFN_LAMBDA_UTILS, "boto_client_for")
+            client = _state.sfn_clients[key] = build(region, service, state_credentials)
+        return client
 
 
 def set_fault_hook(hook: FaultHook | None) -> None:
@@ -413,10 +437,13 @@ def install(handler_module: str = APP_MODULE) -> None:
         _state.handler_module = handler_module
         if _state.originals:
             return
+        sfn_lambda = importlib.import_module(SFN_LAMBDA_UTILS)
         _state.originals["_invoke_lambda"] = LambdaFunction.__dict__["_invoke_lambda"]
         _state.originals["send_to_targets"] = Rule.__dict__["send_to_targets"]
+        _state.originals["boto_client_for"] = sfn_lambda.boto_client_for
         LambdaFunction._invoke_lambda = _patched_invoke_lambda  # type: ignore[method-assign]
         Rule.send_to_targets = _patched_send_to_targets  # type: ignore[method-assign]
+        sfn_lambda.boto_client_for = _sfn_client
 
 
 def uninstall() -> None:
@@ -425,7 +452,11 @@ def uninstall() -> None:
         if _state.originals:
             LambdaFunction._invoke_lambda = _state.originals.pop("_invoke_lambda")  # type: ignore[method-assign]
             Rule.send_to_targets = _state.originals.pop("send_to_targets")  # type: ignore[method-assign]
+            sfn_lambda = importlib.import_module(SFN_LAMBDA_UTILS)
+            sfn_lambda.boto_client_for = _state.originals.pop("boto_client_for")
             _state.originals.clear()
+        with _clients_lock:
+            _state.sfn_clients.clear()
         _state.handler_module = APP_MODULE
         _state.fault_hook = None
     _restore_environment()
@@ -443,6 +474,7 @@ def original(module: str, qualname: str) -> Any:
     replacements = {
         _patched_invoke_lambda: "_invoke_lambda",
         _patched_send_to_targets: "send_to_targets",
+        _sfn_client: "boto_client_for",
     }
     key = replacements.get(obj)
     return _state.originals.get(key, obj) if key else obj

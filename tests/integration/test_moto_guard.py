@@ -86,6 +86,8 @@ def test_step_functions_still_call_lambda_through_the_invoke_api() -> None:
     assert "lambda_client.invoke(" in integration and "lambda_client.invoke(" in legacy, (
         f"moto's Step Functions engine no longer calls Lambda via lambda_client.invoke. {HOW_TO_FIX}"
     )
+    # (and gets that client from its module's boto_client_for, which the runner replaces with a cache)
+    assert "= boto_client_for(" in integration and "= boto_client_for(" in legacy, HOW_TO_FIX
     assert "FunctionError" in raising, f"SFN no longer checks FunctionError on Lambda results. {HOW_TO_FIX}"
     for source in (task_error, service_error):
         assert '["errorType"]' in source, (
