@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
 ALL_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+ENDED = ALL_STATUSES - {"RUNNING"}
 
 # (module, qualified attribute, inspect.signature string) of every moto internal this module relies on.
 GUARDED_INTERNALS: list[tuple[str, str, str]] = [
@@ -159,7 +160,15 @@ def wait_for(execution_arn: str, status: str, timeout: float = 20.0) -> dict[str
 
 def wait_for_end(execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
     """The detail of the event that said `execution_arn` ended (any status but RUNNING)."""
-    return _wait(execution_arn, ALL_STATUSES - {"RUNNING"}, timeout, "end")
+    return _wait(execution_arn, ENDED, timeout, "end")
+
+
+def ended(execution_arn: str, within: float = 0.0) -> dict[str, Any] | None:
+    """Like `wait_for_end`, but None when it has not ended within `within` seconds."""
+    try:
+        return _wait(execution_arn, ENDED, within, "end")
+    except AssertionError:
+        return None
 
 
 def _wait(
