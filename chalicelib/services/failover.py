@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.locks import LockHeld
@@ -34,7 +34,7 @@ from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
-from chalicelib.services.truth import holds_lock, record_truth
+from chalicelib.services.truth import holds_lock, record_truth, recorded_conclusion
 
 REPLICATION_POLL = timedelta(seconds=5)
 
@@ -250,9 +250,20 @@ def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
 
     "failed" (nothing changed: the primary still serves) and "unvalidated" (traffic moved to the secondary,
     then the run failed before validating it) are different outcomes; both record the read-back, so the
-    active region and the cooldown follow traffic, not the path the run took.
+    active region and the cooldown follow traffic, not the path the run took. A run that concluded already
+    (this task's answer was lost after its work, then the Catch or a retry ran it again) concludes nothing
+    twice: it gets the conclusion it recorded.
     """
     plan = d.plans.get(inp.workload)
+    earlier = recorded_conclusion(plan, inp.execution, "failover", get_args(FailoverOutcome), d)
+    if earlier is not None:
+        return Concluded(
+            status=earlier.outcome,  # type: ignore[arg-type]
+            reason=earlier.reason,
+            traffic=earlier.detail.get("traffic_after"),
+            active_region=earlier.detail.get("active_region"),
+            serving=str(earlier.detail.get("serving", "")),
+        )
     ctx = inp.context
     outcome: FailoverOutcome = inp.outcome
     if outcome == "refused" and (ctx.get("error") or {}).get("Error") not in (None, "LockHeld"):
