@@ -1,9 +1,10 @@
 """The janitor: a failover or failback execution that ended without concluding leaves nothing behind.
 
 Stopped (StopExecution), timed out, or failed outside every Catch, an execution skips its own Conclude and
-ReleaseLock. Told by Step Functions' "Execution Status Change" event (EventBridge), the janitor releases the
-lock if that execution still holds it, makes the workload state follow traffic as read back, and — unless
-someone already concluded the run — records the outcome and tells people which region serves users.
+ReleaseLock; one that succeeded may still have failed to release. Told by Step Functions' "Execution Status
+Change" event (EventBridge), the janitor releases the lock if that execution still holds it, makes the
+workload state follow traffic as read back, and — unless someone already concluded the run — records the
+outcome and tells people which region serves users.
 
 Idempotent, as EventBridge delivers at least once: the release is conditional on the holder, the state
 follows the read-back, and the ledger's conclusion mark lets exactly one party record the outcome.
@@ -16,7 +17,7 @@ from typing import Literal
 
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.stepfunctions import (
-    ENDED_WITHOUT_SUCCESS,
+    ENDED,
     ExecutionStatusChange,
     ExecutionStatusDetail,
     JanitorOutcome,
@@ -53,7 +54,7 @@ def _identify(detail: ExecutionStatusDetail, d: Deps) -> tuple[DRPlan, Kind] | N
 def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
     detail = change.detail
     arn = detail.execution_arn
-    if detail.status not in ENDED_WITHOUT_SUCCESS:
+    if detail.status not in ENDED:
         return JanitorOutcome(
             execution=arn, status=detail.status, action="ignored", reason=f"{detail.status}: nothing to do"
         )
@@ -76,7 +77,9 @@ def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
     by = d.ledger.concluded_by(plan.workload, arn)
     if by in STOPPED_BY_OWNER:
         return _left_to_owner(out, by)
-    if by is None and not d.ledger.mark_concluded(plan.workload, arn, "janitor"):
+    # A succeeded run concluded itself (every way to success passes a Conclude): only its lock may be left.
+    succeeded = detail.status == "SUCCEEDED"
+    if by is None and not succeeded and not d.ledger.mark_concluded(plan.workload, arn, "janitor"):
         by = d.ledger.concluded_by(plan.workload, arn) or "unknown"  # someone got there first
         if by in STOPPED_BY_OWNER:
             return _left_to_owner(out, by)
@@ -90,8 +93,9 @@ def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
         logger.warning("janitor released a lock", workload=plan.workload, execution=arn, status=detail.status)
     # A run that concluded itself needs no second record, unless a "cancelled" pending failover turns out
     # to have been past its sustain window already (it held the lock, so it may have acted).
-    if by is not None and not (by == "trigger" and out.lock_released):
-        out.reason = f"concluded by {by}; " + ("lock released; " if out.lock_released else "") + truth.serving
+    if succeeded or (by is not None and not (by == "trigger" and out.lock_released)):
+        released = "lock released; " if out.lock_released else ""
+        out.reason = f"concluded by {by or 'the execution'}; {released}{truth.serving}"
         return out
     out.action = "concluded"
     out.reason = _record(plan, kind, detail, change.id, out.lock_released, truth, d)

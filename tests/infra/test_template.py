@@ -345,12 +345,12 @@ def test_execution_status_changes_reach_the_janitor_of_the_copy_that_runs_them(t
             if m["Properties"]["StateMachineName"].endswith(("-failover", "-failback"))
         ]
         assert cleaned, region
-        # Then the janitor's rule matches executions of exactly those that ended without success
+        # Then the janitor's rule matches every end of an execution of exactly those machines
         resources = template["Resources"]
         rule = resources["OnExecutionEnd"]["Properties"]["Events"]["OnExecutionEndEvent"]["Properties"]
         assert rule["Pattern"]["source"] == ["aws.states"]
         assert rule["Pattern"]["detail"] == {
-            "status": ["ABORTED", "TIMED_OUT", "FAILED"],
+            "status": ["SUCCEEDED", "ABORTED", "TIMED_OUT", "FAILED"],
             "stateMachineArn": cleaned,
         }
         assert rule["State"] == "ENABLED"

@@ -204,12 +204,25 @@ def test_unreadable_traffic_is_reported_as_unknown_and_never_guessed() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        lambda: event("SUCCEEDED"),
-        lambda: event(kind="verify", execution=RUN.replace("-failback:", "-verify:")),
+        lambda: event("ABORTED", kind="verify", execution=RUN.replace("-failback:", "-verify:")),
+        lambda: event("SUCCEEDED", kind="verify", execution=RUN.replace("-failback:", "-verify:")),
     ],
-    ids=["succeeded", "not-a-lock-holding-machine"],
+    ids=["stopped", "succeeded"],
 )
-def test_other_executions_are_ignored(change: Any) -> None:
+def test_executions_of_machines_that_hold_no_lock_are_ignored(change: Any) -> None:
     d = deps()
     assert tidy_up(change(), d).action == "ignored"
     assert d.locks.current(W) is not None and d.ledger.entries == []
+
+
+def test_a_succeeded_run_whose_release_failed_only_gets_its_lock_back() -> None:
+    # Given a failback that concluded (failed back), then its ReleaseLock failed and the Catch went on to
+    # the outcome: the execution SUCCEEDED with the lock still held
+    d = deps(weights={"primary": 100, "secondary": 0})
+    d.ledger.mark_concluded(W, RUN, "execution")
+    # When the janitor hears it succeeded
+    out = tidy_up(event("SUCCEEDED"), d)
+    # Then the lock is free within the janitor's run, and nothing is recorded or notified a second time
+    assert (out.action, out.lock_released, out.concluded_by) == ("cleaned", True, "execution")
+    assert d.locks.current(W) is None
+    assert d.ledger.entries == [] and d.notifier.sent == []
