@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import pytest
 
-from localcloud import crashpoints, lambda_runner, sfn_events
+from localcloud import crashpoints, lambda_runner, sfn_events, sfn_programs
 
 PINNED_MOTO = "5.2.5"
 SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
@@ -22,6 +22,10 @@ HOW_TO_FIX = (
     "runner, then update GUARDED_INTERNALS / this test."
 )
 SFN_EXECUTION = "moto.stepfunctions.parser.backend.execution"
+HOW_TO_FIX_PROGRAMS = (
+    "localcloud/sfn_programs.py caches moto's parsed state machine programs; re-read "
+    "ExecutionWorker._get_evaluation_entrypoint, adapt the cache (or drop it), then update this test."
+)
 WAIT_FUNCTION = "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function"
 HOW_TO_FIX_CRASHPOINTS = (
     "localcloud/crashpoints.py (test-only) patches moto's state evaluation; re-read the moto source named "
@@ -237,6 +241,24 @@ def test_a_state_still_records_its_exit_last_and_waits_and_timeouts_work_as_cras
     # And a Wait still only sleeps what _get_wait_seconds says (fast_forward replaces the sleep, not the sum)
     wait = _source(WAIT_FUNCTION, "WaitFunction._eval_body")
     assert "self._get_wait_seconds(" in wait and "self._wait_interval(" in wait, HOW_TO_FIX_CRASHPOINTS
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    sfn_programs.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in sfn_programs.GUARDED_INTERNALS],
+)
+def test_guarded_program_cache_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given the internal the program cache replaces / When we look it up as moto defines it
+    target = sfn_programs.original(module, qualname)
+    source = inspect.getsource(target)
+    # Then its signature is unchanged and it still only parses the machine's definition (nothing else the
+    # cache would skip)
+    assert str(inspect.signature(target)) == expected, HOW_TO_FIX_PROGRAMS
+    assert "AmazonStateLanguageParser.parse(" in source and "state_machine_details.definition" in source, (
+        HOW_TO_FIX_PROGRAMS
+    )
+    assert len([line for line in source.splitlines() if line.strip()]) <= 4, HOW_TO_FIX_PROGRAMS
 
 
 def _imports(source: str) -> list[str]:
