@@ -652,14 +652,15 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # mark_concluded/delete_control, Notifier.publish
     "failback_conclude": ("plans.read", "locks.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
     # janitor.tidy_up (EventBridge: Step Functions execution ended) -> Ledger.concluded_by/mark_concluded,
-    # LockTable.release (conditional on the holder), TrafficRouter.read into the state, Ledger.record,
-    # Notifier.publish. It never moves traffic.
+    # LockTable.current/release (conditional on the holder), TrafficRouter.read into the state, Ledger.record,
+    # Notifier.publish. It moves traffic in one case only: a run that still held the lock left all of it on
+    # a target that failed its last smoke test (janitor._retreat -> router.shift, safety rules apply).
     "on_execution_end": (
         "plans.read",
         "ledger.read",
         "ledger.write",
         "locks.write",
-        "traffic.read",
+        *_SHIFT,
         "notify",
     ),
     # failback_ops.evaluate_auto_failback (schedule) -> run_smoke, locks.current, Ledger, start failback

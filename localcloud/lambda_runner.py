@@ -14,6 +14,9 @@ Paths into the runner:
   A rule with a ScheduleExpression and no EventPattern matches no event (moto matches it to every event).
 - Schedules: moto never fires a rule on its schedule; localcloud/schedules.py decides when one is due and
   hands the "Scheduled Event" to `send_scheduled`, which delivers it to the rule's targets the same way.
+
+moto's Step Functions engine builds a new boto3 client for every Lambda task it runs (a few milliseconds
+each); the runner gives it one client per region and server port instead (clients are thread-safe).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import Rule
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 # Chalice writes "app.<python function name>" into the Handler of every function declared on the app object
 # (and "app.app" for the REST API); blueprint functions carry their blueprint module instead.
 APP_MODULE = "app"
+
+SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
 
 # (module, qualified attribute, inspect.signature string) of every moto internal this module relies on.
 GUARDED_INTERNALS: list[tuple[str, str, str]] = [
@@ -114,6 +119,11 @@ GUARDED_INTERNALS: list[tuple[str, str, str]] = [
         "boto_client_for",
         "(region: str, service: str, state_credentials: Any = None) -> botocore.client.BaseClient",
     ),
+    (
+        SFN_LAMBDA_UTILS,
+        "boto_client_for",
+        "(region: str, service: str, state_credentials: Any = None) -> botocore.client.BaseClient",
+    ),
 ]
 
 
@@ -136,6 +146,14 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+FaultWhen = Literal["before", "after"]
+FaultHook = Callable[[str, Any], "FaultWhen | None"]
+
+
+class InjectedFault(RuntimeError):
+    """A handler failure injected by a test (the Step Functions error name is this class's name)."""
+
+
 @dataclass
 class _State:
     handler_module: str = APP_MODULE
@@ -144,10 +162,15 @@ class _State:
     # Values os.environ held before the runner first overwrote a key, restored by uninstall().
     environ_before: dict[str, str | None] = field(default_factory=dict)
     pending: set[threading.Thread] = field(default_factory=set)
+    # Test seam (localcloud.crashpoints): may make one invocation fail, see set_fault_hook.
+    fault_hook: FaultHook | None = None
+    # Lambda clients of the Step Functions engine, by (region, service, MOTO_PORT).
+    sfn_clients: dict[tuple[str, str, str | None], Any] = field(default_factory=dict)
 
 
 _state = _State()
 _install_lock = threading.Lock()
+_clients_lock = threading.Lock()
 _environ_lock = threading.Lock()
 _pending_lock = threading.Lock()
 
@@ -178,9 +201,16 @@ def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
     except AttributeError as exc:
         payload = _error_payload(exc, "Runtime.HandlerNotFound", request_id)
     else:
+        decoded = _decode_event(event)
+        hook = _state.fault_hook
+        fault = hook(function.function_name, decoded) if hook is not None else None
         try:
+            if fault == "before":
+                raise InjectedFault(f"{function.function_name} failed before doing anything (injected)")
             with _function_environment(function):
-                result = handler(_decode_event(event), context)
+                result = handler(decoded, context)
+            if fault == "after":
+                raise InjectedFault(f"{function.function_name} did its work, then failed (injected)")
         except Exception as exc:  # noqa: BLE001 - the Lambda runtime turns every handler error into a payload
             payload = _error_payload(exc, type(exc).__name__, request_id)
         else:
@@ -198,6 +228,23 @@ def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
     logs = "\n".join(lines)
     _save_logs(function, logs)
     return payload, errored, logs
+
+
+def _sfn_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    # moto's boto_client_for ignores the credentials and builds the same client for the same server each time.
+    key = (region, service, os.environ.get("MOTO_PORT"))
+    with _clients_lock:
+        client = _state.sfn_clients.get(key)
+        if client is None:
+            build = _state.originals.get("boto_client_for") or original(SFN_LAMBDA_UTILS, "boto_client_for")
+            client = _state.sfn_clients[key] = build(region, service, state_credentials)
+        return client
+
+
+def set_fault_hook(hook: FaultHook | None) -> None:
+    """Test seam: `hook(function_name, event)` is asked before each invocation whether it fails with
+    InjectedFault "before" its handler runs, "after" it (its work done, its answer lost), or not (None)."""
+    _state.fault_hook = hook
 
 
 def _patched_invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
@@ -465,10 +512,13 @@ def install(handler_module: str = APP_MODULE, home_region: str | None = None) ->
         _state.home_region = home_region
         if _state.originals:
             return
+        sfn_lambda = importlib.import_module(SFN_LAMBDA_UTILS)
         _state.originals["_invoke_lambda"] = LambdaFunction.__dict__["_invoke_lambda"]
         _state.originals["send_to_targets"] = Rule.__dict__["send_to_targets"]
+        _state.originals["boto_client_for"] = sfn_lambda.boto_client_for
         LambdaFunction._invoke_lambda = _patched_invoke_lambda  # type: ignore[method-assign]
         Rule.send_to_targets = _patched_send_to_targets  # type: ignore[method-assign]
+        sfn_lambda.boto_client_for = _sfn_client
 
 
 def uninstall() -> None:
@@ -477,9 +527,14 @@ def uninstall() -> None:
         if _state.originals:
             LambdaFunction._invoke_lambda = _state.originals.pop("_invoke_lambda")  # type: ignore[method-assign]
             Rule.send_to_targets = _state.originals.pop("send_to_targets")  # type: ignore[method-assign]
+            sfn_lambda = importlib.import_module(SFN_LAMBDA_UTILS)
+            sfn_lambda.boto_client_for = _state.originals.pop("boto_client_for")
             _state.originals.clear()
+        with _clients_lock:
+            _state.sfn_clients.clear()
         _state.handler_module = APP_MODULE
         _state.home_region = None
+        _state.fault_hook = None
     _restore_environment()
 
 
@@ -495,6 +550,7 @@ def original(module: str, qualname: str) -> Any:
     replacements = {
         _patched_invoke_lambda: "_invoke_lambda",
         _patched_send_to_targets: "send_to_targets",
+        _sfn_client: "boto_client_for",
     }
     key = replacements.get(obj)
     return _state.originals.get(key, obj) if key else obj

@@ -1,7 +1,8 @@
 """`LocalCloud`: an in-process moto server on 127.0.0.1 that runs Step Functions and Lifeboat's handlers.
 
 Two patches make moto behave like AWS where Lifeboat depends on it: `lambda_runner` (Lambda invocations run
-the real handlers) and `sfn_events` (executions send their status changes to EventBridge).
+the real handlers) and `sfn_events` (executions send their status changes to EventBridge); `sfn_programs`
+makes it faster (a state machine's definition is parsed once, not once per execution).
 
 One per process: moto's backends are process-wide and its Step Functions engine finds the server through the
 MOTO_PORT environment variable.
@@ -20,7 +21,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from localcloud import lambda_runner, region_outage, sfn_events
+from localcloud import lambda_runner, region_outage, sfn_events, sfn_programs
 from localcloud.resources import names
 
 HOST = "127.0.0.1"
@@ -116,6 +117,7 @@ class LocalCloud:
             self._reset_moto()
         lambda_runner.install(handler_module=self.handler_module, home_region=self.region)
         sfn_events.install()  # Step Functions status changes reach EventBridge, as in AWS
+        sfn_programs.install()
         _reset_lifeboat_clients()
 
     def stop(self) -> None:
@@ -134,6 +136,7 @@ class LocalCloud:
         if not lambda_runner.drain(timeout=STOP_TIMEOUT_S):
             logger.warning("asynchronous invocations still running after %ss", STOP_TIMEOUT_S)
         lambda_runner.uninstall()
+        sfn_programs.uninstall()
         if self._server is not None:
             self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
             self._server = None

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
 ALL_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+ENDED = ALL_STATUSES - {"RUNNING"}
 
 # (module, qualified attribute, inspect.signature string) of every moto internal this module relies on.
 GUARDED_INTERNALS: list[tuple[str, str, str]] = [
@@ -154,16 +155,35 @@ _original_start = Execution.__dict__["start"]
 
 def wait_for(execution_arn: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
     """The detail of the `status` event sent for `execution_arn`; AssertionError after `timeout` seconds."""
+    return _wait(execution_arn, {status}, timeout, status)
+
+
+def wait_for_end(execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
+    """The detail of the event that said `execution_arn` ended (any status but RUNNING)."""
+    return _wait(execution_arn, ENDED, timeout, "end")
+
+
+def ended(execution_arn: str, within: float = 0.0) -> dict[str, Any] | None:
+    """Like `wait_for_end`, but None when it has not ended within `within` seconds."""
+    try:
+        return _wait(execution_arn, ENDED, within, "end")
+    except AssertionError:
+        return None
+
+
+def _wait(
+    execution_arn: str, statuses: set[str] | frozenset[str], timeout: float, what: str
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     with _sent:
         while True:
             for event in _state.sent:
-                if event["executionArn"] == execution_arn and event["status"] == status:
+                if event["executionArn"] == execution_arn and event["status"] in statuses:
                     return event
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(
-                    f"no {status} status-change event for {execution_arn} within {timeout}s "
+                    f"no {what} status-change event for {execution_arn} within {timeout}s "
                     f"(is localcloud.sfn_events installed?)"
                 )
             _sent.wait(left)

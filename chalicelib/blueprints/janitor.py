@@ -8,12 +8,13 @@ from chalice import Blueprint
 
 bp = Blueprint(__name__)
 
-# The statuses in which an execution can end without its own Conclude/ReleaseLock having run. The packaged
-# rule is further limited to this region's failover and failback machines (infra/template.py).
+# Every end of an execution: ABORTED, TIMED_OUT and FAILED can skip its own Conclude/ReleaseLock, and a
+# SUCCEEDED one may still hold its lock (its ReleaseLock failed; the Catch goes on to the outcome). The
+# packaged rule is further limited to this region's failover and failback machines (infra/template.py).
 EXECUTION_ENDED = {
     "source": ["aws.states"],
     "detail-type": ["Step Functions Execution Status Change"],
-    "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"]},
+    "detail": {"status": ["SUCCEEDED", "ABORTED", "TIMED_OUT", "FAILED"]},
 }
 
 

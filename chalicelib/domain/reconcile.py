@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from chalicelib.models.ledger import WorkloadState
 from chalicelib.models.plan import DRPlan
+
+Operation = Literal["failover", "failback"]
+# (the side an operation moves traffic to, the side it takes traffic from)
+DIRECTION: dict[Operation, tuple[str, str]] = {
+    "failover": ("secondary", "primary"),
+    "failback": ("primary", "secondary"),
+}
 
 
 def serving_region(plan: DRPlan, weights: Mapping[str, int]) -> str | None:
@@ -59,3 +66,19 @@ def truthful_state(
     elif active == plan.regions.primary and before == plan.regions.secondary:
         changes["last_failback_at"] = now
     return changes
+
+
+def retreat(
+    operation: Operation, weights: Mapping[str, int], last_smoke_passed: Mapping[str, bool | None]
+) -> dict[str, int] | None:
+    """Where traffic goes when a run that was moving it ends unfinished: back to the side the run took it
+    from, but only when the run left all of it on its target and that target failed its last smoke test (a
+    failed post-switch or final validation the run did not get to act on). None: traffic stays where it is.
+
+    Never 100% on a target known to be broken; whether the way back is safe (that side may have failed its
+    own last smoke test) is the traffic adapter's safety rule, checked when the shift is made.
+    """
+    target, origin = DIRECTION[operation]
+    if int(weights.get(target, 0)) == 100 and last_smoke_passed.get(target) is False:
+        return {origin: 100, target: 0}
+    return None

@@ -17,6 +17,8 @@ EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 ExecutionStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 ENDED_WITHOUT_SUCCESS: tuple[ExecutionStatus, ...] = ("ABORTED", "TIMED_OUT", "FAILED")
 """The statuses an execution can end in without its own Conclude/ReleaseLock having run."""
+ENDED: tuple[ExecutionStatus, ...] = ("SUCCEEDED", *ENDED_WITHOUT_SUCCESS)
+"""Every end of an execution: a succeeded one concluded itself, but its ReleaseLock may have failed."""
 
 
 def _epoch_millis(value: Any) -> Any:

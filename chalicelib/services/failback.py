@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.s3objects import iter_objects
@@ -31,6 +31,7 @@ from chalicelib.models.failback import (
     FailbackConcludeInput,
     FailbackControl,
     FailbackMeasurement,
+    FailbackOutcome,
     GateInput,
     OperatorDecision,
     PendingDecision,
@@ -44,7 +45,7 @@ from chalicelib.models.plan import ROLES, DRPlan, S3Asset
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
-from chalicelib.services.truth import holds_lock, record_truth
+from chalicelib.services.truth import holds_lock, record_truth, recorded_conclusion
 
 ALL_ON_SECONDARY = {"primary": 0, "secondary": 100}
 AUTO_HEALTH_KEY = "failback-auto"
@@ -434,8 +435,19 @@ _SUBJECTS = {
 
 
 def conclude(inp: FailbackConcludeInput, d: Deps) -> FailbackConcluded:
-    """Every outcome ends here: leave traffic clean, read it back, record what is true, notify."""
+    """Every outcome ends here: leave traffic clean, read it back, record what is true, notify. A run that
+    concluded already (this task's answer was lost after its work, then the Catch or a retry ran it again)
+    concludes nothing twice: it gets the conclusion it recorded."""
     plan = d.plans.get(inp.workload)
+    earlier = recorded_conclusion(plan, inp.execution, "failback", get_args(FailbackOutcome), d)
+    if earlier is not None:  # a completed failback whose answer was lost must not be rolled back now
+        return FailbackConcluded(
+            status=earlier.outcome,  # type: ignore[arg-type]
+            reason=earlier.reason,
+            traffic=earlier.detail.get("traffic_after"),
+            active_region=earlier.detail.get("active_region"),
+            serving=str(earlier.detail.get("serving", "")),
+        )
     ctx = inp.context
     outcome = inp.outcome
     if outcome == "refused" and (ctx.get("error") or {}).get("Error") not in (None, "LockHeld"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.errors import unreachable
@@ -16,6 +16,7 @@ from chalicelib.clock import parse_timestamp
 from chalicelib.domain import leases, triggers
 from chalicelib.domain.listings import diff_listings
 from chalicelib.domain.objectives import measure_rto
+from chalicelib.domain.reconcile import retreat
 from chalicelib.models.durations import format_duration
 from chalicelib.models.failover import (
     Concluded,
@@ -39,7 +40,7 @@ from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
 from chalicelib.services.reach import read_trigger_alarms, replica_exposure
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
-from chalicelib.services.truth import holds_lock, record_truth
+from chalicelib.services.truth import holds_lock, record_truth, recorded_conclusion
 
 REPLICATION_POLL = timedelta(seconds=5)
 
@@ -310,18 +311,25 @@ def _cause(error: dict[str, Any]) -> str:
 
 
 def _reconcile(plan: DRPlan, ctx: dict[str, Any], d: Deps) -> None:
-    """After a failure, by the lock holder: leave traffic all on one side, never half-shifted."""
+    """After a failure, by the lock holder: leave traffic all on one side, never half-shifted, and never all
+    on a secondary that failed its last smoke test (the post-switch validation) when the primary may take it
+    back (the adapter's safety rules decide)."""
     try:
         current = d.router.read(plan)
     except Exception as exc:  # reading traffic failed too: the conclusion reports it, never guesses
         logger.error("reconcile: cannot read traffic", workload=plan.workload, error=str(exc))
         return
-    if current.active_region is not None:
-        return
-    before = ((ctx.get("shift") or {}).get("detail") or {}).get("before") or {"primary": 100, "secondary": 0}
-    logger.warning("reconcile: restoring pre-shift weights", workload=plan.workload, weights=before)
+    smoke = last_smoke_passed(plan, d)
+    if current.active_region is None:
+        shift = ctx.get("shift") or {}
+        wanted = (shift.get("detail") or {}).get("before") or {"primary": 100, "secondary": 0}
+    else:
+        wanted = retreat("failover", current.weights, smoke)
+        if wanted is None:
+            return
+    logger.warning("reconcile: restoring pre-shift weights", workload=plan.workload, weights=wanted)
     try:
-        d.router.shift(plan, before, last_smoke_passed(plan, d))
+        d.router.shift(plan, wanted, smoke)
     except Exception as exc:  # the read-back that follows records whatever is true now
         logger.error("reconcile: restoring failed", workload=plan.workload, error=str(exc))
 
@@ -329,11 +337,22 @@ def _reconcile(plan: DRPlan, ctx: dict[str, Any], d: Deps) -> None:
 def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
     """Every outcome ends here: leave traffic clean, read it back, record what is true, notify.
 
-    "failed" (nothing changed: the primary still serves) and "unvalidated" (traffic moved to the secondary,
-    then the run failed before validating it) are different outcomes; both record the read-back, so the
-    active region and the cooldown follow traffic, not the path the run took.
+    "failed" (nothing changed, or it was undone: the primary serves) and "unvalidated" (traffic moved to
+    the secondary, then the run failed before validating it) are different outcomes; both record the
+    read-back, so the active region and the cooldown follow traffic, not the path the run took. A run that
+    concluded already (this task's answer was lost after its work, then the Catch or a retry ran it again)
+    concludes nothing twice: it gets the conclusion it recorded.
     """
     plan = d.plans.get(inp.workload)
+    earlier = recorded_conclusion(plan, inp.execution, "failover", get_args(FailoverOutcome), d)
+    if earlier is not None:
+        return Concluded(
+            status=earlier.outcome,  # type: ignore[arg-type]
+            reason=earlier.reason,
+            traffic=earlier.detail.get("traffic_after"),
+            active_region=earlier.detail.get("active_region"),
+            serving=str(earlier.detail.get("serving", "")),
+        )
     ctx = inp.context
     outcome: FailoverOutcome = inp.outcome
     if outcome == "refused" and (ctx.get("error") or {}).get("Error") not in (None, "LockHeld"):

@@ -1,9 +1,17 @@
 """The janitor: a failover or failback execution that ended without concluding leaves nothing behind.
 
 Stopped (StopExecution), timed out, or failed outside every Catch, an execution skips its own Conclude and
-ReleaseLock. Told by Step Functions' "Execution Status Change" event (EventBridge), the janitor releases the
-lock if that execution still holds it, makes the workload state follow traffic as read back, and — unless
-someone already concluded the run — records the outcome and tells people which region serves users.
+ReleaseLock; one that succeeded may still have failed to release. Told by Step Functions' "Execution Status
+Change" event (EventBridge), the janitor releases the lock if that execution still holds it, makes the
+workload state follow traffic as read back, and — unless someone already concluded the run — records the
+outcome and tells people which region serves users.
+
+It moves traffic in one case only, as the run's own Conclude would have: the run left all of it on its target
+right after that target failed its smoke test (a failed post-switch or final validation it did not get to
+act on, or a Conclude that crashed). Traffic then goes back where the run took it from, under the run's lock
+(still held, or taken back while nobody holds it: never while another operation owns traffic) and through
+the traffic adapter's safety rules (domain.reconcile.retreat). Anything else — a split left by a stopped
+failback, say — stays as it is, recorded as it is.
 
 Idempotent, as EventBridge delivers at least once: the release is conditional on the holder, the state
 follows the read-back, and the ledger's conclusion mark lets exactly one party record the outcome.
@@ -14,9 +22,12 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from chalicelib.models.plan import DRPlan
+from chalicelib.adapters.locks import LockHeld
+from chalicelib.domain import leases
+from chalicelib.domain.reconcile import retreat
+from chalicelib.models.plan import DRPlan, Role
 from chalicelib.models.stepfunctions import (
-    ENDED_WITHOUT_SUCCESS,
+    ENDED,
     ExecutionStatusChange,
     ExecutionStatusDetail,
     JanitorOutcome,
@@ -24,7 +35,8 @@ from chalicelib.models.stepfunctions import (
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
 from chalicelib.services.failback import control_key
-from chalicelib.services.truth import Truth, record_truth
+from chalicelib.services.smoke import last_smoke_passed
+from chalicelib.services.truth import Truth, holds_lock, record_truth
 
 Kind = Literal["failover", "failback"]
 KINDS: tuple[Kind, ...] = ("failover", "failback")
@@ -53,7 +65,7 @@ def _identify(detail: ExecutionStatusDetail, d: Deps) -> tuple[DRPlan, Kind] | N
 def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
     detail = change.detail
     arn = detail.execution_arn
-    if detail.status not in ENDED_WITHOUT_SUCCESS:
+    if detail.status not in ENDED:
         return JanitorOutcome(
             execution=arn, status=detail.status, action="ignored", reason=f"{detail.status}: nothing to do"
         )
@@ -76,11 +88,18 @@ def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
     by = d.ledger.concluded_by(plan.workload, arn)
     if by in STOPPED_BY_OWNER:
         return _left_to_owner(out, by)
-    if by is None and not d.ledger.mark_concluded(plan.workload, arn, "janitor"):
+    # A succeeded run concluded itself (every way to success passes a Conclude): only its lock may be left.
+    succeeded = detail.status == "SUCCEEDED"
+    if by is None and not succeeded and not d.ledger.mark_concluded(plan.workload, arn, "janitor"):
         by = d.ledger.concluded_by(plan.workload, arn) or "unknown"  # someone got there first
         if by in STOPPED_BY_OWNER:
             return _left_to_owner(out, by)
-    out.lock_released = d.locks.release(plan.workload, arn)
+    holder = holds_lock(plan.workload, arn, d)
+    # The janitor records the outcome of a run nobody concluded, and of a "cancelled" pending failover that
+    # turns out to have been past its sustain window already (it held the lock, so it may have acted).
+    concludes = not succeeded and (by is None or (by == "trigger" and holder))
+    moved = _retreat(plan, kind, arn, d) if concludes else None
+    out.lock_released = d.locks.release(plan.workload, arn) and holder
     if by is None and kind == "failback":
         d.ledger.delete_control(plan.workload, control_key(arn))  # its flags and task tokens are dead
     truth = record_truth(plan, arn, d)
@@ -88,14 +107,36 @@ def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
     if out.lock_released:
         emit("JanitorLockReleased", 1, workload=plan.workload)
         logger.warning("janitor released a lock", workload=plan.workload, execution=arn, status=detail.status)
-    # A run that concluded itself needs no second record, unless a "cancelled" pending failover turns out
-    # to have been past its sustain window already (it held the lock, so it may have acted).
-    if by is not None and not (by == "trigger" and out.lock_released):
-        out.reason = f"concluded by {by}; " + ("lock released; " if out.lock_released else "") + truth.serving
+    if not concludes:
+        released = "lock released; " if out.lock_released else ""
+        out.reason = f"concluded by {by or 'the execution'}; {released}{truth.serving}"
         return out
     out.action = "concluded"
-    out.reason = _record(plan, kind, detail, change.id, out.lock_released, truth, d)
+    out.reason = _record(plan, kind, detail, change.id, out.lock_released, truth, d, moved)
     return out
+
+
+def _retreat(plan: DRPlan, kind: Kind, execution: str, d: Deps) -> dict[str, int] | None:
+    """Traffic back where the run took it from, if the run left all of it on a target that failed its last
+    smoke test (domain.reconcile.retreat). Only under the run's lock: it still holds it, or nobody does and
+    the janitor takes it back for the move (released right after); the adapter's safety rules still apply.
+    Returns the weights moved to, or None when nothing moved."""
+    try:
+        smoke = last_smoke_passed(plan, d)
+        wanted = retreat(kind, d.router.read(plan).weights, smoke)
+        if wanted is None:
+            return None
+        d.locks.acquire(plan.workload, execution, kind, leases.lease())  # re-entrant; LockHeld if taken
+        d.router.shift(plan, wanted, smoke)
+    except LockHeld as exc:  # another operation owns traffic now: it is not the janitor's to move
+        logger.warning("janitor leaves traffic to the lock's holder", workload=plan.workload, error=str(exc))
+        return None
+    except Exception as exc:  # the read-back that follows records whatever is true
+        logger.error("janitor could not move traffic back", workload=plan.workload, error=str(exc))
+        return None
+    emit("JanitorMovedTrafficBack", 1, workload=plan.workload)
+    logger.warning("janitor moved traffic back", workload=plan.workload, weights=wanted)
+    return wanted
 
 
 def _left_to_owner(out: JanitorOutcome, by: str) -> JanitorOutcome:
@@ -115,9 +156,16 @@ def _record(
     released: bool,
     truth: Truth,
     d: Deps,
+    moved: dict[str, int] | None = None,
 ) -> str:
     outcome = OUTCOMES[detail.status]
     reason = f"{kind} {detail.name} {WORDS[detail.status]} before it concluded"
+    if moved is not None:
+        target: Role = "secondary" if kind == "failover" else "primary"
+        reason += (
+            f"; it had left all traffic on the {target} ({plan.region_of(target)}), which failed its last "
+            "smoke test: traffic was moved back"
+        )
     if released:
         reason += "; its lock was released"
     if truth.held_by:
@@ -128,6 +176,7 @@ def _record(
         "started": detail.start_date.isoformat(),
         "stopped": detail.stop_date.isoformat() if detail.stop_date else None,
         "lock_released": released,
+        "moved_back_to": moved,
         "traffic_after": truth.weights,
         "active_region": truth.active_region,
         "serving": truth.serving,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.reconcile import serving_region, serving_words, truthful_state
-from chalicelib.models.ledger import WorkloadState
+from chalicelib.models.ledger import EntryKind, LedgerEntry, WorkloadState
 from chalicelib.models.plan import DRPlan
 from chalicelib.observability import logger
 from chalicelib.services.deps import Deps
@@ -93,3 +94,20 @@ def record_truth(plan: DRPlan, execution: str | None, d: Deps, truth: Truth | No
             active_region=truth.active_region,
         )
     return truth
+
+
+def recorded_conclusion(
+    plan: DRPlan, execution: str, kind: EntryKind, outcomes: Collection[str], d: Deps
+) -> LedgerEntry | None:
+    """The conclusion `execution` recorded itself, if it did (None: it has not concluded).
+
+    A conclude task can run twice for one run: its answer lost after its work was done, the Catch runs the
+    failure conclusion next (or Lambda retries it). The second run must not move traffic, record or notify
+    again: one run, one conclusion.
+    """
+    if d.ledger.concluded_by(plan.workload, execution) != "execution":
+        return None
+    for entry in d.ledger.entries(plan.workload, limit=200, kind=kind):
+        if entry.execution == execution and entry.outcome in outcomes:
+            return entry
+    return None

@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import pytest
 
-from localcloud import lambda_runner, sfn_events
+from localcloud import crashpoints, lambda_runner, sfn_events, sfn_programs
 
 PINNED_MOTO = "5.2.5"
 SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
@@ -22,6 +22,15 @@ HOW_TO_FIX = (
     "runner, then update GUARDED_INTERNALS / this test."
 )
 SFN_EXECUTION = "moto.stepfunctions.parser.backend.execution"
+HOW_TO_FIX_PROGRAMS = (
+    "localcloud/sfn_programs.py caches moto's parsed state machine programs; re-read "
+    "ExecutionWorker._get_evaluation_entrypoint, adapt the cache (or drop it), then update this test."
+)
+WAIT_FUNCTION = "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function"
+HOW_TO_FIX_CRASHPOINTS = (
+    "localcloud/crashpoints.py (test-only) patches moto's state evaluation; re-read the moto source named "
+    "here, adapt it, then update its GUARDED_INTERNALS / this test."
+)
 HOW_TO_FIX_EVENTS = (
     "localcloud/sfn_events.py patches moto's Step Functions engine; re-read the moto source named here, "
     "adapt it, then update its GUARDED_INTERNALS / this test."
@@ -81,6 +90,8 @@ def test_step_functions_still_call_lambda_through_the_invoke_api() -> None:
     assert "lambda_client.invoke(" in integration and "lambda_client.invoke(" in legacy, (
         f"moto's Step Functions engine no longer calls Lambda via lambda_client.invoke. {HOW_TO_FIX}"
     )
+    # (and gets that client from its module's boto_client_for, which the runner replaces with a cache)
+    assert "= boto_client_for(" in integration and "= boto_client_for(" in legacy, HOW_TO_FIX
     assert "FunctionError" in raising, f"SFN no longer checks FunctionError on Lambda results. {HOW_TO_FIX}"
     for source in (task_error, service_error):
         assert '["errorType"]' in source, (
@@ -193,6 +204,61 @@ def test_step_functions_still_send_no_status_events_and_keep_what_the_emitter_re
         assert attribute in reflect, HOW_TO_FIX_EVENTS
     for attribute in sfn_events.EXECUTION_ATTRIBUTES:
         assert attribute in init, f"moto's parser Execution no longer sets {attribute}. {HOW_TO_FIX_EVENTS}"
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    crashpoints.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in crashpoints.GUARDED_INTERNALS],
+)
+def test_guarded_crash_point_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given an internal the test-only crash points rely on
+    # When we look it up as moto defines it (not our replacement)
+    try:
+        target = crashpoints.original(module, qualname)
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(f"moto no longer has {module}.{qualname} ({exc}). {HOW_TO_FIX_CRASHPOINTS}")
+
+    # Then its signature is the one the crash points were written against
+    actual = str(inspect.signature(target))
+    assert actual == expected, (
+        f"the signature of {module}.{qualname} changed:\n"
+        f"  expected {expected}\n  actual   {actual}\n{HOW_TO_FIX_CRASHPOINTS}"
+    )
+
+
+def test_a_state_still_records_its_exit_last_and_waits_and_timeouts_work_as_crashpoints_expect() -> None:
+    # Given moto's state evaluation and its program's timeout
+    body = _source("moto.stepfunctions.parser.asl.component.state.state", "CommonStateField._eval_body")
+    program = _source("moto.stepfunctions.parser.asl.component.program.program", "Program.eval")
+
+    # Then a state still sets its next state and records StateExited as the last thing it does (a hold after
+    # it is "right after the state"), and an execution's TimeoutSeconds still end it with set_timed_out()
+    # (what crashpoints' time_out emulates)
+    exited, next_set = body.rfind("state_exited_event_type"), body.rfind("self._set_next(env)")
+    assert exited > next_set > 0, HOW_TO_FIX_CRASHPOINTS
+    assert "env.set_timed_out()" in program, HOW_TO_FIX_CRASHPOINTS
+    # And a Wait still only sleeps what _get_wait_seconds says (fast_forward replaces the sleep, not the sum)
+    wait = _source(WAIT_FUNCTION, "WaitFunction._eval_body")
+    assert "self._get_wait_seconds(" in wait and "self._wait_interval(" in wait, HOW_TO_FIX_CRASHPOINTS
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    sfn_programs.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in sfn_programs.GUARDED_INTERNALS],
+)
+def test_guarded_program_cache_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given the internal the program cache replaces / When we look it up as moto defines it
+    target = sfn_programs.original(module, qualname)
+    source = inspect.getsource(target)
+    # Then its signature is unchanged and it still only parses the machine's definition (nothing else the
+    # cache would skip)
+    assert str(inspect.signature(target)) == expected, HOW_TO_FIX_PROGRAMS
+    assert "AmazonStateLanguageParser.parse(" in source and "state_machine_details.definition" in source, (
+        HOW_TO_FIX_PROGRAMS
+    )
+    assert len([line for line in source.splitlines() if line.strip()]) <= 4, HOW_TO_FIX_PROGRAMS
 
 
 def _imports(source: str) -> list[str]:

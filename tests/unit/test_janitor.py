@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.executions import Executions
+from chalicelib.adapters.locks import LockHeld
 from chalicelib.adapters.plan_store import DirectoryPlanStore
-from chalicelib.adapters.traffic import TrafficState
+from chalicelib.adapters.traffic import ShiftRefused, TrafficState
+from chalicelib.domain.safety import check_shift
 from chalicelib.models.ledger import LockInfo, WorkloadState
 from chalicelib.models.stepfunctions import ExecutionStatusChange
 from chalicelib.services.deps import Deps
@@ -70,14 +72,31 @@ class FakeLocks:
         self.held = None
         return True
 
+    def acquire(self, workload: str, holder: str, operation: str, lease: timedelta) -> LockInfo:
+        if self.held is not None and self.held.holder != holder:
+            raise LockHeld(self.held)
+        self.held = LockInfo(
+            workload=W, holder=holder, operation=operation, acquired_at=NOW, expires_at=NOW + lease
+        )
+        return self.held
+
 
 @dataclass
 class FakeRouter:
     weights: dict[str, int] | None = field(default_factory=lambda: dict(SPLIT))
+    shifts: list[dict[str, int]] = field(default_factory=list)
 
     def read(self, plan: Any) -> TrafficState:
         if self.weights is None:
             raise LookupError("Route 53 is unreachable")
+        return TrafficState(weights=self.weights, active_region=None, detail={})
+
+    def shift(self, plan: Any, weights: dict[str, int], last_smoke_passed: Any) -> TrafficState:
+        verdict = check_shift(weights, last_smoke_passed)  # the adapter's own safety rules
+        if not verdict.allowed:
+            raise ShiftRefused(verdict.reason)
+        self.shifts.append(dict(weights))
+        self.weights = dict(weights)
         return TrafficState(weights=self.weights, active_region=None, detail={})
 
 
@@ -204,12 +223,72 @@ def test_unreadable_traffic_is_reported_as_unknown_and_never_guessed() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        lambda: event("SUCCEEDED"),
-        lambda: event(kind="verify", execution=RUN.replace("-failback:", "-verify:")),
+        lambda: event("ABORTED", kind="verify", execution=RUN.replace("-failback:", "-verify:")),
+        lambda: event("SUCCEEDED", kind="verify", execution=RUN.replace("-failback:", "-verify:")),
     ],
-    ids=["succeeded", "not-a-lock-holding-machine"],
+    ids=["stopped", "succeeded"],
 )
-def test_other_executions_are_ignored(change: Any) -> None:
+def test_executions_of_machines_that_hold_no_lock_are_ignored(change: Any) -> None:
     d = deps()
     assert tidy_up(change(), d).action == "ignored"
     assert d.locks.current(W) is not None and d.ledger.entries == []
+
+
+def test_a_succeeded_run_whose_release_failed_only_gets_its_lock_back() -> None:
+    # Given a failback that concluded (failed back), then its ReleaseLock failed and the Catch went on to
+    # the outcome: the execution SUCCEEDED with the lock still held
+    d = deps(weights={"primary": 100, "secondary": 0})
+    d.ledger.mark_concluded(W, RUN, "execution")
+    # When the janitor hears it succeeded
+    out = tidy_up(event("SUCCEEDED"), d)
+    # Then the lock is free within the janitor's run, and nothing is recorded or notified a second time
+    assert (out.action, out.lock_released, out.concluded_by) == ("cleaned", True, "execution")
+    assert d.locks.current(W) is None
+    assert d.ledger.entries == [] and d.notifier.sent == [] and d.router.shifts == []
+
+
+def smoke(**passed: bool) -> dict[str, Any]:
+    return {role: {"passed": value, "at": NOW.isoformat()} for role, value in passed.items()}
+
+
+def test_a_run_stopped_right_after_its_target_failed_validation_moves_traffic_back() -> None:
+    # Given a failback stopped right after its final validation failed: all traffic on a primary that just
+    # failed its smoke test, the run's lock still held
+    d = deps(weights={"primary": 100, "secondary": 0})
+    d.ledger.state = WorkloadState(workload=W, active_region="us-west-2", last_smoke=smoke(primary=False))
+    # When the janitor hears of the stop
+    out = tidy_up(event(), d)
+    # Then traffic goes back to the secondary (safety rules applied), and that is what is recorded and told
+    assert d.router.shifts == [{"secondary": 100, "primary": 0}]
+    assert (out.action, out.lock_released, out.active_region) == ("concluded", True, "us-west-2")
+    assert "failed its last smoke test: traffic was moved back" in out.reason
+    assert d.notifier.sent == ["[Lifeboat] fraud-scoring: failback STOPPED - us-west-2 serves users"]
+
+
+def test_no_way_back_to_a_side_that_failed_too_and_nothing_moves_for_others() -> None:
+    # Given a stopped failback at 100% on a failed primary, whose secondary failed its last smoke test too
+    d = deps(weights={"primary": 100, "secondary": 0})
+    d.ledger.state = WorkloadState(workload=W, last_smoke=smoke(primary=False, secondary=False))
+    out = tidy_up(event(), d)
+    # Then the adapter's safety rules refuse the way back: nothing moves, the truth is recorded
+    assert d.router.shifts == [] and out.active_region == "us-east-1"
+    # And while another operation holds the lock (it owns traffic) nothing moves either
+    other = deps(holder=RUN.replace("fb-1", "fb-2"), weights={"primary": 100, "secondary": 0})
+    other.ledger.state = WorkloadState(workload=W, last_smoke=smoke(primary=False))
+    tidy_up(event(), other)
+    assert other.router.shifts == [] and other.locks.current(W).holder.endswith("fb-2")
+
+
+def test_a_run_whose_conclude_crashed_after_releasing_is_moved_back_under_a_lock_taken_back() -> None:
+    # Given a failover whose post-switch validation failed, then whose Conclude crashed: its Catch went on to
+    # ReleaseLock (the lock is free) and the run FAILED with all traffic on the failed secondary
+    run = RUN.replace("-failback:fb-1", "-failover:fo-1")
+    d = deps(holder=None, weights={"primary": 0, "secondary": 100})
+    d.ledger.state = WorkloadState(workload=W, active_region="us-west-2", last_smoke=smoke(secondary=False))
+    # When the janitor hears it failed
+    out = tidy_up(event("FAILED", kind="failover", execution=run), d)
+    # Then it took the free lock back for the move, moved traffic to the primary, and left the lock free
+    assert d.router.shifts == [{"primary": 100, "secondary": 0}]
+    assert d.locks.current(W) is None and out.lock_released is False
+    assert out.active_region == "us-east-1"
+    assert d.notifier.sent == ["[Lifeboat] fraud-scoring: failover FAILED - us-east-1 serves users"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.reconcile import serving_region, serving_words, truthful_state
+from chalicelib.domain.reconcile import retreat, serving_region, serving_words, truthful_state
 from chalicelib.models.ledger import WorkloadState
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.planfile import load_plan_file
@@ -74,3 +74,24 @@ def test_people_are_told_which_region_serves_users(weights: dict[str, int] | Non
 def test_the_serving_region_is_the_one_with_all_traffic() -> None:
     assert serving_region(plan(), SECONDARY) == "us-west-2"
     assert serving_region(plan(), {"primary": 50, "secondary": 50}) is None
+
+
+@pytest.mark.parametrize(
+    ("operation", "weights", "smoke", "back_to"),
+    [
+        # all on the target, which failed its last smoke test: back where the run took traffic from
+        ("failover", SECONDARY, {"secondary": False}, PRIMARY),
+        ("failback", PRIMARY, {"primary": False}, SECONDARY),
+        # the target passed, or was never tested: traffic stays
+        ("failover", SECONDARY, {"secondary": True}, None),
+        ("failback", PRIMARY, {"primary": None}, None),
+        # a failed origin is not the run's target (a failover that never shifted leaves the primary alone)
+        ("failover", PRIMARY, {"primary": False}, None),
+        # a split stays a split (a stopped failback is put back by `lifeboat abort`, not here)
+        ("failback", {"primary": 50, "secondary": 50}, {"primary": False}, None),
+    ],
+)
+def test_a_run_ending_unfinished_retreats_only_from_a_target_that_failed(
+    operation: str, weights: dict[str, int], smoke: dict[str, bool | None], back_to: dict[str, int] | None
+) -> None:
+    assert retreat(operation, weights, smoke) == back_to  # type: ignore[arg-type]
