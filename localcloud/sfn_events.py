@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ GUARDED_INTERNALS: list[tuple[str, str, str]] = [
         "(self) -> 'None'",
     ),
     ("moto.stepfunctions.parser.backend.execution", "Execution.start", "(self) -> 'None'"),
+    ("moto.stepfunctions.parser.backend.execution_worker", "ExecutionWorker._execution_logic", "(self)"),
     (
         "moto.events.models",
         "EventsBackend.put_events",
@@ -149,16 +152,32 @@ def _patched_start(self: Execution) -> None:
     emit(self)
 
 
+def _patched_execution_logic(self: ExecutionWorker) -> None:
+    # moto 5.2.5: a StopExecution landing while a state is half evaluated can make the rest of that state
+    # fail inside the engine ("pop from empty list"); the worker thread then dies before `terminated()`, so
+    # the execution stays RUNNING for ever and no status change is sent. In AWS a stopped execution always
+    # ends ABORTED: end it so here too.
+    try:
+        _state.originals.get("_execution_logic", _original_execution_logic)(self)
+    except Exception:
+        env = getattr(self, "env", None)
+        if env is None or not isinstance(env.program_state(), ProgramStopped):
+            raise
+        logger.info("a stopped execution's engine failed mid-state; ending it ABORTED as AWS does")
+        self._execution_communication.terminated()
+
+
 _original_terminated = BaseExecutionWorkerCommunication.__dict__["terminated"]
 _original_start = Execution.__dict__["start"]
+_original_execution_logic = ExecutionWorker.__dict__["_execution_logic"]
 
 
-def wait_for(execution_arn: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
+def wait_for(execution_arn: str, status: str, timeout: float = 60.0) -> dict[str, Any]:
     """The detail of the `status` event sent for `execution_arn`; AssertionError after `timeout` seconds."""
     return _wait(execution_arn, {status}, timeout, status)
 
 
-def wait_for_end(execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
+def wait_for_end(execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
     """The detail of the event that said `execution_arn` ended (any status but RUNNING)."""
     return _wait(execution_arn, ENDED, timeout, "end")
 
@@ -197,8 +216,10 @@ def install(statuses: frozenset[str] = ALL_STATUSES) -> None:
             return
         _state.originals["terminated"] = _original_terminated
         _state.originals["start"] = _original_start
+        _state.originals["_execution_logic"] = _original_execution_logic
         BaseExecutionWorkerCommunication.terminated = _patched_terminated  # type: ignore[method-assign]
         Execution.start = _patched_start  # type: ignore[method-assign]
+        ExecutionWorker._execution_logic = _patched_execution_logic  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -208,6 +229,7 @@ def uninstall() -> None:
             terminated, start = _state.originals.pop("terminated"), _state.originals.pop("start")
             BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
             Execution.start = start  # type: ignore[method-assign]
+            ExecutionWorker._execution_logic = _state.originals.pop("_execution_logic")  # type: ignore[method-assign]
     with _sent:
         _state.sent.clear()
 
@@ -221,4 +243,8 @@ def original(module: str, qualname: str) -> Any:
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
-    return {_patched_terminated: _original_terminated, _patched_start: _original_start}.get(obj, obj)
+    return {
+        _patched_terminated: _original_terminated,
+        _patched_start: _original_start,
+        _patched_execution_logic: _original_execution_logic,
+    }.get(obj, obj)

@@ -1,0 +1,48 @@
+"""A stopped execution always ends ABORTED in the local cloud, even when moto's engine fails mid-state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning, ProgramStopped
+
+from localcloud import sfn_events
+
+
+class Worker(SimpleNamespace):
+    """What the wrapper touches of moto's ExecutionWorker: its environment and its communication."""
+
+
+def worker(state: Any) -> tuple[Worker, list[str]]:
+    ended: list[str] = []
+    comm = SimpleNamespace(terminated=lambda: ended.append("terminated"))
+    return Worker(env=SimpleNamespace(program_state=lambda: state), _execution_communication=comm), ended
+
+
+def engine_fails_mid_state(self: Any) -> None:
+    raise IndexError("pop from empty list")  # what moto 5.2.5 raised when a stop landed mid-state
+
+
+def test_a_stopped_execution_whose_engine_fails_mid_state_still_terminates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an execution that was stopped, and an engine that then fails inside the state it was in
+    monkeypatch.setitem(sfn_events._state.originals, "_execution_logic", engine_fails_mid_state)
+    stopped, ended = worker(ProgramStopped(stop_date=datetime.now(UTC), error=None, cause=None))
+    # When its worker thread runs to the end
+    sfn_events._patched_execution_logic(stopped)  # type: ignore[arg-type]
+    # Then the execution is terminated (moto reflects ABORTED and the status change is sent), as in AWS
+    assert ended == ["terminated"]
+
+
+def test_an_engine_failure_in_a_running_execution_is_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a running (not stopped) execution whose engine fails
+    monkeypatch.setitem(sfn_events._state.originals, "_execution_logic", engine_fails_mid_state)
+    running, ended = worker(ProgramRunning())
+    # Then the failure propagates as before: only a stop is completed on the engine's behalf
+    with pytest.raises(IndexError):
+        sfn_events._patched_execution_logic(running)  # type: ignore[arg-type]
+    assert ended == []
