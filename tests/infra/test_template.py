@@ -79,6 +79,9 @@ def test_each_function_gets_only_the_actions_its_service_code_calls(templates: d
         "FailbackConcludeRole",
         "ApiHandlerRole",
         "DrillRunRole",  # a drill's cleanup puts traffic back to a clean state
+        # the janitor: traffic left all on a target that just failed its smoke test goes back (under the
+        # run's lock, through the safety rules) when the run was stopped or crashed before its Conclude
+        "OnExecutionEndRole",
     }
     assert "ShiftTrafficRole" in shifters
     # And the record change is pinned to the plan's record, type and UPSERT (the zone is known by name only)
