@@ -205,7 +205,11 @@ def test_replication_stalled_rpo_equals_the_gap(clean: Stack, tmp_path: Path) ->
     # Then Lifeboat fails over after its bounded replication wait, and the RPO it measured is the gap
     assert record.behaviour == "failed-over", record.verdict_reason
     assert record.rpo is not None and record.rpo.missing > 0
-    assert abs(record.rpo.rpo_seconds - GAP) <= INTERVAL, record.rpo
+    # (against the gap as it really was on the drill's clock: the drill waits GAP, a busy machine adds to it;
+    # the writer paces itself with real sleeps, so each end of the gap may slip by up to one write spacing)
+    paused, fault = (next(m.at for m in record.markers if m.name == name) for name in ("paused", "fault"))
+    gap = (fault - paused).total_seconds()
+    assert gap >= GAP and abs(record.rpo.rpo_seconds - gap) <= 2 * INTERVAL, (gap, record.rpo)
     rpo = record.objective("RPO")
     assert rpo is not None and rpo.met and rpo.objective_seconds == 15 * 60  # training-data's own RPO
     assert record.verdict == "passed", record.verdict_reason
