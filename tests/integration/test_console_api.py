@@ -21,6 +21,7 @@ import pytest
 from chalicelib.adapters.locks import LockTable
 from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.models.api import execution_id
+from localcloud import lambda_runner, sfn_events
 from localcloud.resources import names
 from localcloud.server import LocalCloud
 from tests.api_support import ALICE, Api, api_client
@@ -185,9 +186,14 @@ def test_a_held_lock_is_a_409_naming_the_holder(api: Api, fresh: Stack) -> None:
 # -- one answer per request, decided before answering ---------------------------------------------------
 def lock_left_by_an_ended_execution(stack: Stack, name: str) -> str:
     """A failover that completed, whose lock is held again under its ARN: as if its ReleaseLock never ran
-    (stopped by hand, or a failure path that does not release). Traffic is left on the secondary."""
+    and the janitor missed its end (its rule not deployed, its invocation failed). Traffic is left on the
+    secondary."""
     arn = stack.start_failover(name)
     assert stack.wait(arn)["status"] == "SUCCEEDED"
+    # The janitor runs on the end's status change, asynchronously: let it finish before the lock is taken
+    # again, or it would release that lock whenever it got to run (a race the test would sometimes lose).
+    sfn_events.wait_for(arn, "SUCCEEDED")
+    lambda_runner.drain()
     locks(stack).acquire(W, arn, "failover", timedelta(minutes=30))
     return arn
 
