@@ -1,8 +1,8 @@
 """What one kind of traffic target or asset needs from IAM, declared once by the kind's module.
 
 Both permission renderers read these: `chalicelib.domain.permissions` (plan validation: concrete ARNs,
-simulated against Lifeboat's role or listed for a human) and `infra.permissions` (the deployed least-privilege roles, as
-CloudFormation `Fn::Sub` strings). A kind therefore writes its IAM actions in one place.
+simulated against Lifeboat's role or listed for a human) and `infra.permissions` (the deployed
+least-privilege roles, as CloudFormation `Fn::Sub` strings). A kind writes its IAM actions in one place.
 
 `resource` is an ARN template in CloudFormation `Fn::Sub` syntax: `${AWS::Partition}` and `${AWS::AccountId}`
 stand for the partition and account (region is always concrete: a plan names its regions), or "*" for the few
