@@ -245,6 +245,9 @@ class _Pending:
     written_at: datetime
     due: datetime
     missed_sent: bool = False
+    # The latest the object can have been written: S3 listings give LastModified in whole seconds, so an
+    # object listed as hh:mm:12 may have been written up to hh:mm:12.999 (and not after it was first seen).
+    written_by: datetime | None = None
 
 
 @dataclass
@@ -361,9 +364,15 @@ class ReplicationSimulator:
                         continue
                     self._seen[(rule.source.bucket, key)] = (version, etag)
                     written = modified
+                    seen_at = datetime.now(UTC)
+                    written_by = (
+                        min(written + timedelta(seconds=1), seen_at) if not written.microsecond else written
+                    )
                     lag = next((v for p, v in self.slow.items() if fnmatch.fnmatchcase(key, p)), self.lag)
                     self._queue.append(
-                        _Pending(rule, key, version, etag, size, written, datetime.now(UTC) + lag)
+                        _Pending(
+                            rule, key, version, etag, size, written, seen_at + lag, written_by=written_by
+                        )
                     )
             current = now or datetime.now(UTC)
             due = [p for p in self._queue if p.due <= current]
@@ -373,8 +382,13 @@ class ReplicationSimulator:
                     p.missed_sent = True
                     self._notify(p, "Replication:OperationMissedThreshold", threshold=True, now=current)
             # A drill's replication pause (localcloud/replication_control.py) holds back what was written
-            # after it began, until it is resumed.
-            held = [p for p in due if replication_control.paused(p.rule.source.bucket, p.written_at)]
+            # after it began, until it is resumed: whatever may have been written after it, to the second
+            # resolution of S3's LastModified (a write just after the pause must never replicate).
+            held = [
+                p
+                for p in due
+                if replication_control.paused(p.rule.source.bucket, p.written_by or p.written_at)
+            ]
             self._queue = waiting + held
         for p in due:
             if p not in held:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -46,6 +47,11 @@ GUARDED_INTERNALS: list[tuple[str, str, str]] = [
     ),
     ("moto.stepfunctions.parser.backend.execution", "Execution.start", "(self) -> 'None'"),
     ("moto.stepfunctions.parser.backend.execution_worker", "ExecutionWorker._execution_logic", "(self)"),
+    (
+        "moto.stepfunctions.parser.asl.eval.environment",
+        "Environment.set_error",
+        "(self, error: 'ExecutionFailedEventDetails') -> 'None'",
+    ),
     (
         "moto.events.models",
         "EventsBackend.put_events",
@@ -167,9 +173,20 @@ def _patched_execution_logic(self: ExecutionWorker) -> None:
         self._execution_communication.terminated()
 
 
+def _patched_set_error(self: Environment, error: Any) -> None:
+    # moto 5.2.5: when StopExecution lands while a Task is calling Lambda, the cut-short call fails the
+    # state and `set_error` overwrites the stop, so the stopped execution ends FAILED (and the janitor sees
+    # FAILED, not ABORTED). In AWS a stopped execution always ends ABORTED: a stop is final here too.
+    with self._state_mutex:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        _state.originals.get("set_error", _original_set_error)(self, error)
+
+
 _original_terminated = BaseExecutionWorkerCommunication.__dict__["terminated"]
 _original_start = Execution.__dict__["start"]
 _original_execution_logic = ExecutionWorker.__dict__["_execution_logic"]
+_original_set_error = Environment.__dict__["set_error"]
 
 
 def wait_for(execution_arn: str, status: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -217,9 +234,11 @@ def install(statuses: frozenset[str] = ALL_STATUSES) -> None:
         _state.originals["terminated"] = _original_terminated
         _state.originals["start"] = _original_start
         _state.originals["_execution_logic"] = _original_execution_logic
+        _state.originals["set_error"] = _original_set_error
         BaseExecutionWorkerCommunication.terminated = _patched_terminated  # type: ignore[method-assign]
         Execution.start = _patched_start  # type: ignore[method-assign]
         ExecutionWorker._execution_logic = _patched_execution_logic  # type: ignore[method-assign]
+        Environment.set_error = _patched_set_error  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -230,6 +249,7 @@ def uninstall() -> None:
             BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
             Execution.start = start  # type: ignore[method-assign]
             ExecutionWorker._execution_logic = _state.originals.pop("_execution_logic")  # type: ignore[method-assign]
+            Environment.set_error = _state.originals.pop("set_error")  # type: ignore[method-assign]
     with _sent:
         _state.sent.clear()
 
@@ -247,4 +267,5 @@ def original(module: str, qualname: str) -> Any:
         _patched_terminated: _original_terminated,
         _patched_start: _original_start,
         _patched_execution_logic: _original_execution_logic,
+        _patched_set_error: _original_set_error,
     }.get(obj, obj)

@@ -636,8 +636,9 @@ class DrillRunner:
         if name == "backup-unhealthy":
             did(inj.degrade("secondary", **UNHEALTHY_BACKUP_FAULTS))
         if name == "replication-stalled":
-            self.mark("paused", "replication paused")
             did(inj.pause_replication())
+            # marked once the pause holds: no write after the marker can reach the replica
+            self.mark("paused", "replication paused")
             self.wait(self.policy.replication_gap.total_seconds())
         if name == "endpoint-degraded":
             did(inj.degrade("primary", **DEGRADED_FAULTS))

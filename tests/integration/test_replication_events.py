@@ -284,6 +284,30 @@ def test_slow_replication_reports_the_missed_threshold_then_the_late_arrival(
     assert replica_head(fresh, key) is not None
 
 
+def test_a_replication_pause_holds_back_a_write_made_just_after_it(
+    fresh: Stack, replication: ReplicationSimulator
+) -> None:
+    # Given replication paused now, in the middle of a second (S3 lists LastModified in whole seconds)
+    from localcloud import replication_control
+
+    replication.tick()  # whatever earlier tests left is seen before the pause
+    since = utc_now()
+    replication_control.pause(since=since)
+    try:
+        # When the application writes just after the pause (listed with the pause's own whole second)
+        key = f"datasets/after-pause/{uuid.uuid4().hex}.csv"
+        put_source(fresh, key)
+        replication.tick()
+        replication.tick(now=utc_now() + timedelta(seconds=5))  # past the lag: it would have replicated
+        # Then it did not replicate: nothing written after a pause reaches the replica until it ends
+        assert replica_head(fresh, key) is None
+    finally:
+        replication_control.resume()
+    # When the pause ends, it replicates
+    assert replication.drain(timeout=60)
+    assert replica_head(fresh, key) is not None
+
+
 def test_the_local_cloud_keeps_point_in_time_recovery_moving_like_aws(fresh: Stack) -> None:
     # Given the feature table, whose restorable time moto froze when PITR was enabled
     from localcloud.replication import refresh_pitr

@@ -1,4 +1,5 @@
-"""A stopped execution always ends ABORTED in the local cloud, even when moto's engine fails mid-state."""
+"""A stopped execution always ends ABORTED in the local cloud, even when moto's engine fails mid-state
+or the state it was in fails after the stop."""
 
 from __future__ import annotations
 
@@ -46,3 +47,40 @@ def test_an_engine_failure_in_a_running_execution_is_not_hidden(monkeypatch: pyt
     with pytest.raises(IndexError):
         sfn_events._patched_execution_logic(running)  # type: ignore[arg-type]
     assert ended == []
+
+
+class Env(SimpleNamespace):
+    """What the wrapper touches of moto's Environment: its program state and the mutex guarding it."""
+
+
+def env(state: Any) -> Env:
+    import threading
+
+    return Env(_state_mutex=threading.RLock(), _program_state=state)
+
+
+def record_error(self: Any, error: Any) -> None:
+    self._program_state = ("error", error)  # stands for moto's set_error: the program ends FAILED
+
+
+def test_a_state_failing_after_the_stop_does_not_turn_the_stop_into_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an execution stopped while a Task was calling Lambda
+    monkeypatch.setitem(sfn_events._state.originals, "set_error", record_error)
+    stopped = ProgramStopped(stop_date=datetime.now(UTC), error="Manual", cause="stopped from the console")
+    e = env(stopped)
+    # When the cut-short call then fails the state ("pop from empty list" in moto 5.2.5)
+    sfn_events._patched_set_error(e, {"error": "Exception", "cause": "pop from empty list"})  # type: ignore[arg-type]
+    # Then the program stays stopped: the execution ends ABORTED, as a stopped execution does in AWS
+    assert e._program_state is stopped
+
+
+def test_a_running_execution_still_fails_on_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a running (not stopped) execution
+    monkeypatch.setitem(sfn_events._state.originals, "set_error", record_error)
+    e = env(ProgramRunning())
+    # When a state fails without a Catch
+    sfn_events._patched_set_error(e, {"error": "States.TaskFailed"})  # type: ignore[arg-type]
+    # Then the error is recorded as before: the execution ends FAILED
+    assert e._program_state == ("error", {"error": "States.TaskFailed"})
