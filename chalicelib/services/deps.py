@@ -22,6 +22,7 @@ from chalicelib.settings import Settings, get_settings, overridden
 
 if TYPE_CHECKING:
     from chalicelib.adapters.buckets import Buckets
+    from chalicelib.adapters.idempotency import IdempotentEvents
 
 
 @dataclass
@@ -45,6 +46,12 @@ class Deps:
         from chalicelib.adapters.buckets import Buckets
 
         return Buckets()
+
+    @cached_property
+    def idempotency(self) -> IdempotentEvents:
+        from chalicelib.adapters.idempotency import IdempotentEvents
+
+        return IdempotentEvents()
 
 
 _deps: Deps | None = None
