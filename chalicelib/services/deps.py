@@ -22,6 +22,8 @@ from chalicelib.settings import Settings, get_settings, overridden
 
 if TYPE_CHECKING:
     from chalicelib.adapters.buckets import Buckets
+    from chalicelib.adapters.drill_dataset import DrillDataset
+    from chalicelib.adapters.drill_requests import DrillRequests
     from chalicelib.adapters.idempotency import IdempotentEvents
 
 
@@ -46,6 +48,18 @@ class Deps:
         from chalicelib.adapters.buckets import Buckets
 
         return Buckets()
+
+    @cached_property
+    def drill_dataset(self) -> DrillDataset:
+        from chalicelib.adapters.drill_dataset import DrillDataset
+
+        return DrillDataset()
+
+    @cached_property
+    def drill_requests(self) -> DrillRequests:
+        from chalicelib.adapters.drill_requests import DrillRequests
+
+        return DrillRequests()
 
     @cached_property
     def idempotency(self) -> IdempotentEvents:
