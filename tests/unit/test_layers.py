@@ -60,12 +60,15 @@ def aws_client_builds(source: str, path: str) -> list[Finding]:
                     report(node, f"imports {alias.name}")
                 elif alias.name == FACTORY_MODULE:
                     factory_modules.add(alias.asname or FACTORY_MODULE)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if _sdk(node.module):
-                report(node, f"imports from {node.module}")
-            elif node.module == "chalicelib.adapters":
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(node, path)
+            if _sdk(module):
+                report(node, f"imports from {module}")
+            elif any(alias.name in SDK_PACKAGES for alias in node.names):
+                report(node, f"imports the AWS SDK through {module}")
+            elif module == "chalicelib.adapters":
                 factory_modules.update(a.asname or a.name for a in node.names if a.name == "aws")
-            elif node.module == FACTORY_MODULE:
+            elif module == FACTORY_MODULE:
                 for alias in node.names:
                     if alias.name in FACTORY_NAMES or alias.name == "*":
                         factory_functions.add(alias.asname or alias.name)
@@ -74,7 +77,7 @@ def aws_client_builds(source: str, path: str) -> list[Finding]:
             report(node, "imports the AWS SDK dynamically")
 
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in FACTORY_NAMES:
+        if isinstance(node, ast.Attribute) and node.attr in FACTORY_NAMES | SDK_PACKAGES:
             owner = ast.unparse(node.value)
             if owner in factory_modules:
                 report(node, f"uses the client factory ({owner}.{node.attr})")
@@ -82,6 +85,15 @@ def aws_client_builds(source: str, path: str) -> list[Finding]:
             if node.func.id in factory_functions:
                 report(node, f"uses the client factory ({node.func.id}(...))")
     return sorted(set(found), key=lambda f: (f.line, f.what))
+
+
+def _absolute(node: ast.ImportFrom, path: str) -> str:
+    """The module a `from ... import` names, relative imports resolved against the file's package."""
+    if node.level == 0:
+        return node.module or ""
+    package = Path(path).parent.parts
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
 
 
 def _dynamic_sdk_import(call: ast.Call) -> bool:
@@ -143,12 +155,17 @@ def test_the_scanner_finds_every_way_to_build_a_client() -> None:
             "getter = lambda region: aws.client('s3', region)",  # 11
             "sdk = __import__('boto3')",  # 12
             "aws.reset()",  # 13: forgetting clients builds none
+            "from chalicelib.adapters.aws import boto3",  # 14
+            "session = aws.boto3.session.Session()",  # 15
+            "from ..adapters import aws as near",  # 16
+            "near.client('sns')",  # 17
+            "from ..adapters.aws import factory",  # 18
         ]
     )
     # When it is scanned
     found = aws_client_builds(source, "chalicelib/services/example.py")
     # Then every line but the reset is reported, with its line and what it does
-    assert sorted({f.line for f in found}) == [1, 2, 6, 7, 8, 9, 10, 11, 12]
+    assert sorted({f.line for f in found}) == [1, 2, 6, 7, 8, 9, 10, 11, 12, 14, 15, 17, 18]
     assert "chalicelib/services/example.py:8: uses the client factory (cloud.factory)" in map(str, found)
 
 
