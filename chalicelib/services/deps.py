@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.alarms import AlarmReader
@@ -18,6 +19,12 @@ from chalicelib.adapters.plan_store import PlanStore, S3PlanStore
 from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.clock import Clock, utc_now
 from chalicelib.settings import Settings, get_settings, overridden
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.buckets import Buckets
+    from chalicelib.adapters.drill_dataset import DrillDataset
+    from chalicelib.adapters.drill_requests import DrillRequests
+    from chalicelib.adapters.idempotency import IdempotentEvents
 
 
 @dataclass
@@ -33,6 +40,32 @@ class Deps:
     clock: Clock = utc_now
     extras: dict[str, Any] = field(default_factory=dict)
     models: ModelInspector = field(default_factory=ModelInspector)
+
+    # Built on first use, their modules imported then (a function's cold start pays only for what it uses);
+    # each asks the client factory for its clients. Tests assign their own (`d.buckets = fake`).
+    @cached_property
+    def buckets(self) -> Buckets:
+        from chalicelib.adapters.buckets import Buckets
+
+        return Buckets()
+
+    @cached_property
+    def drill_dataset(self) -> DrillDataset:
+        from chalicelib.adapters.drill_dataset import DrillDataset
+
+        return DrillDataset()
+
+    @cached_property
+    def drill_requests(self) -> DrillRequests:
+        from chalicelib.adapters.drill_requests import DrillRequests
+
+        return DrillRequests()
+
+    @cached_property
+    def idempotency(self) -> IdempotentEvents:
+        from chalicelib.adapters.idempotency import IdempotentEvents
+
+        return IdempotentEvents()
 
 
 _deps: Deps | None = None

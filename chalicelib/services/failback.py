@@ -8,8 +8,6 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, get_args
 
-from chalicelib.adapters import aws
-from chalicelib.adapters.s3objects import iter_objects
 from chalicelib.clock import parse_timestamp
 from chalicelib.domain import leases
 from chalicelib.domain.failback import (
@@ -90,18 +88,14 @@ def _renew_lock(plan: DRPlan, execution: str, d: Deps, wait: timedelta = timedel
 
 
 # -- readiness -----------------------------------------------------------------------------------------------
-def _reverse_replication(plan: DRPlan, now: datetime) -> list[dict[str, Any]]:
+def _reverse_replication(plan: DRPlan, now: datetime, d: Deps) -> list[dict[str, Any]]:
     results = []
     for asset in plan.assets:
         if not isinstance(asset, S3Asset):
             continue
         # Reverse direction: the secondary's copy is the source of truth for writes made while it served.
-        secondary = iter_objects(
-            aws.client("s3", plan.regions.secondary), asset.replica.bucket, asset.replica.prefix
-        )
-        primary = iter_objects(
-            aws.client("s3", plan.regions.primary), asset.source.bucket, asset.source.prefix
-        )
+        secondary = d.buckets.objects(plan.regions.secondary, asset.replica.bucket, asset.replica.prefix)
+        primary = d.buckets.objects(plan.regions.primary, asset.source.bucket, asset.source.prefix)
         check = replication_back(asset.name, diff_listings(secondary, primary), plan.asset_rpo(asset), now)
         emit("FailbackReplicationLagging", check.lagging, workload=plan.workload)
         results.append(check.model_dump(mode="json"))
@@ -135,7 +129,7 @@ def check_readiness(inp: TaskInput, d: Deps) -> Readiness:
     checks["model"] = compare_models(models["primary"], models["secondary"])
 
     try:
-        replication = _reverse_replication(plan, d.clock())
+        replication = _reverse_replication(plan, d.clock(), d)
         failed = [r["reason"] for r in replication if not r["passed"]]
         checks["replication"] = Check(
             passed=not failed,

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, get_args
 
-from chalicelib.adapters import aws
 from chalicelib.adapters.errors import unreachable
 from chalicelib.adapters.locks import LockHeld
-from chalicelib.adapters.s3objects import ObjectInfo, iter_objects
+from chalicelib.adapters.s3objects import ObjectInfo
 from chalicelib.adapters.traffic import TrafficState
 from chalicelib.clock import parse_timestamp
 from chalicelib.domain import leases, triggers
@@ -138,15 +137,9 @@ def check_replication(inp: ReplicationInput, d: Deps) -> ReplicationStatus:
             continue
         # Fail fast: the wait is bounded by the plan, an outage must not spend it in retries.
         src = _source(
-            iter_objects(
-                aws.client("s3", plan.regions.primary, fail_fast=True),
-                asset.source.bucket,
-                asset.source.prefix,
-            )
+            d.buckets.objects(plan.regions.primary, asset.source.bucket, asset.source.prefix, fail_fast=True)
         )
-        rep = iter_objects(
-            aws.client("s3", plan.regions.secondary), asset.replica.bucket, asset.replica.prefix
-        )
+        rep = d.buckets.objects(plan.regions.secondary, asset.replica.bucket, asset.replica.prefix)
         try:
             for diff in diff_listings(src, rep):
                 if diff.kind == "extra" or diff.source is None or diff.source.last_modified > inp.started:

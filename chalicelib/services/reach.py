@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chalicelib.adapters import aws
 from chalicelib.domain import triggers
 from chalicelib.models.alarms import AlarmSnapshot, AlarmStateChange
 from chalicelib.models.failover import RpoExposure
@@ -48,13 +47,11 @@ def read_trigger_alarms(plan: DRPlan, d: Deps, change: AlarmStateChange | None =
 
 def replica_exposure(plan: DRPlan, asset: S3Asset, d: Deps, now: datetime) -> RpoExposure:
     """The RPO exposure of `asset` from its replica and what replication events reported missing."""
-    # Here, not at the top: the alarm handler imports this module and never needs them (cold start).
-    from chalicelib.adapters.s3objects import iter_objects
+    # Here, not at the top: the alarm handler imports this module and never needs it (cold start).
     from chalicelib.domain.objectives import blind_rpo_exposure
 
     newest = None
-    replica = aws.client("s3", plan.regions.secondary)
-    for obj in iter_objects(replica, asset.replica.bucket, asset.replica.prefix):
+    for obj in d.buckets.objects(plan.regions.secondary, asset.replica.bucket, asset.replica.prefix):
         if newest is None or obj.last_modified > newest:
             newest = obj.last_modified
     known: dict[str, datetime] = {}

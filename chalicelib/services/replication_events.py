@@ -15,10 +15,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib.adapters import aws
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.errors import is_transient
-from chalicelib.adapters.s3objects import MAX_SINGLE_COPY, NOT_FOUND, copy_preserving
+from chalicelib.adapters.s3objects import MAX_SINGLE_COPY, NOT_FOUND
 from chalicelib.domain.replication_events import ReplicationNotice, failure_reason, parse_body
 from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, S3Location
 from chalicelib.models.replication import AssetReplicationState, BatchReport, RecordOutcome
@@ -182,7 +181,7 @@ def _act(
     if notice.kind == "failed":
         meaning = failure_reason(notice.failure_reason)
         detail.update(failure_reason=meaning.code, retry_fixes=meaning.retry_fixes, action=meaning.action)
-        outcome, why = _redrive(plan, asset.source, asset.replica, notice, meaning.redrive)
+        outcome, why = _redrive(plan, asset.source, asset.replica, notice, meaning.redrive, d)
         detail["redrive"] = why
         if outcome == "redriven":
             clear = True
@@ -253,7 +252,7 @@ def _act(
 
 
 def _redrive(
-    plan: DRPlan, source: S3Location, replica: S3Location, notice: ReplicationNotice, allowed: bool
+    plan: DRPlan, source: S3Location, replica: S3Location, notice: ReplicationNotice, allowed: bool, d: Deps
 ) -> tuple[str, str]:
     """Copy the failed object version to the replica ourselves (S3 never retries a failed replication)."""
     if not allowed:
@@ -263,12 +262,8 @@ def _redrive(
             "not-redriven",
             f"not re-driven: {notice.operation} is not a write (deletes are never re-driven)",
         )
-    src = aws.client("s3", plan.regions.primary)
-    head_args: dict[str, Any] = {"Bucket": notice.bucket, "Key": notice.key}
-    if notice.version_id:
-        head_args["VersionId"] = notice.version_id
     try:
-        head = src.head_object(**head_args)
+        head = d.buckets.head(plan.regions.primary, notice.bucket, notice.key, notice.version_id)
     except Exception as exc:
         if error_code(exc) in NOT_FOUND or error_code(exc) == "400":
             return "source-gone", "the source object (version) no longer exists: nothing to re-drive"
@@ -277,8 +272,8 @@ def _redrive(
         return "not-redriven", "larger than 5 GiB: re-drive it with S3 Batch Replication"
     destination_key = replica.prefix + notice.key[len(source.prefix) :]
     try:
-        copied = copy_preserving(
-            aws.client("s3", plan.regions.secondary),
+        copied = d.buckets.copy(
+            plan.regions.secondary,
             notice.bucket,
             notice.key,
             replica.bucket,

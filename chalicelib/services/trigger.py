@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -120,35 +118,8 @@ def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
     return outcome
 
 
-_once_lock = threading.Lock()
-
-
-def _idempotent(table: str, d: Deps) -> Callable[..., dict[str, Any]]:
-    """powertools idempotency on DynamoDB keyed on the event id; built on first use, never at import."""
-    key = f"idempotent-alarm:{table}"
-    with _once_lock:
-        if key not in d.extras:
-            from aws_lambda_powertools.utilities.idempotency import (
-                DynamoDBPersistenceLayer,
-                IdempotencyConfig,
-                idempotent_function,
-            )
-
-            from chalicelib.adapters import aws
-
-            store = DynamoDBPersistenceLayer(table_name=table, boto3_client=aws.client("dynamodb"))
-            config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=24 * 3600)
-
-            @idempotent_function(
-                data_keyword_argument="event", persistence_store=store, config=config, key_prefix="alarm"
-            )
-            def process(event: dict[str, Any], d: Deps) -> dict[str, Any]:
-                change = AlarmStateChange.model_validate(event)
-                return decide_and_act(change, d).model_dump(mode="json")
-
-            process.idempotency_config = config  # type: ignore[attr-defined]
-            d.extras[key] = process
-        return d.extras[key]
+def _handle(event: dict[str, Any], d: Deps) -> dict[str, Any]:
+    return decide_and_act(AlarmStateChange.model_validate(event), d).model_dump(mode="json")
 
 
 def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None, context: Any = None) -> AlarmOutcome:
@@ -161,8 +132,8 @@ def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None, context:
         return AlarmOutcome(event_id=event_id, rejected=parsed[:1000])
     if idempotency_table is None:
         return decide_and_act(parsed, d)
-    process = _idempotent(idempotency_table, d)
+    # Keyed on the event id, records in the idempotency table for 24 hours.
+    process = d.idempotency.guard(idempotency_table, "alarm", _handle)
     if context is not None:
-        # In-progress records then expire with this invocation's timeout, so a crashed run is retried.
-        process.idempotency_config.register_lambda_context(context)  # type: ignore[attr-defined]
+        process.register_lambda_context(context)
     return AlarmOutcome.model_validate(process(event=raw, d=d))

@@ -331,7 +331,7 @@ def test_an_exception_mid_drill_cleans_up_and_records_interrupted(
 def test_a_killed_drill_is_recovered_after_its_lease_lapses(
     clean: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(drills, "LEASE", __import__("datetime").timedelta(seconds=2))
+    monkeypatch.setattr(drills.control, "LEASE", __import__("datetime").timedelta(seconds=2))
 
     def killed() -> None:
         raise drills.SimulatedKill()

@@ -127,7 +127,7 @@ def test_the_monthly_schedule_requests_the_drill_of_plans_that_ask_for_one() -> 
     book = Recorder()
     d = deps(monthly, untargeted, drill_copy())
     d.plans.all = lambda: [monthly, untargeted, drill_copy()]
-    d.ledger, d.extras = book, {"drill_requests": _Requests(book)}
+    d.ledger, d.drill_requests = book, _Requests(book)
     d.clock = lambda: datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
     # When the schedule fires
     result = schedule_monthly(d, local=False)["drills"]
