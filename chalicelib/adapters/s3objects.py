@@ -301,7 +301,7 @@ def latest_inventory_manifest(
     Returns (manifest key, parsed manifest) or None. Snapshot folders are named YYYY-MM-DDTHH-MMZ, so the
     newest is the greatest key.
     """
-    base = f"{prefix}{source_bucket}/" if not prefix or prefix.endswith("/") else f"{prefix}/{source_bucket}/"
+    base = inventory_base(prefix, source_bucket)
     newest: str | None = None
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": base}
     while True:
@@ -316,6 +316,11 @@ def latest_inventory_manifest(
         return None
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=newest)["Body"].read())
     return newest, manifest
+
+
+def inventory_base(prefix: str, source_bucket: str) -> str:
+    """Where S3 Inventory writes the manifests and data files of `source_bucket` under `prefix`."""
+    return f"{prefix}{source_bucket}/" if not prefix or prefix.endswith("/") else f"{prefix}/{source_bucket}/"
 
 
 def inventory_columns(manifest: dict[str, Any]) -> list[str]:

@@ -236,3 +236,51 @@ def test_a_shard_kind_the_checker_does_not_own_is_refused(aws: ClientFor) -> Non
     wrong = Shard(index=0, asset=asset.name, kind="dynamodb")
     with pytest.raises(ValueError, match="no 'dynamodb' shards"):
         S3Checker(aws).check(plan_with(asset), asset, wrong, now=T0)
+
+
+# The IAM action behind each S3 API operation the checker calls.
+S3_ACTIONS = {
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "GetBucketVersioning": "s3:GetBucketVersioning",
+    "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "GetBucketReplication": "s3:GetReplicationConfiguration",
+    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+    "HeadObject": "s3:GetObject",
+    "GetObject": "s3:GetObject",
+}
+
+
+def test_every_s3_call_of_a_verification_is_granted_to_it(aws: ClientFor) -> None:
+    # Given replicated buckets, and every S3 operation the checker's clients make recorded
+    bucket(aws, "data-use1", PRIMARY)
+    bucket(aws, "data-usw2", SECONDARY)
+    put(aws, PRIMARY, "data-use1", "datasets/_SUCCESS", "datasets/d=0/a.csv")
+    put(aws, SECONDARY, "data-usw2", "datasets/_SUCCESS", "datasets/d=0/a.csv")
+    called: set[str] = set()
+    for region in (PRIMARY, SECONDARY):
+        events = aws("s3", region).meta.events
+        events.register("before-call.s3.*", lambda model, **_: called.add(model.name))
+    asset = s3_asset()
+    plan = plan_with(asset)
+    checker = S3Checker(aws)
+    # When a whole verification of the asset runs
+    planned = checker.plan(plan, asset)
+    for i, fields in enumerate(planned.shards):
+        checker.check(plan, asset, Shard(index=i, asset=asset.name, **fields), now=T0)
+    # Then each operation's IAM action is among what the kind grants verification
+    granted = {g.action for g in checker.grants(asset, plan) if g.capability == "asset-verify"}
+    assert called and {S3_ACTIONS[op] for op in called} <= granted
+
+
+def test_an_inventory_is_granted_where_s3_inventory_writes_it() -> None:
+    asset = s3_asset(inventory={"bucket": "inventories", "prefix": "inv"})
+    grants = [g for g in S3Checker().grants(asset, plan_with(asset)) if "inventories" in g.resource]
+    assert [(g.action, g.resource, g.condition) for g in grants] == [
+        (
+            "s3:ListBucket",
+            "arn:${AWS::Partition}:s3:::inventories",
+            {"StringLike": {"s3:prefix": ["inv/data-use1/*"]}},
+        ),
+        ("s3:GetObject", "arn:${AWS::Partition}:s3:::inventories/inv/data-use1/*", None),
+    ]

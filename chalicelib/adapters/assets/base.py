@@ -70,6 +70,8 @@ def replicated_objects_grants(name: str, source: S3Location, replica: S3Location
         for action, why in (
             ("s3:GetBucketVersioning", "verify versioning (required by replication)"),
             ("s3:GetReplicationConfiguration", f"verify {name} is replicated"),
+            ("s3:GetEncryptionConfiguration", f"verify {name}: default encryption of both buckets"),
+            ("s3:GetBucketObjectLockConfiguration", f"verify {name}: the replica cannot be deleted"),
             ("s3:ListBucketVersions", f"verify {name}: count object versions"),
         ):
             out.append(grant("asset-verify", action, s3_arn(loc.bucket), why, "Buckets"))

@@ -32,6 +32,7 @@ from chalicelib.adapters.s3objects import (
     directories,
     first_inventory_key,
     head_checksum,
+    inventory_base,
     inventory_columns,
     inventory_snapshot,
     is_versioned,
@@ -52,7 +53,7 @@ from chalicelib.domain.assets.s3 import (
 from chalicelib.domain.listings import ObjectInfo, diff_listings
 from chalicelib.domain.verification import CountingStream, count_version_gap, tally
 from chalicelib.models.grants import Grant, s3_arn
-from chalicelib.models.plan import DRPlan, S3Asset
+from chalicelib.models.plan import DRPlan, S3Asset, S3Location
 from chalicelib.models.verification import Shard, ShardResult
 from chalicelib.observability import logger
 
@@ -210,6 +211,16 @@ class S3Checker:
                 s3_list_grant(loc, "asset-list", f"compare {asset.name} {side} listings (replication lag)")
             )
         out += replicated_objects_grants(asset.name, asset.source, asset.replica)
+        if asset.inventory is not None:  # the source side read from S3 Inventory's manifests and data files
+            files = S3Location(
+                bucket=asset.inventory.bucket,
+                prefix=inventory_base(asset.inventory.prefix, asset.source.bucket),
+            )
+            out.append(
+                s3_list_grant(files, "asset-verify", f"verify {asset.name}: find the newest inventory")
+            )
+            why = f"verify {asset.name}: read its inventory"
+            out.append(grant("asset-verify", "s3:GetObject", s3_objects(files), why, "Inventory"))
         for _, loc in sides:
             why = "validate versioning (required by replication)"
             out.append(grant("inspect", "s3:GetBucketVersioning", s3_arn(loc.bucket), why, "Buckets"))
