@@ -182,12 +182,14 @@ def lifeboat_child(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
+    from chalicelib.adapters.assets.s3 import S3Checker
     from chalicelib.clock import utc_now
     from chalicelib.domain import verification as domain
     from chalicelib.domain.verification import merge_asset
     from chalicelib.models.plan import S3Asset
     from chalicelib.models.planfile import load_plan_file
-    from chalicelib.services import verification as uc
+    from chalicelib.models.verification import Shard
+    from chalicelib.services.verification.shards import run_shard
 
     # The report keeps 20 example keys per shard; the benchmark checks every key, so it keeps them all.
     domain.SAMPLES_PER_SHARD = 10**9
@@ -206,11 +208,11 @@ def lifeboat_child(args: argparse.Namespace) -> int:
     asset = plan.assets[0]
     d = SimpleNamespace(clock=utc_now)
     shards = [
-        uc.Shard(index=i, asset="bench", kind="s3-objects", **fields)
-        for i, fields in enumerate(uc._object_shards(plan, asset))  # noqa: SLF001 - the objects part only
+        Shard(index=i, asset="bench", kind="s3-objects", **fields)
+        for i, fields in enumerate(S3Checker().object_shards(plan, asset))  # the objects part only
     ]
     with ThreadPoolExecutor(args.workers) as pool:
-        results = list(pool.map(lambda s: uc.run_shard(plan, s, d), shards))
+        results = list(pool.map(lambda s: run_shard(plan, s, d), shards))
     merged = merge_asset(
         asset="bench",
         kind="s3",

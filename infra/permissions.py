@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.adapters.assets import asset_grants
+from chalicelib.models.grants import Capability, Grant
 from chalicelib.models.plan import (
     DRPlan,
-    ModelRegistryAsset,
     Route53FailoverTraffic,
-    S3Asset,
     SageMakerEndpoint,
     SageMakerVariantsTraffic,
 )
@@ -81,12 +81,9 @@ def _sub(text: str) -> dict[str, str]:
     return {"Fn::Sub": text}
 
 
-def _bucket(name: str) -> dict[str, str]:
-    return _sub(f"{ARN}:s3:::{name}")
-
-
-def _objects(name: str, prefix: str) -> dict[str, str]:
-    return _sub(f"{ARN}:s3:::{name}/{prefix}*")
+def _resource(template: str) -> Any:
+    """A grant's resource as a CloudFormation value ("*" stays as it is)."""
+    return template if template == "*" else _sub(template)
 
 
 def _stmt(sid: str, actions: Iterable[str], resources: Iterable[Any], condition: Any = None) -> Statement:
@@ -111,13 +108,59 @@ def _sagemaker_endpoint(region: str, name: str) -> dict[str, str]:
 
 
 def _list_bucket(sid: str, prefixes_by_bucket: Mapping[str, set[str]]) -> list[Statement]:
-    """s3:ListBucket per bucket, limited to the prefixes the plans name (a whole-bucket asset lifts it)."""
+    """s3:ListBucket per bucket (ARN template), limited to the prefixes named ("" lifts the limit)."""
     out = []
     for index, (bucket, prefixes) in enumerate(sorted(prefixes_by_bucket.items())):
         condition = None
         if "" not in prefixes:
             condition = {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}
-        out.append(_stmt(f"{sid}{index}", ["s3:ListBucket"], [_bucket(bucket)], condition))
+        out.append(_stmt(f"{sid}{index}", ["s3:ListBucket"], [_sub(bucket)], condition))
+    return out
+
+
+# -- what the plans' kinds declare ----------------------------------------------------------------------
+def _kind_grants(s: Scope, capability: Capability) -> list[Grant]:
+    """The grants of one capability the plans' assets declare (chalicelib.adapters.assets), plan by plan."""
+    return [g for plan in s.plans for g in asset_grants(plan, capability)]
+
+
+def _listed(grants: Iterable[Grant]) -> dict[str, set[str]]:
+    """The s3:ListBucket grants per bucket (ARN template): the key prefixes they allow ("": every key)."""
+    found: dict[str, set[str]] = {}
+    for g in grants:
+        if g.action != "s3:ListBucket":
+            continue
+        patterns = ["*"] if g.condition is None else g.condition.get("StringLike", {}).get("s3:prefix")
+        if not patterns or any(not p.endswith("*") for p in patterns) or len(g.condition or {}) > 1:
+            raise ValueError(
+                f"s3:ListBucket on {g.resource}: only a StringLike s3:prefix 'prefix*' condition "
+                f"can be merged per bucket (got {g.condition})"
+            )
+        found.setdefault(g.resource, set()).update(p.removesuffix("*") for p in patterns)
+    return found
+
+
+def _kind_statements(prefix: str, grants: list[Grant]) -> list[Statement]:
+    """Statements from kind grants: s3:ListBucket merged per bucket (`<prefix>List<n>`), then one per grant
+    `sid` (`<prefix><sid>`: each of its actions on each of its resources), in the order first met."""
+    out = _list_bucket(f"{prefix}List", _listed(grants))
+    groups: dict[str, list[Grant]] = {}
+    for g in grants:
+        if g.action == "s3:ListBucket":
+            continue
+        if g.sid is None:
+            raise ValueError(
+                f"the {g.capability} grant of {g.action} on {g.resource} names no statement (sid)"
+            )
+        groups.setdefault(g.sid, []).append(g)
+    for sid, members in groups.items():
+        conditions = {repr(g.condition) for g in members}
+        if len(conditions) > 1:
+            raise ValueError(
+                f"grants of statement {prefix}{sid} differ in their conditions: {sorted(conditions)}"
+            )
+        resources = _unique([_resource(g.resource) for g in members])
+        out.append(_stmt(f"{prefix}{sid}", [g.action for g in members], resources, members[0].condition))
     return out
 
 
@@ -199,7 +242,8 @@ def _endpoints_invoke(s: Scope) -> list[Statement]:
 
 def _models_identify(s: Scope) -> list[Statement]:
     # ModelInspector.identify (SageMaker endpoints only): DescribeEndpoint -> DescribeEndpointConfig ->
-    # DescribeModel, then HeadObject of the model data in the plan's model-artifacts buckets.
+    # DescribeModel, then HeadObject of the model data in the plan's model-artifacts buckets (the
+    # "model-identify" grants of the asset kinds).
     arns = _sagemaker_endpoints(s)
     if not arns:
         return []
@@ -214,16 +258,8 @@ def _models_identify(s: Scope) -> list[Statement]:
             configs + models,
         ),
     ]
-    objects = [
-        _objects(loc.bucket, loc.prefix)
-        for plan in s.plans
-        for asset in plan.assets
-        if isinstance(asset, S3Asset) and asset.role == "model-artifacts"
-        for loc in (asset.source, asset.replica)
-    ]
-    if objects:
-        out.append(_stmt("ModelsHeadArtifact", ["s3:GetObject"], objects))
-    return out
+    # The artifacts themselves: what the asset kinds declare (S3 assets of role model-artifacts).
+    return out + _kind_statements("Models", _kind_grants(s, "model-identify"))
 
 
 def _zone_arn(traffic: Any) -> dict[str, str]:
@@ -290,19 +326,10 @@ def _traffic_shift(s: Scope) -> list[Statement]:
     return out
 
 
-def _asset_prefixes(s: Scope) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for plan in s.plans:
-        for asset in plan.assets:
-            if isinstance(asset, S3Asset):
-                for loc in (asset.source, asset.replica):
-                    found.setdefault(loc.bucket, set()).add(loc.prefix)
-    return found
-
-
 def _replication_list(s: Scope) -> list[Statement]:
-    # check_replication / failback readiness: ListObjectsV2 of each S3 asset's source and replica prefix.
-    return _list_bucket("ReplicationList", _asset_prefixes(s))
+    # check_replication / failback readiness: ListObjectsV2 of each S3 asset's source and replica prefix
+    # (the "asset-list" grants of the asset kinds).
+    return _kind_statements("Replication", _kind_grants(s, "asset-list"))
 
 
 def _notify(s: Scope) -> list[Statement]:
@@ -370,45 +397,14 @@ def _states_read(s: Scope) -> list[Statement]:
 
 
 def _resources_inspect(s: Scope) -> list[Statement]:
-    # ResourceReader (plan validation): versioning/replication of asset buckets, manifest listings, replica
-    # tables, topics, SageMaker endpoints and model package groups, health checks, and a simulation of the
-    # caller's own role.
-    out = list(_list_bucket("InspectList", _asset_prefixes(s) | _manifest_prefixes(s)))
-    buckets = sorted(_asset_prefixes(s) | _manifest_prefixes(s))
-    if buckets:
-        out.append(
-            _stmt(
-                "InspectBuckets",
-                ["s3:GetBucketVersioning", "s3:GetReplicationConfiguration"],
-                [_bucket(b) for b in buckets],
-            )
-        )
-    tables = []
-    groups = []
+    # ResourceReader (plan validation): what the asset kinds' checks read (their "inspect" grants: bucket
+    # versioning and replication, manifest listings, tables, model package groups), then health checks,
+    # SageMaker endpoints, topics, and a simulation of the caller's own role.
+    out = _kind_statements("Inspect", _kind_grants(s, "inspect"))
     checks = []
     for plan in s.plans:
-        for asset in plan.assets:
-            if asset.kind == "dynamodb":
-                tables.append(_sub(f"{ARN}:dynamodb:{plan.regions.primary}:{ACCOUNT}:table/{asset.table}"))
-                tables.append(
-                    _sub(
-                        f"{ARN}:dynamodb:{plan.regions.secondary}:{ACCOUNT}:table/{asset.replica_table_name}"
-                    )
-                )
-            elif isinstance(asset, ModelRegistryAsset) and asset.model_package_group:
-                for region in (plan.regions.primary, plan.regions.secondary):
-                    groups.append(
-                        _sub(
-                            f"{ARN}:sagemaker:{region}:{ACCOUNT}:model-package-group/"
-                            f"{asset.model_package_group.lower()}"
-                        )
-                    )
         if isinstance(plan.traffic, Route53FailoverTraffic):
             checks += _health_checks(plan.traffic)
-    if tables:
-        out.append(_stmt("InspectTables", ["dynamodb:DescribeTable"], _unique(tables)))
-    if groups:
-        out.append(_stmt("InspectModelGroups", ["sagemaker:DescribeModelPackageGroup"], _unique(groups)))
     if checks:
         out.append(_stmt("InspectHealthChecks", ["route53:GetHealthCheck"], _unique(checks)))
     endpoints = _sagemaker_endpoints(s)
@@ -419,16 +415,6 @@ def _resources_inspect(s: Scope) -> list[Statement]:
     if s.own_role_arn is not None:
         out.append(_stmt("InspectOwnRole", ["iam:SimulatePrincipalPolicy"], [s.own_role_arn]))
     return out
-
-
-def _manifest_prefixes(s: Scope) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for plan in s.plans:
-        for asset in plan.assets:
-            if isinstance(asset, ModelRegistryAsset) and asset.source and asset.replica:
-                for loc in (asset.source, asset.replica):
-                    found.setdefault(loc.bucket, set()).add(loc.prefix)
-    return found
 
 
 def _evidence_write(s: Scope) -> list[Statement]:
@@ -460,10 +446,11 @@ DRILL_PREFIX = "lifeboat-drill/"  # services.drills.WRITE_PREFIX
 def _drill_writes(s: Scope) -> list[Statement]:
     # DrillRunner: timestamped objects under <asset prefix>lifeboat-drill/ (written on the source, compared
     # with the replica, deleted from both afterwards); nothing else of an asset is ever written or deleted.
+    # The prefixes the asset kinds list for replication (asset-list), each with the drill's sub-prefix.
     prefixes: dict[str, set[str]] = {}
-    for bucket, found in _asset_prefixes(s).items():
+    for bucket, found in _listed(_kind_grants(s, "asset-list")).items():
         prefixes[bucket] = {f"{p}{DRILL_PREFIX}" for p in found}
-    objects = [_objects(b, p) for b, ps in sorted(prefixes.items()) for p in sorted(ps)]
+    objects = [_sub(f"{b}/{p}*") for b, ps in sorted(prefixes.items()) for p in sorted(ps)]
     if not objects:
         return []
     return [
@@ -472,67 +459,17 @@ def _drill_writes(s: Scope) -> list[Statement]:
     ]
 
 
-def _asset_objects(s: Scope, side: str) -> list[dict[str, str]]:
-    out = []
-    for plan in s.plans:
-        for asset in plan.assets:
-            if isinstance(asset, S3Asset) or (isinstance(asset, ModelRegistryAsset) and asset.source):
-                loc = getattr(asset, side)
-                if loc is not None:
-                    out.append(_objects(loc.bucket, loc.prefix))
-    return _unique(out)
-
-
 def _assets_verify(s: Scope) -> list[Statement]:
-    # services.verification (plan_shards, run_shard): bucket versioning and replication rules, listings and
-    # version listings, object heads/manifests (GetObject[Version]) of both sides, the SageMaker registry's
-    # packages, and the DynamoDB replicas' tables and backups.
-    prefixes = _asset_prefixes(s) | _manifest_prefixes(s)
-    out = _list_bucket("VerifyList", prefixes)
-    buckets = [_bucket(b) for b in sorted(prefixes)]
-    if buckets:
-        actions = ["s3:GetBucketVersioning", "s3:GetReplicationConfiguration", "s3:ListBucketVersions"]
-        out.append(_stmt("VerifyBuckets", actions, buckets))
-        objects = _asset_objects(s, "source") + _asset_objects(s, "replica")
-        out.append(_stmt("VerifyObjects", ["s3:GetObject", "s3:GetObjectVersion"], objects))
-    groups, tables = [], []
-    for plan in s.plans:
-        for asset in plan.assets:
-            if isinstance(asset, ModelRegistryAsset) and asset.model_package_group:
-                for region in (plan.regions.primary, plan.regions.secondary):
-                    group = asset.model_package_group.lower()
-                    groups.append(_sub(f"{ARN}:sagemaker:{region}:{ACCOUNT}:model-package/{group}/*"))
-            elif asset.kind == "dynamodb":
-                tables.append(_sub(f"{ARN}:dynamodb:{plan.regions.primary}:{ACCOUNT}:table/{asset.table}"))
-                tables.append(
-                    _sub(
-                        f"{ARN}:dynamodb:{plan.regions.secondary}:{ACCOUNT}:table/{asset.replica_table_name}"
-                    )
-                )
-    if groups:
-        out.append(_stmt("VerifyModelPackagesList", ["sagemaker:ListModelPackages"], ["*"]))
-        out.append(_stmt("VerifyModelPackages", ["sagemaker:DescribeModelPackage"], _unique(groups)))
-    if tables:
-        actions = ["dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups"]
-        out.append(_stmt("VerifyTables", actions, _unique(tables)))
-        out.append(_stmt("VerifyBackupsList", ["dynamodb:ListBackups"], ["*"]))
-    return out
+    # services.verification (plan_shards, run_shard -> the asset kinds' checkers): their "asset-verify"
+    # grants, e.g. bucket versioning and replication rules, listings and version listings, object heads and
+    # manifests of both sides, the SageMaker registry's packages, the DynamoDB tables and backups.
+    return _kind_statements("Verify", _kind_grants(s, "asset-verify"))
 
 
 def _replication_redrive(s: Scope) -> list[Statement]:
     # services.replication_events: HeadObject of the failed source version, then CopyObject into the replica
-    # (metadata and tags copied), so: read the source version and its tags, write the replica object.
-    sources, replicas = _asset_objects(s, "source"), _asset_objects(s, "replica")
-    if not sources:
-        return []
-    return [
-        _stmt(
-            "RedriveRead",
-            ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"],
-            sources,
-        ),
-        _stmt("RedriveWrite", ["s3:PutObject", "s3:PutObjectTagging"], replicas),
-    ]
+    # (metadata and tags copied): the asset kinds' "asset-redrive" grants.
+    return _kind_statements("Redrive", _kind_grants(s, "asset-redrive"))
 
 
 def _queue_consume(s: Scope) -> list[Statement]:

@@ -45,7 +45,7 @@ def exit_code(report: VerificationReport) -> int:
 
 def run_with_progress(workload: str, d: Any, console: Console, *, workers: int = 4) -> VerificationReport:
     """verify_workload with a rich progress bar: shards done, objects compared, differences so far."""
-    from chalicelib.services.verification import verify_workload
+    from chalicelib.services.verification.on_demand import verify_workload
 
     counts = {"objects": 0, "differences": 0}
     with Progress(

@@ -8,18 +8,17 @@ serving the artifact each one loads from its own region's bucket.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlparse
 
-from chalicelib.models.plan import DRPlan, DynamoDBAsset, ModelRegistryAsset, Route53WeightedTraffic, S3Asset
+from chalicelib.models.plan import DRPlan, Route53WeightedTraffic, S3Asset
 from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
 from chalicelib.workflows.verify import build_verification
 from localcloud.alarms import alarm_spec_for
+from localcloud.asset_kinds import PublishedModel, name_model, provision_assets
 from localcloud.model import ModelArtifact, default_artifact
 from localcloud.modelserver import ModelServerProcess, publish_artifact, spawn_model_server, stop_process
 from localcloud.regional import copies
@@ -57,36 +56,6 @@ class PlanResources:
     model: dict[str, str] = field(default_factory=dict)
     # Lifeboat's copies in other regions (localcloud/regional.py): region -> kind -> state machine ARN.
     copies: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-def _bucket(cloud: LocalCloud, name: str, region: str) -> None:
-    s3 = cloud.client("s3", region)
-    kwargs: dict[str, Any] = {"Bucket": name}
-    if region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(**kwargs)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(
-        Bucket=name,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-        },
-    )
-
-
-def _table(cloud: LocalCloud, name: str, region: str) -> None:
-    ddb = cloud.client("dynamodb", region)
-    with contextlib.suppress(ddb.exceptions.ResourceInUseException):
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    ddb.update_continuous_backups(
-        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
 
 
 def _weighted_records(cloud: LocalCloud, plan: DRPlan, traffic: Route53WeightedTraffic) -> str:
@@ -151,17 +120,9 @@ def provision_plan(
         )
         _topic(cloud, plan, n.notifications_inbox, region)
 
-    # The assets: buckets in both regions (versioned, encrypted), feature tables with PITR.
-    for asset in plan.assets:
-        if isinstance(asset, S3Asset) or (
-            isinstance(asset, ModelRegistryAsset) and asset.source and asset.replica
-        ):
-            assert asset.source is not None and asset.replica is not None
-            _bucket(cloud, asset.source.bucket, primary)
-            _bucket(cloud, asset.replica.bucket, secondary)
-        elif isinstance(asset, DynamoDBAsset):
-            _table(cloud, asset.table, primary)
-            _table(cloud, asset.replica_table_name, secondary)
+    # The assets, each by its kind (localcloud/asset_kinds.py): buckets in both regions (versioned,
+    # encrypted), feature tables with PITR.
+    provision_assets(cloud, plan)
 
     # S3 replication as a real account has it: rules, replication events to the stage queue, locked replicas.
     configure_replication(
@@ -184,30 +145,17 @@ def provision_plan(
             "sha256": sha,
             "version": art.version,
         }
-        for asset in plan.assets:
-            if isinstance(asset, ModelRegistryAsset) and asset.source and asset.replica:
-                for loc, bucket, k in (
-                    (asset.source, models.source.bucket, key),
-                    (asset.replica, models.replica.bucket, replica_key),
-                ):
-                    manifest = {
-                        "model": art.model_name,
-                        "versions": [
-                            {
-                                "version": art.version,
-                                "artifact": f"s3://{bucket}/{k}",
-                                "sha256": sha,
-                                "deployable": True,
-                            }
-                        ],
-                    }
-                    region = primary if loc is asset.source else secondary
-                    cloud.client("s3", region).put_object(
-                        Bucket=loc.bucket,
-                        Key=f"{loc.prefix}{art.model_name}.json",
-                        Body=json.dumps(manifest, indent=2).encode(),
-                        ContentType="application/json",
-                    )
+        # The registries name it (the kinds that name models: localcloud/asset_kinds.py).
+        published = PublishedModel(
+            name=art.model_name,
+            version=art.version,
+            sha256=sha,
+            primary_bucket=models.source.bucket,
+            primary_key=key,
+            secondary_bucket=models.replica.bucket,
+            secondary_key=replica_key,
+        )
+        name_model(cloud, plan, published)
 
     if isinstance(plan.traffic, Route53WeightedTraffic):
         out.zone_id = _weighted_records(cloud, plan, plan.traffic)

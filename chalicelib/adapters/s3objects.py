@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.adapters.dynamo import error_code
+from chalicelib.adapters.errors import is_transient
 from chalicelib.domain.listings import ObjectInfo
 from chalicelib.domain.verification import clip, start_after
 
@@ -190,7 +191,41 @@ def stored_sha256_hex(s3: Any, bucket: str, key: str) -> str | None:
     return base64.b64decode(value).hex()
 
 
+def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """A JSON object (a registry manifest), None when there is no such key."""
+    try:
+        return dict(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    except Exception as exc:
+        if error_code(exc) in NOT_FOUND:
+            return None
+        raise
+
+
+def object_sha256(s3: Any, bucket: str, key: str) -> tuple[str | None, str]:
+    """(hex SHA-256, how): the stored checksum when S3 has a full-object one, else the streamed bytes;
+    (None, "missing") when there is no such object."""
+    try:
+        stored = stored_sha256_hex(s3, bucket, key)
+        if stored is not None:
+            return stored, "stored-checksum"
+        return sha256_of_object(s3, bucket, key), "read"
+    except Exception as exc:
+        if error_code(exc) in NOT_FOUND:
+            return None, "missing"
+        raise
+
+
 # -- bucket settings --------------------------------------------------------------------------------------
+def is_versioned(s3: Any, bucket: str) -> bool:
+    """Versioning is Enabled on the bucket. An unreadable setting counts as not (throttling/5xx raise)."""
+    try:
+        return s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"  # type: ignore[no-any-return]
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        return False
+
+
 def common_prefixes(s3: Any, bucket: str, prefix: str) -> list[str]:
     """The "directories" directly under `prefix` (relative, each ending in '/'), in key order."""
     return directories(s3, bucket, prefix)[0]
@@ -266,7 +301,7 @@ def latest_inventory_manifest(
     Returns (manifest key, parsed manifest) or None. Snapshot folders are named YYYY-MM-DDTHH-MMZ, so the
     newest is the greatest key.
     """
-    base = f"{prefix}{source_bucket}/" if not prefix or prefix.endswith("/") else f"{prefix}/{source_bucket}/"
+    base = inventory_base(prefix, source_bucket)
     newest: str | None = None
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": base}
     while True:
@@ -281,6 +316,11 @@ def latest_inventory_manifest(
         return None
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=newest)["Body"].read())
     return newest, manifest
+
+
+def inventory_base(prefix: str, source_bucket: str) -> str:
+    """Where S3 Inventory writes the manifests and data files of `source_bucket` under `prefix`."""
+    return f"{prefix}{source_bucket}/" if not prefix or prefix.endswith("/") else f"{prefix}/{source_bucket}/"
 
 
 def inventory_columns(manifest: dict[str, Any]) -> list[str]:

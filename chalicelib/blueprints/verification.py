@@ -15,8 +15,8 @@ bp = Blueprint(__name__)
 @task
 def verify_plan(event: dict[str, Any]) -> Any:
     from chalicelib.models import verification as m
-    from chalicelib.services import verification as uc
     from chalicelib.services.deps import deps
+    from chalicelib.services.verification import tasks as uc
 
     return uc.task_plan_run(m.PlanRunInput.model_validate(event), deps())
 
@@ -25,8 +25,8 @@ def verify_plan(event: dict[str, Any]) -> Any:
 @task
 def verify_shard(event: dict[str, Any]) -> Any:
     from chalicelib.models import verification as m
-    from chalicelib.services import verification as uc
     from chalicelib.services.deps import deps
+    from chalicelib.services.verification import tasks as uc
 
     return uc.task_run_shard(m.ShardInput.model_validate(event), deps())
 
@@ -35,15 +35,15 @@ def verify_shard(event: dict[str, Any]) -> Any:
 @task
 def verify_finalize(event: dict[str, Any]) -> Any:
     from chalicelib.models import verification as m
-    from chalicelib.services import verification as uc
     from chalicelib.services.deps import deps
+    from chalicelib.services.verification import tasks as uc
 
     return uc.task_finalize(m.FinalizeInput.model_validate(event), deps())
 
 
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="verify_scheduled")
 def verify_scheduled(event: Any) -> dict[str, Any]:
-    from chalicelib.services import verification as uc
     from chalicelib.services.deps import deps
+    from chalicelib.services.verification import tasks as uc
 
     return uc.start_scheduled(deps())

@@ -5,17 +5,16 @@ Used by plan validation: either simulated against Lifeboat's role, or listed for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from chalicelib.models.grants import Grant
 from chalicelib.models.plan import (
     DRPlan,
-    DynamoDBAsset,
     HttpEndpoint,
-    ModelRegistryAsset,
     Route53FailoverTraffic,
-    S3Asset,
     SageMakerEndpoint,
     SageMakerVariantsTraffic,
 )
@@ -46,7 +45,9 @@ def _s3_bucket(partition: str, bucket: str) -> str:
     return f"arn:{partition}:s3:::{bucket}"
 
 
-def required_permissions(plan: DRPlan, lb: LifeboatResources) -> list[Permission]:
+def required_permissions(plan: DRPlan, lb: LifeboatResources, *, grants: Sequence[Grant]) -> list[Permission]:
+    """What Lifeboat's functions need to run `plan`: its own state, endpoints, traffic, alarms, topics, and
+    `grants` (what the plan's kinds declare, collected by the caller: the domain does not know the kinds)."""
     p, acct = lb.partition, lb.account
     out: list[Permission] = []
 
@@ -108,40 +109,14 @@ def required_permissions(plan: DRPlan, lb: LifeboatResources) -> list[Permission
         else:
             need("route53:ChangeResourceRecordSets", zone, "shift traffic (one atomic change batch)")
 
-    # Assets: replication checks and verification.
-    for asset in plan.assets:
-        if isinstance(asset, S3Asset):
-            for loc, why in ((asset.source, "source"), (asset.replica, "replica")):
-                bucket = _s3_bucket(p, loc.bucket)
-                need("s3:ListBucket", bucket, f"compare {asset.name} {why} listings (replication lag)")
-                need("s3:GetBucketVersioning", bucket, "validate versioning (required by replication)")
-                need("s3:GetObject", f"{bucket}/{loc.prefix}*", f"verify {asset.name} copies")
-            need(
-                "s3:GetReplicationConfiguration",
-                _s3_bucket(p, asset.source.bucket),
-                f"validate {asset.name} is replicated",
-            )
-        elif isinstance(asset, ModelRegistryAsset):
-            if asset.source and asset.replica:
-                for loc in (asset.source, asset.replica):
-                    need("s3:ListBucket", _s3_bucket(p, loc.bucket), "read the model registry manifest")
-                    need("s3:GetObject", f"{_s3_bucket(p, loc.bucket)}/{loc.prefix}*", "read the manifest")
-            elif asset.model_package_group:
-                for region in (plan.regions.primary, plan.regions.secondary):
-                    group = asset.model_package_group.lower()
-                    arn = f"arn:{p}:sagemaker:{region}:{acct}:model-package-group/{group}"
-                    need("sagemaker:DescribeModelPackageGroup", arn, "read the model registry")
-                    need("sagemaker:ListModelPackages", "*", "compare approved model versions")
-        elif isinstance(asset, DynamoDBAsset):
-            for region, table in (
-                (plan.regions.primary, asset.table),
-                (plan.regions.secondary, asset.replica_table_name),
-            ):
-                need(
-                    "dynamodb:DescribeTable",
-                    f"arn:{p}:dynamodb:{region}:{acct}:table/{table}",
-                    f"check the {asset.name} replica",
-                )
+    # What the plan's kinds declare (assets: listings, verification, re-drives, validation), every capability
+    # of every function: one permission per action and resource, with the first reason given.
+    seen = {(perm.action, perm.resource) for perm in out}
+    for grant in grants:
+        resource = grant.concrete(partition=p, account=acct)
+        if (grant.action, resource) not in seen:
+            seen.add((grant.action, resource))
+            out.append(Permission(action=grant.action, resource=resource, why=grant.why))
 
     # Alarms and notifications.
     for alarm in dict.fromkeys([*plan.trigger.alarms, *plan.failback.gate_alarms]):

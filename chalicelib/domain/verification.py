@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.domain.listings import Difference, ObjectInfo
 from chalicelib.domain.objectives import rpo_exposure
 from chalicelib.models.durations import format_duration
+from chalicelib.models.plan import DRPlan
 from chalicelib.models.verification import (
     VERDICT_ORDER,
     AssetVerification,
     Finding,
     ObjectSample,
+    Shard,
     ShardResult,
     Verdict,
     VerificationReport,
@@ -161,6 +164,26 @@ def tally(result: ShardResult, diffs: Iterable[Difference], *, snapshot_at: date
             )
 
 
+def add_sample(result: ShardResult, kind: str, key: str, why: str, changed: datetime | None) -> None:
+    """Count one difference found without a listing diff (a registry version, a table's restore point):
+    missing, different, or unverified; the oldest change not safely in the replica is remembered."""
+    if kind == "missing":
+        result.missing += 1
+    elif kind == "different":
+        result.different += 1
+    else:
+        result.unverified += 1
+    if (
+        changed is not None
+        and kind != "unverified"
+        and (result.oldest_unreplicated_at is None or changed < result.oldest_unreplicated_at)
+    ):
+        result.oldest_unreplicated_at = changed
+        result.oldest_unreplicated_key = key
+    if len(result.samples) < SAMPLES_PER_SHARD:
+        result.samples.append(ObjectSample(kind=kind, key=key, why=why, source_last_modified=changed))
+
+
 # -- verdicts ---------------------------------------------------------------------------------------------
 def asset_verdict(
     *,
@@ -297,6 +320,79 @@ def _dur(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds:.1f}s"
     return format_duration(timedelta(seconds=round(seconds)))
+
+
+# -- the report of a run ---------------------------------------------------------------------------------
+def finalize(
+    plan: DRPlan,
+    shards: list[Shard],
+    results: list[ShardResult],
+    *,
+    run_id: str,
+    trigger: str,
+    started_at: datetime,
+    now: datetime,
+    execution: str | None = None,
+    problems: list[str] | None = None,
+    replication_failures: dict[str, dict[str, dict[str, Any]]] | None = None,
+) -> VerificationReport:
+    """The report of a run from its shard results and the replication failures events reported (no I/O)."""
+    problems = list(problems or [])
+    assets: list[AssetVerification] = []
+    for asset in plan.assets:
+        own = [s for s in shards if s.asset == asset.name]
+        got = [r for r in results if r.shard.asset == asset.name]
+        merged = merge_asset(
+            asset=asset.name,
+            kind=asset.kind,
+            role=getattr(asset, "role", None),
+            objective=plan.asset_rpo(asset),
+            results=got,
+            expected=len(own),
+            now=now,
+        )
+        for code, seen in sorted((replication_failures or {}).get(asset.name, {}).items()):
+            merged.findings.append(failure_finding(code, seen, outstanding=merged.mismatches > 0))
+        names = {a.name for a in plan.assets}
+        for problem in problems:
+            owner = problem.split(":", 1)[0]
+            if owner == asset.name or owner not in names:
+                merged.incomplete_reasons.append(problem)
+                if merged.verdict in ("green", "at-risk"):
+                    merged.verdict = "incomplete"
+        assets.append(merged)
+    verdict = worst(a.verdict for a in assets)
+    if problems and verdict in ("green", "at-risk"):
+        verdict = "incomplete"
+    summary = report_summary(plan.workload, verdict, assets)
+    return VerificationReport(
+        workload=plan.workload,
+        run_id=run_id,
+        trigger=trigger,
+        execution=execution,
+        started_at=started_at,
+        finished_at=now,
+        verdict=verdict,
+        summary=summary,
+        assets=assets,
+        problems=problems,
+    )
+
+
+def failure_finding(code: str, seen: dict[str, Any], *, outstanding: bool) -> Finding:
+    """A replication failure reason S3 reported for an asset, said for humans: can a retry fix it?"""
+    fix = (
+        "a retry can fix it"
+        if seen.get("retry_fixes")
+        else f"a retry CANNOT fix it until someone acts: {seen.get('action', 'fix the configuration')}"
+    )
+    return Finding(
+        severity="warning" if outstanding else "info",
+        code=f"replication-failed-{code}",
+        message=f"S3 reported {seen.get('count', 1)} replication failure(s) {code} "
+        f"(last: {seen.get('last_key')} at {seen.get('last_at')}, "
+        f"{seen.get('redrive', 'not re-driven')}); {fix}",
+    )
 
 
 # -- Markdown ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ Capability = Literal[
     "asset-list",  # replication listings (RPO, failback readiness)
     "asset-verify",  # backup verification (checksums, versions, protection)
     "asset-redrive",  # re-drive a failed replication
+    "model-identify",  # read the model artefact an endpoint serves (failback readiness: which model is where)
 ]
 
 PARTITION = "${AWS::Partition}"
@@ -37,9 +38,16 @@ class Grant(BaseModel):
     resource: str = Field(description="ARN template (Fn::Sub syntax) or '*'.")
     why: str = Field(description="Which step of failover/failback/verification needs it, in words.")
     condition: dict[str, Any] | None = Field(default=None, description="IAM condition block, if any.")
+    sid: str | None = Field(
+        default=None,
+        description="Which statement of the capability the grant joins in the deployed policy (infra/"
+        "permissions.py prefixes it with the capability's, e.g. Tables -> VerifyTables); grants sharing it "
+        "become one statement, allowing each of their actions on each of their resources. s3:ListBucket "
+        "grants need none: they are merged per bucket. Plan validation ignores it.",
+    )
 
     def __hash__(self) -> int:  # conditions are dicts: hash what identifies the grant
-        return hash((self.capability, self.action, self.resource, self.why, repr(self.condition)))
+        return hash((self.capability, self.action, self.resource, self.why, repr(self.condition), self.sid))
 
     def concrete(self, *, partition: str, account: str) -> str:
         """The resource with partition and account filled in (plan validation, IAM simulation)."""

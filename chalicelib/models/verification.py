@@ -13,7 +13,6 @@ backup that can be deleted, content that cannot be verified); breached: measured
 hard failure (no versioning, corrupt model, PITR off...); incomplete: the run could not prove anything."""
 
 VERDICT_ORDER: dict[str, int] = {"green": 0, "at-risk": 1, "incomplete": 2, "breached": 3}
-ShardKind = Literal["s3-objects", "s3-config", "model-registry", "dynamodb"]
 Severity = Literal["breach", "warning", "info"]
 
 
@@ -40,7 +39,10 @@ class Shard(_Model):
 
     index: int = Field(description="Position in the run (results are stored under it).")
     asset: str = Field(description="Asset name in the plan.")
-    kind: ShardKind = Field(description="What to check.")
+    kind: str = Field(
+        description="What to check: one of the shard kinds of the asset's kind (its checker's `checks` in "
+        "chalicelib.adapters.assets, e.g. s3-objects, s3-config, model-registry, dynamodb)."
+    )
     top_level: bool = Field(
         False,
         description="Listing shards: only the objects directly under the prefix (Delimiter '/'); inventory "

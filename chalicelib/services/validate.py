@@ -8,27 +8,24 @@ A check that cannot run (access denied, throttled) becomes a finding too, never 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from chalicelib.adapters.assets import asset_grants, checker_for
+from chalicelib.adapters.assets.base import LiveCheck
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.resources import ResourceReader, role_arn_of
 from chalicelib.domain.permissions import LifeboatResources, Permission, required_permissions
 from chalicelib.models.alarms import AlarmSnapshot
-from chalicelib.models.durations import format_duration
 from chalicelib.models.plan import (
     ROLES,
     DRPlan,
-    DynamoDBAsset,
-    ModelRegistryAsset,
     Role,
     Route53FailoverTraffic,
-    S3Asset,
-    S3Location,
     SageMakerEndpoint,
     SageMakerVariantsTraffic,
 )
@@ -169,95 +166,15 @@ def _traffic(plan: DRPlan, d: Deps, reader: ResourceReader, out: _Findings) -> N
                 )
 
 
-def _versioning(reader: ResourceReader, out: _Findings, bucket: str, region: str) -> None:
-    subject = f"bucket {bucket} ({region})"
-    try:
-        status = reader.bucket_versioning(bucket, region)
-    except LookupError as exc:
-        out.add("asset", subject, "error", str(exc))
-        return
-    if status == "Enabled":
-        out.add("asset", subject, "ok", "exists, versioning enabled")
-    else:
-        out.add("asset", subject, "error", f"versioning is {status or 'off'}; S3 replication requires it")
-
-
-def _replicates_to(rules: Iterable[dict[str, Any]], replica_bucket: str) -> bool:
-    for rule in rules:
-        dest = str((rule.get("Destination") or {}).get("Bucket", ""))
-        if rule.get("Status") == "Enabled" and dest.split(":")[-1] == replica_bucket:
-            return True
-    return False
-
-
-def _replication(plan: DRPlan, reader: ResourceReader, out: _Findings, asset: S3Asset) -> None:
-    rules = reader.bucket_replication_rules(asset.source.bucket, plan.regions.primary)
-    subject = f"{asset.name}: {asset.source.bucket} -> {asset.replica.bucket}"
-    if _replicates_to(rules, asset.replica.bucket):
-        out.add("asset", subject, "ok", "replication rule enabled")
-        return
-    out.add(
-        "asset",
-        subject,
-        "error",
-        f"no enabled replication rule from {asset.source.bucket} to {asset.replica.bucket}: "
-        f"the secondary's copy will go stale (RPO {format_duration(plan.asset_rpo(asset))})",
-    )
-
-
-def _manifest(reader: ResourceReader, out: _Findings, name: str, loc: S3Location, region: str) -> None:
-    subject = f"{name}: s3://{loc.bucket}/{loc.prefix}"
-    if reader.keys(loc.bucket, loc.prefix, region, limit=5):
-        out.add("asset", subject, "ok", "registry manifest present")
-    else:
-        out.add("asset", subject, "error", "no registry manifest under this prefix")
-
-
-def _package_group(reader: ResourceReader, out: _Findings, name: str, group: str, region: str) -> None:
-    subject = f"{name}: model package group {group} ({region})"
-    if reader.model_package_group(group, region) is None:
-        out.add("asset", subject, "error", "does not exist")
-    else:
-        out.add("asset", subject, "ok", "exists")
-
-
-def _tables(plan: DRPlan, reader: ResourceReader, out: _Findings, asset: DynamoDBAsset) -> None:
-    primary, secondary = plan.regions.primary, plan.regions.secondary
-    subject = f"{asset.name}: table {asset.table}"
-    source = reader.table(asset.table, primary)
-    if source is None:
-        out.add("asset", subject, "error", f"table {asset.table} does not exist in {primary}")
-        return
-    if reader.table(asset.replica_table_name, secondary) is None:
-        out.add("asset", subject, "error", f"no replica {asset.replica_table_name} in {secondary}")
-        return
-    regions = {r.get("RegionName") for r in source.get("Replicas", [])}
-    if asset.replica_table_name == asset.table and secondary not in regions:
-        message = f"exists in both regions but {secondary} is not a replica of the global table"
-        out.add("asset", subject, "warning", message)
-    else:
-        out.add("asset", subject, "ok", f"exists in {primary} and {secondary}")
-
-
 def _assets(plan: DRPlan, reader: ResourceReader, out: _Findings) -> None:
-    primary, secondary = plan.regions.primary, plan.regions.secondary
     for asset in plan.assets:
-        if isinstance(asset, S3Asset):
-            for bucket, region in ((asset.source.bucket, primary), (asset.replica.bucket, secondary)):
-                out.guard("asset", f"bucket {bucket}", partial(_versioning, reader, out, bucket, region))
-            out.guard("asset", asset.name, partial(_replication, plan, reader, out, asset))
-        elif isinstance(asset, ModelRegistryAsset):
-            if asset.source is not None and asset.replica is not None:
-                for loc, region in ((asset.source, primary), (asset.replica, secondary)):
-                    out.guard("asset", asset.name, partial(_manifest, reader, out, asset.name, loc, region))
-            elif asset.model_package_group:
-                for region in (primary, secondary):
-                    group = asset.model_package_group
-                    out.guard(
-                        "asset", asset.name, partial(_package_group, reader, out, asset.name, group, region)
-                    )
-        elif isinstance(asset, DynamoDBAsset):
-            out.guard("asset", asset.name, partial(_tables, plan, reader, out, asset))
+        for check in checker_for(asset).live_checks(plan, asset, reader):
+            out.guard("asset", check.subject, partial(_live, out, check))
+
+
+def _live(out: _Findings, check: LiveCheck) -> None:
+    for finding in check.run():
+        out.add("asset", finding.subject, finding.severity, finding.message)
 
 
 def _alarm_check(plan: DRPlan, d: Deps, out: _Findings) -> None:
@@ -370,7 +287,8 @@ def validate_plan(
     region = plan.regions.primary
     with contextlib.suppress(Exception):  # only used to name resources in the permission list
         region = d.notifier.sns.meta.region_name
-    permissions = required_permissions(plan, _lifeboat_resources(d, account or "<account>", region))
+    lifeboat = _lifeboat_resources(d, account or "<account>", region)
+    permissions = required_permissions(plan, lifeboat, grants=asset_grants(plan))
     simulated = _iam(reader, principal, permissions, out) if simulate_iam else False
     if not simulate_iam:
         out.add(

@@ -17,7 +17,8 @@ from chalicelib.models.failover import ReplicationInput
 from chalicelib.services import replication_events as events_uc
 from chalicelib.services.deps import deps
 from chalicelib.services.failover import check_replication
-from chalicelib.services.verification import asset_states, verify_workload
+from chalicelib.services.verification import asset_states
+from chalicelib.services.verification.on_demand import verify_workload
 from localcloud.replication import ReplicationSimulator, notification_record
 from localcloud.server import LocalCloud
 from tests.integration.stack import Stack, build_stack

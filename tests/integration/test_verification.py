@@ -24,10 +24,12 @@ from chalicelib.adapters.errors import TransientError
 from chalicelib.adapters.evidence import latest_key
 from chalicelib.adapters.s3objects import copy_preserving, iter_objects
 from chalicelib.domain.listings import diff_listings
+from chalicelib.domain.verification import finalize
 from chalicelib.models.plan import S3Asset, S3Location
 from chalicelib.models.verification import VerificationReport
-from chalicelib.services import verification as uc
 from chalicelib.services.deps import deps
+from chalicelib.services.verification import shards as work
+from chalicelib.services.verification.on_demand import verify_workload
 from lifeboat_cli.verify_cmd import exit_code
 from localcloud.faults import AwsFaults
 from localcloud.resources import names
@@ -111,7 +113,7 @@ def seed(stack: Stack, n: int = 12) -> None:
 
 
 def verify(**kw: Any) -> VerificationReport:
-    return uc.verify_workload("fraud-scoring", deps(), sleep=lambda _: None, **kw)
+    return verify_workload("fraud-scoring", deps(), sleep=lambda _: None, **kw)
 
 
 def by_asset(report: VerificationReport) -> dict[str, Any]:
@@ -210,7 +212,7 @@ def test_an_exposure_older_than_the_objective_is_a_breach(fresh: Stack) -> None:
     )
     later = dataclasses.replace(deps(), clock=lambda: deps().clock() + timedelta(minutes=3))
     # When verified
-    report = uc.verify_workload("fraud-scoring", later, sleep=lambda _: None)
+    report = verify_workload("fraud-scoring", later, sleep=lambda _: None)
     models = by_asset(report)["model-artifacts"]
     # Then the measured RPO is over the objective: breached, and a human is told
     assert models.measured_rpo_seconds is not None and models.measured_rpo_seconds > 60
@@ -317,7 +319,7 @@ def test_a_shard_still_failing_after_its_retries_makes_the_run_incomplete(
     fresh: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given object comparisons that keep hitting 5xx after botocore's own retries
-    real = uc.run_shard
+    real = work.run_shard
     calls: list[int] = []
 
     def flaky(plan: Any, shard: Any, d: Any) -> Any:
@@ -326,7 +328,7 @@ def test_a_shard_still_failing_after_its_retries_makes_the_run_incomplete(
             raise TransientError("ServiceUnavailable: injected")
         return real(plan, shard, d)
 
-    monkeypatch.setattr(uc, "run_shard", flaky)
+    monkeypatch.setattr(work, "run_shard", flaky)
     # When verified
     report = verify()
     # Then each such shard was tried three times, and the run reports incomplete, not green
@@ -441,10 +443,10 @@ def test_an_inventory_replaces_the_source_listing(fresh: Stack) -> None:
     )
     d = deps()
     # When the asset is verified from the inventory
-    shards, problems = uc.plan_shards(plan, d)
+    shards, problems = work.plan_shards(plan, d)
     object_shards = [s for s in shards if s.asset == "training-data" and s.kind == "s3-objects"]
-    results = [uc.run_shard(plan, s, d) for s in shards if s.asset == "training-data"]
-    report = uc.finalize(
+    results = [work.run_shard(plan, s, d) for s in shards if s.asset == "training-data"]
+    report = finalize(
         plan, shards, results, run_id="inv", trigger="test", started_at=d.clock(), now=d.clock()
     )
     data = by_asset(report)["training-data"]
@@ -478,10 +480,10 @@ def test_overlapping_inventory_files_make_the_asset_incomplete(fresh: Stack) -> 
         }
     )
     d = deps()
-    shards, _ = uc.plan_shards(plan, d)
-    results = [uc.run_shard(plan, s, d) for s in shards if s.asset == "training-data"]
+    shards, _ = work.plan_shards(plan, d)
+    results = [work.run_shard(plan, s, d) for s in shards if s.asset == "training-data"]
     data = by_asset(
-        uc.finalize(plan, shards, results, run_id="inv2", trigger="test", started_at=d.clock(), now=d.clock())
+        finalize(plan, shards, results, run_id="inv2", trigger="test", started_at=d.clock(), now=d.clock())
     )["training-data"]
     # Then the comparison is not trusted: incomplete, with the reason
     assert data.verdict == "incomplete"

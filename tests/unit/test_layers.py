@@ -19,10 +19,6 @@ FACTORY_MODULE = "chalicelib.adapters.aws"
 FACTORY_NAMES = frozenset({"client", "factory", "ClientFactory"})
 SDK_PACKAGES = frozenset({"boto3", "botocore"})
 
-# The one exception, until the AssetChecker work (issue 12, item 2) moves verification's SageMaker, DynamoDB
-# and S3 calls into adapters: that work removes this entry. No other module may be added here.
-EXCEPTIONS = frozenset({"chalicelib/services/verification.py"})
-
 FIX = (
     "move the AWS call into an adapter in chalicelib/adapters/ (which asks chalicelib.adapters.aws for its "
     "client) and reach the adapter through chalicelib/services/deps.py (Deps)"
@@ -122,19 +118,13 @@ def test_aws_clients_are_built_only_in_adapters() -> None:
     # Given every module of chalicelib/ outside the adapters
     # When each is scanned for the AWS SDK and the client factory
     found = scan()
-    # Then none builds an AWS client (but the listed exception)
-    offending = [str(f) for path, findings in found.items() if path not in EXCEPTIONS for f in findings]
+    # Then none builds an AWS client
+    offending = [str(f) for findings in found.values() for f in findings]
     assert not offending, (
         "AWS clients are built only in chalicelib/adapters/ (docs/architecture.md). Found:\n  "
         + "\n  ".join(offending)
         + f"\nTo fix: {FIX}."
     )
-
-
-def test_every_exception_is_still_needed() -> None:
-    # Given the listed exceptions / Then each still builds a client: one that no longer does leaves the list
-    unneeded = sorted(EXCEPTIONS - set(scan()))
-    assert not unneeded, f"{unneeded} no longer build AWS clients: remove them from EXCEPTIONS in {__file__}"
 
 
 # -- the scanner sees what it must ---------------------------------------------------------------------------

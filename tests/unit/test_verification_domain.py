@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.domain.assets.s3 import bucket_findings
 from chalicelib.domain.listings import ObjectInfo, compare_content, diff_listings
 from chalicelib.domain.verification import (
     CountingStream,
     asset_verdict,
     clip,
+    failure_finding,
     in_range,
     key_ranges,
     merge_asset,
@@ -25,7 +27,6 @@ from chalicelib.domain.verification import (
 )
 from chalicelib.models.plan import S3Asset
 from chalicelib.models.verification import Finding, ObjectSample, Shard, ShardResult, VerificationReport
-from chalicelib.services.verification import bucket_findings, failure_finding
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -381,56 +382,3 @@ def test_the_markdown_report_reads_like_the_verdict() -> None:
     assert "`replica-not-locked`: replica can be deleted" in md
     assert "`a\\|b`" in md
     assert "s3://e/r.json" in md
-
-
-# -- SageMaker model registry ---------------------------------------------------------------------------
-class FakeSageMaker:
-    """Approved model packages of one group, as list_model_packages/describe_model_package return them."""
-
-    def __init__(self, packages: dict[str, dict]) -> None:
-        self.packages = packages
-
-    def list_model_packages(self, **kwargs: object) -> dict:
-        assert kwargs["ModelApprovalStatus"] == "Approved"
-        return {
-            "ModelPackageSummaryList": [{"ModelPackageArn": arn, "CreationTime": T0} for arn in self.packages]
-        }
-
-    def describe_model_package(self, ModelPackageName: str) -> dict:  # noqa: N803 - boto3's name
-        return self.packages[ModelPackageName]
-
-
-def test_sagemaker_registry_versions_are_matched_by_artifact_identity(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from chalicelib.adapters import aws
-    from chalicelib.models.planfile import load_plan_text
-    from chalicelib.services import verification as uc
-
-    # Given a plan whose registry is a SageMaker model package group
-    text = (ROOT / "plans" / "fraud-scoring.yaml").read_text()
-    text = text.replace(
-        "    registry: s3-manifest   # the approved model version is named by a manifest object in S3\n"
-        "    source: {bucket: fraud-models-use1, prefix: registry/}\n"
-        "    replica: {bucket: fraud-models-usw2, prefix: registry/}\n",
-        "    registry: sagemaker\n    model_package_group: fraud-scorer\n",
-    )
-    plan = load_plan_text(text)
-    # And three approved versions in the primary: one replicated, one not, one without any identity
-    primary = FakeSageMaker(
-        {
-            "arn:p/1": {"CustomerMetadataProperties": {"sha256": "AA"}},
-            "arn:p/2": {"InferenceSpecification": {"Containers": [{"ModelDataETag": "bb"}]}},
-            "arn:p/3": {},
-        }
-    )
-    secondary = FakeSageMaker({"arn:s/1": {"CustomerMetadataProperties": {"sha256": "aa"}}})
-    monkeypatch.setattr(
-        aws, "client", lambda service, region=None: primary if region == "us-east-1" else secondary
-    )
-    # When the registry shard runs
-    result = uc.run_shard(plan, Shard(index=0, asset="fraud-model", kind="model-registry"), None)  # type: ignore[arg-type]
-    # Then the unreplicated version is missing, the one with nothing to compare is unverified
-    assert (result.source_objects, result.missing, result.unverified) == (3, 1, 1)
-    assert {s.key: s.kind for s in result.samples} == {"arn:p/2": "missing", "arn:p/3": "unverified"}
-    assert result.oldest_unreplicated_at == T0

@@ -1,0 +1,166 @@
+"""Model registry assets: the registry of model versions must name the same approved versions in both regions.
+
+Two registries: S3 manifests (JSON objects, replicated like any S3 object; the artifact each names in the
+secondary is checksummed) and SageMaker model package groups (approved packages compared by artifact
+identity). One shard per asset (`model-registry`); verdicts are in `chalicelib.domain.assets.model_registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from chalicelib.adapters.assets.base import (
+    ClientFor,
+    LiveCheck,
+    ShardPlan,
+    factory_client,
+    grant,
+    replicated_objects_grants,
+    s3_list_grant,
+)
+from chalicelib.adapters.resources import ResourceReader
+from chalicelib.adapters.s3objects import get_json, iter_objects, object_sha256
+from chalicelib.domain.assets import LiveFinding
+from chalicelib.domain.assets.model_registry import (
+    compare_packages,
+    judge_artifact,
+    manifest_finding,
+    package_group_finding,
+    package_identity,
+    version_checks,
+)
+from chalicelib.domain.verification import add_sample
+from chalicelib.models.grants import Grant, arn
+from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Location
+from chalicelib.models.verification import Shard, ShardResult
+
+
+class ModelRegistryChecker:
+    kind = "model-registry"
+    checks = ("model-registry",)
+
+    def __init__(self, client: ClientFor | None = None) -> None:
+        self._client = client or factory_client
+
+    def plan(self, plan: DRPlan, asset: ModelRegistryAsset) -> ShardPlan:
+        return ShardPlan(shards=[{"kind": "model-registry"}])
+
+    def check(self, plan: DRPlan, asset: ModelRegistryAsset, shard: Shard, *, now: datetime) -> ShardResult:
+        if shard.kind != "model-registry":
+            raise ValueError(f"a model-registry asset has no {shard.kind!r} shards")
+        if asset.registry == "s3-manifest":
+            return self._check_manifests(plan, asset, shard)
+        return self._check_model_packages(plan, asset, shard)
+
+    def _check_manifests(self, plan: DRPlan, asset: ModelRegistryAsset, shard: Shard) -> ShardResult:
+        """Every deployable version in the primary's manifests exists in the secondary's, with the same
+        SHA-256, and the artifact the secondary's manifest names really has those bytes."""
+        assert asset.source is not None and asset.replica is not None
+        src_s3 = self._client("s3", plan.regions.primary)
+        rep_s3 = self._client("s3", plan.regions.secondary)
+        result = ShardResult(shard=shard, mode="registry")
+        checked: list[dict[str, Any]] = []
+        for manifest in iter_objects(src_s3, asset.source.bucket, asset.source.prefix):
+            if not manifest.key.endswith(".json"):
+                continue
+            primary = get_json(src_s3, asset.source.bucket, asset.source.prefix + manifest.key)
+            replica = get_json(rep_s3, asset.replica.bucket, asset.replica.prefix + manifest.key)
+            result.replica_objects += 0 if replica is None else 1
+            for version in version_checks(manifest.key, primary, replica):
+                result.source_objects += 1
+                entry: dict[str, Any] = {"model": version.name, "sha256": version.sha256}
+                checked.append(entry)
+                if version.artifact is None:
+                    assert version.problem is not None
+                    kind, why = version.problem
+                    add_sample(result, kind, version.name, why, manifest.last_modified)
+                    continue
+                bucket, key = version.artifact
+                actual, how = object_sha256(rep_s3, bucket, key)
+                entry.update(artifact=f"s3://{bucket}/{key}", actual=actual, verified_by=how)
+                judge_artifact(
+                    result,
+                    version,
+                    replica_bucket=asset.replica.bucket,
+                    actual=actual,
+                    changed=manifest.last_modified,
+                )
+        result.detail = {"registry_versions": checked}
+        return result
+
+    def _check_model_packages(self, plan: DRPlan, asset: ModelRegistryAsset, shard: Shard) -> ShardResult:
+        """SageMaker: every Approved package in the primary group has a counterpart in the secondary's with
+        the same artifact identity (CustomerMetadataProperties sha256, else the container's ModelDataETag)."""
+        assert asset.model_package_group is not None
+        group = asset.model_package_group
+        result = ShardResult(shard=shard, mode="registry")
+        primary = list(_approved_packages(self._client("sagemaker", plan.regions.primary), group))
+        secondary = {
+            ident
+            for ident, _, _ in _approved_packages(self._client("sagemaker", plan.regions.secondary), group)
+        }
+        result.source_objects, result.replica_objects = len(primary), len(secondary)
+        compare_packages(result, primary, secondary)
+        return result
+
+    def grants(self, asset: ModelRegistryAsset, plan: DRPlan) -> list[Grant]:
+        if asset.source is not None and asset.replica is not None:
+            out = replicated_objects_grants(asset.name, asset.source, asset.replica)
+            for loc in (asset.source, asset.replica):
+                out.append(s3_list_grant(loc, "inspect", f"validate {asset.name}: find its manifest"))
+            return out
+        assert asset.model_package_group is not None
+        group = asset.model_package_group.lower()  # SageMaker ARNs carry names in lower case
+        regions = (plan.regions.primary, plan.regions.secondary)
+        why = f"verify {asset.name}: compare the approved model versions"
+        out = [grant("asset-verify", "sagemaker:ListModelPackages", "*", why, "ModelPackagesList")]
+        for region in regions:
+            packages = arn("sagemaker", region, f"model-package/{group}/*")
+            out.append(
+                grant("asset-verify", "sagemaker:DescribeModelPackage", packages, why, "ModelPackages")
+            )
+        for region in regions:
+            resource = arn("sagemaker", region, f"model-package-group/{group}")
+            why = f"validate {asset.name}: the model package group exists"
+            out.append(grant("inspect", "sagemaker:DescribeModelPackageGroup", resource, why, "ModelGroups"))
+        return out
+
+    def live_checks(self, plan: DRPlan, asset: ModelRegistryAsset, reader: ResourceReader) -> list[LiveCheck]:
+        primary, secondary = plan.regions.primary, plan.regions.secondary
+        if asset.source is not None and asset.replica is not None:
+            return [
+                LiveCheck(asset.name, partial(_manifest, reader, asset.name, loc, region))
+                for loc, region in ((asset.source, primary), (asset.replica, secondary))
+            ]
+        assert asset.model_package_group is not None
+        group = asset.model_package_group
+        return [
+            LiveCheck(asset.name, partial(_package_group, reader, asset.name, group, region))
+            for region in (primary, secondary)
+        ]
+
+
+def _approved_packages(sm: Any, group: str) -> Iterator[tuple[str | None, str, datetime | None]]:
+    """(artifact identity, ARN, creation time) of each Approved package of the group."""
+    kwargs: dict[str, Any] = {"ModelPackageGroupName": group, "ModelApprovalStatus": "Approved"}
+    while True:
+        page = sm.list_model_packages(**kwargs)
+        for summary in page.get("ModelPackageSummaryList", []):
+            package = summary["ModelPackageArn"]
+            description = sm.describe_model_package(ModelPackageName=package)
+            yield package_identity(description), package, summary.get("CreationTime")
+        token = page.get("NextToken")
+        if not token:
+            return
+        kwargs["NextToken"] = token
+
+
+def _manifest(reader: ResourceReader, name: str, loc: S3Location, region: str) -> list[LiveFinding]:
+    return [manifest_finding(name, loc, bool(reader.keys(loc.bucket, loc.prefix, region, limit=5)))]
+
+
+def _package_group(reader: ResourceReader, name: str, group: str, region: str) -> list[LiveFinding]:
+    return [package_group_finding(name, group, region, reader.model_package_group(group, region) is not None)]

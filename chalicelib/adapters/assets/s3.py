@@ -1,0 +1,275 @@
+"""S3 assets: objects replicated from a bucket in the primary region to one in the secondary region.
+
+Verification plans one bucket-settings shard (`s3-config`) and object shards (`s3-objects`) that partition
+the asset's keys: by "directory" of the listings, or by inventory data file when S3 Inventory is configured.
+Each object shard merge-joins the two sides' listings (`domain/listings.py`); verdicts are in
+`chalicelib.domain.assets.s3`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from chalicelib.adapters.assets.base import (
+    ClientFor,
+    LiveCheck,
+    ShardPlan,
+    describe_error,
+    factory_client,
+    grant,
+    replicated_objects_grants,
+    s3_list_grant,
+    s3_objects,
+)
+from chalicelib.adapters.errors import is_transient
+from chalicelib.adapters.resources import ResourceReader
+from chalicelib.adapters.s3objects import (
+    bucket_protection,
+    directories,
+    first_inventory_key,
+    head_checksum,
+    inventory_base,
+    inventory_columns,
+    inventory_snapshot,
+    is_versioned,
+    iter_inventory,
+    iter_object_versions,
+    iter_objects,
+    latest_inventory_manifest,
+)
+from chalicelib.domain.assets import LiveFinding
+from chalicelib.domain.assets.s3 import (
+    bucket_findings,
+    directory_shards,
+    inventory_shards,
+    replication_finding,
+    versioning_finding,
+    within_range,
+)
+from chalicelib.domain.listings import ObjectInfo, diff_listings
+from chalicelib.domain.verification import CountingStream, count_version_gap, tally
+from chalicelib.models.grants import Grant, s3_arn
+from chalicelib.models.plan import DRPlan, S3Asset, S3Location
+from chalicelib.models.verification import Shard, ShardResult
+from chalicelib.observability import logger
+
+
+class S3Checker:
+    kind = "s3"
+    checks = ("s3-config", "s3-objects")
+
+    def __init__(self, client: ClientFor | None = None) -> None:
+        self._client = client or factory_client
+
+    def _s3(self, plan: DRPlan, role: str) -> Any:
+        return self._client("s3", plan.regions.primary if role == "primary" else plan.regions.secondary)
+
+    # -- planning ---------------------------------------------------------------------------------------
+    def plan(self, plan: DRPlan, asset: S3Asset) -> ShardPlan:
+        out = ShardPlan(shards=[{"kind": "s3-config"}])
+        try:
+            out.shards += [{"kind": "s3-objects", **fields} for fields in self.object_shards(plan, asset)]
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            out.problems.append(f"{asset.name}: cannot plan the object comparison: {describe_error(exc)}")
+        return out
+
+    def object_shards(self, plan: DRPlan, asset: S3Asset) -> list[dict[str, Any]]:
+        """The object shards' fields: one per inventory data file, else per group of "directories"."""
+        src, rep = self._s3(plan, "primary"), self._s3(plan, "secondary")
+        versions = is_versioned(src, asset.source.bucket) and is_versioned(rep, asset.replica.bucket)
+        if asset.inventory is not None:
+            found = latest_inventory_manifest(
+                src, asset.inventory.bucket, asset.inventory.prefix, asset.source.bucket
+            )
+            if found is not None:
+                return self._inventory_shards(src, rep, asset, found[1])
+            logger.warning("no inventory manifest; listing instead", asset=asset.name)
+        src_dirs, src_loose = directories(src, asset.source.bucket, asset.source.prefix)
+        rep_dirs, rep_loose = directories(rep, asset.replica.bucket, asset.replica.prefix)
+        return directory_shards([*src_dirs, *rep_dirs], loose=src_loose or rep_loose, versions=versions)
+
+    def _inventory_shards(
+        self, s3: Any, rep: Any, asset: S3Asset, manifest: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        assert asset.inventory is not None
+        columns = inventory_columns(manifest)
+        bucket = manifest.get("destinationBucket", "").rsplit(":", 1)[-1] or asset.inventory.bucket
+        firsts: list[tuple[str, str]] = []
+        for f in manifest.get("files", []):
+            first = first_inventory_key(s3, bucket, f["key"], columns)
+            if first is not None:
+                firsts.append((first, f["key"]))
+        dirs, loose = directories(rep, asset.replica.bucket, asset.replica.prefix)
+        return inventory_shards(
+            firsts,
+            bucket=bucket,
+            columns=columns,
+            snapshot_at=inventory_snapshot(manifest),
+            source_prefix=asset.source.prefix,
+            replica_directories=dirs,
+            replica_loose=loose,
+        )
+
+    # -- one shard --------------------------------------------------------------------------------------
+    def check(self, plan: DRPlan, asset: S3Asset, shard: Shard, *, now: datetime) -> ShardResult:
+        if shard.kind == "s3-config":
+            return self._check_buckets(plan, asset, shard)
+        if shard.kind == "s3-objects":
+            return self._compare_objects(plan, asset, shard)
+        raise ValueError(f"an s3 asset has no {shard.kind!r} shards")
+
+    def _check_buckets(self, plan: DRPlan, asset: S3Asset, shard: Shard) -> ShardResult:
+        src = bucket_protection(self._s3(plan, "primary"), asset.source.bucket)
+        rep = bucket_protection(self._s3(plan, "secondary"), asset.replica.bucket)
+        result = ShardResult(shard=shard, mode="config", detail={"buckets": {"source": src, "replica": rep}})
+        problems = [f"{b['bucket']} {name}: {err}" for b in (src, rep) for name, err in b["errors"].items()]
+        if problems:
+            result.status = "incomplete"
+            result.reason = "cannot read bucket settings: " + "; ".join(problems)
+        result.findings = bucket_findings(asset, src, rep, plan.asset_rpo(asset))
+        return result
+
+    def _compare_objects(self, plan: DRPlan, asset: S3Asset, shard: Shard) -> ShardResult:
+        src_s3, rep_s3 = self._s3(plan, "primary"), self._s3(plan, "secondary")
+        src_loc, rep_loc = asset.source, asset.replica
+        result = ShardResult(shard=shard, mode="versions" if shard.versions else "listing")
+        lister = iter_object_versions if shard.versions else iter_objects
+
+        def side(s3: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+            if shard.top_level:
+                return lister(s3, bucket, prefix, delimiter="/")
+            return _chain(lister(s3, bucket, prefix + sub, relative_to=prefix) for sub in shard.prefixes)
+
+        def ranged(s3: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+            """Keys in [start, end): each overlapping directory and any top-level objects, in key order."""
+            dirs = _chain(
+                lister(s3, bucket, prefix + sub, relative_to=prefix, start=shard.start, end=shard.end)
+                for sub in shard.prefixes
+            )
+            if not shard.top_level:
+                return dirs
+            top = lister(s3, bucket, prefix, delimiter="/", start=shard.start, end=shard.end)
+            return heapq.merge(top, dirs, key=lambda o: o.key)
+
+        snapshot = None
+        if shard.inventory is not None:
+            result.mode = "inventory"
+            snapshot = result.snapshot_at = shard.inventory.snapshot_at
+            rows: Iterator[ObjectInfo] = iter(())
+            if shard.inventory.key:
+                rows = iter_inventory(
+                    src_s3,
+                    shard.inventory.bucket,
+                    shard.inventory.key,
+                    shard.inventory.columns,
+                    src_loc.prefix,
+                )
+            source = CountingStream(within_range(rows, shard, result))
+            replica = CountingStream(ranged(rep_s3, rep_loc.bucket, rep_loc.prefix))
+        else:
+            source = CountingStream(side(src_s3, src_loc.bucket, src_loc.prefix))
+            replica = CountingStream(side(rep_s3, rep_loc.bucket, rep_loc.prefix))
+
+        def resolve(a: ObjectInfo, b: ObjectInfo) -> tuple[ObjectInfo, ObjectInfo]:
+            # Only pairs whose listing data cannot prove equal content cost a HEAD on each side.
+            return (
+                _with_checksum(src_s3, src_loc.bucket, src_loc.prefix, a),
+                _with_checksum(rep_s3, rep_loc.bucket, rep_loc.prefix, b),
+            )
+
+        diffs = diff_listings(
+            source,
+            replica,
+            resolve=resolve,
+            report_unverified=True,
+            on_pair=lambda a, b: count_version_gap(result, a, b),
+        )
+        tally(result, diffs, snapshot_at=snapshot)
+        result.source_objects, result.replica_objects = source.count, replica.count
+        result.first_key, result.last_key = source.first_key, source.last_key
+        if shard.versions:
+            result.source_versions, result.replica_versions = source.versions, replica.versions
+            result.version_gaps = result.version_gaps or 0
+        for stream, name in ((source, "source"), (replica, "replica")):
+            if stream.out_of_order is not None:
+                result.status = "incomplete"
+                result.reason = f"the {name} listing is not in key order at {stream.out_of_order!r}"
+        return result
+
+    # -- IAM --------------------------------------------------------------------------------------------
+    def grants(self, asset: S3Asset, plan: DRPlan) -> list[Grant]:
+        sides = (("source", asset.source), ("replica", asset.replica))
+        out: list[Grant] = []
+        for side, loc in sides:
+            out.append(
+                s3_list_grant(loc, "asset-list", f"compare {asset.name} {side} listings (replication lag)")
+            )
+        out += replicated_objects_grants(asset.name, asset.source, asset.replica)
+        if asset.inventory is not None:  # the source side read from S3 Inventory's manifests and data files
+            files = S3Location(
+                bucket=asset.inventory.bucket,
+                prefix=inventory_base(asset.inventory.prefix, asset.source.bucket),
+            )
+            out.append(
+                s3_list_grant(files, "asset-verify", f"verify {asset.name}: find the newest inventory")
+            )
+            why = f"verify {asset.name}: read its inventory"
+            out.append(grant("asset-verify", "s3:GetObject", s3_objects(files), why, "Inventory"))
+        for _, loc in sides:
+            why = "validate versioning (required by replication)"
+            out.append(grant("inspect", "s3:GetBucketVersioning", s3_arn(loc.bucket), why, "Buckets"))
+        why = f"validate {asset.name} is replicated"
+        out.append(
+            grant("inspect", "s3:GetReplicationConfiguration", s3_arn(asset.source.bucket), why, "Buckets")
+        )
+        if asset.role == "model-artifacts":
+            for _, loc in sides:
+                why = "identify the model an endpoint serves (its artifact's checksum)"
+                out.append(grant("model-identify", "s3:GetObject", s3_objects(loc), why, "HeadArtifact"))
+        return out
+
+    # -- plan validation --------------------------------------------------------------------------------
+    def live_checks(self, plan: DRPlan, asset: S3Asset, reader: ResourceReader) -> list[LiveCheck]:
+        primary, secondary = plan.regions.primary, plan.regions.secondary
+        out = [
+            LiveCheck(f"bucket {bucket}", partial(_versioning, reader, bucket, region))
+            for bucket, region in ((asset.source.bucket, primary), (asset.replica.bucket, secondary))
+        ]
+        out.append(LiveCheck(asset.name, partial(_replication, plan, reader, asset)))
+        return out
+
+
+def _versioning(reader: ResourceReader, bucket: str, region: str) -> list[LiveFinding]:
+    try:
+        status = reader.bucket_versioning(bucket, region)
+    except LookupError as exc:  # the bucket does not exist
+        return [LiveFinding(f"bucket {bucket} ({region})", "error", str(exc))]
+    return [versioning_finding(bucket, region, status)]
+
+
+def _replication(plan: DRPlan, reader: ResourceReader, asset: S3Asset) -> list[LiveFinding]:
+    rules = reader.bucket_replication_rules(asset.source.bucket, plan.regions.primary)
+    return [replication_finding(asset, rules, plan.asset_rpo(asset))]
+
+
+def _chain(streams: Iterator[Iterator[ObjectInfo]]) -> Iterator[ObjectInfo]:
+    for stream in streams:
+        yield from stream
+
+
+def _with_checksum(s3: Any, bucket: str, prefix: str, obj: ObjectInfo) -> ObjectInfo:
+    try:
+        found = head_checksum(s3, bucket, prefix + obj.key, obj.version_id)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        return obj
+    if not found:
+        return obj
+    return obj.model_copy(update={"checksum": found[0], "checksum_type": found[1] or obj.checksum_type})
