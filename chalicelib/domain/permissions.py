@@ -5,19 +5,19 @@ Used by plan validation: either simulated against Lifeboat's role, or listed for
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from chalicelib.models.grants import Grant
 from chalicelib.models.plan import (
     DRPlan,
     DynamoDBAsset,
     HttpEndpoint,
     ModelRegistryAsset,
-    Route53FailoverTraffic,
     S3Asset,
     SageMakerEndpoint,
-    SageMakerVariantsTraffic,
 )
 
 
@@ -46,7 +46,12 @@ def _s3_bucket(partition: str, bucket: str) -> str:
     return f"arn:{partition}:s3:::{bucket}"
 
 
-def required_permissions(plan: DRPlan, lb: LifeboatResources) -> list[Permission]:
+def required_permissions(
+    plan: DRPlan, lb: LifeboatResources, kind_grants: Iterable[Grant]
+) -> list[Permission]:
+    """Every permission Lifeboat's role needs to run `plan`. `kind_grants` are what the plan's kinds declare
+    (`chalicelib.models.grants`), collected by the caller from the kinds' modules: domain imports no adapter.
+    """
     p, acct = lb.partition, lb.account
     out: list[Permission] = []
 
@@ -84,29 +89,14 @@ def required_permissions(plan: DRPlan, lb: LifeboatResources) -> list[Permission
         elif isinstance(endpoint, HttpEndpoint):
             pass  # plain HTTPS: no IAM involved
 
-    # Traffic.
-    traffic = plan.traffic
-    if isinstance(traffic, SageMakerVariantsTraffic):
-        arn = f"arn:{p}:sagemaker:{traffic.region}:{acct}:endpoint/{traffic.endpoint_name.lower()}"
-        need("sagemaker:DescribeEndpoint", arn, "read variant weights")
-        need("sagemaker:UpdateEndpointWeightsAndCapacities", arn, "shift traffic between variants")
-    else:
-        zone = (
-            f"arn:{p}:route53:::hostedzone/{traffic.hosted_zone_id.split('/')[-1]}"
-            if (traffic.hosted_zone_id)
-            else f"arn:{p}:route53:::hostedzone/*"
-        )
-        if traffic.hosted_zone_name:
-            need("route53:ListHostedZonesByName", "*", "find the hosted zone by name")
-        need("route53:ListResourceRecordSets", zone, "read traffic weights")
-        if isinstance(traffic, Route53FailoverTraffic):
-            for check in (traffic.health_check_ids.primary, traffic.health_check_ids.secondary):
-                if check:
-                    arn = f"arn:{p}:route53:::healthcheck/{check}"
-                    need("route53:UpdateHealthCheck", arn, "move traffic by inverting the health check")
-                    need("route53:GetHealthCheck", arn, "validate the health check exists")
-        else:
-            need("route53:ChangeResourceRecordSets", zone, "shift traffic (one atomic change batch)")
+    # The plan's kinds (its traffic switch): what each declares it needs. One line per action and resource
+    # (a kind may need one for several uses, e.g. read and inspect), with the first reason given.
+    granted: set[tuple[str, str]] = set()
+    for grant in kind_grants:
+        resource = grant.concrete(partition=p, account=acct)
+        if (grant.action, resource) not in granted:
+            granted.add((grant.action, resource))
+            need(grant.action, resource, grant.why)
 
     # Assets: replication checks and verification.
     for asset in plan.assets:

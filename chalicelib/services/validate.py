@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.resources import ResourceReader, role_arn_of
+from chalicelib.adapters.traffic import LiveCheck, grants_for
 from chalicelib.domain.permissions import LifeboatResources, Permission, required_permissions
 from chalicelib.models.alarms import AlarmSnapshot
 from chalicelib.models.durations import format_duration
@@ -26,11 +27,9 @@ from chalicelib.models.plan import (
     DynamoDBAsset,
     ModelRegistryAsset,
     Role,
-    Route53FailoverTraffic,
     S3Asset,
     S3Location,
     SageMakerEndpoint,
-    SageMakerVariantsTraffic,
 )
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import run_smoke
@@ -145,28 +144,17 @@ def _read_traffic(plan: DRPlan, d: Deps, out: _Findings, subject: str) -> None:
         out.add("traffic", subject, "ok", f"found; all traffic on {state.active_region} {state.weights}")
 
 
-def _health_check(reader: ResourceReader, out: _Findings, check_id: str, role: str) -> None:
-    subject = f"health check {check_id}"
-    if reader.health_check(check_id) is None:
-        out.add("traffic", subject, "error", f"the {role} health check does not exist")
-    else:
-        out.add("traffic", subject, "ok", f"the {role} health check exists")
+def _live_check(out: _Findings, check: LiveCheck) -> None:
+    for outcome in check.run():
+        out.add("traffic", check.subject, outcome.severity, outcome.message)
 
 
-def _traffic(plan: DRPlan, d: Deps, reader: ResourceReader, out: _Findings) -> None:
-    traffic = plan.traffic
-    if isinstance(traffic, SageMakerVariantsTraffic):
-        subject = f"{traffic.kind} {traffic.endpoint_name} ({traffic.region})"
-    else:
-        subject = f"{traffic.kind} {traffic.record_name}"
+def _traffic(plan: DRPlan, d: Deps, out: _Findings) -> None:
+    # The weights must read back; beyond that, each kind checks its own resources (adapters/traffic/).
+    subject = d.router.describe(plan)
     out.guard("traffic", subject, partial(_read_traffic, plan, d, out, subject))
-    if isinstance(traffic, Route53FailoverTraffic):
-        for role in ROLES:
-            check_id = getattr(traffic.health_check_ids, role)
-            if check_id:
-                out.guard(
-                    "traffic", f"health check {check_id}", partial(_health_check, reader, out, check_id, role)
-                )
+    for check in d.router.live_checks(plan):
+        out.guard("traffic", check.subject, partial(_live_check, out, check))
 
 
 def _versioning(reader: ResourceReader, out: _Findings, bucket: str, region: str) -> None:
@@ -360,7 +348,7 @@ def validate_plan(
         out.add("iam", "caller", "warning", f"could not read Lifeboat's own identity: {_failure(exc)}")
 
     _endpoints(plan, d, reader, out, probe_endpoints)
-    _traffic(plan, d, reader, out)
+    _traffic(plan, d, out)
     _assets(plan, reader, out)
     out.guard("alarm", "alarms", partial(_alarm_check, plan, d, out))
     out.guard("notifications", plan.notifications.topic, partial(_topic, plan, d, reader, out))
@@ -370,7 +358,9 @@ def validate_plan(
     region = plan.regions.primary
     with contextlib.suppress(Exception):  # only used to name resources in the permission list
         region = d.notifier.sns.meta.region_name
-    permissions = required_permissions(plan, _lifeboat_resources(d, account or "<account>", region))
+    permissions = required_permissions(
+        plan, _lifeboat_resources(d, account or "<account>", region), grants_for(plan.traffic)
+    )
     simulated = _iam(reader, principal, permissions, out) if simulate_iam else False
     if not simulate_iam:
         out.add(
