@@ -37,6 +37,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "variants": {"primary": "use1", "secondary": "usw2"},
     },
 }
+LB = LifeboatResources("123456789012", "us-east-1", "ledger", "locks", "plans", "lifeboat-dev")
 TRAFFIC_CAPABILITIES = {"traffic-find-zone", "traffic-read", "traffic-shift", "inspect"}
 
 
@@ -166,15 +167,7 @@ def test_what_a_kind_declares_is_what_the_roles_get_and_what_validation_lists(
     # And a function that never reads traffic does not get it
     assert not any("recovery" in str(s) for s in infra_permissions.statements_for("load_plan", _scope(plan)))
     # When plan validation lists what Lifeboat's role needs
-    lb = LifeboatResources(
-        account="123456789012",
-        region="us-east-1",
-        ledger_table="ledger",
-        lock_table="locks",
-        plan_bucket="plans",
-        state_machine_prefix="lifeboat-dev",
-    )
-    listed = required_permissions(plan, lb, grants_for(plan.traffic))
+    listed = required_permissions(plan, LB, grants_for(plan.traffic))
     # Then the same actions are there, with the partition and account filled in
     flip = next(p for p in listed if p.action == "route53-recovery-cluster:UpdateRoutingControlState")
     assert flip.resource == (
@@ -186,9 +179,8 @@ def test_what_a_kind_declares_is_what_the_roles_get_and_what_validation_lists(
 def test_validation_lists_an_action_needed_for_two_uses_once() -> None:
     # Given failover records (each health check is read, and checked by plan validation)
     plan = plan_with("route53-failover")
-    lb = LifeboatResources("123456789012", "us-east-1", "ledger", "locks", "plans", "lifeboat-dev")
     # When plan validation lists the permissions
-    listed = required_permissions(plan, lb, grants_for(plan.traffic))
+    listed = required_permissions(plan, LB, grants_for(plan.traffic))
     # Then each health check's GetHealthCheck appears once, next to the inversion that moves traffic
     checks = [
         (p.action, p.resource) for p in listed if p.resource.startswith("arn:aws:route53:::healthcheck/")
