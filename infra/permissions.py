@@ -13,17 +13,18 @@ statement scoped to a plan's or the stack's resources where AWS allows it.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters.assets import asset_grants
+from chalicelib.adapters.traffic import grants_for
 from chalicelib.models.grants import Capability, Grant
 from chalicelib.models.plan import (
     DRPlan,
-    Route53FailoverTraffic,
     SageMakerEndpoint,
-    SageMakerVariantsTraffic,
 )
 
 Statement = dict[str, Any]
@@ -262,67 +263,75 @@ def _models_identify(s: Scope) -> list[Statement]:
     return out + _kind_statements("Models", _kind_grants(s, "model-identify"))
 
 
-def _zone_arn(traffic: Any) -> dict[str, str]:
-    if traffic.hosted_zone_id:
-        return _sub(f"{ARN}:route53:::hostedzone/{traffic.hosted_zone_id.split('/')[-1]}")
-    # Only the zone's name is in the plan; the id is looked up at run time. Reads take any zone; the one
-    # write (ChangeResourceRecordSets) is pinned by condition keys to the plan's record, type and UPSERT.
-    return _sub(f"{ARN}:route53:::hostedzone/*")
+# -- traffic: what each plan's traffic kind declares it needs (`grants()` of its module in
+# chalicelib/adapters/traffic/), so a new kind needs no change here.
+# Statement ids of the actions of the first kinds, kept so that a policy reads the same from release to
+# release; an action of a later kind gets the capability's prefix and its own name.
+_TRAFFIC_SIDS: dict[Capability, tuple[str, dict[str, str]]] = {
+    "traffic-find-zone": ("TrafficFind", {"route53:ListHostedZonesByName": "TrafficFindZone"}),
+    "traffic-read": (
+        "TrafficRead",
+        {
+            "route53:ListResourceRecordSets": "TrafficReadRecords",
+            "route53:GetHealthCheck": "TrafficReadHealthChecks",
+            "sagemaker:DescribeEndpoint": "TrafficReadVariants",
+        },
+    ),
+    "inspect": ("InspectTraffic", {"route53:GetHealthCheck": "InspectHealthChecks"}),
+}
 
 
-def _health_checks(traffic: Route53FailoverTraffic) -> list[dict[str, str]]:
-    ids = [traffic.health_check_ids.primary, traffic.health_check_ids.secondary]
-    return [_sub(f"{ARN}:route53:::healthcheck/{i}") for i in ids if i]
+def _by_action(grants: Iterable[Grant]) -> list[tuple[Grant, list[Any]]]:
+    """One entry per action and condition: the first grant, and every resource once, in order."""
+    groups: dict[tuple[str, str], tuple[Grant, list[Any]]] = {}
+    for grant in grants:
+        key = (grant.action, json.dumps(grant.condition, sort_keys=True))
+        resources = groups.setdefault(key, (grant, []))[1]
+        resource = grant.resource if grant.resource == "*" else _sub(grant.resource)
+        if resource not in resources:
+            resources.append(resource)
+    return list(groups.values())
+
+
+def _sid_words(action: str) -> str:
+    """A statement id's words for an action: route53-recovery-cluster:GetRoutingControlState ->
+    Route53RecoveryClusterGetRoutingControlState."""
+    service, _, name = action.partition(":")
+    return re.sub(r"[^A-Za-z0-9]", "", "".join(p.capitalize() for p in service.split("-")) + name)
+
+
+def _traffic_statements(s: Scope, capability: Capability) -> list[Statement]:
+    """The plans' traffic grants of `capability`, one statement per action (and condition)."""
+    prefix, named = _TRAFFIC_SIDS[capability]
+    grants = [g for plan in s.plans for g in grants_for(plan.traffic) if g.capability == capability]
+    out: list[Statement] = []
+    seen: dict[str, int] = {}
+    for grant, resources in _by_action(grants):
+        sid = named.get(grant.action) or prefix + _sid_words(grant.action)
+        seen[sid] = seen.get(sid, 0) + 1
+        if seen[sid] > 1:  # the same action again, under another condition
+            sid = f"{sid}{seen[sid]}"
+        out.append(_stmt(sid, [grant.action], resources, grant.condition))
+    order = list(named.values())
+    return sorted(out, key=lambda st: order.index(st["Sid"]) if st["Sid"] in order else len(order))
 
 
 def _traffic_read(s: Scope) -> list[Statement]:
-    # TrafficRouter.read/verify: ListHostedZonesByName (zone given by name), ListResourceRecordSets,
-    # GetHealthCheck (failover records), DescribeEndpoint (SageMaker variant weights).
-    out: list[Statement] = []
-    zones, checks, endpoints = [], [], []
-    by_name = False
-    for plan in s.plans:
-        t = plan.traffic
-        if isinstance(t, SageMakerVariantsTraffic):
-            endpoints.append(_sagemaker_endpoint(t.region, t.endpoint_name))
-            continue
-        by_name = by_name or t.hosted_zone_id is None
-        zones.append(_zone_arn(t))
-        if isinstance(t, Route53FailoverTraffic):
-            checks += _health_checks(t)
-    if by_name:
-        out.append(_stmt("TrafficFindZone", ["route53:ListHostedZonesByName"], ["*"]))
-    if zones:
-        out.append(_stmt("TrafficReadRecords", ["route53:ListResourceRecordSets"], _unique(zones)))
-    if checks:
-        out.append(_stmt("TrafficReadHealthChecks", ["route53:GetHealthCheck"], _unique(checks)))
-    if endpoints:
-        out.append(_stmt("TrafficReadVariants", ["sagemaker:DescribeEndpoint"], _unique(endpoints)))
-    return out
+    # TrafficRouter.read/verify: the kind's reads (Route 53 records or health checks, SageMaker variants),
+    # and the hosted zone looked up by name when a plan names it so.
+    return _traffic_statements(s, "traffic-find-zone") + _traffic_statements(s, "traffic-read")
 
 
 def _traffic_shift(s: Scope) -> list[Statement]:
-    # TrafficRouter.shift: one ChangeResourceRecordSets batch (UPSERT of the plan's two weighted records),
-    # UpdateHealthCheck (failover records), UpdateEndpointWeightsAndCapacities (SageMaker variants).
+    # TrafficRouter.shift: the one atomic call of each plan's kind (a Route 53 change batch UPSERTing the two
+    # weighted records, UpdateHealthCheck of failover records, UpdateEndpointWeightsAndCapacities), one
+    # statement per plan so that each keeps its own conditions.
     out: list[Statement] = []
     for index, plan in enumerate(s.plans):
-        t = plan.traffic
-        sid = f"TrafficShift{index}"
-        if isinstance(t, SageMakerVariantsTraffic):
-            arn = _sagemaker_endpoint(t.region, t.endpoint_name)
-            out.append(_stmt(sid, ["sagemaker:UpdateEndpointWeightsAndCapacities"], [arn]))
-        elif isinstance(t, Route53FailoverTraffic):
-            out.append(_stmt(sid, ["route53:UpdateHealthCheck"], _health_checks(t)))
-        else:
-            record = t.record_name.rstrip(".").lower()
-            condition = {
-                "ForAllValues:StringEquals": {
-                    "route53:ChangeResourceRecordSetsNormalizedRecordNames": [record],
-                    "route53:ChangeResourceRecordSetsRecordTypes": [t.record_type],
-                    "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
-                }
-            }
-            out.append(_stmt(sid, ["route53:ChangeResourceRecordSets"], [_zone_arn(t)], condition))
+        shift = [g for g in grants_for(plan.traffic) if g.capability == "traffic-shift"]
+        for part, (grant, resources) in enumerate(_by_action(shift)):
+            sid = f"TrafficShift{index}" + (f"Part{part + 1}" if part else "")
+            out.append(_stmt(sid, [grant.action], resources, grant.condition))
     return out
 
 
@@ -398,15 +407,10 @@ def _states_read(s: Scope) -> list[Statement]:
 
 def _resources_inspect(s: Scope) -> list[Statement]:
     # ResourceReader (plan validation): what the asset kinds' checks read (their "inspect" grants: bucket
-    # versioning and replication, manifest listings, tables, model package groups), then health checks,
-    # SageMaker endpoints, topics, and a simulation of the caller's own role.
+    # versioning and replication, manifest listings, tables, model package groups), the traffic kinds' own
+    # resources (health checks...), SageMaker endpoints, topics, and a simulation of the caller's own role.
     out = _kind_statements("Inspect", _kind_grants(s, "inspect"))
-    checks = []
-    for plan in s.plans:
-        if isinstance(plan.traffic, Route53FailoverTraffic):
-            checks += _health_checks(plan.traffic)
-    if checks:
-        out.append(_stmt("InspectHealthChecks", ["route53:GetHealthCheck"], _unique(checks)))
+    out += _traffic_statements(s, "inspect")
     endpoints = _sagemaker_endpoints(s)
     if endpoints:
         out.append(_stmt("InspectEndpoints", ["sagemaker:DescribeEndpoint"], endpoints))

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from chalicelib.models.plan import DRPlan, Route53WeightedTraffic, S3Asset
+from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
 from chalicelib.workflows.verify import build_verification
@@ -25,6 +25,7 @@ from localcloud.regional import copies
 from localcloud.replication import configure_replication
 from localcloud.resources import ResourceNames, names
 from localcloud.server import LocalCloud
+from localcloud.traffic_kinds import provision_traffic
 
 log = logging.getLogger(__name__)
 
@@ -56,37 +57,6 @@ class PlanResources:
     model: dict[str, str] = field(default_factory=dict)
     # Lifeboat's copies in other regions (localcloud/regional.py): region -> kind -> state machine ARN.
     copies: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-def _weighted_records(cloud: LocalCloud, plan: DRPlan, traffic: Route53WeightedTraffic) -> str:
-    r53 = cloud.client("route53")
-    zone_name = traffic.hosted_zone_name or "lifeboat.internal."
-    zones = r53.list_hosted_zones_by_name(DNSName=zone_name).get("HostedZones", [])
-    match = [z for z in zones if z["Name"] == zone_name]
-    if match:
-        zone_id = match[0]["Id"].split("/")[-1]
-    else:
-        zone_id = r53.create_hosted_zone(Name=zone_name, CallerReference=f"lifeboat-{zone_name}")[
-            "HostedZone"
-        ]["Id"].split("/")[-1]
-    changes = []
-    for role, weight in (("primary", 100), ("secondary", 0)):
-        region = plan.region_of(role)  # type: ignore[arg-type]
-        changes.append(
-            {
-                "Action": "UPSERT",
-                "ResourceRecordSet": {
-                    "Name": traffic.record_name,
-                    "Type": traffic.record_type,
-                    "SetIdentifier": getattr(traffic.set_identifiers, role),
-                    "Weight": weight,
-                    "TTL": int(traffic.ttl.total_seconds()),
-                    "ResourceRecords": [{"Value": f"{region}.{traffic.record_name}"}],
-                },
-            }
-        )
-    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
-    return zone_id
 
 
 def provision_plan(
@@ -157,8 +127,8 @@ def provision_plan(
         )
         name_model(cloud, plan, published)
 
-    if isinstance(plan.traffic, Route53WeightedTraffic):
-        out.zone_id = _weighted_records(cloud, plan, plan.traffic)
+    # The traffic switch (DNS records...), by the plan's kind of traffic.
+    out.zone_id = provision_traffic(cloud, plan)
 
     # Alarms on the primary endpoint's canary metrics (the trigger and the failback gates), each in its
     # region: an alarm in the secondary region watches what the secondary region's canary sees of the primary.

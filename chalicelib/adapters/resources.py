@@ -1,5 +1,5 @@
 """Read-only looks at the resources a DR plan points at (plan validation): buckets, tables, topics,
-endpoints, health checks, and what IAM says Lifeboat's role may do.
+endpoints, and what IAM says Lifeboat's role may do.
 
 Every method either answers or raises the botocore error; "does not exist" is an answer (None/False).
 """
@@ -18,7 +18,6 @@ _MISSING = {
     "404",
     "ResourceNotFoundException",
     "NotFound",
-    "NoSuchHealthCheck",
     "ValidationException",
     "NoSuchEntity",
 }
@@ -84,16 +83,6 @@ class ResourceReader:
     def model_package_group(self, name: str, region: str) -> dict[str, Any] | None:
         try:
             return dict(self._c("sagemaker", region).describe_model_package_group(ModelPackageGroupName=name))
-        except Exception as exc:
-            if error_code(exc) in _MISSING:
-                return None
-            raise
-
-    def health_check(self, health_check_id: str) -> dict[str, Any] | None:
-        try:
-            return dict(
-                self._c("route53", None).get_health_check(HealthCheckId=health_check_id)["HealthCheck"]
-            )
         except Exception as exc:
             if error_code(exc) in _MISSING:
                 return None

@@ -14,9 +14,7 @@ from chalicelib.models.grants import Grant
 from chalicelib.models.plan import (
     DRPlan,
     HttpEndpoint,
-    Route53FailoverTraffic,
     SageMakerEndpoint,
-    SageMakerVariantsTraffic,
 )
 
 
@@ -85,32 +83,9 @@ def required_permissions(plan: DRPlan, lb: LifeboatResources, *, grants: Sequenc
         elif isinstance(endpoint, HttpEndpoint):
             pass  # plain HTTPS: no IAM involved
 
-    # Traffic.
-    traffic = plan.traffic
-    if isinstance(traffic, SageMakerVariantsTraffic):
-        arn = f"arn:{p}:sagemaker:{traffic.region}:{acct}:endpoint/{traffic.endpoint_name.lower()}"
-        need("sagemaker:DescribeEndpoint", arn, "read variant weights")
-        need("sagemaker:UpdateEndpointWeightsAndCapacities", arn, "shift traffic between variants")
-    else:
-        zone = (
-            f"arn:{p}:route53:::hostedzone/{traffic.hosted_zone_id.split('/')[-1]}"
-            if (traffic.hosted_zone_id)
-            else f"arn:{p}:route53:::hostedzone/*"
-        )
-        if traffic.hosted_zone_name:
-            need("route53:ListHostedZonesByName", "*", "find the hosted zone by name")
-        need("route53:ListResourceRecordSets", zone, "read traffic weights")
-        if isinstance(traffic, Route53FailoverTraffic):
-            for check in (traffic.health_check_ids.primary, traffic.health_check_ids.secondary):
-                if check:
-                    arn = f"arn:{p}:route53:::healthcheck/{check}"
-                    need("route53:UpdateHealthCheck", arn, "move traffic by inverting the health check")
-                    need("route53:GetHealthCheck", arn, "validate the health check exists")
-        else:
-            need("route53:ChangeResourceRecordSets", zone, "shift traffic (one atomic change batch)")
-
-    # What the plan's kinds declare (assets: listings, verification, re-drives, validation), every capability
-    # of every function: one permission per action and resource, with the first reason given.
+    # What the plan's kinds declare (its traffic switch and its assets: reads, shifts, listings,
+    # verification, re-drives, validation), every capability of every function: one permission per action
+    # and resource, with the first reason given.
     seen = {(perm.action, perm.resource) for perm in out}
     for grant in grants:
         resource = grant.concrete(partition=p, account=acct)

@@ -16,18 +16,18 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from chalicelib.adapters.assets import asset_grants, checker_for
-from chalicelib.adapters.assets.base import LiveCheck
+from chalicelib.adapters.assets.base import LiveCheck as AssetCheck
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.resources import ResourceReader, role_arn_of
+from chalicelib.adapters.traffic import LiveCheck as TrafficCheck
+from chalicelib.adapters.traffic import grants_for
 from chalicelib.domain.permissions import LifeboatResources, Permission, required_permissions
 from chalicelib.models.alarms import AlarmSnapshot
 from chalicelib.models.plan import (
     ROLES,
     DRPlan,
     Role,
-    Route53FailoverTraffic,
     SageMakerEndpoint,
-    SageMakerVariantsTraffic,
 )
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import run_smoke
@@ -142,28 +142,17 @@ def _read_traffic(plan: DRPlan, d: Deps, out: _Findings, subject: str) -> None:
         out.add("traffic", subject, "ok", f"found; all traffic on {state.active_region} {state.weights}")
 
 
-def _health_check(reader: ResourceReader, out: _Findings, check_id: str, role: str) -> None:
-    subject = f"health check {check_id}"
-    if reader.health_check(check_id) is None:
-        out.add("traffic", subject, "error", f"the {role} health check does not exist")
-    else:
-        out.add("traffic", subject, "ok", f"the {role} health check exists")
+def _live_check(out: _Findings, check: TrafficCheck) -> None:
+    for outcome in check.run():
+        out.add("traffic", check.subject, outcome.severity, outcome.message)
 
 
-def _traffic(plan: DRPlan, d: Deps, reader: ResourceReader, out: _Findings) -> None:
-    traffic = plan.traffic
-    if isinstance(traffic, SageMakerVariantsTraffic):
-        subject = f"{traffic.kind} {traffic.endpoint_name} ({traffic.region})"
-    else:
-        subject = f"{traffic.kind} {traffic.record_name}"
+def _traffic(plan: DRPlan, d: Deps, out: _Findings) -> None:
+    # The weights must read back; beyond that, each kind checks its own resources (adapters/traffic/).
+    subject = d.router.describe(plan)
     out.guard("traffic", subject, partial(_read_traffic, plan, d, out, subject))
-    if isinstance(traffic, Route53FailoverTraffic):
-        for role in ROLES:
-            check_id = getattr(traffic.health_check_ids, role)
-            if check_id:
-                out.guard(
-                    "traffic", f"health check {check_id}", partial(_health_check, reader, out, check_id, role)
-                )
+    for check in d.router.live_checks(plan):
+        out.guard("traffic", check.subject, partial(_live_check, out, check))
 
 
 def _assets(plan: DRPlan, reader: ResourceReader, out: _Findings) -> None:
@@ -172,7 +161,7 @@ def _assets(plan: DRPlan, reader: ResourceReader, out: _Findings) -> None:
             out.guard("asset", check.subject, partial(_live, out, check))
 
 
-def _live(out: _Findings, check: LiveCheck) -> None:
+def _live(out: _Findings, check: AssetCheck) -> None:
     for finding in check.run():
         out.add("asset", finding.subject, finding.severity, finding.message)
 
@@ -277,7 +266,7 @@ def validate_plan(
         out.add("iam", "caller", "warning", f"could not read Lifeboat's own identity: {_failure(exc)}")
 
     _endpoints(plan, d, reader, out, probe_endpoints)
-    _traffic(plan, d, reader, out)
+    _traffic(plan, d, out)
     _assets(plan, reader, out)
     out.guard("alarm", "alarms", partial(_alarm_check, plan, d, out))
     out.guard("notifications", plan.notifications.topic, partial(_topic, plan, d, reader, out))
@@ -288,7 +277,8 @@ def validate_plan(
     with contextlib.suppress(Exception):  # only used to name resources in the permission list
         region = d.notifier.sns.meta.region_name
     lifeboat = _lifeboat_resources(d, account or "<account>", region)
-    permissions = required_permissions(plan, lifeboat, grants=asset_grants(plan))
+    grants = [*grants_for(plan.traffic), *asset_grants(plan)]
+    permissions = required_permissions(plan, lifeboat, grants=grants)
     simulated = _iam(reader, principal, permissions, out) if simulate_iam else False
     if not simulate_iam:
         out.add(

@@ -19,39 +19,16 @@ import pytest
 from chalicelib.adapters.ledger import Ledger
 from chalicelib.adapters.locks import LockTable
 from chalicelib.adapters.traffic import TrafficRouter
-from chalicelib.models.plan import DRPlan, Route53WeightedTraffic
 from chalicelib.models.planfile import load_plan_text
 from infra import build
 from localcloud.model import default_artifact
 from localcloud.modelserver import ModelServer
 from localcloud.server import LocalCloud
+from localcloud.traffic_kinds import provision_traffic
 from tests.infra import localdeploy
 from tests.integration.stack import plan_text
 
 REGION = "us-west-2"
-
-
-def _weighted_records(cloud: LocalCloud, plan: DRPlan) -> None:
-    """What exists before Lifeboat arrives: the zone and the two weighted records, all traffic on primary."""
-    traffic = plan.traffic
-    assert isinstance(traffic, Route53WeightedTraffic) and traffic.hosted_zone_name
-    r53 = cloud.client("route53")
-    zone = r53.create_hosted_zone(Name=traffic.hosted_zone_name, CallerReference="lifeboat-infra-test")
-    changes = [
-        {
-            "Action": "UPSERT",
-            "ResourceRecordSet": {
-                "Name": traffic.record_name,
-                "Type": traffic.record_type,
-                "SetIdentifier": getattr(traffic.set_identifiers, role),
-                "Weight": weight,
-                "TTL": int(traffic.ttl.total_seconds()),
-                "ResourceRecords": [{"Value": f"{plan.region_of(role)}.{traffic.record_name}"}],  # type: ignore[arg-type]
-            },
-        }
-        for role, weight in (("primary", 100), ("secondary", 0))
-    ]
-    r53.change_resource_record_sets(HostedZoneId=zone["HostedZone"]["Id"], ChangeBatch={"Changes": changes})
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +58,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         cloud.client("s3").put_object(
             Bucket=outputs["PlanBucketName"], Key=f"plans/{plan.workload}.yaml", Body=text.encode()
         )
-        _weighted_records(cloud, plan)
+        # And what exists before Lifeboat arrives: the zone and both weighted records, all on the primary
+        provision_traffic(cloud, plan)
         yield {"cloud": cloud, "plan": plan, "outputs": outputs, "package": package}
     finally:
         cloud.stop()

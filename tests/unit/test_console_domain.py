@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from chalicelib.adapters.assets import asset_grants
 from chalicelib.adapters.resources import role_arn_of
+from chalicelib.adapters.traffic import grants_for
 from chalicelib.domain.history import steps_from_history
 from chalicelib.domain.permissions import LifeboatResources, required_permissions
 from chalicelib.models.api import FailoverBody, execution_id, parse_execution_id
@@ -139,7 +140,7 @@ def test_the_example_plan_needs_route53_s3_dynamodb_alarms_and_sns_but_no_sagema
     # Given the example plan (HTTP endpoints, weighted Route 53 records, S3 and DynamoDB assets)
     plan = load_plan_file(PLAN)
     # When the permissions it needs are derived
-    perms = required_permissions(plan, LB, grants=asset_grants(plan))
+    perms = required_permissions(plan, LB, grants=[*grants_for(plan.traffic), *asset_grants(plan)])
     actions = {p.action for p in perms}
     # Then shifting traffic, reading replicas, alarms and notifying are all there, each with a reason
     assert {
