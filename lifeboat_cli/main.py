@@ -111,7 +111,7 @@ def render_local(state: dict[str, Any]) -> None:
     console.print(f"local cloud up on {state['endpoint_url']} (pid {state['pid']})", soft_wrap=True)
     for workload, info in state["workloads"].items():
         for role, srv in info["model_servers"].items():
-            line = f"  {workload} {role} model server: {srv['url']} (pid {srv['pid']})"
+            line = f"  {workload} {role} model server: {srv.get('endpoint') or srv['url']} (pid {srv['pid']})"
             console.print(line, soft_wrap=True)
 
 

@@ -190,7 +190,8 @@ def run(
                     role: {
                         "pid": proc.pid,
                         "port": proc.port,
-                        "url": local_url(plan, role),  # type: ignore[arg-type]
+                        "url": proc.url,  # the server itself: /ping, /admin/faults
+                        "endpoint": local_url(plan, role),  # type: ignore[arg-type]  # as the plan names it
                         "region": plan.region_of(role),  # type: ignore[arg-type]
                     }
                     for role, proc in procs.items()
