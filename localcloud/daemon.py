@@ -111,9 +111,12 @@ class Progress:
             self.close()
 
 
-def _model_server(starting: Callable[[str], None], plan: DRPlan, role: Role) -> None:
+def _model_server(
+    starting: Callable[[str], None], plan: DRPlan, reserved: dict[Role, PortReservation], role: Role
+) -> None:
     url = local_url(plan, role)
     starting(f"starting model server {plan.workload}/{role} ({plan.region_of(role)}) on {url}")
+    reserved[role].hand_over()
 
 
 def run(
@@ -165,7 +168,7 @@ def run(
             res = provision_plan(cloud, plan, text, stage=cloud.stage)
             replicator.watch(plan)
             alarm_regions.update(plan.alarm_region(a) for a in plan.trigger.alarms)
-            procs = start_model_servers(cloud, res, starting=partial(_model_server, starting, plan))
+            procs = start_model_servers(cloud, res, starting=partial(_model_server, starting, plan, reserved))
             for role, proc in procs.items():
                 servers[f"{plan.workload}/{role}"] = proc
             first_case = plan.smoke_tests.cases[0].payload

@@ -9,6 +9,7 @@ be free, and two local clouds (two checkouts, a test run beside the demo) never 
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,6 +18,9 @@ from chalicelib.models.planfile import load_plan_text, plan_to_yaml
 
 LOOPBACK = "127.0.0.1"
 LOCAL_HOSTS = (LOOPBACK, "localhost")
+# Linux lets a socket listen on a port that other SO_REUSEADDR sockets hold without listening; macOS and the
+# BSDs refuse, so there a reservation ends as its model server starts (the usual small race of a free port).
+SHARED_RESERVATIONS = sys.platform.startswith("linux")
 
 
 def is_local(url: str) -> bool:
@@ -69,8 +73,8 @@ class PortReservation:
     """A free port on 127.0.0.1, held until `close()` so no other program (and no outgoing connection)
     takes it.
 
-    The socket is bound with SO_REUSEADDR and never listens: a model server binding the same port with
-    SO_REUSEADDR (as Python's HTTP servers do) can still listen on it, and a killed model server can be
+    The socket is bound with SO_REUSEADDR and never listens: on Linux a model server binding the same port
+    with SO_REUSEADDR (as Python's HTTP servers do) can still listen on it, and a killed model server can be
     restarted on the same port (a drill's restore) because the port stayed reserved in between.
     """
 
@@ -83,6 +87,11 @@ class PortReservation:
             self._socket.close()
             raise
         self.port: int = self._socket.getsockname()[1]
+
+    def hand_over(self) -> None:
+        """The model server is about to bind the port: keep holding it where the kernel allows both."""
+        if not SHARED_RESERVATIONS:
+            self.close()
 
     def close(self) -> None:
         self._socket.close()

@@ -77,6 +77,7 @@ def test_a_reserved_port_is_kept_from_other_programs_but_its_model_server_can_li
         with socket.socket() as other, pytest.raises(OSError):
             other.bind(("127.0.0.1", reserved.port))
         # When the model server starts on it, is killed and starts again (a drill's outage and restore)
+        reserved.hand_over()
         artifact = default_artifact()
         listened = []
         for _ in ("outage", "restore"):
