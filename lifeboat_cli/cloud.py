@@ -113,6 +113,7 @@ def local_up(
     read_end, write_end = os.pipe()
     try:
         with open(LOG, "ab") as log:
+            log_start = log.tell()  # what this daemon writes: the log keeps earlier runs
             proc = subprocess.Popen(
                 [*command, "--progress-fd", str(write_end)],
                 cwd=os.getcwd(),
@@ -128,7 +129,7 @@ def local_up(
     finally:
         os.close(write_end)  # the daemon holds the only write end: end of file means it is gone
     try:
-        outcome = _follow(read_end, proc, timeout, on_start or (lambda _line: None))
+        outcome = _follow(read_end, proc, timeout, on_start or (lambda _line: None), log_start)
         state = read_state(DEFAULT_STATE) if outcome == "ready" else None
         if outcome == "ready" and not (state and state.get("ready")):
             outcome = f"the local cloud said it was ready but wrote no state to {DEFAULT_STATE}"
@@ -143,7 +144,13 @@ def local_up(
     raise CliError(f"{outcome} (log: {LOG})")
 
 
-def _follow(fd: int, proc: subprocess.Popen[bytes], timeout: float, on_start: Callable[[str], None]) -> str:
+def _follow(
+    fd: int,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    on_start: Callable[[str], None],
+    log_start: int = 0,
+) -> str:
     """Relay the daemon's progress lines until it is ready; otherwise one line saying what went wrong."""
     deadline = time.monotonic() + timeout
     step = "starting the local cloud"
@@ -156,7 +163,7 @@ def _follow(fd: int, proc: subprocess.Popen[bytes], timeout: float, on_start: Ca
             chunk = os.read(fd, 65536)
             if not chunk:  # end of file: the daemon exited without saying why
                 code = _wait(proc, 5.0)
-                return f"the local cloud exited with code {code} while {step}: {_last_line(LOG)}"
+                return f"the local cloud exited with code {code} while {step}: {_last_line(LOG, log_start)}"
             *lines, pending = (pending + chunk).split(b"\n")
             for raw in lines:
                 kind, _, text = raw.decode("utf-8", errors="replace").strip().partition(" ")
@@ -177,12 +184,14 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | str:
         return "(none yet)"
 
 
-def _last_line(path: Path) -> str:
+def _last_line(path: Path, start: int = 0) -> str:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(path, "rb") as log:
+            log.seek(start)
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return "no log"
-    return next((line.strip() for line in reversed(lines) if line.strip()), "nothing in the log")
+    return next((line.strip() for line in reversed(lines) if line.strip()), "nothing in its log")
 
 
 def _stop_daemon(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
@@ -207,13 +216,15 @@ def local_down(timeout: float = 20.0) -> bool:
         pids += [int(s["pid"]) for s in workload.get("model_servers", {}).values()]
     running = alive(daemon)
     if running:
-        os.kill(daemon, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+            os.kill(daemon, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while alive(daemon) and time.monotonic() < deadline:
             time.sleep(0.1)
     for pid in pids:  # whatever did not stop cleanly
         if alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     if running and state.get("pgid") == daemon:
         with contextlib.suppress(ChildProcessError):  # `lifeboat demo` started it: reap it here
             os.waitpid(daemon, os.WNOHANG)

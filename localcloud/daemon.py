@@ -40,7 +40,7 @@ from localcloud.server import LocalCloud
 from localcloud.stack import endpoint_metric_name, provision_plan, start_model_servers
 
 # Not under "lifeboat": that is the functions' JSON logger (powertools), which would swallow these lines.
-log = logging.getLogger(__name__)
+log = logging.getLogger("localcloud.daemon")  # not __name__: run as __main__
 
 DEFAULT_STATE = Path(".lifeboat") / "local.json"
 

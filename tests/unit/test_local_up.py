@@ -38,9 +38,11 @@ def pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Prog
         os.close(read_end)
 
 
-def follow(read_end: int, daemon: Daemon | None = None, timeout: float = 5.0) -> tuple[str, list[str]]:
+def follow(
+    read_end: int, daemon: Daemon | None = None, timeout: float = 5.0, log_start: int = 0
+) -> tuple[str, list[str]]:
     heard: list[str] = []
-    outcome = clouds._follow(read_end, daemon or Daemon(), timeout, heard.append)  # type: ignore[arg-type]
+    outcome = clouds._follow(read_end, daemon or Daemon(), timeout, heard.append, log_start)  # type: ignore[arg-type]
     return outcome, heard
 
 
@@ -83,11 +85,14 @@ def test_a_daemon_that_dies_without_a_word_is_named_with_its_exit_code_and_last_
     progress, read_end = pipe
     # Given a daemon that crashed during a step, its traceback in the log
     clouds.LOG.parent.mkdir(parents=True)
-    clouds.LOG.write_text("Traceback (most recent call last):\n  ...\nRuntimeError: moto would not start\n\n")
+    earlier = "2026-01-01 INFO an earlier run's last line\n"
+    clouds.LOG.write_text(
+        earlier + "Traceback (most recent call last):\n  ...\nRuntimeError: moto would not start\n\n"
+    )
     progress.step("starting moto server")
     progress.close()
     # When the CLI follows it
-    outcome, _ = follow(read_end, Daemon(code=1))
+    outcome, _ = follow(read_end, Daemon(code=1), log_start=len(earlier))
     # Then the one line has the exit code, the step and the error from the log
     assert outcome == (
         "the local cloud exited with code 1 while starting moto server: RuntimeError: moto would not start"
@@ -131,3 +136,16 @@ def test_why_is_one_line_a_person_can_act_on() -> None:
     assert why(OSError(98, "Address already in use")) == "[Errno 98] Address already in use"
     assert why(KeyError("functions")) == "KeyError: 'functions'"
     assert why(RuntimeError("")) == "RuntimeError"
+
+
+def test_an_earlier_runs_log_is_not_taken_for_this_daemons_last_words(pipe: tuple[Progress, int]) -> None:
+    progress, read_end = pipe
+    # Given a log holding an earlier run's lines, and a daemon that died before writing any of its own
+    clouds.LOG.parent.mkdir(parents=True)
+    earlier = "2026-01-01 ERROR an earlier run failed\n"
+    clouds.LOG.write_text(earlier)
+    progress.close()
+    # When the CLI follows it
+    outcome, _ = follow(read_end, Daemon(code=-9), log_start=len(earlier))
+    # Then the one line does not blame the earlier run
+    assert outcome == "the local cloud exited with code -9 while starting the local cloud: nothing in its log"
