@@ -6,16 +6,20 @@ values the deployed functions get, and credentials from the operator's usual AWS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from localcloud.daemon import DEFAULT_STATE, read_state
+from localcloud.processes import alive, kill_group
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = DEFAULT_STATE.with_name("local.log")
@@ -84,41 +88,121 @@ def _apply_env(env: dict[str, str]) -> None:
     deps.reset()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def local_up(
+    plans: Path,
+    timeout: float = 120.0,
+    *,
+    owner: int | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Start the local cloud (unless it already runs here) and wait until it is ready; its state.
 
-
-def local_up(plans: Path, timeout: float = 90.0) -> dict[str, Any]:
+    `on_start` hears one line per step (what the daemon starts); `owner`: the daemon stops when that process
+    ends.
+    Raises CliError with one line saying why when it does not come up, and leaves nothing running then.
+    """
     state = read_state(DEFAULT_STATE)
-    if state and _alive(int(state.get("pid", 0))):
+    if state and alive(int(state.get("pid", 0))):
         return state
     DEFAULT_STATE.parent.mkdir(parents=True, exist_ok=True)
     DEFAULT_STATE.unlink(missing_ok=True)
-    with open(LOG, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "localcloud.daemon", "--plans", str(plans), "--state", str(DEFAULT_STATE)],
-            cwd=os.getcwd(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the CLI; `local down` stops it
-        )
+    command = [sys.executable, "-m", "localcloud.daemon", "--plans", str(plans)]
+    command += ["--state", str(DEFAULT_STATE)]
+    if owner is not None:
+        command += ["--owner", str(owner)]
+    read_end, write_end = os.pipe()
+    try:
+        with open(LOG, "ab") as log:
+            log_start = log.tell()  # what this daemon writes: the log keeps earlier runs
+            proc = subprocess.Popen(
+                [*command, "--progress-fd", str(write_end)],
+                cwd=os.getcwd(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(write_end,),
+                start_new_session=True,  # survives the CLI; `local down` stops it and all it started
+            )
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)  # the daemon holds the only write end: end of file means it is gone
+    try:
+        outcome = _follow(read_end, proc, timeout, on_start or (lambda _line: None), log_start)
+        state = read_state(DEFAULT_STATE) if outcome == "ready" else None
+        if outcome == "ready" and not (state and state.get("ready")):
+            outcome = f"the local cloud said it was ready but wrote no state to {DEFAULT_STATE}"
+    except BaseException:  # Ctrl-C while starting: nothing may be left running
+        _stop_daemon(proc)
+        raise
+    finally:
+        os.close(read_end)
+    if state is not None and outcome == "ready":
+        return state
+    _stop_daemon(proc)
+    raise CliError(f"{outcome} (log: {LOG})")
+
+
+def _follow(
+    fd: int,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    on_start: Callable[[str], None],
+    log_start: int = 0,
+) -> str:
+    """Relay the daemon's progress lines until it is ready; otherwise one line saying what went wrong."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = read_state(DEFAULT_STATE)
-        if state and state.get("ready"):
-            return state
-        if proc.poll() is not None:
-            raise CliError(f"the local cloud exited with {proc.returncode}; see {LOG}")
-        time.sleep(0.2)
-    proc.terminate()
-    raise CliError(f"the local cloud did not become ready in {timeout:.0f}s; see {LOG}")
+    step = "starting the local cloud"
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not selector.select(timeout=min(remaining, 1.0)):
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:  # end of file: the daemon exited without saying why
+                code = _wait(proc, 5.0)
+                return f"the local cloud exited with code {code} while {step}: {_last_line(LOG, log_start)}"
+            *lines, pending = (pending + chunk).split(b"\n")
+            for raw in lines:
+                kind, _, text = raw.decode("utf-8", errors="replace").strip().partition(" ")
+                if kind == "step":
+                    step = text
+                    on_start(text)
+                elif kind == "ready":
+                    return "ready"
+                elif kind == "failed":
+                    return f"{step} failed: {text}"
+    return f"the local cloud did not become ready in {timeout:.0f}s (still {step})"
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | str:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "(none yet)"
+
+
+def _last_line(path: Path, start: int = 0) -> str:
+    try:
+        with open(path, "rb") as log:
+            log.seek(start)
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    return next((line.strip() for line in reversed(lines) if line.strip()), "nothing in its log")
+
+
+def _stop_daemon(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    """Stop a daemon this process started, then whatever of its process group is left."""
+    if proc.poll() is None:
+        proc.terminate()
+        if _wait(proc, grace) == "(none yet)":
+            proc.kill()
+            proc.wait()
+    kill_group(proc.pid, grace=2.0)  # the daemon leads its group: model servers it did not stop
+    DEFAULT_STATE.unlink(missing_ok=True)
 
 
 def local_down(timeout: float = 20.0) -> bool:
@@ -126,17 +210,24 @@ def local_down(timeout: float = 20.0) -> bool:
     state = read_state(DEFAULT_STATE)
     if not state:
         return False
-    pids = [int(state["pid"])]
+    daemon = int(state["pid"])
+    pids = [daemon]
     for workload in state.get("workloads", {}).values():
         pids += [int(s["pid"]) for s in workload.get("model_servers", {}).values()]
-    daemon = pids[0]
-    if _alive(daemon):
-        os.kill(daemon, signal.SIGTERM)
+    running = alive(daemon)
+    if running:
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+            os.kill(daemon, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(daemon) and time.monotonic() < deadline:
+        while alive(daemon) and time.monotonic() < deadline:
             time.sleep(0.1)
     for pid in pids:  # whatever did not stop cleanly
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    if running and state.get("pgid") == daemon:
+        with contextlib.suppress(ChildProcessError):  # `lifeboat demo` started it: reap it here
+            os.waitpid(daemon, os.WNOHANG)
+        kill_group(daemon, grace=2.0)  # and anything else it started (a respawned model server)
     DEFAULT_STATE.unlink(missing_ok=True)
     return True

@@ -1,16 +1,17 @@
 """`make demo`: the README story on the local cloud, narrated.
 
-Start the local cloud and the two model servers, load the example plan, show the protected topology and
-its status; then run the region-outage DR drill: the primary model server is killed and Lifeboat does its
-job on its own (canary errors -> alarms -> trigger decision -> failover state machine -> validated traffic
-switch), the primary is restored and traffic returns to it step by step; the drill measures every phase and
-prints the verdicts (RTO, RPO, failback) and the path of its HTML report.
+Start the local cloud and the two model servers (on free ports), load the example plan, show the protected
+topology and its status; then run the region-outage DR drill: the primary model server is killed and
+Lifeboat does its job on its own (canary errors -> alarms -> trigger decision -> failover state machine ->
+validated traffic switch), the primary is restored and traffic returns to it step by step; the drill
+measures every phase and prints the verdicts (RTO, RPO, failback) and the path of its HTML report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import urllib.request
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.table import Table
 from chalicelib.models.durations import format_duration as fmt
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
-from lifeboat_cli.main import BREACHED, OK, console, render_status
+from lifeboat_cli.main import BREACHED, OK, console, render_local, render_status
 from lifeboat_cli.verify_demo import demo_verification
 
 WORKLOAD = "fraud-scoring"
@@ -130,8 +131,14 @@ def run(args: argparse.Namespace) -> int:
     from chalicelib.services.status import workload_status
 
     console.rule("[bold]Lifeboat demo: local cloud[/bold]")
-    state = clouds.local_up(Path("plans"))
-    console.print(f"local cloud (moto + Lambda runner) on {state['endpoint_url']}, pid {state['pid']}")
+    keep = getattr(args, "keep_running", False)
+    state = clouds.local_up(
+        Path("plans"),
+        # Unless asked to keep it, the local cloud ends with the demo, even a demo killed mid-way.
+        owner=None if keep else os.getpid(),
+        on_start=lambda what: console.print(what, soft_wrap=True),
+    )
+    render_local(state)
     try:
         clouds.use_local()
         d = deps()
@@ -182,6 +189,6 @@ def run(args: argparse.Namespace) -> int:
             )
         return OK if record.verdict == "passed" and caught else BREACHED
     finally:
-        if not getattr(args, "keep_running", False):
+        if not keep:
             clouds.local_down()
             console.print("local cloud stopped (every process it started is gone)")

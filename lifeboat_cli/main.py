@@ -1,6 +1,7 @@
 """`lifeboat`: the operator CLI. Same verbs as the API, straight to AWS (or to the local cloud).
 
-Exit codes: 0 ok; 1 an objective was breached or an operation was refused/failed; 2 usage or input error.
+Exit codes: 0 ok; 1 an objective was breached or an operation was refused/failed; 2 usage or input error;
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
@@ -23,6 +25,7 @@ from lifeboat_cli import executions as executions_cli
 from lifeboat_cli.cloud import CliError
 
 OK, BREACHED, USAGE = 0, 1, 2
+INTERRUPTED = 130  # as shells report a command ended by Ctrl-C
 T = TypeVar("T")
 
 console = Console(highlight=False)
@@ -78,14 +81,16 @@ def cmd_plan_render(args: argparse.Namespace) -> int:
 # -- local -----------------------------------------------------------------------------------------------
 def cmd_local(args: argparse.Namespace) -> int:
     if args.action == "up":
-        state = clouds.local_up(Path(args.plans))
+        quiet = args.json
+        state = clouds.local_up(
+            Path(args.plans),
+            owner=args.owner,
+            on_start=None if quiet else lambda what: console.print(what, soft_wrap=True),
+        )
         if args.json:
             _print_json(state)
         else:
-            console.print(f"local cloud up on {state['endpoint_url']} (pid {state['pid']})")
-            for workload, info in state["workloads"].items():
-                for role, srv in info["model_servers"].items():
-                    console.print(f"  {workload} {role} model server: {srv['url']} (pid {srv['pid']})")
+            render_local(state)
         return OK
     if args.action == "down":
         stopped = clouds.local_down()
@@ -94,9 +99,20 @@ def cmd_local(args: argparse.Namespace) -> int:
     state = clouds.read_state(clouds.DEFAULT_STATE)
     if args.json:
         _print_json(state or {"ready": False})
+    elif state:
+        render_local(state)
     else:
-        console.print(f"local cloud up on {state['endpoint_url']}" if state else "local cloud is not running")
+        console.print("local cloud is not running")
     return OK if state else BREACHED
+
+
+def render_local(state: dict[str, Any]) -> None:
+    """Where the local cloud and its model servers listen (the ports are chosen when it starts)."""
+    console.print(f"local cloud up on {state['endpoint_url']} (pid {state['pid']})", soft_wrap=True)
+    for workload, info in state["workloads"].items():
+        for role, srv in info["model_servers"].items():
+            line = f"  {workload} {role} model server: {srv.get('endpoint') or srv['url']} (pid {srv['pid']})"
+            console.print(line, soft_wrap=True)
 
 
 def cmd_local_kill(args: argparse.Namespace) -> int:
@@ -383,6 +399,8 @@ def parser() -> argparse.ArgumentParser:
     local_sub = local.add_subparsers(dest="action", required=True)
     for action in ("up", "down", "status"):
         a = local_sub.add_parser(action)
+        if action == "up":
+            a.add_argument("--owner", type=int, metavar="PID", help="stop the local cloud when PID ends")
         a.add_argument("--plans", default="plans", help="folder of plans to load (up)")
         a.set_defaults(func=cmd_local, offline=True)
     k = local_sub.add_parser("kill", help="kill a model server process (simulates a regional outage)")
@@ -469,8 +487,12 @@ def main(argv: list[str] | None = None) -> int:
             clouds.select(args.cloud, args.stage, args.region)
         return int(args.func(args))
     except CliError as err:
-        err_console.print(f"[red]error:[/red] {err}")
+        # One plain line, never wrapped: scripts and people grep it.
+        err_console.print(Text.assemble(("error:", "red"), f" {err}"), soft_wrap=True)
         return USAGE
+    except KeyboardInterrupt:  # Ctrl-C: whatever the command started was stopped on the way out
+        err_console.print("interrupted", soft_wrap=True)
+        return INTERRUPTED
     except Exception as err:
         from chalicelib.adapters.plan_store import UnknownWorkload
 

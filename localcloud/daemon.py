@@ -1,13 +1,18 @@
 """The long-running local cloud behind `lifeboat local up`: moto + Lambda runner + plans + model servers
-+ canary and alarm evaluation + scheduled rules, in one process on 127.0.0.1, until SIGTERM.
++ canary and alarm evaluation + scheduled rules, in one process on 127.0.0.1, until SIGTERM (or until the
+process given with --owner ends).
 
-It writes a state file (ports, pids, the environment a client needs) that `lifeboat local status|down` and
-the CLI read; every process it started is stopped when it stops.
+It writes a state file (ports, pids, model server URLs, the environment a client needs) that `lifeboat local
+status|down` and the CLI read; every process it started is stopped when it stops. While starting it reports
+one line per step (what it starts) on --progress-fd, then `ready` or `failed <why>` (lifeboat_cli/cloud.py).
+
+Model servers listen on free ports chosen at start (localcloud/ports.py): the plan it stores names them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -15,13 +20,18 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from chalicelib.models.planfile import load_plan_file
+from chalicelib.models.plan import DRPlan, Role
+from chalicelib.models.planfile import PlanError, load_plan_file
 from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
 from localcloud.drill_faults import DrillFaultController, respawner
-from localcloud.modelserver import stop_process
+from localcloud.modelserver import ModelServerStartError, stop_process
+from localcloud.ports import PortReservation, local_roles, local_url, on_ports
+from localcloud.processes import watch_owner
 from localcloud.regional import copies, provision_copy
 from localcloud.replication import ReplicationSimulator, faults_path
 from localcloud.resources import provision_base
@@ -29,7 +39,8 @@ from localcloud.schedules import Scheduler
 from localcloud.server import LocalCloud
 from localcloud.stack import endpoint_metric_name, provision_plan, start_model_servers
 
-log = logging.getLogger("lifeboat.local")
+# Not under "lifeboat": that is the functions' JSON logger (powertools), which would swallow these lines.
+log = logging.getLogger("localcloud.daemon")  # not __name__: run as __main__
 
 DEFAULT_STATE = Path(".lifeboat") / "local.json"
 
@@ -48,31 +59,116 @@ def read_state(path: Path = DEFAULT_STATE) -> dict[str, Any] | None:
         return None
 
 
-def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.Event) -> int:
+def why(exc: BaseException) -> str:
+    """What went wrong, in one line a person can act on (the log file has the traceback)."""
+    if isinstance(exc, PlanError) and exc.problems:
+        more = len(exc.problems) - 1
+        return str(exc.problems[0]) + (f" (and {more} more problems)" if more else "")
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    explained = (OSError, ModelServerStartError, ValueError)  # their messages say what failed (PlanError too)
+    if isinstance(exc, explained) or type(exc).__module__ != "builtins":
+        return lines[0]
+    return f"{type(exc).__name__}: {lines[0]}"
+
+
+class Interrupted(Exception):
+    """The daemon was told to stop before it was up."""
+
+
+class Progress:
+    """Tells whoever waits for the daemon (`lifeboat local up`) what it is doing, then how that ended: one
+    line each, `step <what it starts>`, then `ready` or `failed <why>`, on a pipe the waiter passed."""
+
+    def __init__(self, fd: int | None = None) -> None:
+        self._out = os.fdopen(fd, "w", encoding="utf-8", buffering=1) if fd is not None else None
+
+    def step(self, what: str) -> None:
+        log.info("%s", what)
+        self._send(f"step {what}")
+
+    def ready(self) -> None:
+        self._send("ready")
+        self.close()
+
+    def failed(self, exc: BaseException) -> None:
+        self._send(f"failed {why(exc)}")
+        self.close()
+
+    def close(self) -> None:
+        out, self._out = self._out, None
+        if out is not None:
+            with contextlib.suppress(OSError):
+                out.close()
+
+    def _send(self, line: str) -> None:
+        if self._out is None:
+            return
+        try:
+            self._out.write(" ".join(line.split()) + "\n")
+        except OSError:  # the waiter is gone (Ctrl-C): keep starting, nobody is listening
+            self.close()
+
+
+def _model_server(
+    starting: Callable[[str], None], plan: DRPlan, reserved: dict[Role, PortReservation], role: Role
+) -> None:
+    url = local_url(plan, role)
+    starting(f"starting model server {plan.workload}/{role} ({plan.region_of(role)}) on {url}")
+    reserved[role].hand_over()
+
+
+def run(
+    plans_dir: Path,
+    state_path: Path,
+    *,
+    interval: float,
+    stop: threading.Event,
+    progress: Progress | None = None,
+) -> int:
+    progress = progress or Progress()
+
+    def starting(step: str) -> None:
+        if stop.is_set():  # SIGTERM or the owner gone while starting: stop now, not once all is up
+            raise Interrupted("stopped while starting")
+        progress.step(step)
+
     cloud = LocalCloud()
     servers: dict[str, Any] = {}
+    ports: list[PortReservation] = []
     simulators: list[AlarmSimulator] = []
     replicator: ReplicationSimulator | None = None
     drill_faults: DrillFaultController | None = None
     scheduler: Scheduler | None = None
     try:
-        cloud.start()
-        provision_base(cloud, stage=cloud.stage)
         plan_files = sorted(plans_dir.glob("*.y*ml"))
+        starting(f"reading the plans in {plans_dir}/: {', '.join(p.name for p in plan_files) or 'none'}")
+        sources = [load_plan_file(p) for p in plan_files]  # a broken plan fails before anything runs
+        starting("starting moto server (the local AWS APIs) and the Lambda runner")
+        cloud.start()
+        starting(f"creating Lifeboat's functions, queues and buckets in {cloud.region}")
+        provision_base(cloud, stage=cloud.stage)
         # Lifeboat's copy in every other region of the plans: it keeps working when the home region's
         # APIs are down (the region-api-outage drill runs from it).
-        for region in sorted({load_plan_file(p).regions.secondary for p in plan_files} - {cloud.region}):
+        for region in sorted({p.regions.secondary for p in sources} - {cloud.region}):
+            starting(f"creating Lifeboat's copy in {region}")
             provision_copy(cloud, region)
         replicator = ReplicationSimulator(cloud, faults_file=faults_path(state_path)).reset_faults()
         targets: list[CanaryTarget] = []
         alarm_regions = {cloud.region}
         workloads: dict[str, Any] = {}
-        for path in plan_files:
-            plan = load_plan_file(path)
-            res = provision_plan(cloud, plan, path.read_text(), stage=cloud.stage)
+        for path, source in zip(plan_files, sources, strict=True):
+            # Free ports for the plan's local endpoints, held for the daemon's life: the plan it stores
+            # names them, and a drill restarts a killed model server on the same one.
+            reserved = {role: PortReservation() for role in local_roles(source)}
+            ports.extend(reserved.values())
+            plan, text = on_ports(source, {role: r.port for role, r in reserved.items()}, str(path))
+            starting(f"creating what {plan.workload} needs: buckets, tables, alarms, DNS, state machines")
+            res = provision_plan(cloud, plan, text, stage=cloud.stage)
             replicator.watch(plan)
             alarm_regions.update(plan.alarm_region(a) for a in plan.trigger.alarms)
-            procs = start_model_servers(cloud, res)
+            procs = start_model_servers(cloud, res, starting=partial(_model_server, starting, plan, reserved))
             for role, proc in procs.items():
                 servers[f"{plan.workload}/{role}"] = proc
             first_case = plan.smoke_tests.cases[0].payload
@@ -94,24 +190,33 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
                 "topic_arn": res.topic_arn,
                 "model": res.model,
                 "model_servers": {
-                    role: {"pid": proc.pid, "port": proc.port, "url": proc.url}
+                    role: {
+                        "pid": proc.pid,
+                        "port": proc.port,
+                        "url": proc.url,  # the server itself: /ping, /admin/faults
+                        "endpoint": local_url(plan, role),  # type: ignore[arg-type]  # as the plan names it
+                        "region": plan.region_of(role),  # type: ignore[arg-type]
+                    }
                     for role, proc in procs.items()
                 },
             }
         replicator.start()
         # A canary and alarm evaluation in every region where a plan has alarms (trigger.alarm_regions).
         for region in sorted(alarm_regions, key=lambda r: (r != cloud.region, r)):
+            starting(f"starting the canary and alarm evaluation in {region}")
             simulator = AlarmSimulator(cloud, region=region)
             simulator.attach(Canary(targets, cloud.client("cloudwatch", region)))
             simulators.append(simulator.start(interval_s=interval))
         # Scheduled rules fire as in AWS: failback_auto every minute and verify_scheduled every hour, both
         # counted from now; drill_monthly at 06:00 UTC on the 1st.
+        starting("starting the scheduled rules (failback_auto, verify_scheduled, drill_monthly)")
         scheduler = Scheduler(cloud).start()
         write_state(
             state_path,
             {
                 "ready": True,
                 "pid": os.getpid(),
+                "pgid": os.getpgid(0),
                 "endpoint_url": cloud.endpoint_url,
                 "port": cloud.port,
                 "stage": cloud.stage,
@@ -122,12 +227,19 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
                 "copies": {region: {"env": copy["env"]} for region, copy in copies(cloud).items()},
             },
         )
-        log.info("local cloud ready on %s", cloud.endpoint_url)
         # Drills: faults the CLI asks for (drill control file), drills the daemon's own functions run.
         respawn = respawner(cloud, state_path, servers)
         drill_faults = DrillFaultController(state_path, servers, respawn).start()
+        log.info("local cloud ready on %s", cloud.endpoint_url)
+        progress.ready()
         stop.wait()
         return 0
+    except Interrupted as exc:
+        progress.failed(exc)
+        return 0
+    except BaseException as exc:
+        progress.failed(exc)
+        raise
     finally:
         if scheduler is not None:
             scheduler.stop()
@@ -143,6 +255,8 @@ def run(plans_dir: Path, state_path: Path, *, interval: float, stop: threading.E
             except Exception as exc:  # keep stopping the others
                 log.warning("could not stop model server %s: %s", proc.pid, exc)
         cloud.stop()
+        for reservation in ports:
+            reservation.close()
         state_path.unlink(missing_ok=True)
 
 
@@ -151,9 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plans", type=Path, default=Path("plans"), help="folder of DR plan YAML files")
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="state file to write")
     parser.add_argument("--interval", type=float, default=1.0, help="canary/alarm evaluation interval (s)")
+    parser.add_argument(
+        "--owner", type=int, metavar="PID", help="stop when this process ends (a test, `lifeboat demo`)"
+    )
+    parser.add_argument(
+        "--progress-fd", type=int, metavar="FD", help="write what is starting, then ready/failed, to this fd"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
+    progress = Progress(args.progress_fd)
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("signal %s: stopping", signum)
@@ -161,8 +282,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if args.owner:
+
+        def owner_gone() -> None:
+            log.warning("owner process %s ended: stopping", args.owner)
+            stop.set()
+
+        watch_owner(args.owner, owner_gone)
     try:
-        return run(args.plans, args.state, interval=args.interval, stop=stop)
+        return run(args.plans, args.state, interval=args.interval, stop=stop, progress=progress)
     except Exception:
         log.exception("local cloud failed")
         return 1

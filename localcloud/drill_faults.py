@@ -616,12 +616,10 @@ class DrillFaultController:
         workload = str(wanted.get("workload", ""))
         Path(self.control_path).unlink(missing_ok=True)
         try:
-            from chalicelib.models.planfile import load_plan_file
             from chalicelib.services.deps import deps
             from chalicelib.services.drills import recover
 
-            state = json.loads(self.state_path.read_text())
-            plan = load_plan_file(state["workloads"][workload]["plan_file"])
+            plan = deps().plans.get(workload)  # as the local cloud runs it: model servers on their ports
             injector = self.injector(plan)
             record = recover(workload, deps(), injector, reports_dir=Path("reports"))
             if record is not None:
@@ -632,7 +630,6 @@ class DrillFaultController:
 
 def respawner(cloud: Any, state_path: Path, procs: dict[str, Any]) -> Callable[[str, Role], Any]:
     """Restart one of the daemon's model servers (same port, same S3 copy) and record its new pid."""
-    from chalicelib.models.planfile import load_plan_file
     from localcloud.modelserver import spawn_model_server, stop_process
 
     lock = threading.Lock()
@@ -645,10 +642,9 @@ def respawner(cloud: Any, state_path: Path, procs: dict[str, Any]) -> Callable[[
             old = procs.get(f"{workload}/{role}")
             if old is not None and old.poll() is None:
                 stop_process(old)
-            plan = load_plan_file(info["plan_file"])
             proc = spawn_model_server(
                 int(server["port"]),
-                plan.region_of(role),
+                server["region"],
                 info["model"][f"{role}_bucket"],
                 info["model"][f"{role}_key"],
                 cloud.endpoint_url,

@@ -1,8 +1,9 @@
 """A real HTTP model server for the local cloud: SageMaker-style `/ping` and `/invocations` for one artifact,
 plus fault injection (`/admin/faults`) so drills can break a region's model on purpose.
 
-Run it as `python -m localcloud.modelserver --port 18081 --region us-east-1 --bucket B --key K
---endpoint-url http://127.0.0.1:5000`; it prints `READY <port>` on stdout once it is listening.
+Run it as `python -m localcloud.modelserver --port 0 --region us-east-1 --bucket B --key K
+--endpoint-url http://127.0.0.1:5000`; it prints `READY <port>` on stdout once it is listening (port 0: a
+free one). Spawned by the local cloud, it also stops when the process that spawned it ends.
 """
 
 from __future__ import annotations
@@ -465,6 +466,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--endpoint-url", help="S3 endpoint override (the local cloud)")
     parser.add_argument("--artifact", help="local artifact file, instead of --bucket/--key")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one ends (nothing outlives a killed local cloud)",
+    )
     args = parser.parse_args(argv)
     from_s3 = args.bucket is not None or args.key is not None
     if args.artifact is not None and from_s3:
@@ -476,6 +482,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
+    parent = os.getppid()
     stopping = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -507,7 +514,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"READY {server.port}", flush=True)
     # Wait with a timeout so the signal handler's flag is seen promptly on every platform.
     while not stopping.wait(0.5):
-        pass
+        if args.exit_with_parent and os.getppid() != parent:  # orphaned: whoever owned us is gone
+            print(f"modelserver: parent {parent} ended, stopping", file=sys.stderr, flush=True)
+            break
     server.stop()
     print("modelserver: stopped", file=sys.stderr, flush=True)
     return 0
@@ -557,6 +566,7 @@ def spawn_model_server(
         bucket,
         "--key",
         key,
+        "--exit-with-parent",  # a killed local cloud or test run leaves no model server behind
     ]
     if endpoint_url:
         command += ["--endpoint-url", endpoint_url]
@@ -594,25 +604,32 @@ def spawn_model_server(
     proc._stdout_pump.start()
 
     deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            problem = f"did not report READY within {timeout:g}s"
-            break
-        try:
-            line = lines.get(timeout=min(remaining, 0.2))
-        except queue.Empty:
-            continue
-        if line is None:
-            problem = f"exited with code {proc.wait()} before reporting READY"
-            break
-        if line.startswith("READY "):
-            proc.port = int(line.split()[1])
-            return proc
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                problem = f"did not report READY within {timeout:g}s"
+                break
+            try:
+                line = lines.get(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                continue
+            if line is None:
+                problem = f"exited with code {proc.wait()} before reporting READY"
+                break
+            if line.startswith("READY "):
+                proc.port = int(line.split()[1])
+                return proc
+    except BaseException:  # interrupted while waiting (a test's timeout, Ctrl-C): nobody else can stop it
+        stop_process(proc)
+        raise
 
     stderr = proc.stderr_text()
     stop_process(proc)
-    raise ModelServerStartError(f"model server for s3://{bucket}/{key} {problem}; its stderr:\n{stderr}")
+    last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "no output")
+    raise ModelServerStartError(
+        f"model server for s3://{bucket}/{key} {problem}: {last}\nits stderr:\n{stderr}"
+    )
 
 
 def stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> int:

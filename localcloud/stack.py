@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
 from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.workflows.failback import build_failback
@@ -21,6 +21,7 @@ from localcloud.alarms import alarm_spec_for
 from localcloud.asset_kinds import PublishedModel, name_model, provision_assets
 from localcloud.model import ModelArtifact, default_artifact
 from localcloud.modelserver import ModelServerProcess, publish_artifact, spawn_model_server, stop_process
+from localcloud.ports import local_port
 from localcloud.regional import copies
 from localcloud.replication import configure_replication
 from localcloud.resources import ResourceNames, names
@@ -179,15 +180,11 @@ def _state_machines(
     return arns
 
 
-def local_port(url: str) -> int | None:
-    parsed = urlparse(url)
-    if parsed.hostname not in ("127.0.0.1", "localhost"):
-        return None
-    return parsed.port
-
-
-def start_model_servers(cloud: LocalCloud, res: PlanResources) -> dict[str, ModelServerProcess]:
-    """Spawn one model server per http endpoint of the plan on 127.0.0.1, each loading its region's copy."""
+def start_model_servers(
+    cloud: LocalCloud, res: PlanResources, *, starting: Callable[[str], None] | None = None
+) -> dict[str, ModelServerProcess]:
+    """Spawn one model server per http endpoint of the plan on 127.0.0.1, each loading its region's copy,
+    on the port its URL names; `starting(role)` is told before each one starts."""
     servers: dict[str, ModelServerProcess] = {}
     if not res.model:
         return servers
@@ -197,6 +194,8 @@ def start_model_servers(cloud: LocalCloud, res: PlanResources) -> dict[str, Mode
             port = local_port(getattr(endpoint, "url", "") or "")
             if port is None:
                 continue
+            if starting is not None:
+                starting(role)
             servers[role] = spawn_model_server(
                 port,
                 res.plan.region_of(role),  # type: ignore[arg-type]

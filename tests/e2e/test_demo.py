@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from localcloud.processes import alive
+
 ROOT = Path(__file__).resolve().parents[2]
-PLAN_PORTS = (18081, 18082)  # the example plan's model servers, replaced by free ones in the test's copy
 # A bound that fails with the demo's output, far above its ~90 s on a busy 2-core machine.
 DEMO_TIMEOUT_S = 900
 
@@ -32,31 +33,13 @@ def port_free(port: int) -> bool:
     return True
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out now; held together so the same port is never handed out twice."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[tuple[Path, list[int]]]:
-    """A folder with a copy of the example plans whose model servers listen on free ports (a fixed port may
-    be taken on a shared machine); whatever the demo leaves running is stopped afterwards."""
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """A folder with a copy of the example plans, as a user has it; whatever the demo leaves running is
+    stopped afterwards (the demo's local cloud also stops by itself when the demo process ends)."""
     shutil.copytree(ROOT / "plans", tmp_path / "plans")
-    ports = free_ports(len(PLAN_PORTS))
-    for plan in (tmp_path / "plans").glob("*.yaml"):
-        text = plan.read_text(encoding="utf-8")
-        for fixed, free in zip(PLAN_PORTS, ports, strict=True):
-            text = text.replace(f"127.0.0.1:{fixed}/", f"127.0.0.1:{free}/")
-        plan.write_text(text, encoding="utf-8")
     try:
-        yield tmp_path, ports
+        yield tmp_path
     finally:
         # A demo that failed or timed out may have left the local cloud and its model servers behind.
         subprocess.run(
@@ -69,7 +52,8 @@ def workdir(tmp_path: Path) -> Iterator[tuple[Path, list[int]]]:
 
 
 def demo_env(home: Path) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "COLUMNS": "160"}
+    # PYTHONPATH: the code of this checkout, whichever checkout the virtualenv was installed from.
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "COLUMNS": "160", "PYTHONPATH": str(ROOT)}
 
 
 def run_demo(workdir: Path) -> tuple[int, str]:
@@ -90,19 +74,26 @@ def run_demo(workdir: Path) -> tuple[int, str]:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         pytest.fail(f"the demo did not finish in {DEMO_TIMEOUT_S}s; its output:\n{out[-4000:]}")
+    except BaseException:  # pytest-timeout or Ctrl-C: the demo goes too (and its local cloud with it)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     return proc.returncode, out
 
 
 @pytest.mark.timeout(DEMO_TIMEOUT_S + 180)
-def test_demo_drills_a_region_outage_fails_back_and_reports(workdir: tuple[Path, list[int]]) -> None:
-    folder, ports = workdir
+def test_demo_drills_a_region_outage_fails_back_and_reports(workdir: Path) -> None:
+    folder = workdir
     # Given a fresh folder holding only the example plans
     # When a user runs the demo
     returncode, out = run_demo(folder)
-    # Then it succeeds and tells the story: topology, the drill's outage, alarms, decision, steps, switch,
-    # the secondary serving, the primary restored, traffic back step by step, the verdicts, the report
+    # Then it succeeds and tells the story: what starts, the topology, the drill's outage, alarms, decision,
+    # steps, switch, the secondary serving, the primary restored, traffic back step by step, the verdicts,
+    # the report
     assert returncode == 0, out[-4000:]
     for expected in (
+        "starting moto server",
+        "starting model server fraud-scoring/primary (us-east-1) on http://127.0.0.1:",
         "Protected workload: fraud-scoring",
         "Backup verification",
         "verification after repair: GREEN",
@@ -136,6 +127,16 @@ def test_demo_drills_a_region_outage_fails_back_and_reports(workdir: tuple[Path,
     svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + len("</svg>")])
     assert list(svg.iter("{http://www.w3.org/2000/svg}rect")), "the timeline has no bars"
     assert "PASSED" in page and "failback" in page
-    # And every process it started is gone: no state file, the model server ports are free again
+    # And the model servers listened on the free ports the local cloud chose (shown as it started), and the
+    # plan it ran names them: the topology shows the same URLs
+    shown = r"fraud-scoring (primary|secondary) model server: http://127\.0\.0\.1:(\d+)\S* \(pid (\d+)\)"
+    servers = re.findall(shown, out)
+    assert [role for role, _, _ in servers] == ["primary", "secondary"], out[:3000]
+    ports = [int(port) for _, port, _ in servers]
+    assert len(set(ports)) == 2 and 0 not in ports, ports
+    topology = out.split("Protected workload: fraud-scoring")[1].split("objectives:")[0]
+    assert all(f"http://127.0.0.1:{port}/invocations" in topology for port in ports), topology
+    # And every process it started is gone: no state file, no model server, the ports are free again
     assert not (folder / ".lifeboat" / "local.json").exists()
+    assert not [pid for _, _, pid in servers if alive(int(pid))]
     assert all(port_free(p) for p in ports)

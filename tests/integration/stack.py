@@ -17,13 +17,15 @@ from localcloud.server import LocalCloud
 from localcloud.stack import PlanResources, provision_plan
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "plans" / "fraud-scoring.yaml"
+LOCAL_ENDPOINT = "http://127.0.0.1:0/invocations"
 
 
 def plan_text(primary_url: str, secondary_url: str, **replacements: str) -> str:
     """The shipped example plan, pointed at other endpoints, with top-level settings replaced by regex."""
     text = EXAMPLE.read_text()
-    text = text.replace("http://127.0.0.1:18081/invocations", primary_url)
-    text = text.replace("http://127.0.0.1:18082/invocations", secondary_url)
+    # Both endpoints are local ones on port 0 ("any free port"); the primary is written first.
+    assert text.count(LOCAL_ENDPOINT) == 2, f"the example plan no longer names {LOCAL_ENDPOINT} twice"
+    text = text.replace(LOCAL_ENDPOINT, primary_url, 1).replace(LOCAL_ENDPOINT, secondary_url, 1)
     for pattern, value in replacements.items():
         text, count = re.subn(rf"(?m)^(\s*{pattern}:)\s*[^#\n]*", rf"\g<1> {value}  ", text, count=1)
         assert count == 1, f"no {pattern} in the example plan"

@@ -3,11 +3,17 @@ broken on purpose through /admin/faults, and stopped without leaking processes."
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,6 +30,7 @@ from localcloud.modelserver import (
     spawn_model_server,
     stop_process,
 )
+from localcloud.processes import alive
 
 REGION = "us-east-1"
 BUCKET = "lifeboat-modelserver-it"
@@ -34,6 +41,15 @@ CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
 }
+ROOT = Path(__file__).resolve().parents[2]
+# Spawns a server, says its pid and port, and waits to be killed.
+SPAWNER = f"""
+import sys, time
+from localcloud.modelserver import spawn_model_server
+proc = spawn_model_server(0, {REGION!r}, {BUCKET!r}, {KEY!r}, sys.argv[1])
+print(proc.pid, proc.port, flush=True)
+time.sleep(600)
+"""
 VALID_FEATURES = {"amount": 1, "merchant_risk": 0.1, "foreign": 0, "night": 0, "velocity": 0}
 
 
@@ -311,6 +327,39 @@ def test_sigterm_stops_the_server_cleanly(moto_endpoint, published):
     assert code == 0
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/ping", timeout=5)
+
+
+def test_a_server_stops_when_the_process_that_spawned_it_is_killed(moto_endpoint, published):
+    # Given a server spawned by another process (as the local cloud's daemon spawns them)
+    spawner = subprocess.Popen(
+        [sys.executable, "-c", SPAWNER, moto_endpoint],
+        env={**os.environ, **CREDENTIALS, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert spawner.stdout is not None
+        pid, port = (int(x) for x in spawner.stdout.readline().split())
+        assert call("GET", f"http://127.0.0.1:{port}/ping")[0] == 200
+
+        # When that process is killed outright (no cleanup of its own runs)
+        spawner.kill()
+        spawner.wait()
+
+        # Then the server notices and stops too: nothing is left answering
+        deadline = time.monotonic() + 15
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(pid)
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5)
+    finally:
+        if spawner.poll() is None:
+            spawner.kill()
+            spawner.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(spawner.pid, signal.SIGKILL)
 
 
 def test_in_process_server_serves_and_takes_faults(artifact):

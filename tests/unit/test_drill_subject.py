@@ -37,8 +37,9 @@ def drill_copy(record: str = "drill.fraud.lifeboat.internal.") -> DRPlan:
         EXAMPLE.replace("workload: fraud-scoring", "workload: fraud-scoring-drill")
         .replace("record_name: fraud.lifeboat.internal.", f"record_name: {record}")
         .replace("fraud-scoring-use1-", "fraud-scoring-drill-use1-")
-        .replace("18081", "28081")
-        .replace("18082", "28082")
+        # The drill copy's own model servers (the example plan's endpoints are local ones on port 0).
+        .replace("127.0.0.1:0/invocations", "127.0.0.1:28081/invocations", 1)
+        .replace("127.0.0.1:0/invocations", "127.0.0.1:28082/invocations", 1)
     )
     return load_plan_text(text, "drill.yaml")
 

@@ -102,10 +102,9 @@ def test_the_shipped_example_loads_with_the_demo_values():
         timedelta(minutes=5),
     )
     assert (plan.region_of("primary"), plan.region_of("secondary")) == ("us-east-1", "us-west-2")
-    assert plan.endpoint_for("primary") == HttpEndpoint(kind="http", url="http://127.0.0.1:18081/invocations")
-    assert plan.endpoint_for("secondary") == HttpEndpoint(
-        kind="http", url="http://127.0.0.1:18082/invocations"
-    )
+    # (local model servers on any free port: the local cloud puts each on the port it got)
+    for role in ("primary", "secondary"):
+        assert plan.endpoint_for(role) == HttpEndpoint(kind="http", url="http://127.0.0.1:0/invocations")
     assert plan.traffic.kind == "route53-weighted"
     assert plan.traffic.hosted_zone_name == "lifeboat.internal."
     assert plan.traffic.record_name == "fraud.lifeboat.internal."
