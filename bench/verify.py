@@ -35,7 +35,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from chalicelib.services.deps import Deps
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -204,9 +207,9 @@ def lifeboat_child(args: argparse.Namespace) -> int:
     }
     if args.inventory:
         spec["inventory"] = {"bucket": args.inventory, "prefix": "inventory/"}
-    plan = plan.model_copy(update={"assets": [S3Asset.model_validate(spec)]})
-    asset = plan.assets[0]
-    d = SimpleNamespace(clock=utc_now)
+    asset = S3Asset.model_validate(spec)
+    plan = plan.model_copy(update={"assets": [asset]})
+    d = cast("Deps", SimpleNamespace(clock=utc_now))  # the s3-objects shards use the clock only
     shards = [
         Shard(index=i, asset="bench", kind="s3-objects", **fields)
         for i, fields in enumerate(S3Checker().object_shards(plan, asset))  # the objects part only

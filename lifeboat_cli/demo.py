@@ -20,6 +20,7 @@ from typing import Any
 from rich.table import Table
 
 from chalicelib.models.durations import format_duration as fmt
+from chalicelib.models.plan import HttpEndpoint
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
 from lifeboat_cli.main import BREACHED, OK, console, render_local, render_status
@@ -167,8 +168,9 @@ def run(args: argparse.Namespace) -> int:
                 render_status(status)
                 if status.active_region:
                     serving = plan.endpoint_for(plan.role_of(status.active_region))
-                    answer = predict(serving.url, plan.smoke_tests.cases[0].payload)
-                    console.print(f"prediction served by {status.active_region}: {answer}")
+                    if isinstance(serving, HttpEndpoint):  # the demo's model servers on this machine
+                        answer = predict(str(serving.url), plan.smoke_tests.cases[0].payload)
+                        console.print(f"prediction served by {status.active_region}: {answer}")
                 console.rule("[bold]Restore the primary, then fail back gradually[/bold]")
 
         narrator = drill_cli.Narrator(plan, d, started=started, on_event=on_event)

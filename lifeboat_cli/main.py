@@ -96,14 +96,14 @@ def cmd_local(args: argparse.Namespace) -> int:
         stopped = clouds.local_down()
         console.print("local cloud stopped" if stopped else "local cloud was not running")
         return OK
-    state = clouds.read_state(clouds.DEFAULT_STATE)
+    running = clouds.read_state(clouds.DEFAULT_STATE)
     if args.json:
-        _print_json(state or {"ready": False})
-    elif state:
-        render_local(state)
+        _print_json(running or {"ready": False})
+    elif running:
+        render_local(running)
     else:
         console.print("local cloud is not running")
-    return OK if state else BREACHED
+    return OK if running else BREACHED
 
 
 def render_local(state: dict[str, Any]) -> None:
@@ -317,19 +317,20 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_failback_control(args: argparse.Namespace) -> int:
+    from chalicelib.models.failback import ControlOutcome
     from chalicelib.services import failback_ops as ops
-    from chalicelib.services.deps import deps
+    from chalicelib.services.deps import Deps, deps
 
-    control = {
+    controls: dict[str, Callable[[str, str, Deps, str], ControlOutcome]] = {
         "approve": ops.approve,
         "reject": ops.reject,
         "pause": ops.pause,
         "resume": ops.resume,
         "abort": ops.abort,
         "fast-track": ops.fast_track,
-    }[args.command]
+    }
     try:
-        outcome = control(args.execution, _caller(), deps(), reason=args.reason)
+        outcome = controls[args.command](args.execution, _caller(), deps(), args.reason)
     except ops.UnknownExecution as err:
         err_console.print(f"[red]error:[/red] {err}")
         return USAGE

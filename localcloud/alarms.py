@@ -46,6 +46,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from localcloud.region_outage import log_round_failure
 
 if TYPE_CHECKING:
+    from moto.cloudwatch.models import Alarm
+
     from localcloud.server import LocalCloud
 
 logger = logging.getLogger(__name__)
@@ -424,6 +426,14 @@ def _millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def _stamp(alarm: Alarm, naive_utc: datetime) -> None:
+    """Both timestamps of a transition on moto's in-process alarm object."""
+    alarm.state_updated_timestamp = naive_utc
+    # moto's Alarm declares no such attribute, yet DescribeAlarms returns it as StateTransitionedTimestamp
+    # (its serializer reads every attribute named after a response field).
+    alarm.state_transitioned_timestamp = naive_utc  # type: ignore[attr-defined]
+
+
 # ----------------------------------------------------------------------------------------------- events
 
 
@@ -713,8 +723,7 @@ class AlarmSimulator:
             return False
         naive = when.astimezone(UTC).replace(tzinfo=None)  # moto keeps naive UTC
         alarm.update_state(reason, reason_data or "", value)
-        alarm.state_updated_timestamp = naive
-        alarm.state_transitioned_timestamp = naive
+        _stamp(alarm, naive)
         return True
 
     def _stamp_transition(self, alarm_name: str, when: datetime) -> None:
@@ -730,9 +739,7 @@ class AlarmSimulator:
         if alarm is None or not hasattr(alarm, "state_updated_timestamp"):
             logger.warning("moto's alarm %s has no state_updated_timestamp; not stamped", alarm_name)
             return
-        naive = when.astimezone(UTC).replace(tzinfo=None)  # moto keeps naive UTC
-        alarm.state_updated_timestamp = naive
-        alarm.state_transitioned_timestamp = naive
+        _stamp(alarm, when.astimezone(UTC).replace(tzinfo=None))  # moto keeps naive UTC
 
     # ------------------------------------------------------------------------------------ background
 

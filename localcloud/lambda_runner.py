@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import Rule
@@ -443,12 +443,14 @@ def target_input(target: Mapping[str, Any], event: Mapping[str, Any], *, transfo
         return matches[0].value if matches else None
     transformer = target.get("InputTransformer")
     if transformer:
-        from moto.events.utils import EventTemplateParser
+        from moto.events.utils import EventMessageType, EventTemplateParser
 
+        # The event moto stored at PutEvents is the envelope its TypedDict describes.
+        message = cast(EventMessageType, {**event, "time": envelope["time"]})
         return EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event={**event, "time": envelope["time"]},
+            event=message,
         )
     return envelope
 
@@ -512,7 +514,7 @@ def install(handler_module: str = APP_MODULE, home_region: str | None = None) ->
         _state.home_region = home_region
         if _state.originals:
             return
-        sfn_lambda = importlib.import_module(SFN_LAMBDA_UTILS)
+        sfn_lambda: Any = importlib.import_module(SFN_LAMBDA_UTILS)  # a module attribute is replaced below
         _state.originals["_invoke_lambda"] = LambdaFunction.__dict__["_invoke_lambda"]
         _state.originals["send_to_targets"] = Rule.__dict__["send_to_targets"]
         _state.originals["boto_client_for"] = sfn_lambda.boto_client_for
@@ -527,7 +529,7 @@ def uninstall() -> None:
         if _state.originals:
             LambdaFunction._invoke_lambda = _state.originals.pop("_invoke_lambda")  # type: ignore[method-assign]
             Rule.send_to_targets = _state.originals.pop("send_to_targets")  # type: ignore[method-assign]
-            sfn_lambda = importlib.import_module(SFN_LAMBDA_UTILS)
+            sfn_lambda: Any = importlib.import_module(SFN_LAMBDA_UTILS)
             sfn_lambda.boto_client_for = _state.originals.pop("boto_client_for")
             _state.originals.clear()
         with _clients_lock:

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -23,6 +23,9 @@ from moto.server import ThreadedMotoServer
 
 from localcloud import lambda_runner, region_outage, sfn_events, sfn_programs
 from localcloud.resources import names
+
+if TYPE_CHECKING:
+    from moto.core.config import _sfn_config as SfnConfig  # moto names its own config type private
 
 HOST = "127.0.0.1"
 PRIMARY_REGION = "us-east-1"
@@ -66,7 +69,7 @@ class LocalCloud:
         self._server: ThreadedMotoServer | None = None
         self._port: int | None = None
         self._environ_before: dict[str, str | None] = {}
-        self._sfn_config_before: dict[str, Any] | None = None
+        self._sfn_config_before: SfnConfig | None = None
         self._werkzeug_level: int | None = None
         self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
@@ -107,7 +110,7 @@ class LocalCloud:
         # In-process, the moto-api /moto-api/config endpoint would set this very dict; the SFN responses
         # read it on every request, so state machines must be created after this line to be executable.
         sfn_config = default_user_config.setdefault("stepfunctions", {})
-        self._sfn_config_before = dict(sfn_config)
+        self._sfn_config_before = sfn_config.copy()
         sfn_config["execute_state_machine"] = True
 
         self._set_environ({"MOTO_PORT": str(self._port)})

@@ -95,9 +95,14 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _status(execution: Execution) -> str:
+    assert execution.exec_status is not None, "moto set no status"  # RUNNING from start(), then how it ended
+    return execution.exec_status.value
+
+
 def status_change_detail(execution: Execution) -> dict[str, Any]:
     """The event's detail, field for field as the AWS documentation shows it (no error/cause)."""
-    status = execution.exec_status.value
+    status = _status(execution)
     succeeded = status == "SUCCEEDED"
     return {
         "executionArn": execution.exec_arn,
@@ -118,7 +123,7 @@ def emit(execution: Execution) -> None:
     try:
         if getattr(execution.sm_type, "value", execution.sm_type) != "STANDARD":
             return  # Express workflows send no status-change events
-        if execution.exec_status.value not in _state.statuses:
+        if _status(execution) not in _state.statuses:
             return
         from moto.events.models import events_backends
 

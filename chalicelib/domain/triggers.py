@@ -153,9 +153,17 @@ def evaluate(
     alarm = change.detail.alarm_name
     status = quorum_status(plan.trigger, alarms, unreachable)
 
-    def decide(action: Action, reason: str, **extra: object) -> TriggerDecision:
+    def decide(
+        action: Action, reason: str, *, sustain_until: datetime | None = None, name: str | None = None
+    ) -> TriggerDecision:
         return TriggerDecision(
-            workload=plan.workload, alarm=alarm, action=action, reason=reason, quorum=status, **extra
+            workload=plan.workload,
+            alarm=alarm,
+            action=action,
+            reason=reason,
+            quorum=status,
+            sustain_until=sustain_until,
+            execution_name=name,
         )
 
     if alarm not in plan.trigger.alarms:
@@ -186,7 +194,7 @@ def evaluate(
         "start",
         f"quorum met: {status.describe()}; sustain window ends {sustain_until.isoformat()}",
         sustain_until=sustain_until,
-        execution_name=execution_name("failover", plan.workload, status.quorum_since),
+        name=execution_name("failover", plan.workload, status.quorum_since),
     )
 
 

@@ -68,7 +68,7 @@ class Stack:
 
         sqs = self.cloud.client("sqs")
         url = sqs.get_queue_url(QueueName=names(self.cloud.stage).notifications_inbox)["QueueUrl"]
-        out = []
+        out: list[dict[str, Any]] = []
         while True:
             msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             if not msgs:
