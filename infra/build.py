@@ -61,10 +61,47 @@ def load_plans(directory: Path) -> list[DRPlan]:
     return [load_plan_file(f) for f in files]
 
 
-def load_app(project_dir: Path = ROOT) -> Any:
+def stage_environment(stage: str, project_dir: Path = ROOT) -> dict[str, str]:
+    """The environment `chalice package --stage <stage>` imports the app with: .chalice/config.json's
+    top-level `environment_variables`, then the stage's."""
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    stages = config.get("stages", {})
+    if stage not in stages:
+        raise BuildError(f"stage {stage!r} is not in .chalice/config.json (stages: {', '.join(sorted(stages))})")
+    return {
+        **config.get("environment_variables", {}),
+        **stages[stage].get("environment_variables", {}),
+    }
+
+
+# Modules that fix names at import time from the stage (the replication queue of `on_sqs_message`).
+_STAGE_MODULES = ("app", "chalicelib.blueprints")
+_apps: dict[tuple[str, Path], Any] = {}
+
+
+def load_app(stage: str, project_dir: Path = ROOT) -> Any:
+    """The Chalice app as `chalice package --stage <stage>` imports it: with the stage's environment, so what
+    app.py names at import (`lifeboat-<stage>-replication-events`) is the stage's. app.py and the blueprints
+    are imported afresh for a stage this process has not loaded yet (one process may render several)."""
+    key = (stage, project_dir)
+    if key in _apps:
+        return _apps[key]
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    return importlib.import_module("app").app
+    env = stage_environment(stage, project_dir)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for name in [m for m in sys.modules if m in _STAGE_MODULES or m.startswith(f"{_STAGE_MODULES[1]}.")]:
+            del sys.modules[name]
+        app = _apps[key] = importlib.import_module("app").app
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return app
 
 
 def targets(
@@ -132,7 +169,7 @@ def package(
     project_dir: Path = ROOT,
 ) -> list[Package]:
     plans = load_plans(plans_dir)
-    app = load_app(project_dir)
+    app = load_app(stage, project_dir)
     built = []
     for target in targets(plans, stage, regions, home_region):
         directory = out_dir / stage / target.region
@@ -198,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "render":
             plans = load_plans(args.plans)
             for target in targets(plans, args.stage, args.regions, args.home_region):
-                print(json.dumps(render(load_app(), plans, target), indent=2, sort_keys=True))
+                print(json.dumps(render(load_app(args.stage), plans, target), indent=2, sort_keys=True))
         else:
             regions = args.regions or []
             if len(regions) != 1:

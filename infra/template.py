@@ -710,12 +710,8 @@ class _Renderer:
         for m in machines:
             by_kind[m.kind] = (*by_kind.get(m.kind, ()), m.name)
         consumed: tuple[Any, ...] = ()
-        if fn.kind == "sqs" and fn.queue:
-            consumed = (
-                fn.queue
-                if fn.queue.startswith("arn:")
-                else sub(f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{fn.queue}"),
-            )
+        if fn.kind == "sqs":
+            consumed = (getatt(self.consumed_queue(fn), "Arn"),)
         return permissions.Scope(
             plans=self.plans,
             region=self.target.region,
@@ -735,6 +731,20 @@ class _Renderer:
             own_role_arn=sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{self.role_name(fn)}"),
             consumed_queue_arns=consumed,
         )
+
+    def consumed_queue(self, fn: Function) -> str:
+        """Logical id of the queue this template creates for an SQS-fed function. Its event source mapping
+        and its role both name the queue by GetAtt: Lambda checks the role's sqs:ReceiveMessage on the queue
+        when it creates the mapping, so the two must be the same queue of the same stage."""
+        name = (fn.queue or "").rsplit(":", 1)[-1]
+        created = {self.n.replication_queue: "ReplicationQueue"}
+        if name not in created:
+            raise TemplateError(
+                f"{fn.name} consumes the SQS queue {name!r}, which the {self.target.stage} template does not "
+                f"create (it creates {', '.join(sorted(created))}): the app was imported for another stage "
+                "(infra.build.load_app) or the queue needs adding to infra/template.py add_queues"
+            )
+        return created[name]
 
     def alarm_names_for(self, fn: Function) -> list[str]:
         kind = ALARM_HANDLERS.get(fn.name)
@@ -829,7 +839,12 @@ class _Renderer:
                 # The handler answers {"batchItemFailures": [...]}: only those records return to the queue,
                 # which Lambda honours only with this response type (Chalice cannot declare it).
                 props["Events"] = {
-                    fn.event_id: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+                    fn.event_id: {
+                        "Properties": {
+                            "Queue": getatt(self.consumed_queue(fn), "Arn"),
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        }
+                    }
                 }
             self.resources[fn.logical_id] = {"DependsOn": [log_id], "Properties": props}
             self.resources[fn.role_id] = {
