@@ -67,7 +67,8 @@ def stage_environment(stage: str, project_dir: Path = ROOT) -> dict[str, str]:
     config = json.loads((project_dir / ".chalice" / "config.json").read_text())
     stages = config.get("stages", {})
     if stage not in stages:
-        raise BuildError(f"stage {stage!r} is not in .chalice/config.json (stages: {', '.join(sorted(stages))})")
+        known = ", ".join(sorted(stages))
+        raise BuildError(f"stage {stage!r} is not in .chalice/config.json (stages: {known})")
     return {
         **config.get("environment_variables", {}),
         **stages[stage].get("environment_variables", {}),
