@@ -519,6 +519,17 @@ def _assets_verify(s: Scope) -> list[Statement]:
     return out
 
 
+def _assets_protection(s: Scope) -> list[Statement]:
+    # s3objects.bucket_protection (verification._check_buckets, one shard per S3 asset): GetBucketEncryption
+    # and GetObjectLockConfiguration of each S3 asset's source and replica bucket. Their IAM actions are
+    # not named after the calls; without them every S3 asset would be reported incomplete.
+    buckets = sorted(_asset_prefixes(s))
+    if not buckets:
+        return []
+    actions = ["s3:GetEncryptionConfiguration", "s3:GetBucketObjectLockConfiguration"]
+    return [_stmt("VerifyBucketProtection", actions, [_bucket(b) for b in buckets])]
+
+
 def _replication_redrive(s: Scope) -> list[Statement]:
     # services.replication_events: HeadObject of the failed source version, then CopyObject into the replica
     # (metadata and tags copied), so: read the source version and its tags, write the replica object.
@@ -582,6 +593,7 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "resources.inspect": _resources_inspect,
     "evidence.write": _evidence_write,
     "assets.verify": _assets_verify,
+    "assets.protection": _assets_protection,
     "replication.redrive": _replication_redrive,
     "queue.consume": _queue_consume,
     "evidence.read": _evidence_read,
@@ -667,8 +679,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "failback_auto": ("plans.read", *_SMOKE, "locks.read", "states.start:failback"),
     # verification.task_plan_run -> plan_shards (versioning, listings) + EvidenceStore.put_json
     "verify_plan": ("plans.read", "assets.verify", "evidence.write"),
-    # verification.task_run_shard -> one shard's comparison + EvidenceStore.put_json
-    "verify_shard": ("plans.read", "assets.verify", "evidence.write"),
+    # verification.task_run_shard -> one shard (bucket settings: bucket_protection) + EvidenceStore.put_json
+    "verify_shard": ("plans.read", "assets.verify", "assets.protection", "evidence.write"),
     # verification.task_finalize -> EvidenceStore get/put, Ledger.record, Notifier.publish (alert)
     "verify_finalize": ("plans.read", "evidence.write", "ledger.read", "ledger.write", "notify"),
     # verification.start_scheduled (schedule) -> Executions.start(verify) per plan
