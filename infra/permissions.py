@@ -75,6 +75,10 @@ class Scope:
     machine_prefix: str = "lifeboat"
     own_role_arn: Any = None
     consumed_queue_arns: tuple[Any, ...] = ()
+    # hosted zone name (lower case, no trailing dot) -> id, for plans naming their zone by name only
+    # (given at package time: infra.build --hosted-zone); a name missing here is granted as hostedzone/*,
+    # which infra/template.py allows in the dev stage only.
+    hosted_zones: Mapping[str, str] = field(default_factory=dict)
 
 
 def _sub(text: str) -> dict[str, str]:
@@ -226,11 +230,18 @@ def _models_identify(s: Scope) -> list[Statement]:
     return out
 
 
-def _zone_arn(traffic: Any) -> dict[str, str]:
-    if traffic.hosted_zone_id:
-        return _sub(f"{ARN}:route53:::hostedzone/{traffic.hosted_zone_id.split('/')[-1]}")
-    # Only the zone's name is in the plan; the id is looked up at run time. Reads take any zone; the one
-    # write (ChangeResourceRecordSets) is pinned by condition keys to the plan's record, type and UPSERT.
+def zone_key(name: str) -> str:
+    """A hosted zone name as Scope.hosted_zones keys it."""
+    return name.rstrip(".").lower()
+
+
+def _zone_arn(traffic: Any, s: Scope) -> dict[str, str]:
+    zone_id = traffic.hosted_zone_id or s.hosted_zones.get(zone_key(traffic.hosted_zone_name or ""))
+    if zone_id:
+        return _sub(f"{ARN}:route53:::hostedzone/{zone_id.split('/')[-1]}")
+    # dev only (infra/template.py): the plan names the zone, its id is looked up at run time. Reads take any
+    # zone; the one write (ChangeResourceRecordSets) is pinned by condition keys to the plan's record, type
+    # and UPSERT.
     return _sub(f"{ARN}:route53:::hostedzone/*")
 
 
@@ -251,7 +262,7 @@ def _traffic_read(s: Scope) -> list[Statement]:
             endpoints.append(_sagemaker_endpoint(t.region, t.endpoint_name))
             continue
         by_name = by_name or t.hosted_zone_id is None
-        zones.append(_zone_arn(t))
+        zones.append(_zone_arn(t, s))
         if isinstance(t, Route53FailoverTraffic):
             checks += _health_checks(t)
     if by_name:
@@ -286,7 +297,7 @@ def _traffic_shift(s: Scope) -> list[Statement]:
                     "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
                 }
             }
-            out.append(_stmt(sid, ["route53:ChangeResourceRecordSets"], [_zone_arn(t)], condition))
+            out.append(_stmt(sid, ["route53:ChangeResourceRecordSets"], [_zone_arn(t, s)], condition))
     return out
 
 

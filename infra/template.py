@@ -26,7 +26,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset
+from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, SageMakerVariantsTraffic
 from infra import permissions
 from localcloud.resources import DLQ_MAX_RECEIVE_COUNT, IDEMPOTENCY_TTL_ATTRIBUTE, ResourceNames, names
 
@@ -50,6 +50,10 @@ FUNCTION_ERROR_THRESHOLD = 5  # per 5 minutes: tolerates the retried transient e
 EVENT_RETRY = {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600
 PLAN_PREFIX = "plans/"
+# Stages whose roles may change records in any hosted zone (`hostedzone/*`, pinned by condition keys to the
+# plan's record, type and UPSERT) when a plan names its zone by name only: the local and test accounts. Any
+# other stage needs the zone's id at package time (the plan's hosted_zone_id, or infra.build --hosted-zone).
+ZONE_BY_NAME_STAGES = frozenset({"dev"})
 
 
 class TemplateError(ValueError):
@@ -173,6 +177,8 @@ class Target:
     region: str
     home_region: str  # the copy that creates the global tables
     regions: tuple[str, ...]  # every region that runs a copy (the global tables' replicas)
+    # Hosted zone ids of the zones plans name by name only (zone name -> id), given at package time.
+    hosted_zones: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.region not in self.regions or self.home_region not in self.regions:
@@ -223,6 +229,31 @@ class _Renderer:
         missing = [f.name for f in self.functions if f.name not in permissions.FUNCTIONS]
         if missing:
             raise permissions.MissingPermissions(missing)
+        self.hosted_zones = {permissions.zone_key(k): v for k, v in self.target.hosted_zones.items()}
+        self.check_zones()
+
+    def check_zones(self) -> None:
+        """Outside ZONE_BY_NAME_STAGES every Route 53 plan's zone must be known by id: record changes are then
+        granted on that zone alone, not on every zone of the account."""
+        if self.target.stage in ZONE_BY_NAME_STAGES:
+            return
+        unresolved = sorted(
+            {
+                f"{p.workload} ({p.traffic.hosted_zone_name})"
+                for p in self.plans
+                if not isinstance(p.traffic, SageMakerVariantsTraffic)
+                and p.traffic.hosted_zone_id is None
+                and permissions.zone_key(p.traffic.hosted_zone_name or "") not in self.hosted_zones
+            }
+        )
+        if unresolved:
+            raise TemplateError(
+                f"stage {self.target.stage} needs the id of every hosted zone a plan names by name only: "
+                + ", ".join(unresolved)
+                + ". Set traffic.hosted_zone_id in the plan, or pass --hosted-zone <zone name>=<zone id> to "
+                "infra.build (aws route53 list-hosted-zones-by-name --dns-name <zone name> finds it). Only "
+                f"{', '.join(sorted(ZONE_BY_NAME_STAGES))} may grant record changes on every zone."
+            )
 
     # -- naming ---------------------------------------------------------------------------------------
     @property
@@ -730,6 +761,7 @@ class _Renderer:
             machine_prefix=self.n.prefix,
             own_role_arn=sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{self.role_name(fn)}"),
             consumed_queue_arns=consumed,
+            hosted_zones=self.hosted_zones,
         )
 
     def consumed_queue(self, fn: Function) -> str:
