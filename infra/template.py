@@ -778,18 +778,38 @@ class _Renderer:
             )
         return created[name]
 
-    def alarm_names_for(self, fn: Function) -> list[str]:
+    def alarms_for(self, fn: Function) -> list[tuple[str, str]]:
+        """(alarm name, the region it lives in) of the trigger alarms whose operation runs in this region."""
         kind = ALARM_HANDLERS.get(fn.name)
         if kind is None:
             raise TemplateError(
                 f"{fn.name} handles CloudWatch alarm state changes but infra/template.py ALARM_HANDLERS does "
                 "not say which operation it starts, so its rule cannot be limited to the right alarms"
             )
-        names_: list[str] = []
+        found: list[tuple[str, str]] = []
         for plan in self.plans:
             if self.target.region in machine_regions(plan, kind):
-                names_ += [a for a in plan.trigger.alarms if a not in names_]
-        return names_
+                found += [
+                    (a, plan.alarm_region(a))
+                    for a in plan.trigger.alarms
+                    if (a, plan.alarm_region(a)) not in found
+                ]
+        return found
+
+    @staticmethod
+    def alarm_filter(alarms: list[tuple[str, str]]) -> dict[str, Any]:
+        """What an alarm rule's pattern matches: these alarms of this account, each in its own region (the
+        event's `region` is the alarm's, also after forwarding to another region's bus), by ARN in
+        `resources` as well as by name, so an alarm of the same name elsewhere never starts anything."""
+        return {
+            "account": [ref("AWS::AccountId")],
+            "region": sorted({region for _, region in alarms}),
+            "resources": [
+                sub(f"arn:${{AWS::Partition}}:cloudwatch:{region}:${{AWS::AccountId}}:alarm:{name}")
+                for name, region in alarms
+            ],
+            "detail": {"alarmName": list(dict.fromkeys(name for name, _ in alarms))},
+        }
 
     def machines_for(self, fn: Function, machines: list[_Machine]) -> list[dict[str, Any]]:
         kinds = EXECUTION_HANDLERS.get(fn.name)
@@ -850,10 +870,10 @@ class _Renderer:
                     "RetryPolicy": dict(EVENT_RETRY),
                 }
                 if fn.kind == "cw_event" and ALARM_STATE_CHANGE in (fn.pattern or {}).get("detail-type", []):
-                    alarms = self.alarm_names_for(fn)
-                    event["Pattern"] = {
-                        "detail": {"alarmName": alarms or [f"{self.n.prefix}-no-plan-activates-this-region"]}
-                    }
+                    alarms = self.alarms_for(fn)
+                    placeholder = (f"{self.n.prefix}-no-plan-activates-this-region", self.target.region)
+                    # Merged into Chalice's pattern (dicts merge): its source and detail-type stay.
+                    event["Pattern"] = self.alarm_filter(alarms or [placeholder])
                     event["State"] = "ENABLED" if alarms else "DISABLED"
                 elif fn.kind == "cw_event" and EXECUTION_STATUS_CHANGE in (fn.pattern or {}).get(
                     "detail-type", []
@@ -900,9 +920,9 @@ class _Renderer:
         """Alarms live in a plan's primary region (or where trigger.alarm_regions puts them); the copy in
         the region a failover activates must hear them, so this region forwards the ones living here to
         the default event bus of that region. Alarms in the activated region itself need no forwarding."""
-        targets: dict[str, list[str]] = {}
+        targets: dict[str, list[tuple[str, str]]] = {}
         for plan in self.plans:
-            here = [a for a in plan.trigger.alarms if plan.alarm_region(a) == self.target.region]
+            here = [(a, r) for a in plan.trigger.alarms if (r := plan.alarm_region(a)) == self.target.region]
             if not here:
                 continue
             for kind in sorted(set(ALARM_HANDLERS.values())):
@@ -961,7 +981,7 @@ class _Renderer:
                     "EventPattern": {
                         "source": ["aws.cloudwatch"],
                         "detail-type": [ALARM_STATE_CHANGE],
-                        "detail": {"alarmName": targets[region]},
+                        **self.alarm_filter(targets[region]),
                     },
                     "State": "ENABLED",
                     "Targets": [
