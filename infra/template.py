@@ -22,6 +22,7 @@ import json
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from chalice.utils import to_cfn_resource_name
@@ -289,8 +290,10 @@ class _Renderer:
         t = self.target
         if t.owns_tables:
             for logical_id, name, keys, ttl in (
+                # TTL: the ledger's conclusion marks; the lock table's claims and control items (never a
+                # ledger entry, which has no such attribute).
                 ("LedgerTable", self.n.ledger_table, ("pk", "sk"), IDEMPOTENCY_TTL_ATTRIBUTE),
-                ("LockTable", self.n.lock_table, ("pk",), None),
+                ("LockTable", self.n.lock_table, ("pk",), IDEMPOTENCY_TTL_ATTRIBUTE),
             ):
                 props: dict[str, Any] = {
                     "TableName": name,
@@ -455,6 +458,7 @@ class _Renderer:
                         "RestrictPublicBuckets": True,
                     },
                     "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                    **(self.evidence_lock() if kind == "evidence" else {}),
                 },
             }
             self.resources[f"{logical_id}Policy"] = {
@@ -477,6 +481,20 @@ class _Renderer:
                 },
             }
             self.outputs[f"{logical_id}Name"] = {"Description": f"{kind} bucket", "Value": ref(logical_id)}
+
+    def evidence_lock(self) -> dict[str, Any]:
+        """Verification reports and drill records are evidence: Object Lock in governance mode keeps every
+        version for the longest `audit.evidence_retention` of the plans. Governance, not compliance: an
+        administrator with s3:BypassGovernanceRetention can still remove a mistake; Lifeboat's roles
+        cannot (none has that action or s3:DeleteObjectVersion on this bucket)."""
+        days = max(int(p.audit.evidence_retention / timedelta(days=1)) for p in self.plans)
+        return {
+            "ObjectLockEnabled": True,
+            "ObjectLockConfiguration": {
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": days}},
+            },
+        }
 
     # -- queues ---------------------------------------------------------------------------------------
     def _queue(self, logical_id: str, name: str, extra: Mapping[str, Any] | None = None) -> None:
