@@ -49,6 +49,18 @@ SERVICE = "lifeboat"
 LOG_RETENTION_DAYS = 90
 FUNCTION_ERROR_THRESHOLD = 5  # per 5 minutes: tolerates the retried transient errors of one run
 EVENT_RETRY = {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
+# Reserved concurrency of the failover machines' task functions, in the regions that run failovers. A
+# regional incident is when the workloads Lifeboat protects (and their autoscaling, retries, batch jobs)
+# take every unreserved Lambda execution of the account; the failover must not be throttled then. Small,
+# because the reservation is also the ceiling: each failover runs one task at a time and a workload has one
+# operation at a time (lease lock), so 5 carries five workloads failing over together plus that region's
+# failbacks, which share some of these functions. More machines here than that: one each.
+FAILOVER_RESERVED_CONCURRENCY = 5
+# Asynchronously invoked functions Lambda must not run a second time after a failure (EventInvokeConfig
+# MaximumRetryAttempts 0; a failed invocation goes straight to the dead-letter queue). The drill injects
+# faults and fails its subject over for up to 15 minutes: a retry would repeat that unannounced, and a
+# drill that failed half-way is recovered from its lease (services/drills.recover), not by running again.
+NO_ASYNC_RETRY = frozenset({"drill_run"})
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600
 PLAN_PREFIX = "plans/"
 # Stages whose roles may change records in any hosted zone (`hostedzone/*`, pinned by condition keys to the
@@ -838,6 +850,14 @@ class _Renderer:
             )
         return [ref(m.logical_id) for m in machines if m.kind in kinds]
 
+    def reserved_concurrency(self, fn: Function, machines: list[_Machine]) -> int | None:
+        """FAILOVER_RESERVED_CONCURRENCY for a task function of a failover machine of this region, or one
+        per machine here that calls it when there are more; None for every other function."""
+        if not any(m.kind == "failover" and fn.name in m.functions for m in machines):
+            return None
+        callers = sum(1 for m in machines if fn.name in m.functions)
+        return max(FAILOVER_RESERVED_CONCURRENCY, callers)
+
     def add_functions(self, machines: list[_Machine]) -> list[str]:
         """Overrides of Chalice's functions and roles; returns the EventBridge rule names created."""
         rules: list[str] = []
@@ -865,6 +885,13 @@ class _Renderer:
                 *permissions.statements_for(fn.name, self.scope(fn, machines)),
             ]
             props: dict[str, Any] = {"FunctionName": function_name, "Environment": {"Variables": env}}
+            reserved = self.reserved_concurrency(fn, machines)
+            if reserved:
+                props["ReservedConcurrentExecutions"] = reserved
+            if fn.name in NO_ASYNC_RETRY:
+                if not fn.asynchronous:
+                    raise TemplateError(f"{fn.name} is in NO_ASYNC_RETRY but is not invoked asynchronously")
+                props["EventInvokeConfig"] = {"MaximumRetryAttempts": 0}
             if fn.asynchronous:
                 props["DeadLetterQueue"] = {
                     "Type": "SQS",
@@ -889,9 +916,9 @@ class _Renderer:
                 }
                 if fn.kind == "cw_event" and ALARM_STATE_CHANGE in (fn.pattern or {}).get("detail-type", []):
                     alarms = self.alarms_for(fn)
-                    placeholder = (f"{self.n.prefix}-no-plan-activates-this-region", self.target.region)
+                    nothing = (f"{self.n.prefix}-no-plan-activates-this-region", self.target.region)
                     # Merged into Chalice's pattern (dicts merge): its source and detail-type stay.
-                    event["Pattern"] = self.alarm_filter(alarms or [placeholder])
+                    event["Pattern"] = self.alarm_filter(alarms or [nothing])
                     event["State"] = "ENABLED" if alarms else "DISABLED"
                 elif fn.kind == "cw_event" and EXECUTION_STATUS_CHANGE in (fn.pattern or {}).get(
                     "detail-type", []
@@ -908,10 +935,12 @@ class _Renderer:
             if fn.kind == "sqs":
                 # The handler answers {"batchItemFailures": [...]}: only those records return to the queue,
                 # which Lambda honours only with this response type (Chalice cannot declare it).
+                # The queue's Arn attribute, as in the role: Chalice names the queue with an Fn::Sub of its
+                # name, which a merged Fn::GetAtt would sit beside (dicts merge); ${Queue.Arn} replaces it.
                 props["Events"] = {
                     fn.event_id: {
                         "Properties": {
-                            "Queue": getatt(self.consumed_queue(fn), "Arn"),
+                            "Queue": sub(f"${{{self.consumed_queue(fn)}.Arn}}"),
                             "FunctionResponseTypes": ["ReportBatchItemFailures"],
                         }
                     }

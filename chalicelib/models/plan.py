@@ -752,7 +752,8 @@ class DRPlan(_Model):
                     alarm,
                 )
         for index, asset in enumerate(self.assets):
-            for side, role in (("source", "primary"), ("replica", "secondary")):
+            sides: tuple[tuple[str, Role], ...] = (("source", "primary"), ("replica", "secondary"))
+            for side, role in sides:
                 location = getattr(asset, side, None)
                 if location is not None and location.kms_key and location.kms_region != self.region_of(role):
                     raise rule_error(
