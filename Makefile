@@ -47,9 +47,11 @@ lint: setup
 infra: setup
 	$(PY) -m pytest -q tests/infra
 
-# AWS deployment artefacts of every region of the plans: build/$(STAGE)/<region>/ (docs/deploy.md).
+# AWS deployment artefacts of every region of the plans: build/$(STAGE)/<region>/ (docs/deploy.md). Outside
+# dev, every hosted zone a plan names by name only needs its id: HOSTED_ZONES="lifeboat.internal.=Z0123...".
+HOSTED_ZONES ?=
 package: setup
-	$(PY) -m infra.build package --stage $(STAGE)
+	$(PY) -m infra.build package --stage $(STAGE) $(foreach zone,$(HOSTED_ZONES),--hosted-zone $(zone))
 
 bench: setup
 	$(PY) bench/cold_start.py
