@@ -796,8 +796,9 @@ class _Renderer:
 
     def consumed_queue(self, fn: Function) -> str:
         """Logical id of the queue this template creates for an SQS-fed function. Its event source mapping
-        and its role both name the queue by GetAtt: Lambda checks the role's sqs:ReceiveMessage on the queue
-        when it creates the mapping, so the two must be the same queue of the same stage."""
+        and its role both name that queue by its Arn attribute (the role by Fn::GetAtt, the mapping by
+        ${Queue.Arn}, see add_functions): Lambda checks the role's sqs:ReceiveMessage on the queue when it
+        creates the mapping, so the two must be the same queue of the same stage."""
         name = (fn.queue or "").rsplit(":", 1)[-1]
         created = {self.n.replication_queue: "ReplicationQueue"}
         if name not in created:
