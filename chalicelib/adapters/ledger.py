@@ -2,9 +2,9 @@
 
 The ledger table is the audit trail: its items are only ever written (entries once, conditionally; the state
 and asset items replaced by versioned writes), never deleted, and no role may delete them (infra/
-permissions.py grants no DeleteItem on it). The items Lifeboat does delete, one-time claims and operator
-control items, live in the lock table beside the leases (`claim#<workload>#<key>`,
-`control#<workload>#<key>`), with a TTL attribute.
+permissions.py grants no DeleteItem on it). The items Lifeboat does delete, one-time claims (with a TTL)
+and operator control items (deleted when their run ends), live in the lock table beside the leases
+(`claim#<workload>#<key>`, `control#<workload>#<key>`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ CONCLUDED_PREFIX = "concluded#"
 CLAIM_PREFIX = "claim#"
 CONTROL_PREFIX = "control#"
 TTL_ATTRIBUTE = "expiration"
-CONTROL_TTL = timedelta(days=90)
 _MAX_STATE_RETRIES = 5
 
 
@@ -293,19 +292,12 @@ class Ledger:
             item = from_item(resp["Item"]) if "Item" in resp else None
             version = int(item["version"]) if item else 0
             updated = change(json.loads(item["data"]) if item else None)
-            # A control item outlives any wait it serves (operator waits are bounded by the plan); the TTL
-            # only tidies items whose run ended without deleting them.
-            expires = int((self._clock() + CONTROL_TTL).timestamp())
             kwargs: dict[str, Any] = {
                 "TableName": self.control_table,
                 "Item": {
                     **item_key,
                     **to_item(
-                        {
-                            "version": version + 1,
-                            "data": json.dumps(updated, default=str, sort_keys=True),
-                            TTL_ATTRIBUTE: expires,
-                        }
+                        {"version": version + 1, "data": json.dumps(updated, default=str, sort_keys=True)}
                     ),
                 },
                 "ConditionExpression": "version = :v" if item else "attribute_not_exists(pk)",

@@ -68,7 +68,7 @@ def test_claims_and_control_items_come_and_go_in_the_lock_table(ddb: Recording) 
     keys = sorted(item["pk"]["S"] for item in items(ddb, LOCKS))
     ledger.release_claim("fraud-scoring", "quorum-1")
     ledger.delete_control("fraud-scoring", "failback#arn:x")
-    # Then both lived in the lock table, keyed by kind and workload, with a TTL, and are gone
+    # Then both lived in the lock table, keyed by kind and workload, and are gone
     assert keys == ["claim#fraud-scoring#quorum-1", "control#fraud-scoring#failback#arn:x"]
     assert items(ddb, LOCKS) == [] and ledger.get_control("fraud-scoring", "failback#arn:x") is None
     # And the ledger table was never written, let alone deleted from
