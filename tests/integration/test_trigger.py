@@ -58,7 +58,8 @@ def sim(stack: Stack) -> Iterator[AlarmSimulator]:
     for alarm in (ERRORS, LATENCY, CANARY):
         simulator.set_state(alarm, "OK", "test reset")
     lambda_runner.drain()
-    for table, key in ((n.ledger_table, ("pk", "sk")),):
+    # What late deliveries of the previous test wrote: entries and state, and claims (in the lock table)
+    for table, key in ((n.ledger_table, ("pk", "sk")), (n.lock_table, ("pk",))):
         for item in ddb.scan(TableName=table).get("Items", []):
             ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
     yield simulator
