@@ -484,14 +484,21 @@ def _asset_objects(s: Scope, side: str) -> list[dict[str, str]]:
 
 
 def _assets_verify(s: Scope) -> list[Statement]:
-    # services.verification (plan_shards, run_shard): bucket versioning and replication rules, listings and
-    # version listings, object heads/manifests (GetObject[Version]) of both sides, the SageMaker registry's
-    # packages, and the DynamoDB replicas' tables and backups.
+    # services.verification (plan_shards, run_shard): bucket versioning, encryption, Object Lock and
+    # replication rules (s3objects.bucket_settings), listings and version listings, object heads/manifests
+    # (GetObject[Version]) of both sides, the SageMaker registry's packages, and the DynamoDB replicas' tables
+    # and backups.
     prefixes = _asset_prefixes(s) | _manifest_prefixes(s)
     out = _list_bucket("VerifyList", prefixes)
     buckets = [_bucket(b) for b in sorted(prefixes)]
     if buckets:
-        actions = ["s3:GetBucketVersioning", "s3:GetReplicationConfiguration", "s3:ListBucketVersions"]
+        actions = [
+            "s3:GetBucketVersioning",
+            "s3:GetReplicationConfiguration",
+            "s3:ListBucketVersions",
+            "s3:GetEncryptionConfiguration",  # GetBucketEncryption
+            "s3:GetBucketObjectLockConfiguration",  # GetObjectLockConfiguration
+        ]
         out.append(_stmt("VerifyBuckets", actions, buckets))
         objects = _asset_objects(s, "source") + _asset_objects(s, "replica")
         out.append(_stmt("VerifyObjects", ["s3:GetObject", "s3:GetObjectVersion"], objects))
