@@ -373,8 +373,8 @@ def _resources_inspect(s: Scope) -> list[Statement]:
     # ResourceReader (plan validation): versioning/replication of asset buckets, manifest listings, replica
     # tables, topics, SageMaker endpoints and model package groups, health checks, and a simulation of the
     # caller's own role.
-    out = list(_list_bucket("InspectList", _asset_prefixes(s) | _manifest_prefixes(s)))
-    buckets = sorted(_asset_prefixes(s) | _manifest_prefixes(s))
+    out = list(_list_bucket("InspectList", _merged(_asset_prefixes(s), _manifest_prefixes(s))))
+    buckets = sorted(_merged(_asset_prefixes(s), _manifest_prefixes(s)))
     if buckets:
         out.append(
             _stmt(
@@ -418,6 +418,15 @@ def _resources_inspect(s: Scope) -> list[Statement]:
         out.append(_stmt("InspectTopics", ["sns:GetTopicAttributes"], list(s.topic_arns)))
     if s.own_role_arn is not None:
         out.append(_stmt("InspectOwnRole", ["iam:SimulatePrincipalPolicy"], [s.own_role_arn]))
+    return out
+
+
+def _merged(*found: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """Prefixes by bucket from several sources (a bucket may hold an S3 asset and a registry manifest)."""
+    out: dict[str, set[str]] = {}
+    for one in found:
+        for bucket, prefixes in one.items():
+            out.setdefault(bucket, set()).update(prefixes)
     return out
 
 
@@ -488,7 +497,7 @@ def _assets_verify(s: Scope) -> list[Statement]:
     # replication rules (s3objects.bucket_settings), listings and version listings, object heads/manifests
     # (GetObject[Version]) of both sides, the SageMaker registry's packages, and the DynamoDB replicas' tables
     # and backups.
-    prefixes = _asset_prefixes(s) | _manifest_prefixes(s)
+    prefixes = _merged(_asset_prefixes(s), _manifest_prefixes(s))
     out = _list_bucket("VerifyList", prefixes)
     buckets = [_bucket(b) for b in sorted(prefixes)]
     if buckets:
