@@ -445,6 +445,16 @@ def _evidence_write(s: Scope) -> list[Statement]:
     return [_stmt("EvidenceWrite", ["s3:PutObject", "s3:GetObject"], [s.evidence_objects_arn])]
 
 
+VERIFICATION_PREFIX = "verification/"  # adapters.evidence.VERIFICATION_PREFIX
+
+
+def _evidence_list(s: Scope) -> list[Statement]:
+    # verification.task_finalize -> EvidenceStore.iter_json: ListObjectsV2 of the run's shard results under
+    # verification/<workload>/<run>/shards/.
+    condition = {"StringLike": {"s3:prefix": [f"{VERIFICATION_PREFIX}*"]}}
+    return [_stmt("EvidenceList", ["s3:ListBucket"], [s.evidence_bucket_arn], condition)]
+
+
 def _evidence_read(s: Scope) -> list[Statement]:
     # GET /drills/{drill_id}: GetObject of a drill record in the evidence bucket.
     return [_stmt("EvidenceRead", ["s3:GetObject"], [s.evidence_objects_arn])]
@@ -601,6 +611,7 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "replication.redrive": _replication_redrive,
     "queue.consume": _queue_consume,
     "evidence.read": _evidence_read,
+    "evidence.list": _evidence_list,
     "events.put": _events_put,
     "drill.writes": _drill_writes,
 }
@@ -685,8 +696,16 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "verify_plan": ("plans.read", "assets.verify", "evidence.write"),
     # verification.task_run_shard -> one shard's comparison + EvidenceStore.put_json
     "verify_shard": ("plans.read", "assets.verify", "evidence.write"),
-    # verification.task_finalize -> EvidenceStore get/put, Ledger.record, Notifier.publish (alert)
-    "verify_finalize": ("plans.read", "evidence.write", "ledger.read", "ledger.write", "notify"),
+    # verification.task_finalize -> EvidenceStore get/put, the shard results (iter_json), Ledger.record,
+    # Notifier.publish (alert)
+    "verify_finalize": (
+        "plans.read",
+        "evidence.write",
+        "evidence.list",
+        "ledger.read",
+        "ledger.write",
+        "notify",
+    ),
     # verification.start_scheduled (schedule) -> Executions.start(verify) per plan
     "verify_scheduled": ("plans.read", "states.start:verify"),
     # replication_events.handle_batch (SQS) -> Ledger claims/records, re-drive copy, Notifier.publish
