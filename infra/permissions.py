@@ -110,14 +110,17 @@ def _sagemaker_endpoint(region: str, name: str) -> dict[str, str]:
     return _sub(f"{ARN}:sagemaker:{region}:{ACCOUNT}:endpoint/{name.lower()}")
 
 
-def _list_bucket(sid: str, prefixes_by_bucket: Mapping[str, set[str]]) -> list[Statement]:
-    """s3:ListBucket per bucket, limited to the prefixes the plans name (a whole-bucket asset lifts it)."""
+def _list_bucket(
+    sid: str, prefixes_by_bucket: Mapping[str, set[str]], action: str = "s3:ListBucket"
+) -> list[Statement]:
+    """s3:ListBucket (or ListBucketVersions) per bucket, limited to the prefixes the plans name (a
+    whole-bucket asset lifts it)."""
     out = []
     for index, (bucket, prefixes) in enumerate(sorted(prefixes_by_bucket.items())):
         condition = None
         if "" not in prefixes:
             condition = {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}
-        out.append(_stmt(f"{sid}{index}", ["s3:ListBucket"], [_bucket(bucket)], condition))
+        out.append(_stmt(f"{sid}{index}", [action], [_bucket(bucket)], condition))
     return out
 
 
@@ -478,7 +481,8 @@ DRILL_PREFIX = "lifeboat-drill/"  # services.drills.WRITE_PREFIX
 
 def _drill_writes(s: Scope) -> list[Statement]:
     # DrillRunner: timestamped objects under <asset prefix>lifeboat-drill/ (written on the source, compared
-    # with the replica, deleted from both afterwards); nothing else of an asset is ever written or deleted.
+    # with the replica, deleted from both afterwards: every version and delete marker, drills._purge_prefix
+    # lists the versions and deletes each one); nothing else of an asset is ever written or deleted.
     prefixes: dict[str, set[str]] = {}
     for bucket, found in _asset_prefixes(s).items():
         prefixes[bucket] = {f"{p}{DRILL_PREFIX}" for p in found}
@@ -486,8 +490,9 @@ def _drill_writes(s: Scope) -> list[Statement]:
     if not objects:
         return []
     return [
-        _stmt("DrillWrites", ["s3:PutObject", "s3:DeleteObject"], objects),
+        _stmt("DrillWrites", ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"], objects),
         *_list_bucket("DrillList", prefixes),
+        *_list_bucket("DrillListVersions", prefixes, "s3:ListBucketVersions"),
     ]
 
 
