@@ -157,9 +157,9 @@ def _all_states(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
                 yield from _all_states(nested)
 
 
-def machine_regions(plan: DRPlan, kind: str) -> tuple[str, ...]:
+def machine_regions(plan: DRPlan, kind: str, *, everywhere: bool = False) -> tuple[str, ...]:
     role = PLACEMENT.get(kind)
-    if role is None:
+    if role is None or everywhere:
         return (plan.regions.primary, plan.regions.secondary)
     return (plan.region_of(role),)  # type: ignore[arg-type]
 
@@ -173,6 +173,9 @@ class Target:
     region: str
     home_region: str  # the copy that creates the global tables
     regions: tuple[str, ...]  # every region that runs a copy (the global tables' replicas)
+    # The local cloud's topology: every copy has every state machine of its plans (localcloud/regional.py),
+    # so each function's role is rendered for that (localcloud/iam.py). AWS copies follow PLACEMENT.
+    machines_everywhere: bool = False
 
     def __post_init__(self) -> None:
         if self.region not in self.regions or self.home_region not in self.regions:
@@ -223,6 +226,9 @@ class _Renderer:
         missing = [f.name for f in self.functions if f.name not in permissions.FUNCTIONS]
         if missing:
             raise permissions.MissingPermissions(missing)
+
+    def machine_regions(self, plan: DRPlan, kind: str) -> tuple[str, ...]:
+        return machine_regions(plan, kind, everywhere=self.target.machines_everywhere)
 
     # -- naming ---------------------------------------------------------------------------------------
     @property
@@ -560,7 +566,7 @@ class _Renderer:
         machines: list[_Machine] = []
         for kind, builder in workflow_builders().items():
             for plan in self.plans:
-                if self.target.region not in machine_regions(plan, kind):
+                if self.target.region not in self.machine_regions(plan, kind):
                     continue
                 used: list[str] = []
 
@@ -745,7 +751,7 @@ class _Renderer:
             )
         names_: list[str] = []
         for plan in self.plans:
-            if self.target.region in machine_regions(plan, kind):
+            if self.target.region in self.machine_regions(plan, kind):
                 names_ += [a for a in plan.trigger.alarms if a not in names_]
         return names_
 
@@ -859,7 +865,7 @@ class _Renderer:
             if not here:
                 continue
             for kind in sorted(set(ALARM_HANDLERS.values())):
-                for region in machine_regions(plan, kind):
+                for region in self.machine_regions(plan, kind):
                     if region == self.target.region:
                         continue
                     alarms = targets.setdefault(region, [])
