@@ -448,14 +448,13 @@ def _evidence_write(s: Scope) -> list[Statement]:
     return [_stmt("EvidenceWrite", ["s3:PutObject", "s3:GetObject"], [s.evidence_objects_arn])]
 
 
-VERIFICATION_PREFIX = "verification/"  # adapters.evidence.VERIFICATION_PREFIX
-
-
 def _evidence_list(s: Scope) -> list[Statement]:
     # verification.task_finalize -> EvidenceStore.iter_json: ListObjectsV2 of the run's shard results under
-    # verification/<workload>/<run>/shards/.
-    condition = {"StringLike": {"s3:prefix": [f"{VERIFICATION_PREFIX}*"]}}
-    return [_stmt("EvidenceList", ["s3:ListBucket"], [s.evidence_bucket_arn], condition)]
+    # verification/<workload>/<run>/shards/; EvidenceStore.get_json of a report that may not exist yet
+    # (problems.json): S3 answers 404 only to a caller allowed s3:ListBucket on the bucket, 403 AccessDenied
+    # to anyone else, and a prefix condition does not hold there (the read has no s3:prefix). So the grant
+    # covers the whole evidence bucket (Lifeboat's own reports).
+    return [_stmt("EvidenceList", ["s3:ListBucket"], [s.evidence_bucket_arn])]
 
 
 def _evidence_read(s: Scope) -> list[Statement]:
