@@ -276,13 +276,18 @@ def outside_invocation() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _running_as(function: LambdaFunction) -> Iterator[None]:
+def running_as(invocation: Invocation) -> Iterator[None]:
+    """This thread runs `invocation`'s handler (tests calling a handler in-process, as API Gateway would)."""
     before = getattr(_current, "invocation", None)
-    _current.invocation = Invocation(function.function_name, function.region, function.function_arn)
+    _current.invocation = invocation
     try:
         yield
     finally:
         _current.invocation = before
+
+
+def _running_as(function: LambdaFunction) -> contextlib.AbstractContextManager[None]:
+    return running_as(Invocation(function.function_name, function.region, function.function_arn))
 
 
 def _patched_thread_start(self: threading.Thread) -> None:
