@@ -155,7 +155,7 @@ def _policy_documents(template: Mapping[str, Any]) -> list[tuple[str, Mapping[st
 
 def iam_violations(template: Mapping[str, Any]) -> list[str]:
     """Least-privilege rules on every identity policy of the template (see infra/permissions.py)."""
-    from infra.permissions import UNSCOPABLE_READS
+    from infra.permissions import UNSCOPABLE
 
     problems = []
     for where, doc in _policy_documents(template):
@@ -175,7 +175,7 @@ def iam_violations(template: Mapping[str, Any]) -> list[str]:
                     problems.append(f"{sid}: action {action!r} grants a whole service")
             writes = [a for a in actions if not is_read(a)]
             if "*" in resources:
-                unscoped = [a for a in actions if a not in UNSCOPABLE_READS]
+                unscoped = [a for a in actions if a not in UNSCOPABLE]
                 if unscoped:
                     problems.append(f"{sid}: resource '*' for {unscoped} (scope them to ARNs)")
             if writes and not st.get("Condition"):

@@ -41,6 +41,13 @@ UNSCOPABLE_READS = frozenset(
 )
 
 
+# Writes AWS only accepts on "*". states:SendTask*: the task token is the capability (only a holder of the
+# token a waiting execution handed out can answer it), the Service Authorization Reference lists no resource
+# type for them.
+UNSCOPABLE_WRITES = frozenset({"states:SendTaskSuccess"})
+UNSCOPABLE = UNSCOPABLE_READS | UNSCOPABLE_WRITES
+
+
 class MissingPermissions(LookupError):
     """Functions of the app that infra/permissions.py does not describe yet."""
 
@@ -350,12 +357,11 @@ def _states_stop(s: Scope, kind: str) -> list[Statement]:
 
 
 def _states_callback(s: Scope, kind: str) -> list[Statement]:
-    # Executions.send_task_success: completes a waitForTaskToken task of that kind's state machines.
-    machines = _machines(s, kind)
-    if not machines:
+    # Executions.send_task_success: completes a waitForTaskToken task of that kind's state machines. AWS
+    # authorizes SendTaskSuccess on "*" only (UNSCOPABLE_WRITES): granted when such machines run here.
+    if not _machines(s, kind):
         return []
-    arns = [_state_machine_arn(m) for m in machines]
-    return [_stmt(f"StatesCallback{_camel(kind)}", ["states:SendTaskSuccess"], arns)]
+    return [_stmt(f"StatesCallback{_camel(kind)}", ["states:SendTaskSuccess"], ["*"])]
 
 
 def _states_read(s: Scope) -> list[Statement]:
