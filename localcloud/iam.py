@@ -51,6 +51,7 @@ MODES = ("enforce", "log", "off")
 LIFEBOAT_APP = lambda_runner.APP_MODULE
 _DENIAL = "lifeboat_iam_denial"
 _MISSING = "lifeboat_iam_missing_object"
+_IDENTITY = "lifeboat_iam_identity"
 # S3 answers a read of a missing object 404 only to a caller allowed s3:ListBucket on the bucket, 403
 # AccessDenied to anyone else (GetObject and HeadObject, "Permissions" in the S3 API reference).
 _OBJECT_READS = ("GetObject", "HeadObject")
@@ -226,10 +227,24 @@ class IamEnforcement:
             raise
         if denial is not None and self.mode == "enforce":
             context[_DENIAL] = denial
+        elif model.service_model.service_name == "sts" and model.name == "GetCallerIdentity":
+            # In Lambda the caller is the function's role session (moto would answer its own test user).
+            context[_IDENTITY] = (invocation, self.role(invocation.function_name, invocation.region))
         elif denial is None and model.service_model.service_name == "s3" and model.name in _OBJECT_READS:
             context[_MISSING] = (invocation, str(params.get("Bucket")), context.get("client_region"))
 
     def _before_call(self, model: Any, params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> Any:
+        identity = context.pop(_IDENTITY, None)
+        if identity is not None:
+            invocation, role = identity
+            account = self.cloud.account_id
+            answer = {
+                "UserId": f"AROA{abs(hash(role.name)) % 10**16:016d}:{invocation.function_name}",
+                "Account": account,
+                "Arn": f"arn:aws:sts::{account}:assumed-role/{role.name}/{invocation.function_name}",
+                "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0},
+            }
+            return AWSResponse(params.get("url", ""), 200, {}, _EmptyBody()), answer
         denial = context.pop(_DENIAL, None)
         if denial is None:
             return None

@@ -100,3 +100,15 @@ def test_the_error_is_the_services_own(cloud: LocalCloud) -> None:
     assert error_code(cloud.client("dynamodb").meta.service_model) == "AccessDeniedException"
     assert error_code(cloud.client("sns").meta.service_model) == "AuthorizationError"
     assert issubclass(cloud.client("s3").exceptions.from_code("AccessDenied"), ClientError)
+
+
+def test_inside_an_invocation_the_caller_is_the_functions_role(cloud: LocalCloud, fresh_plans: None) -> None:
+    # Given code running as the API function (as chalice.test runs the console API)
+    from chalicelib.adapters import aws
+    from localcloud.lambda_runner import running_as
+
+    # When it asks who it is
+    with running_as(cloud.as_function("api")):
+        arn = aws.client("sts").get_caller_identity()["Arn"]
+    # Then STS answers as in Lambda: the session of the function's role
+    assert arn == "arn:aws:sts::123456789012:assumed-role/lifeboat-dev-us-east-1-api_handler/lifeboat-dev-api"
