@@ -643,8 +643,10 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # failover.probe_endpoint / smoke_test -> run_smoke (endpoints + ledger state)
     "probe_endpoint": ("plans.read", *_SMOKE),
     "smoke_test": ("plans.read", *_SMOKE),
-    # failover.check_replication -> iter_objects on each S3 asset's source and replica, lease renewal
-    "check_replication": ("plans.read", "replication.list", "locks.write"),
+    # failover.check_replication -> iter_objects on each S3 asset's source and replica, lease renewal; a
+    # source it cannot list (the primary's APIs down): replica_exposure reads what replication events
+    # recorded (asset#<name> in the ledger) and Ledger.record writes the rpo-exposed entry
+    "check_replication": ("plans.read", "replication.list", "locks.write", "ledger.read", "ledger.write"),
     # failover.shift_traffic -> lease renewal (LockTable.acquire), TrafficRouter.read + shift
     "shift_traffic": ("plans.read", "locks.write", *_SHIFT),
     # failover.verify_traffic -> TrafficRouter.verify
