@@ -37,7 +37,7 @@ from botocore.awsrequest import AWSResponse
 from localcloud import lambda_runner
 from localcloud.iam_actions import GLOBAL_KEYS, Authorization, Call, Unmapped, authorizations
 from localcloud.iam_data import IamData, shared
-from localcloud.iam_policy import UnsupportedPolicy, evaluate
+from localcloud.iam_policy import Decision, UnsupportedPolicy, evaluate
 from localcloud.resources import API_FUNCTION, names
 
 if TYPE_CHECKING:
@@ -119,6 +119,8 @@ class IamEnforcement:
         self._roles: dict[str, dict[str, Role]] = {}  # region -> function name -> role
         self._lock = threading.RLock()
         self._stop_observing: Callable[[], None] | None = None
+        # (role, region, action, resource, context) -> decision: handlers repeat the same calls
+        self._decisions: dict[tuple[Any, ...], Decision] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------
     @property
@@ -144,6 +146,7 @@ class IamEnforcement:
         with self._lock:
             self._plans[plan.workload] = plan
             self._roles.clear()
+            self._decisions.clear()
 
     # -- roles -----------------------------------------------------------------------------------------
     def role(self, function_name: str, region: str) -> Role:
@@ -309,7 +312,14 @@ class IamEnforcement:
             account=self.cloud.account_id,
         )
         for auth in authorizations(call, self.data):
-            decision = evaluate(role.statements, _with_principal(auth, role, region, self.cloud.account_id))
+            key = (role.arn, region, auth.action, auth.resource, tuple(sorted(auth.context.items())))
+            decision = self._decisions.get(key)
+            if decision is None:
+                decision = evaluate(
+                    role.statements, _with_principal(auth, role, region, self.cloud.account_id)
+                )
+                with self._lock:
+                    self._decisions[key] = decision
             if not decision.allowed:
                 return self._record(invocation, role, auth, explicit=decision.explicit_deny)
         return None
