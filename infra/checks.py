@@ -5,7 +5,7 @@ is listed with its reason (`python -m infra.checks explain` prints them all):
 - SUPPRESSIONS: checkov checks, per resource type (and, where it matters, which resources);
 - CFN_LINT_GAPS: cfn-lint findings on valid CloudFormation or ASL that its schemas lack;
 - ASL_VALIDATOR_GAPS: asl-validator findings (none);
-- IAM_EXCEPTIONS: the "*" resources the IAM rules accept (`infra.permissions.UNSCOPABLE_READS`).
+- IAM_EXCEPTIONS: the "*" resources the IAM rules accept (`infra.permissions.UNSCOPABLE`).
 
 checkov pins boto3 1.35 and networkx < 2.7, which cannot live beside our pins (boto3 1.43, moto 5.2.5): pip
 resolves checkov down to a 2022 release in the project venv. So it gets its own venv, `<venv>/tools/checkov`,
@@ -136,12 +136,12 @@ _TYPE_WILDCARD = re.compile(
 )
 
 
-# IAM rule -> why the template may still do it. Only one: "*" as the resource of the reads AWS offers no
-# resource-level permission for (infra/permissions.py UNSCOPABLE_READS, each named in a role's statement).
+# IAM rule -> why the template may still do it. Only one: "*" as the resource of the actions AWS offers no
+# resource-level permission for (infra/permissions.py UNSCOPABLE, each named in a role's statement).
 IAM_EXCEPTIONS: dict[str, str] = {
-    "resource '*'": "AWS authorises the actions of infra.permissions.UNSCOPABLE_READS only on '*' (they "
-    "have no resource type in the Service Authorization Reference). All are reads; each is granted in a "
-    "statement of its own, for the one call that needs it.",
+    "resource '*'": "AWS authorises the actions of infra.permissions.UNSCOPABLE only on '*' (they have no "
+    "resource type in the Service Authorization Reference): reads, and states:SendTaskSuccess, whose task "
+    "token is the capability. Each is granted in a statement of its own, for the one call that needs it.",
 }
 
 
@@ -179,7 +179,7 @@ def _policy_documents(template: Mapping[str, Any]) -> list[tuple[str, Mapping[st
 
 def iam_violations(template: Mapping[str, Any]) -> list[str]:
     """Least-privilege rules on every identity policy of the template (see infra/permissions.py)."""
-    from infra.permissions import UNSCOPABLE_READS
+    from infra.permissions import UNSCOPABLE
 
     problems = []
     for where, doc in _policy_documents(template):
@@ -199,7 +199,7 @@ def iam_violations(template: Mapping[str, Any]) -> list[str]:
                     problems.append(f"{sid}: action {action!r} grants a whole service")
             writes = [a for a in actions if not is_read(a)]
             if "*" in resources:
-                unscoped = [a for a in actions if a not in UNSCOPABLE_READS]
+                unscoped = [a for a in actions if a not in UNSCOPABLE]
                 if unscoped:
                     problems.append(f"{sid}: resource '*' for {unscoped} (scope them to ARNs)")
             if writes and not st.get("Condition"):
@@ -381,11 +381,11 @@ def explain() -> str:
     out += [f"  {gap.rule}: {gap.reason}" for gap in CFN_LINT_GAPS]
     out.append("asl-validator (ASL_VALIDATOR_GAPS):")
     out += [f"  {code}: {reason}" for code, reason in ASL_VALIDATOR_GAPS.items()] or ["  none"]
-    from infra.permissions import UNSCOPABLE_READS
+    from infra.permissions import UNSCOPABLE
 
     out.append("IAM rules (IAM_EXCEPTIONS):")
     out += [f"  {rule}: {reason}" for rule, reason in IAM_EXCEPTIONS.items()]
-    out.append(f"  UNSCOPABLE_READS: {', '.join(sorted(UNSCOPABLE_READS))}")
+    out.append(f"  UNSCOPABLE: {', '.join(sorted(UNSCOPABLE))}")
     return "\n".join(out)
 
 

@@ -43,6 +43,13 @@ UNSCOPABLE_READS = frozenset(
 )
 
 
+# Writes AWS only accepts on "*". states:SendTask*: the task token is the capability (only a holder of the
+# token a waiting execution handed out can answer it), the Service Authorization Reference lists no resource
+# type for them.
+UNSCOPABLE_WRITES = frozenset({"states:SendTaskSuccess"})
+UNSCOPABLE = UNSCOPABLE_READS | UNSCOPABLE_WRITES
+
+
 class MissingPermissions(LookupError):
     """Functions of the app that infra/permissions.py does not describe yet."""
 
@@ -440,12 +447,11 @@ def _states_stop(s: Scope, kind: str) -> list[Statement]:
 
 
 def _states_callback(s: Scope, kind: str) -> list[Statement]:
-    # Executions.send_task_success: completes a waitForTaskToken task of that kind's state machines.
-    machines = _machines(s, kind)
-    if not machines:
+    # Executions.send_task_success: completes a waitForTaskToken task of that kind's state machines. AWS
+    # authorizes SendTaskSuccess on "*" only (UNSCOPABLE_WRITES): granted when such machines run here.
+    if not _machines(s, kind):
         return []
-    arns = [_state_machine_arn(m) for m in machines]
-    return [_stmt(f"StatesCallback{_camel(kind)}", ["states:SendTaskSuccess"], arns)]
+    return [_stmt(f"StatesCallback{_camel(kind)}", ["states:SendTaskSuccess"], ["*"])]
 
 
 def _states_read(s: Scope) -> list[Statement]:
@@ -481,6 +487,15 @@ def _resources_inspect(s: Scope) -> list[Statement]:
 def _evidence_write(s: Scope) -> list[Statement]:
     # Reports and evidence (verification runs): PutObject/GetObject in the evidence bucket.
     return [_stmt("EvidenceWrite", ["s3:PutObject", "s3:GetObject"], [s.evidence_objects_arn])]
+
+
+def _evidence_list(s: Scope) -> list[Statement]:
+    # verification.task_finalize -> EvidenceStore.iter_json: ListObjectsV2 of the run's shard results under
+    # verification/<workload>/<run>/shards/; EvidenceStore.get_json of a report that may not exist yet
+    # (problems.json): S3 answers 404 only to a caller allowed s3:ListBucket on the bucket, 403 AccessDenied
+    # to anyone else, and a prefix condition does not hold there (the read has no s3:prefix). So the grant
+    # covers the whole evidence bucket (Lifeboat's own reports).
+    return [_stmt("EvidenceList", ["s3:ListBucket"], [s.evidence_bucket_arn])]
 
 
 def _evidence_read(s: Scope) -> list[Statement]:
@@ -635,6 +650,7 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "asset.keys": _asset_keys,  # asset.keys:<verify|redrive|drill>
     "queue.consume": _queue_consume,
     "evidence.read": _evidence_read,
+    "evidence.list": _evidence_list,
     "events.put": _events_put,
     "drill.writes": _drill_writes,
 }
@@ -656,8 +672,10 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # failover.probe_endpoint / smoke_test -> run_smoke (endpoints + ledger state)
     "probe_endpoint": ("plans.read", *_SMOKE),
     "smoke_test": ("plans.read", *_SMOKE),
-    # failover.check_replication -> iter_objects on each S3 asset's source and replica, lease renewal
-    "check_replication": ("plans.read", "replication.list", "locks.write"),
+    # failover.check_replication -> iter_objects on each S3 asset's source and replica, lease renewal; a
+    # source it cannot list (the primary's APIs down): replica_exposure reads what replication events
+    # recorded (asset#<name> in the ledger) and Ledger.record writes the rpo-exposed entry
+    "check_replication": ("plans.read", "replication.list", "locks.write", "ledger.read", "ledger.write"),
     # failover.shift_traffic -> lease renewal (LockTable.acquire), TrafficRouter.read + shift
     "shift_traffic": ("plans.read", "locks.write", *_SHIFT),
     # failover.verify_traffic -> TrafficRouter.verify
@@ -736,8 +754,16 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "asset.keys:verify",
         "evidence.write",
     ),
-    # verification.task_finalize -> EvidenceStore get/put, Ledger.record, Notifier.publish (alert)
-    "verify_finalize": ("plans.read", "evidence.write", "ledger.read", "ledger.write", "notify"),
+    # verification.task_finalize -> EvidenceStore get/put, the shard results (iter_json), Ledger.record,
+    # Notifier.publish (alert)
+    "verify_finalize": (
+        "plans.read",
+        "evidence.write",
+        "evidence.list",
+        "ledger.read",
+        "ledger.write",
+        "notify",
+    ),
     # verification.start_scheduled (schedule) -> Executions.start(verify) per plan
     "verify_scheduled": ("plans.read", "states.start:verify"),
     # replication_events.handle_batch (SQS) -> Ledger claims/records, re-drive copy, Notifier.publish

@@ -174,9 +174,9 @@ def _all_states(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
                 yield from _all_states(nested)
 
 
-def machine_regions(plan: DRPlan, kind: str) -> tuple[str, ...]:
+def machine_regions(plan: DRPlan, kind: str, *, everywhere: bool = False) -> tuple[str, ...]:
     role = PLACEMENT.get(kind)
-    if role is None:
+    if role is None or everywhere:
         return (plan.regions.primary, plan.regions.secondary)
     return (plan.region_of(role),)  # type: ignore[arg-type]
 
@@ -192,6 +192,9 @@ class Target:
     regions: tuple[str, ...]  # every region that runs a copy (the global tables' replicas)
     # Hosted zone ids of the zones plans name by name only (zone name -> id), given at package time.
     hosted_zones: Mapping[str, str] = field(default_factory=dict)
+    # The local cloud's topology: every copy has every state machine of its plans (localcloud/regional.py),
+    # so each function's role is rendered for that (localcloud/iam.py). AWS copies follow PLACEMENT.
+    machines_everywhere: bool = False
 
     def __post_init__(self) -> None:
         if self.region not in self.regions or self.home_region not in self.regions:
@@ -267,6 +270,9 @@ class _Renderer:
                 "infra.build (aws route53 list-hosted-zones-by-name --dns-name <zone name> finds it). Only "
                 f"{', '.join(sorted(ZONE_BY_NAME_STAGES))} may grant record changes on every zone."
             )
+
+    def machine_regions(self, plan: DRPlan, kind: str) -> tuple[str, ...]:
+        return machine_regions(plan, kind, everywhere=self.target.machines_everywhere)
 
     # -- naming ---------------------------------------------------------------------------------------
     @property
@@ -621,7 +627,7 @@ class _Renderer:
         machines: list[_Machine] = []
         for kind, builder in workflow_builders().items():
             for plan in self.plans:
-                if self.target.region not in machine_regions(plan, kind):
+                if self.target.region not in self.machine_regions(plan, kind):
                     continue
                 used: list[str] = []
 
@@ -819,7 +825,7 @@ class _Renderer:
             )
         found: list[tuple[str, str]] = []
         for plan in self.plans:
-            if self.target.region in machine_regions(plan, kind):
+            if self.target.region in self.machine_regions(plan, kind):
                 found += [
                     (a, plan.alarm_region(a))
                     for a in plan.trigger.alarms
@@ -974,7 +980,7 @@ class _Renderer:
             if not here:
                 continue
             for kind in sorted(set(ALARM_HANDLERS.values())):
-                for region in machine_regions(plan, kind):
+                for region in self.machine_regions(plan, kind):
                     if region == self.target.region:
                         continue
                     alarms = targets.setdefault(region, [])

@@ -39,7 +39,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         role: ModelServer(artifact, region=region).start()
         for role, region in (("primary", "us-east-1"), ("secondary", REGION))
     }
-    cloud = LocalCloud(region=REGION, secondary_region="us-east-1")
+    # IAM enforcement knows the local cloud's own resources (provision_base / provision_plan); this stack's
+    # are CloudFormation's, named as in AWS. The same roles are enforced by tests/integration.
+    cloud = LocalCloud(region=REGION, secondary_region="us-east-1", iam="off")
     try:
         text = plan_text(servers["primary"].url + "/invocations", servers["secondary"].url + "/invocations")
         plan = load_plan_text(text, "deploy-test.yaml")
