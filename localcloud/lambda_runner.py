@@ -572,7 +572,11 @@ def drain(timeout: float = 60.0) -> bool:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        pending[0].join(remaining)
+        first = pending[0]
+        if first.ident is None:  # registered, not started yet (_start_async adds before it starts)
+            time.sleep(min(0.01, remaining))
+            continue
+        first.join(remaining)
 
 
 # ------------------------------------------------------------------------------------------------- install
