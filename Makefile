@@ -49,8 +49,12 @@ lint: setup
 # The one check command of the deployment: packages dev (every region) and prod (its failover region), then
 # cfn-lint, checkov, asl-validator on every state machine, the IAM rules, a local deployment and a failover
 # through it. Every accepted finding and its reason: `python -m infra.checks explain`.
+# cfn-lint, checkov, asl-validator and the IAM rules on every stage (tests/infra), then the local cloud's IAM
+# enforcement: its evaluator and mapping, and handlers denied what their rendered role lacks. (`make test`
+# runs every integration and drill test with enforcement on: a handler call its role does not grant fails it.)
 infra: setup
-	$(PY) -m pytest -q tests/infra
+	$(PY) -m pytest -q tests/infra tests/unit/test_iam_actions.py tests/unit/test_iam_policy.py \
+		tests/integration/test_iam_enforcement.py
 
 # AWS deployment artefacts of every region of the plans: build/$(STAGE)/<region>/ (docs/deploy.md). Outside
 # dev, every hosted zone a plan names by name only needs its id: HOSTED_ZONES="lifeboat.internal.=Z0123...".
