@@ -131,7 +131,3 @@ class DirectoryPlanStore:
             if plan.workload == workload:
                 return plan
         raise UnknownWorkload(workload)
-
-
-def plans_naming_alarm(store: PlanStore, alarm: str) -> list[DRPlan]:
-    return [p for p in store.all() if alarm in p.trigger.alarms]
