@@ -18,15 +18,12 @@ class TokenExpired(RuntimeError):
 
 
 class Executions:
+    sfn = aws.Client("stepfunctions")
+
     def __init__(self, prefix: str, stepfunctions: Any | None = None) -> None:
         self.prefix = prefix
-        self._sfn = stepfunctions
+        self.sfn = stepfunctions
         self._arns: dict[str, str] = {}
-
-    @property
-    def sfn(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._sfn if self._sfn is not None else aws.client("stepfunctions")
 
     def state_machine_name(self, workload: str, kind: str) -> str:
         return f"{self.prefix}-{workload}-{kind}"[:80]

@@ -15,14 +15,11 @@ MAX_HISTORY_EVENTS = 5000  # a failback with many steps stays far below; Step Fu
 
 
 class ExecutionHistory:
+    sfn = aws.Client("stepfunctions")
+
     def __init__(self, prefix: str, stepfunctions: Any | None = None) -> None:
         self.prefix = prefix
-        self._sfn = stepfunctions
-
-    @property
-    def sfn(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._sfn if self._sfn is not None else aws.client("stepfunctions")
+        self.sfn = stepfunctions
 
     def owns(self, state_machine_name: str) -> bool:
         return state_machine_name.startswith(f"{self.prefix}-")

@@ -31,15 +31,12 @@ def _pk(workload: str) -> str:
 class Ledger:
     """Append-only decision log plus a versioned state record per workload (one table)."""
 
+    ddb = aws.Client("dynamodb")
+
     def __init__(self, table_name: str, dynamodb: Any | None = None, *, clock: Clock = utc_now) -> None:
         self.table_name = table_name
-        self._ddb = dynamodb
+        self.ddb = dynamodb
         self._clock = clock
-
-    @property
-    def ddb(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._ddb if self._ddb is not None else aws.client("dynamodb")
 
     # -- entries ---------------------------------------------------------------------------------
     def record(
