@@ -54,11 +54,6 @@ class ValidationReport(BaseModel):
     checked_at: datetime
 
 
-def _reader(d: Deps) -> ResourceReader:
-    reader = d.extras.get("resources")
-    return reader if isinstance(reader, ResourceReader) else ResourceReader()
-
-
 def _failure(exc: Exception) -> str:
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"{error_code(exc) or type(exc).__name__}: {first_line}"[:300]
@@ -255,7 +250,7 @@ def validate_plan(
     workload: str, d: Deps, *, probe_endpoints: bool = True, simulate_iam: bool = True
 ) -> ValidationReport:
     plan = d.plans.get(workload)
-    reader = _reader(d)
+    reader = d.resources
     out = _Findings()
     principal: str | None = None
     account: str | None = None

@@ -13,7 +13,8 @@ from chalicelib.adapters import aws
 from chalicelib.adapters.aws import ClientFactory
 from chalicelib.adapters.evidence import EvidenceStore
 from chalicelib.adapters.plan_store import BrokenPlans, DirectoryPlanStore, UnknownWorkload
-from chalicelib.settings import SettingsError, load_settings
+from chalicelib.services import deps
+from chalicelib.settings import SettingsError, environment, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL_ENV = {
@@ -56,12 +57,12 @@ def test_factory_builds_one_client_per_service_and_region() -> None:
 
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """FULL_ENV as the process environment; the factory and settings forgotten before and after."""
+    """FULL_ENV as the process environment; adapters, clients and settings forgotten before and after."""
     for name, value in FULL_ENV.items():
         monkeypatch.setenv(name, value)
-    aws.reset()
+    deps.reset()
     yield monkeypatch
-    aws.reset()
+    deps.reset()
 
 
 def test_an_adapter_uses_the_client_it_was_handed_else_the_current_factorys(
@@ -82,6 +83,16 @@ def test_an_adapter_uses_the_client_it_was_handed_else_the_current_factorys(
     assert plain.s3.meta.endpoint_url == "http://127.0.0.1:2"
     assert EvidenceStore.s3.of(plain, "us-west-2").meta.region_name == "us-west-2"
     assert EvidenceStore.s3.of(given, "us-west-2") is handed
+
+
+def test_a_copys_adapters_name_its_own_buckets_whenever_first_read(settings_env: pytest.MonkeyPatch) -> None:
+    # Given the adapters of Lifeboat's copy in another region, built in that copy's environment
+    with environment({"AWS_REGION": "us-west-2", "LIFEBOAT_EVIDENCE_BUCKET": "e-west"}):
+        copy = deps.deps()
+    # When a use case first reads its evidence stores after the context ended
+    # Then they are the copy's buckets, not the process's own
+    assert copy.evidence.bucket == "e-west" and copy.drill_evidence.bucket == "e-west"
+    assert deps.deps().evidence.bucket == "e"
 
 
 def test_importing_the_app_builds_no_aws_client() -> None:
