@@ -19,21 +19,10 @@ from chalicelib.services.deps import deps
 from chalicelib.services.failover import check_replication
 from chalicelib.services.verification.on_demand import verify_workload
 from localcloud.replication import ReplicationSimulator, notification_record
-from localcloud.server import LocalCloud
-from tests.integration.stack import Stack, build_stack
+from tests.integration.stack import Stack
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 FUNCTION = "lifeboat-dev-on_replication_event"
-
-
-@pytest.fixture(scope="module")
-def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
-    s = build_stack(local_cloud)
-    try:
-        yield s
-    finally:
-        for server in s.servers.values():
-            server.stop()
 
 
 @pytest.fixture
