@@ -8,6 +8,7 @@ be used to read some other application's executions in the account.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.adapters import aws
@@ -127,23 +128,21 @@ class Executions:
         kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": min(limit, 100)}
         if status:
             kwargs["statusFilter"] = status
-        out: list[dict[str, Any]] = []
-        while len(out) < limit:
-            page = self.sfn.list_executions(**kwargs)
-            out.extend(page.get("executions", []))
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-        return out[:limit]
+        return _paged(self.sfn.list_executions, "executions", limit, kwargs)
 
     def events(self, execution_arn: str, *, limit: int = MAX_HISTORY_EVENTS) -> list[dict[str, Any]]:
         """The execution's history, oldest first."""
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        out: list[dict[str, Any]] = []
-        while len(out) < limit:
-            page = self.sfn.get_execution_history(**kwargs)
-            out.extend(page.get("events", []))
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-        return out[:limit]
+        kwargs = {"executionArn": execution_arn, "maxResults": 1000}
+        return _paged(self.sfn.get_execution_history, "events", limit, kwargs)
+
+
+def _paged(call: Callable[..., Any], key: str, limit: int, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The first `limit` items (under `key`) of a listing Step Functions pages with nextToken."""
+    out: list[dict[str, Any]] = []
+    while len(out) < limit:
+        page = call(**kwargs)
+        out.extend(page.get(key, []))
+        if not page.get("nextToken"):
+            break
+        kwargs = {**kwargs, "nextToken": page["nextToken"]}
+    return out[:limit]

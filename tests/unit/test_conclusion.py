@@ -12,46 +12,16 @@ from chalicelib.adapters.plan_store import DirectoryPlanStore
 from chalicelib.adapters.traffic import TrafficState
 from chalicelib.models.failback import FailbackConcludeInput
 from chalicelib.models.failover import ConcludeInput
-from chalicelib.models.ledger import LedgerEntry, LockInfo, WorkloadState
+from chalicelib.models.ledger import LockInfo, WorkloadState
 from chalicelib.services import failback, failover
 from chalicelib.services.deps import Deps
+from tests.unit.fakes import FakeLedger, FakeNotifier
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 W = "fraud-scoring"
 RUN = "arn:aws:states:us-west-2:123456789012:execution:lifeboat-dev-fraud-scoring-failover:run-1"
 ON_SECONDARY = {"primary": 0, "secondary": 100}
-
-
-@dataclass
-class FakeLedger:
-    state: WorkloadState = field(default_factory=lambda: WorkloadState(workload=W, active_region="us-east-1"))
-    recorded: list[LedgerEntry] = field(default_factory=list)
-    marks: dict[str, str] = field(default_factory=dict)
-    controls_deleted: list[str] = field(default_factory=list)
-
-    def concluded_by(self, workload: str, execution: str) -> str | None:
-        return self.marks.get(execution)
-
-    def mark_concluded(self, workload: str, execution: str, by: str) -> bool:
-        return self.marks.setdefault(execution, by) == by
-
-    def entries(self, workload: str, limit: int = 50, kind: str | None = None) -> list[LedgerEntry]:
-        return [e for e in reversed(self.recorded) if kind is None or e.kind == kind][:limit]
-
-    def record(self, workload: str, kind: str, outcome: str, reason: str, **kw: Any) -> None:
-        entry = {"workload": workload, "at": NOW, "kind": kind, "outcome": outcome, "reason": reason, **kw}
-        self.recorded.append(LedgerEntry.model_validate({**entry, "entry_id": str(len(self.recorded))}))
-
-    def get_state(self, workload: str) -> WorkloadState:
-        return self.state
-
-    def update_state(self, workload: str, *, current: Any = None, mutate: Any = None) -> WorkloadState:
-        self.state = self.state.model_copy(update=mutate(self.state))
-        return self.state
-
-    def delete_control(self, workload: str, key: str) -> None:
-        self.controls_deleted.append(key)
 
 
 @dataclass
@@ -86,15 +56,6 @@ class FakeRouter:
 
 
 @dataclass
-class FakeNotifier:
-    subjects: list[str] = field(default_factory=list)
-
-    def publish(self, plan: Any, subject: str, summary: str, facts: dict[str, Any]) -> str:
-        self.subjects.append(subject)
-        return "message-id"
-
-
-@dataclass
 class World:
     """The adapters a conclusion uses, as fakes, and the Deps handing them out."""
 
@@ -105,7 +66,8 @@ class World:
 
 
 def world(weights: dict[str, int], holder: str | None = RUN) -> World:
-    ledger, router, notifier = FakeLedger(), FakeRouter(weights), FakeNotifier()
+    ledger = FakeLedger(WorkloadState(workload=W, active_region="us-east-1"))
+    router, notifier = FakeRouter(weights), FakeNotifier()
     unused: Any = None  # what concluding never calls
     d = Deps(
         plans=DirectoryPlanStore(ROOT / "plans"),
@@ -134,14 +96,14 @@ def test_a_failover_that_left_traffic_on_the_secondary_concludes_unvalidated_onc
     # Then it is unvalidated, not failed: recorded, the state follows traffic, people are told who serves
     assert first.status == "unvalidated" and first.active_region == "us-west-2"
     assert first.reason.startswith("failover UNVALIDATED: traffic moved to us-west-2, then the run failed")
-    assert [(e.kind, e.outcome) for e in w.ledger.recorded] == [("failover", "unvalidated")]
+    assert [(kind, outcome) for kind, outcome, _ in w.ledger.outcomes] == [("failover", "unvalidated")]
     assert w.ledger.get_state(W).active_region == "us-west-2"
-    assert w.notifier.subjects == ["[Lifeboat] fraud-scoring: FAILOVER UNVALIDATED - us-west-2 serves users"]
+    assert w.notifier.sent == ["[Lifeboat] fraud-scoring: FAILOVER UNVALIDATED - us-west-2 serves users"]
     # When the conclusion runs again (its answer was lost, the Catch ran it)
     again = failover.conclude(inp, w.d)
     # Then it answers what it recorded and records, moves and notifies nothing more
     assert again == first
-    assert len(w.ledger.recorded) == 1 and len(w.notifier.subjects) == 1
+    assert len(w.ledger.recorded) == 1 and len(w.notifier.sent) == 1
     assert w.router.shifts == []
 
 
@@ -175,6 +137,6 @@ def test_a_rolled_back_failback_forgets_its_controls_and_the_auto_failback_windo
     assert ended.status == "rolled_back"
     assert ended.reason.startswith("failback rolled back, all traffic on the secondary (us-west-2)")
     assert w.ledger.controls_deleted == [failback.control_key(execution), failback.AUTO_HEALTH_KEY]
-    assert w.notifier.subjects == [
+    assert w.notifier.sent == [
         "[Lifeboat] fraud-scoring: failback ROLLED BACK to us-west-2 - us-west-2 serves users"
     ]

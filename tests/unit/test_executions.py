@@ -114,3 +114,37 @@ def test_listings_and_histories_read_lifeboat_machines_only(aws: ClientFor, mach
     assert [e["executionArn"] for e in sfn.recent(machines["lifeboat-dev-fraud-scoring-failover"])] == [arn]
     assert sfn.find(arn.replace("manual-2", "never")) is None
     assert sfn.events(arn)[0]["type"] == "ExecutionStarted"
+
+
+class PagedSfn:
+    """Step Functions listing five executions two at a time, as it pages with nextToken."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def list_executions(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        at = int(kwargs.get("nextToken", 0))
+        page: dict[str, Any] = {"executions": [{"name": f"run-{i}"} for i in range(at, min(at + 2, 5))]}
+        if at + 2 < 5:
+            page["nextToken"] = str(at + 2)
+        return page
+
+
+def test_a_listing_follows_the_pages_until_it_has_enough() -> None:
+    # Given a machine with five executions, listed two per page
+    sfn = PagedSfn()
+    executions = Executions("lifeboat-dev", sfn)
+    # When three, then all of them, are asked for
+    three = executions.recent("arn:machine", limit=3)
+    every = executions.recent("arn:machine", status="SUCCEEDED", limit=20)
+    # Then the listing stops at the page that holds the third, and reads every page for all
+    assert [e["name"] for e in three] == ["run-0", "run-1", "run-2"]
+    assert [e["name"] for e in every] == [f"run-{i}" for i in range(5)]
+    assert len(sfn.calls) == 2 + 3
+    assert sfn.calls[-1] == {
+        "stateMachineArn": "arn:machine",
+        "maxResults": 20,
+        "statusFilter": "SUCCEEDED",
+        "nextToken": "4",
+    }
