@@ -57,8 +57,7 @@ class Deps:
         return self.settings if self.settings is not None else get_settings()
 
     # Built on first use, their modules imported then (a function's cold start pays only for what it uses);
-    # each asks the client factory for its clients.
-    # Tests assign their own (`d.buckets = fake`).
+    # each asks the client factory for its clients. Tests assign their own (`d.buckets = fake`).
     @cached_property
     def asset_states(self) -> AssetStateStore:
         from chalicelib.adapters.asset_state import AssetStateStore
