@@ -3,6 +3,8 @@
     python -m infra.build package --stage dev [--region us-west-2 ...] [--home-region R] [--plans plans]
         -> build/<stage>/<region>/{merge-template.json, sam.json, deployment.zip}
     python -m infra.build render --stage dev --region us-west-2     (merge template on stdout; no Chalice)
+    python -m infra.build package --stage prod --hosted-zone lifeboat.internal.=Z0123456789ABC
+        (outside dev, the id of every hosted zone a plan names by name only: see docs/deploy.md)
     python -m infra.build env --stage dev --region us-west-2        (export lines from the deployed stack)
 
 Packaging needs no AWS credentials and makes no AWS call: Chalice only builds the zip (dependencies come from
@@ -15,9 +17,10 @@ import argparse
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,14 +64,56 @@ def load_plans(directory: Path) -> list[DRPlan]:
     return [load_plan_file(f) for f in files]
 
 
-def load_app(project_dir: Path = ROOT) -> Any:
+def stage_environment(stage: str, project_dir: Path = ROOT) -> dict[str, str]:
+    """The environment `chalice package --stage <stage>` imports the app with: .chalice/config.json's
+    top-level `environment_variables`, then the stage's."""
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    stages = config.get("stages", {})
+    if stage not in stages:
+        known = ", ".join(sorted(stages))
+        raise BuildError(f"stage {stage!r} is not in .chalice/config.json (stages: {known})")
+    return {
+        **config.get("environment_variables", {}),
+        **stages[stage].get("environment_variables", {}),
+    }
+
+
+# Modules that fix names at import time from the stage (the replication queue of `on_sqs_message`).
+_STAGE_MODULES = ("app", "chalicelib.blueprints")
+_apps: dict[tuple[str, Path], Any] = {}
+
+
+def load_app(stage: str, project_dir: Path = ROOT) -> Any:
+    """The Chalice app as `chalice package --stage <stage>` imports it: with the stage's environment, so what
+    app.py names at import (`lifeboat-<stage>-replication-events`) is the stage's. app.py and the blueprints
+    are imported afresh for a stage this process has not loaded yet (one process may render several)."""
+    key = (stage, project_dir)
+    if key in _apps:
+        return _apps[key]
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    return importlib.import_module("app").app
+    env = stage_environment(stage, project_dir)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for name in [m for m in sys.modules if m in _STAGE_MODULES or m.startswith(f"{_STAGE_MODULES[1]}.")]:
+            del sys.modules[name]
+        app = _apps[key] = importlib.import_module("app").app
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return app
 
 
 def targets(
-    plans: Sequence[DRPlan], stage: str, regions: Sequence[str] | None, home_region: str | None
+    plans: Sequence[DRPlan],
+    stage: str,
+    regions: Sequence[str] | None,
+    home_region: str | None,
+    hosted_zones: Mapping[str, str] | None = None,
 ) -> list[Target]:
     every = plan_regions(plans)
     home = home_region or default_home_region(plans)
@@ -76,7 +121,26 @@ def targets(
     unknown = [r for r in wanted if r not in every]
     if unknown:
         raise BuildError(f"{', '.join(unknown)}: no plan uses this region (plans use {', '.join(every)})")
-    return [Target(stage=stage, region=r, home_region=home, regions=every) for r in wanted]
+    zones = dict(hosted_zones or {})
+    return [
+        Target(stage=stage, region=r, home_region=home, regions=every, hosted_zones=zones) for r in wanted
+    ]
+
+
+ZONE_ID = re.compile(r"^(/hostedzone/)?[A-Z0-9]{1,32}$")
+
+
+def parse_hosted_zones(values: Sequence[str]) -> dict[str, str]:
+    """`--hosted-zone NAME=ID` arguments -> {name: id}; ids as Route 53 prints them (Z.., /hostedzone/Z..)."""
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, zone_id = value.partition("=")
+        if not sep or not name or not ZONE_ID.match(zone_id):
+            raise BuildError(
+                f"--hosted-zone {value!r}: expected <zone name>=<zone id>, e.g. example.com=Z0123ABC"
+            )
+        out[name] = zone_id.rsplit("/", 1)[-1]
+    return out
 
 
 def chalice_env(region: str) -> dict[str, str]:
@@ -130,11 +194,12 @@ def package(
     home_region: str | None = None,
     out_dir: Path = ROOT / "build",
     project_dir: Path = ROOT,
+    hosted_zones: Mapping[str, str] | None = None,
 ) -> list[Package]:
     plans = load_plans(plans_dir)
-    app = load_app(project_dir)
+    app = load_app(stage, project_dir)
     built = []
-    for target in targets(plans, stage, regions, home_region):
+    for target in targets(plans, stage, regions, home_region, hosted_zones):
         directory = out_dir / stage / target.region
         directory.mkdir(parents=True, exist_ok=True)
         try:
@@ -184,8 +249,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         c.add_argument("--plans", type=Path, default=ROOT / "plans")
         c.add_argument("--out", type=Path, default=ROOT / "build")
         c.add_argument("--stack-name", help="env: the deployed stack (default lifeboat-<stage>)")
+        c.add_argument(
+            "--hosted-zone",
+            action="append",
+            dest="hosted_zones",
+            default=[],
+            metavar="NAME=ID",
+            help="repeatable: the id of a hosted zone a plan names by name only (required outside dev)",
+        )
     args = p.parse_args(argv)
     try:
+        zones = parse_hosted_zones(args.hosted_zones)
         if args.command == "package":
             for built in package(
                 args.stage,
@@ -193,12 +267,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 regions=args.regions,
                 home_region=args.home_region,
                 out_dir=args.out,
+                hosted_zones=zones,
             ):
                 print(f"{built.region}: {built.template_path}")
         elif args.command == "render":
             plans = load_plans(args.plans)
-            for target in targets(plans, args.stage, args.regions, args.home_region):
-                print(json.dumps(render(load_app(), plans, target), indent=2, sort_keys=True))
+            for target in targets(plans, args.stage, args.regions, args.home_region, zones):
+                print(json.dumps(render(load_app(args.stage), plans, target), indent=2, sort_keys=True))
         else:
             regions = args.regions or []
             if len(regions) != 1:

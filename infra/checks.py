@@ -1,15 +1,24 @@
-"""Offline policy checks of a packaged template: cfn-lint and checkov, every accepted finding explained.
+"""Offline checks of the packaged templates (`make infra`): cfn-lint, checkov, asl-validator on every state
+machine definition, and the least-privilege IAM rules. This module is the one place every accepted finding
+is listed with its reason (`python -m infra.checks explain` prints them all):
+
+- SUPPRESSIONS: checkov checks, per resource type (and, where it matters, which resources);
+- CFN_LINT_GAPS: cfn-lint findings on valid CloudFormation or ASL that its schemas lack;
+- ASL_VALIDATOR_GAPS: asl-validator findings (none);
+- IAM_EXCEPTIONS: the "*" resources the IAM rules accept (`infra.permissions.UNSCOPABLE`).
 
 checkov pins boto3 1.35 and networkx < 2.7, which cannot live beside our pins (boto3 1.43, moto 5.2.5): pip
 resolves checkov down to a 2022 release in the project venv. So it gets its own venv, `<venv>/tools/checkov`,
 installed by `make setup` (`python -m infra.checks install`) from infra/requirements-checkov.txt and run as a
-subprocess with `--skip-download` (no Prisma Cloud calls: this runs without network).
+subprocess with `--skip-download` (no Prisma Cloud calls: this runs without network). asl-validator (npm) is
+installed by the same command into `<venv>/tools/asl-validator`, pinned; without npm it is skipped, saying so.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -23,6 +32,9 @@ REQUIREMENTS = ROOT / "infra" / "requirements-checkov.txt"
 CHECKOV_VENV = Path(sys.prefix) / "tools" / "checkov"
 CHECKOV = CHECKOV_VENV / "bin" / "checkov"
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+ASL_VALIDATOR_VERSION = "4.0.0"
+ASL_VALIDATOR_DIR = Path(sys.prefix) / "tools" / "asl-validator"
+ASL_VALIDATOR = ASL_VALIDATOR_DIR / "node_modules" / ".bin" / "asl-validator"
 
 
 @dataclass(frozen=True)
@@ -55,10 +67,13 @@ FUNCTION = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 # checkov check -> why the finding is accepted, and where. Anything not covered here fails tests/infra.
 SUPPRESSIONS: dict[str, Suppression] = {
     "CKV_AWS_115": Suppression(
-        "Reserved concurrency is carved out of the account's unreserved pool: in a new account (10 in total) "
-        "the stack would fail to create. Lifeboat runs a few invocations per operation and is bounded by its "
-        "design instead: one execution per workload (lease lock), EventBridge retry policies.",
+        "Only the failover machine's task functions reserve concurrency (infra/template.py "
+        "FAILOVER_RESERVED_CONCURRENCY), in the regions that run failovers: a failover must not be throttled "
+        "by the workloads it protects. Every reservation shrinks the account's unreserved pool (AWS keeps "
+        "100 of it), so the others run on it, bounded by design: one operation per workload (lease lock), "
+        "EventBridge retry policies.",
         FUNCTION,
+        lambda resource: "ReservedConcurrentExecutions" not in resource.get("Properties", {}),
     ),
     "CKV_AWS_116": Suppression(
         "Invoked synchronously (Step Functions Task states, API Gateway, SQS event source mappings): "
@@ -121,6 +136,15 @@ _TYPE_WILDCARD = re.compile(
 )
 
 
+# IAM rule -> why the template may still do it. Only one: "*" as the resource of the actions AWS offers no
+# resource-level permission for (infra/permissions.py UNSCOPABLE, each named in a role's statement).
+IAM_EXCEPTIONS: dict[str, str] = {
+    "resource '*'": "AWS authorises the actions of infra.permissions.UNSCOPABLE only on '*' (they have no "
+    "resource type in the Service Authorization Reference): reads, and states:SendTaskSuccess, whose task "
+    "token is the capability. Each is granted in a statement of its own, for the one call that needs it.",
+}
+
+
 def is_read(action: str) -> bool:
     return action.split(":", 1)[-1].startswith(READ_VERBS)
 
@@ -155,7 +179,7 @@ def _policy_documents(template: Mapping[str, Any]) -> list[tuple[str, Mapping[st
 
 def iam_violations(template: Mapping[str, Any]) -> list[str]:
     """Least-privilege rules on every identity policy of the template (see infra/permissions.py)."""
-    from infra.permissions import UNSCOPABLE_READS
+    from infra.permissions import UNSCOPABLE
 
     problems = []
     for where, doc in _policy_documents(template):
@@ -175,7 +199,7 @@ def iam_violations(template: Mapping[str, Any]) -> list[str]:
                     problems.append(f"{sid}: action {action!r} grants a whole service")
             writes = [a for a in actions if not is_read(a)]
             if "*" in resources:
-                unscoped = [a for a in actions if a not in UNSCOPABLE_READS]
+                unscoped = [a for a in actions if a not in UNSCOPABLE]
                 if unscoped:
                     problems.append(f"{sid}: resource '*' for {unscoped} (scope them to ARNs)")
             if writes and not st.get("Condition"):
@@ -215,6 +239,10 @@ CFN_LINT_GAPS = [
 ]
 
 
+# asl-validator finding -> why it is accepted. None: every generated definition validates as it is.
+ASL_VALIDATOR_GAPS: dict[str, str] = {}
+
+
 def lint_unexplained(matches: list[dict[str, Any]], templates: Mapping[str, Mapping[str, Any]]) -> list[Any]:
     """cfn-lint matches no CFN_LINT_GAPS entry explains; `templates` maps file name -> template."""
     out = []
@@ -224,6 +252,52 @@ def lint_unexplained(matches: list[dict[str, Any]], templates: Mapping[str, Mapp
         if not any(g.rule == rule and g.applies(template, path, message) for g in CFN_LINT_GAPS):
             out.append((rule, message, path, m.get("Filename")))
     return out
+
+
+def install_asl_validator() -> Path | None:
+    """npm-install the pinned asl-validator into <venv>/tools/asl-validator (idempotent); None without npm."""
+    if ASL_VALIDATOR.exists():
+        return ASL_VALIDATOR
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    ASL_VALIDATOR_DIR.mkdir(parents=True, exist_ok=True)
+    command = [npm, "install", "--prefix", str(ASL_VALIDATOR_DIR), f"asl-validator@{ASL_VALIDATOR_VERSION}"]
+    subprocess.run([*command, "--no-audit", "--no-fund", "--silent"], check=True)
+    return ASL_VALIDATOR
+
+
+def state_machine_definitions(template: Mapping[str, Any]) -> dict[str, str]:
+    """Logical id -> the ASL of every state machine of a template, its DefinitionSubstitutions replaced by
+    Lambda ARNs as CloudFormation would (function names from the template's own functions)."""
+    region = template.get("Metadata", {}).get("Lifeboat", {}).get("region", "us-east-1")
+    resources = template.get("Resources", {})
+    out = {}
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::StepFunctions::StateMachine":
+            continue
+        props = resource["Properties"]
+        text = json.dumps(props["Definition"])
+        for variable, value in props.get("DefinitionSubstitutions", {}).items():
+            function = value["Fn::GetAtt"][0]
+            name = resources.get(function, {}).get("Properties", {}).get("FunctionName", function)
+            text = text.replace(f"${{{variable}}}", f"arn:aws:lambda:{region}:123456789012:function:{name}")
+        out[logical_id] = text
+    return out
+
+
+def asl_validate(definition: Path) -> list[str]:
+    """asl-validator's findings on one ASL file (none when it is valid)."""
+    result = subprocess.run(
+        [str(ASL_VALIDATOR), "--json-path", str(definition)], capture_output=True, text=True, check=False
+    )
+    if result.returncode == 0:
+        return []
+    lines = [line.strip() for line in (result.stdout + result.stderr).splitlines()]
+    findings = [line for line in lines if line and not line.startswith(("✕", "✓"))]
+    if not findings:
+        return [f"asl-validator failed ({result.returncode}): {result.stderr[-2000:]}"]
+    return [f for f in findings if f.split(":", 1)[0] not in ASL_VALIDATOR_GAPS]
 
 
 def install_checkov() -> Path:
@@ -298,11 +372,35 @@ def cfn_lint(*templates: Path) -> list[dict[str, Any]]:
     return list(json.loads(result.stdout or "[]"))
 
 
+def explain() -> str:
+    """Every accepted finding of `make infra`, with its reason."""
+    out = ["checkov (SUPPRESSIONS):"]
+    for check, suppression in SUPPRESSIONS.items():
+        out.append(f"  {check} on {', '.join(suppression.types)}: {suppression.reason}")
+    out.append("cfn-lint (CFN_LINT_GAPS):")
+    out += [f"  {gap.rule}: {gap.reason}" for gap in CFN_LINT_GAPS]
+    out.append("asl-validator (ASL_VALIDATOR_GAPS):")
+    out += [f"  {code}: {reason}" for code, reason in ASL_VALIDATOR_GAPS.items()] or ["  none"]
+    from infra.permissions import UNSCOPABLE
+
+    out.append("IAM rules (IAM_EXCEPTIONS):")
+    out += [f"  {rule}: {reason}" for rule, reason in IAM_EXCEPTIONS.items()]
+    out.append(f"  UNSCOPABLE: {', '.join(sorted(UNSCOPABLE))}")
+    return "\n".join(out)
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["install"]:
         print(install_checkov())
+        validator = install_asl_validator()
+        print(
+            validator or "npm not found: asl-validator not installed, tests/infra skips it (install Node.js)"
+        )
         return 0
-    print("usage: python -m infra.checks install", file=sys.stderr)
+    if argv[:1] == ["explain"]:
+        print(explain())
+        return 0
+    print("usage: python -m infra.checks install|explain", file=sys.stderr)
     return 2
 
 

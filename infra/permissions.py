@@ -24,6 +24,7 @@ from chalicelib.adapters.traffic import grants_for
 from chalicelib.models.grants import Capability, Grant
 from chalicelib.models.plan import (
     DRPlan,
+    S3Location,
     SageMakerEndpoint,
 )
 
@@ -40,6 +41,13 @@ UNSCOPABLE_READS = frozenset(
         "dynamodb:ListBackups",
     }
 )
+
+
+# Writes AWS only accepts on "*". states:SendTask*: the task token is the capability (only a holder of the
+# token a waiting execution handed out can answer it), the Service Authorization Reference lists no resource
+# type for them.
+UNSCOPABLE_WRITES = frozenset({"states:SendTaskSuccess"})
+UNSCOPABLE = UNSCOPABLE_READS | UNSCOPABLE_WRITES
 
 
 class MissingPermissions(LookupError):
@@ -76,6 +84,10 @@ class Scope:
     machine_prefix: str = "lifeboat"
     own_role_arn: Any = None
     consumed_queue_arns: tuple[Any, ...] = ()
+    # hosted zone name (lower case, no trailing dot) -> id, for plans naming their zone by name only
+    # (given at package time: infra.build --hosted-zone); a name missing here is granted as hostedzone/*,
+    # which infra/template.py allows in the dev stage only.
+    hosted_zones: Mapping[str, str] = field(default_factory=dict)
 
 
 def _sub(text: str) -> dict[str, str]:
@@ -185,27 +197,56 @@ def _plans_write(s: Scope) -> list[Statement]:
 
 
 def _ledger_read(s: Scope) -> list[Statement]:
-    # Ledger.get_state/get_control (GetItem) and Ledger.entries (Query on the workload's partition).
+    # Ledger.get_state/concluded_by (GetItem) and Ledger.entries, AssetStateStore.all (Query on the
+    # workload's partition).
     return [_stmt("LedgerRead", ["dynamodb:GetItem", "dynamodb:Query"], [s.ledger_table_arn])]
 
 
 def _ledger_write(s: Scope) -> list[Statement]:
-    # Ledger.record/update_state/update_control/claim (conditional PutItem), release_claim/delete_control.
-    return [_stmt("LedgerWrite", ["dynamodb:PutItem", "dynamodb:DeleteItem"], [s.ledger_table_arn])]
+    # Ledger.record (conditional PutItem: entries are never replaced), update_state/mark_concluded and
+    # AssetStateStore.update (conditional PutItem). The ledger is the audit trail: no role may delete from it,
+    # so there is no DeleteItem (nor UpdateItem, BatchWriteItem) here; what Lifeboat deletes (claims, control
+    # items) lives in the lock table.
+    return [_stmt("LedgerWrite", ["dynamodb:PutItem"], [s.ledger_table_arn])]
+
+
+# Partition keys of the lock table's items (adapters/locks.py, adapters/ledger.py CLAIM_PREFIX and
+# CONTROL_PREFIX): each statement on the lock table names the kind of item it may touch.
+LOCK_KEYS = "lock#*"
+CLAIM_KEYS = "claim#*"
+CONTROL_KEYS = "control#*"
+
+
+def _leading_keys(pattern: str) -> dict[str, Any]:
+    return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [pattern]}}
 
 
 def _locks_read(s: Scope) -> list[Statement]:
     # LockTable.current: consistent GetItem.
-    return [_stmt("LocksRead", ["dynamodb:GetItem"], [s.lock_table_arn])]
+    return [_stmt("LocksRead", ["dynamodb:GetItem"], [s.lock_table_arn], _leading_keys(LOCK_KEYS))]
 
 
 def _locks_write(s: Scope) -> list[Statement]:
     # LockTable.acquire (conditional PutItem, then GetItem of the holder), release (conditional DeleteItem).
-    return [
-        _stmt(
-            "LocksWrite", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], [s.lock_table_arn]
-        )
-    ]
+    actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+    return [_stmt("LocksWrite", actions, [s.lock_table_arn], _leading_keys(LOCK_KEYS))]
+
+
+def _claims(s: Scope) -> list[Statement]:
+    # Ledger.claim (conditional PutItem) and release_claim (DeleteItem), in the lock table.
+    actions = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    return [_stmt("Claims", actions, [s.lock_table_arn], _leading_keys(CLAIM_KEYS))]
+
+
+def _control_read(s: Scope) -> list[Statement]:
+    # Ledger.get_control (consistent GetItem), in the lock table.
+    return [_stmt("ControlRead", ["dynamodb:GetItem"], [s.lock_table_arn], _leading_keys(CONTROL_KEYS))]
+
+
+def _control_write(s: Scope) -> list[Statement]:
+    # Ledger.get_control/update_control (GetItem, conditional PutItem) and delete_control (DeleteItem).
+    actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+    return [_stmt("ControlWrite", actions, [s.lock_table_arn], _leading_keys(CONTROL_KEYS))]
 
 
 def _idempotency(s: Scope) -> list[Statement]:
@@ -281,6 +322,29 @@ _TRAFFIC_SIDS: dict[Capability, tuple[str, dict[str, str]]] = {
 }
 
 
+def zone_key(name: str) -> str:
+    """A hosted zone name as Scope.hosted_zones keys it."""
+    return name.rstrip(".").lower()
+
+
+def _traffic_grants(plan: DRPlan, s: Scope) -> list[Grant]:
+    """The plan's traffic grants, with a zone the plan names by name only pinned to the id given at package
+    time (`--hosted-zone NAME=ID`, required outside dev: infra/template.py). In dev, without an id, the
+    kind's grants keep `hostedzone/*`: reads take any zone, and the one write (ChangeResourceRecordSets) is
+    pinned by condition keys to the plan's record, type and UPSERT."""
+    grants = grants_for(plan.traffic)
+    zone_id = s.hosted_zones.get(zone_key(getattr(plan.traffic, "hosted_zone_name", None) or ""))
+    if not zone_id:
+        return grants
+    pinned = f"hostedzone/{zone_id.split('/')[-1]}"
+    return [
+        g.model_copy(update={"resource": g.resource.removesuffix("hostedzone/*") + pinned})
+        if g.resource.endswith(":hostedzone/*")
+        else g
+        for g in grants
+    ]
+
+
 def _by_action(grants: Iterable[Grant]) -> list[tuple[Grant, list[Any]]]:
     """One entry per action and condition: the first grant, and every resource once, in order."""
     groups: dict[tuple[str, str], tuple[Grant, list[Any]]] = {}
@@ -303,7 +367,7 @@ def _sid_words(action: str) -> str:
 def _traffic_statements(s: Scope, capability: Capability) -> list[Statement]:
     """The plans' traffic grants of `capability`, one statement per action (and condition)."""
     prefix, named = _TRAFFIC_SIDS[capability]
-    grants = [g for plan in s.plans for g in grants_for(plan.traffic) if g.capability == capability]
+    grants = [g for plan in s.plans for g in _traffic_grants(plan, s) if g.capability == capability]
     out: list[Statement] = []
     seen: dict[str, int] = {}
     for grant, resources in _by_action(grants):
@@ -328,7 +392,7 @@ def _traffic_shift(s: Scope) -> list[Statement]:
     # statement per plan so that each keeps its own conditions.
     out: list[Statement] = []
     for index, plan in enumerate(s.plans):
-        shift = [g for g in grants_for(plan.traffic) if g.capability == "traffic-shift"]
+        shift = [g for g in _traffic_grants(plan, s) if g.capability == "traffic-shift"]
         for part, (grant, resources) in enumerate(_by_action(shift)):
             sid = f"TrafficShift{index}" + (f"Part{part + 1}" if part else "")
             out.append(_stmt(sid, [grant.action], resources, grant.condition))
@@ -383,12 +447,11 @@ def _states_stop(s: Scope, kind: str) -> list[Statement]:
 
 
 def _states_callback(s: Scope, kind: str) -> list[Statement]:
-    # Executions.send_task_success: completes a waitForTaskToken task of that kind's state machines.
-    machines = _machines(s, kind)
-    if not machines:
+    # Executions.send_task_success: completes a waitForTaskToken task of that kind's state machines. AWS
+    # authorizes SendTaskSuccess on "*" only (UNSCOPABLE_WRITES): granted when such machines run here.
+    if not _machines(s, kind):
         return []
-    arns = [_state_machine_arn(m) for m in machines]
-    return [_stmt(f"StatesCallback{_camel(kind)}", ["states:SendTaskSuccess"], arns)]
+    return [_stmt(f"StatesCallback{_camel(kind)}", ["states:SendTaskSuccess"], ["*"])]
 
 
 def _states_read(s: Scope) -> list[Statement]:
@@ -426,6 +489,15 @@ def _evidence_write(s: Scope) -> list[Statement]:
     return [_stmt("EvidenceWrite", ["s3:PutObject", "s3:GetObject"], [s.evidence_objects_arn])]
 
 
+def _evidence_list(s: Scope) -> list[Statement]:
+    # verification.task_finalize -> EvidenceStore.iter_json: ListObjectsV2 of the run's shard results under
+    # verification/<workload>/<run>/shards/; EvidenceStore.get_json of a report that may not exist yet
+    # (problems.json): S3 answers 404 only to a caller allowed s3:ListBucket on the bucket, 403 AccessDenied
+    # to anyone else, and a prefix condition does not hold there (the read has no s3:prefix). So the grant
+    # covers the whole evidence bucket (Lifeboat's own reports).
+    return [_stmt("EvidenceList", ["s3:ListBucket"], [s.evidence_bucket_arn])]
+
+
 def _evidence_read(s: Scope) -> list[Statement]:
     # GET /drills/{drill_id}: GetObject of a drill record in the evidence bucket.
     return [_stmt("EvidenceRead", ["s3:GetObject"], [s.evidence_objects_arn])]
@@ -451,16 +523,20 @@ def _drill_writes(s: Scope) -> list[Statement]:
     # DrillRunner: timestamped objects under <asset prefix>lifeboat-drill/ (written on the source, compared
     # with the replica, deleted from both afterwards); nothing else of an asset is ever written or deleted.
     # The prefixes the asset kinds list for replication (asset-list), each with the drill's sub-prefix.
+    # drills._purge_prefix removes every version and delete marker under that prefix (ListObjectVersions,
+    # DeleteObjects with version ids), so a versioned bucket does not grow by each drill's writes.
     prefixes: dict[str, set[str]] = {}
     for bucket, found in _listed(_kind_grants(s, "asset-list")).items():
         prefixes[bucket] = {f"{p}{DRILL_PREFIX}" for p in found}
     objects = [_sub(f"{b}/{p}*") for b, ps in sorted(prefixes.items()) for p in sorted(ps)]
     if not objects:
         return []
-    return [
-        _stmt("DrillWrites", ["s3:PutObject", "s3:DeleteObject"], objects),
-        *_list_bucket("DrillList", prefixes),
-    ]
+    out = [_stmt("DrillWrites", ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"], objects)]
+    for index, (bucket, found) in enumerate(sorted(prefixes.items())):
+        condition = {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in found)}}
+        actions = ["s3:ListBucket", "s3:ListBucketVersions"]
+        out.append(_stmt(f"DrillList{index}", actions, [_sub(bucket)], condition))
+    return out
 
 
 def _assets_verify(s: Scope) -> list[Statement]:
@@ -474,6 +550,50 @@ def _replication_redrive(s: Scope) -> list[Statement]:
     # services.replication_events: HeadObject of the failed source version, then CopyObject into the replica
     # (metadata and tags copied): the asset kinds' "asset-redrive" grants.
     return _kind_statements("Redrive", _kind_grants(s, "asset-redrive"))
+
+
+def _key_locations(s: Scope, use: str) -> dict[tuple[str, ...], list[str]]:
+    """KMS actions -> the customer-managed keys (S3Location.kms_key) of the asset locations `use` reads or
+    writes through S3 (infra/permissions.py FUNCTIONS: asset.keys:<use>)."""
+    decrypt, encrypt = ("kms:Decrypt",), ("kms:GenerateDataKey",)
+    found: dict[tuple[str, ...], list[str]] = {}
+    for plan in s.plans:
+        for asset in plan.assets:
+            # Any kind's S3 locations (S3 assets, a registry's manifests): what S3 reads or writes for it.
+            source, replica, inventory = (
+                loc if isinstance(loc, S3Location) else None
+                for loc in (getattr(asset, f, None) for f in ("source", "replica", "inventory"))
+            )
+            if source is None and replica is None:
+                continue
+            if use == "verify":  # manifests, inventories, artifacts read on both sides (GetObject)
+                wanted = [(decrypt, loc) for loc in (source, replica, inventory)]
+            elif use == "redrive":  # CopyObject reads the source version and writes the replica
+                wanted = [(decrypt, source), (encrypt, replica)]
+            elif use == "drill" and asset.kind == "s3":  # PutObject of the drill's writes (S3 assets)
+                wanted = [(encrypt, source)]
+            else:
+                wanted = []
+            for actions, loc in wanted:
+                if loc is not None and loc.kms_key:
+                    keys = found.setdefault(actions, [])
+                    keys += [loc.kms_key] if loc.kms_key not in keys else []
+    return found
+
+
+def _asset_keys(s: Scope, use: str) -> list[Statement]:
+    # Assets whose buckets encrypt with a customer-managed KMS key: S3 calls KMS with the caller's
+    # permissions, so the role needs the key, and only through S3 in the key's (= the bucket's) region.
+    out: list[Statement] = []
+    for actions, keys in sorted(_key_locations(s, use).items()):
+        by_region: dict[str, list[str]] = {}
+        for key in keys:
+            by_region.setdefault(key.split(":")[3], []).append(key)
+        for region, region_keys in sorted(by_region.items()):
+            via = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+            sid = f"AssetKeys{_camel(use)}{len(out)}"
+            out.append(_stmt(sid, actions, sorted(region_keys), via))
+    return out
 
 
 def _queue_consume(s: Scope) -> list[Statement]:
@@ -508,6 +628,9 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "ledger.write": _ledger_write,
     "locks.read": _locks_read,
     "locks.write": _locks_write,
+    "claims": _claims,
+    "control.read": _control_read,
+    "control.write": _control_write,
     "idempotency": _idempotency,
     "alarms.read": _alarms_read,
     "endpoints.invoke": _endpoints_invoke,
@@ -524,8 +647,10 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "evidence.write": _evidence_write,
     "assets.verify": _assets_verify,
     "replication.redrive": _replication_redrive,
+    "asset.keys": _asset_keys,  # asset.keys:<verify|redrive|drill>
     "queue.consume": _queue_consume,
     "evidence.read": _evidence_read,
+    "evidence.list": _evidence_list,
     "events.put": _events_put,
     "drill.writes": _drill_writes,
 }
@@ -547,8 +672,10 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # failover.probe_endpoint / smoke_test -> run_smoke (endpoints + ledger state)
     "probe_endpoint": ("plans.read", *_SMOKE),
     "smoke_test": ("plans.read", *_SMOKE),
-    # failover.check_replication -> iter_objects on each S3 asset's source and replica, lease renewal
-    "check_replication": ("plans.read", "replication.list", "locks.write"),
+    # failover.check_replication -> iter_objects on each S3 asset's source and replica, lease renewal; a
+    # source it cannot list (the primary's APIs down): replica_exposure reads what replication events
+    # recorded (asset#<name> in the ledger) and Ledger.record writes the rpo-exposed entry
+    "check_replication": ("plans.read", "replication.list", "locks.write", "ledger.read", "ledger.write"),
     # failover.shift_traffic -> lease renewal (LockTable.acquire), TrafficRouter.read + shift
     "shift_traffic": ("plans.read", "locks.write", *_SHIFT),
     # failover.verify_traffic -> TrafficRouter.verify
@@ -565,6 +692,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "alarms.read",
         "ledger.read",
         "ledger.write",
+        "claims",  # one claim per quorum (Ledger.claim/release_claim)
         "states.start:failover",
         "states.stop:failover",
     ),
@@ -576,13 +704,14 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "locks.write",
         "ledger.read",
         "ledger.write",
+        "control.write",
         "states.callback:failback",
         "notify",
     ),
-    # failback.shift_step -> lease renewal (LockTable.acquire), router.shift, Ledger.record
-    "failback_shift": ("plans.read", "locks.write", "ledger.write", *_SHIFT),
+    # failback.shift_step -> Ledger.get_control, lease renewal (LockTable.acquire), router.shift, record
+    "failback_shift": ("plans.read", "control.read", "locks.write", "ledger.write", *_SHIFT),
     # failback.check_bake -> Ledger.get_control, lease renewal
-    "failback_bake": ("plans.read", "ledger.read", "locks.write"),
+    "failback_bake": ("plans.read", "control.read", "locks.write"),
     # failback.evaluate_step_gates -> AlarmReader.snapshots + run_smoke
     "failback_gates": ("plans.read", "alarms.read", *_SMOKE),
     # failback.rollback -> router.shift
@@ -591,7 +720,15 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "failback_record": ("plans.read", "ledger.read", "ledger.write"),
     # failback.conclude -> LockTable.current, reconcile (router), read-back into the state, Ledger.record/
     # mark_concluded/delete_control, Notifier.publish
-    "failback_conclude": ("plans.read", "locks.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
+    "failback_conclude": (
+        "plans.read",
+        "locks.read",
+        "ledger.read",
+        "ledger.write",
+        "control.write",
+        *_SHIFT,
+        "notify",
+    ),
     # janitor.tidy_up (EventBridge: Step Functions execution ended) -> Ledger.concluded_by/mark_concluded,
     # LockTable.current/release (conditional on the holder), TrafficRouter.read into the state, Ledger.record,
     # Notifier.publish. It moves traffic in one case only: a run that still held the lock left all of it on
@@ -600,22 +737,45 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "plans.read",
         "ledger.read",
         "ledger.write",
+        "control.write",  # the ended failback's flags and task tokens (Ledger.delete_control)
         "locks.write",
         *_SHIFT,
         "notify",
     ),
-    # failback_ops.evaluate_auto_failback (schedule) -> run_smoke, locks.current, Ledger, start failback
-    "failback_auto": ("plans.read", *_SMOKE, "locks.read", "states.start:failback"),
+    # failback_ops.evaluate_auto_failback (schedule) -> run_smoke, locks.current, Ledger (the primary's
+    # healthy window: a control item), start failback
+    "failback_auto": ("plans.read", *_SMOKE, "locks.read", "control.write", "states.start:failback"),
     # verification.task_plan_run -> plan_shards (versioning, listings) + EvidenceStore.put_json
-    "verify_plan": ("plans.read", "assets.verify", "evidence.write"),
-    # verification.task_run_shard -> one shard's comparison + EvidenceStore.put_json
-    "verify_shard": ("plans.read", "assets.verify", "evidence.write"),
-    # verification.task_finalize -> EvidenceStore get/put, Ledger.record, Notifier.publish (alert)
-    "verify_finalize": ("plans.read", "evidence.write", "ledger.read", "ledger.write", "notify"),
+    "verify_plan": ("plans.read", "assets.verify", "asset.keys:verify", "evidence.write"),
+    # verification.task_run_shard -> one shard (bucket settings: bucket_protection) + EvidenceStore.put_json
+    "verify_shard": (
+        "plans.read",
+        "assets.verify",
+        "asset.keys:verify",
+        "evidence.write",
+    ),
+    # verification.task_finalize -> EvidenceStore get/put, the shard results (iter_json), Ledger.record,
+    # Notifier.publish (alert)
+    "verify_finalize": (
+        "plans.read",
+        "evidence.write",
+        "evidence.list",
+        "ledger.read",
+        "ledger.write",
+        "notify",
+    ),
     # verification.start_scheduled (schedule) -> Executions.start(verify) per plan
     "verify_scheduled": ("plans.read", "states.start:verify"),
     # replication_events.handle_batch (SQS) -> Ledger claims/records, re-drive copy, Notifier.publish
-    "on_replication_event": ("plans.read", "ledger.read", "ledger.write", "replication.redrive", "notify"),
+    "on_replication_event": (
+        "plans.read",
+        "ledger.read",
+        "ledger.write",
+        "claims",
+        "replication.redrive",
+        "asset.keys:redrive",
+        "notify",
+    ),
     # drills.run_requested (EventBridge: lifeboat.drills) -> DrillRunner.run: pre-conditions (router, locks,
     # executions, alarms, smoke), the dataset writes, faults through the drill target's HTTP fault API,
     # failback start, cleanup (stop/release/reconcile), histories, evidence, ledger.
@@ -623,6 +783,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "plans.read",
         "ledger.read",
         "ledger.write",
+        "control.write",  # the drill's own lease on its subject (control#<workload>#drill)
         "locks.read",
         "locks.write",
         "alarms.read",
@@ -630,6 +791,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         *_SHIFT,
         "replication.list",
         "drill.writes",
+        "asset.keys:drill",
         "states.read",
         "states.start:failback",
         "states.stop:failover",
@@ -643,6 +805,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "plans.read",
         "ledger.read",
         "ledger.write",
+        "control.write",  # failback approvals, pause/resume/fast-track/abort flags
         "locks.read",
         "locks.write",  # failback_ops.abort releases the lock of the aborted run
         "endpoints.invoke",  # status probes and dry runs (run_smoke, record=False)

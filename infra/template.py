@@ -22,11 +22,12 @@ import json
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset
+from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, SageMakerVariantsTraffic
 from infra import permissions
 from localcloud.resources import DLQ_MAX_RECEIVE_COUNT, IDEMPOTENCY_TTL_ATTRIBUTE, ResourceNames, names
 
@@ -48,8 +49,24 @@ SERVICE = "lifeboat"
 LOG_RETENTION_DAYS = 90
 FUNCTION_ERROR_THRESHOLD = 5  # per 5 minutes: tolerates the retried transient errors of one run
 EVENT_RETRY = {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
+# Reserved concurrency of the failover machines' task functions, in the regions that run failovers. A
+# regional incident is when the workloads Lifeboat protects (and their autoscaling, retries, batch jobs)
+# take every unreserved Lambda execution of the account; the failover must not be throttled then. Small,
+# because the reservation is also the ceiling: each failover runs one task at a time and a workload has one
+# operation at a time (lease lock), so 5 carries five workloads failing over together plus that region's
+# failbacks, which share some of these functions. More machines here than that: one each.
+FAILOVER_RESERVED_CONCURRENCY = 5
+# Asynchronously invoked functions Lambda must not run a second time after a failure (EventInvokeConfig
+# MaximumRetryAttempts 0; a failed invocation goes straight to the dead-letter queue). The drill injects
+# faults and fails its subject over for up to 15 minutes: a retry would repeat that unannounced, and a
+# drill that failed half-way is recovered from its lease (services/drills.recover), not by running again.
+NO_ASYNC_RETRY = frozenset({"drill_run"})
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600
 PLAN_PREFIX = "plans/"
+# Stages whose roles may change records in any hosted zone (`hostedzone/*`, pinned by condition keys to the
+# plan's record, type and UPSERT) when a plan names its zone by name only: the local and test accounts. Any
+# other stage needs the zone's id at package time (the plan's hosted_zone_id, or infra.build --hosted-zone).
+ZONE_BY_NAME_STAGES = frozenset({"dev"})
 
 
 class TemplateError(ValueError):
@@ -157,9 +174,9 @@ def _all_states(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
                 yield from _all_states(nested)
 
 
-def machine_regions(plan: DRPlan, kind: str) -> tuple[str, ...]:
+def machine_regions(plan: DRPlan, kind: str, *, everywhere: bool = False) -> tuple[str, ...]:
     role = PLACEMENT.get(kind)
-    if role is None:
+    if role is None or everywhere:
         return (plan.regions.primary, plan.regions.secondary)
     return (plan.region_of(role),)  # type: ignore[arg-type]
 
@@ -173,6 +190,11 @@ class Target:
     region: str
     home_region: str  # the copy that creates the global tables
     regions: tuple[str, ...]  # every region that runs a copy (the global tables' replicas)
+    # Hosted zone ids of the zones plans name by name only (zone name -> id), given at package time.
+    hosted_zones: Mapping[str, str] = field(default_factory=dict)
+    # The local cloud's topology: every copy has every state machine of its plans (localcloud/regional.py),
+    # so each function's role is rendered for that (localcloud/iam.py). AWS copies follow PLACEMENT.
+    machines_everywhere: bool = False
 
     def __post_init__(self) -> None:
         if self.region not in self.regions or self.home_region not in self.regions:
@@ -223,6 +245,34 @@ class _Renderer:
         missing = [f.name for f in self.functions if f.name not in permissions.FUNCTIONS]
         if missing:
             raise permissions.MissingPermissions(missing)
+        self.hosted_zones = {permissions.zone_key(k): v for k, v in self.target.hosted_zones.items()}
+        self.check_zones()
+
+    def check_zones(self) -> None:
+        """Outside ZONE_BY_NAME_STAGES every Route 53 plan's zone must be known by id: record changes are then
+        granted on that zone alone, not on every zone of the account."""
+        if self.target.stage in ZONE_BY_NAME_STAGES:
+            return
+        unresolved = sorted(
+            {
+                f"{p.workload} ({p.traffic.hosted_zone_name})"
+                for p in self.plans
+                if not isinstance(p.traffic, SageMakerVariantsTraffic)
+                and p.traffic.hosted_zone_id is None
+                and permissions.zone_key(p.traffic.hosted_zone_name or "") not in self.hosted_zones
+            }
+        )
+        if unresolved:
+            raise TemplateError(
+                f"stage {self.target.stage} needs the id of every hosted zone a plan names by name only: "
+                + ", ".join(unresolved)
+                + ". Set traffic.hosted_zone_id in the plan, or pass --hosted-zone <zone name>=<zone id> to "
+                "infra.build (aws route53 list-hosted-zones-by-name --dns-name <zone name> finds it). Only "
+                f"{', '.join(sorted(ZONE_BY_NAME_STAGES))} may grant record changes on every zone."
+            )
+
+    def machine_regions(self, plan: DRPlan, kind: str) -> tuple[str, ...]:
+        return machine_regions(plan, kind, everywhere=self.target.machines_everywhere)
 
     # -- naming ---------------------------------------------------------------------------------------
     @property
@@ -258,8 +308,10 @@ class _Renderer:
         t = self.target
         if t.owns_tables:
             for logical_id, name, keys, ttl in (
+                # TTL: the ledger's conclusion marks; the lock table's claims and control items (never a
+                # ledger entry, which has no such attribute).
                 ("LedgerTable", self.n.ledger_table, ("pk", "sk"), IDEMPOTENCY_TTL_ATTRIBUTE),
-                ("LockTable", self.n.lock_table, ("pk",), None),
+                ("LockTable", self.n.lock_table, ("pk",), IDEMPOTENCY_TTL_ATTRIBUTE),
             ):
                 props: dict[str, Any] = {
                     "TableName": name,
@@ -424,6 +476,7 @@ class _Renderer:
                         "RestrictPublicBuckets": True,
                     },
                     "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                    **(self.evidence_lock() if kind == "evidence" else {}),
                 },
             }
             self.resources[f"{logical_id}Policy"] = {
@@ -446,6 +499,20 @@ class _Renderer:
                 },
             }
             self.outputs[f"{logical_id}Name"] = {"Description": f"{kind} bucket", "Value": ref(logical_id)}
+
+    def evidence_lock(self) -> dict[str, Any]:
+        """Verification reports and drill records are evidence: Object Lock in governance mode keeps every
+        version for the longest `audit.evidence_retention` of the plans. Governance, not compliance: an
+        administrator with s3:BypassGovernanceRetention can still remove a mistake; Lifeboat's roles
+        cannot (none has that action or s3:DeleteObjectVersion on this bucket)."""
+        days = max(int(p.audit.evidence_retention / timedelta(days=1)) for p in self.plans)
+        return {
+            "ObjectLockEnabled": True,
+            "ObjectLockConfiguration": {
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": days}},
+            },
+        }
 
     # -- queues ---------------------------------------------------------------------------------------
     def _queue(self, logical_id: str, name: str, extra: Mapping[str, Any] | None = None) -> None:
@@ -560,7 +627,7 @@ class _Renderer:
         machines: list[_Machine] = []
         for kind, builder in workflow_builders().items():
             for plan in self.plans:
-                if self.target.region not in machine_regions(plan, kind):
+                if self.target.region not in self.machine_regions(plan, kind):
                     continue
                 used: list[str] = []
 
@@ -710,12 +777,8 @@ class _Renderer:
         for m in machines:
             by_kind[m.kind] = (*by_kind.get(m.kind, ()), m.name)
         consumed: tuple[Any, ...] = ()
-        if fn.kind == "sqs" and fn.queue:
-            consumed = (
-                fn.queue
-                if fn.queue.startswith("arn:")
-                else sub(f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{fn.queue}"),
-            )
+        if fn.kind == "sqs":
+            consumed = (getatt(self.consumed_queue(fn), "Arn"),)
         return permissions.Scope(
             plans=self.plans,
             region=self.target.region,
@@ -734,20 +797,56 @@ class _Renderer:
             machine_prefix=self.n.prefix,
             own_role_arn=sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{self.role_name(fn)}"),
             consumed_queue_arns=consumed,
+            hosted_zones=self.hosted_zones,
         )
 
-    def alarm_names_for(self, fn: Function) -> list[str]:
+    def consumed_queue(self, fn: Function) -> str:
+        """Logical id of the queue this template creates for an SQS-fed function. Its event source mapping
+        and its role both name that queue by its Arn attribute (the role by Fn::GetAtt, the mapping by
+        ${Queue.Arn}, see add_functions): Lambda checks the role's sqs:ReceiveMessage on the queue when it
+        creates the mapping, so the two must be the same queue of the same stage."""
+        name = (fn.queue or "").rsplit(":", 1)[-1]
+        created = {self.n.replication_queue: "ReplicationQueue"}
+        if name not in created:
+            raise TemplateError(
+                f"{fn.name} consumes the SQS queue {name!r}, which the {self.target.stage} template does not "
+                f"create (it creates {', '.join(sorted(created))}): the app was imported for another stage "
+                "(infra.build.load_app) or the queue needs adding to infra/template.py add_queues"
+            )
+        return created[name]
+
+    def alarms_for(self, fn: Function) -> list[tuple[str, str]]:
+        """(alarm name, the region it lives in) of the trigger alarms whose operation runs in this region."""
         kind = ALARM_HANDLERS.get(fn.name)
         if kind is None:
             raise TemplateError(
                 f"{fn.name} handles CloudWatch alarm state changes but infra/template.py ALARM_HANDLERS does "
                 "not say which operation it starts, so its rule cannot be limited to the right alarms"
             )
-        names_: list[str] = []
+        found: list[tuple[str, str]] = []
         for plan in self.plans:
-            if self.target.region in machine_regions(plan, kind):
-                names_ += [a for a in plan.trigger.alarms if a not in names_]
-        return names_
+            if self.target.region in self.machine_regions(plan, kind):
+                found += [
+                    (a, plan.alarm_region(a))
+                    for a in plan.trigger.alarms
+                    if (a, plan.alarm_region(a)) not in found
+                ]
+        return found
+
+    @staticmethod
+    def alarm_filter(alarms: list[tuple[str, str]]) -> dict[str, Any]:
+        """What an alarm rule's pattern matches: these alarms of this account, each in its own region (the
+        event's `region` is the alarm's, also after forwarding to another region's bus), by ARN in
+        `resources` as well as by name, so an alarm of the same name elsewhere never starts anything."""
+        return {
+            "account": [ref("AWS::AccountId")],
+            "region": sorted({region for _, region in alarms}),
+            "resources": [
+                sub(f"arn:${{AWS::Partition}}:cloudwatch:{region}:${{AWS::AccountId}}:alarm:{name}")
+                for name, region in alarms
+            ],
+            "detail": {"alarmName": list(dict.fromkeys(name for name, _ in alarms))},
+        }
 
     def machines_for(self, fn: Function, machines: list[_Machine]) -> list[dict[str, Any]]:
         kinds = EXECUTION_HANDLERS.get(fn.name)
@@ -757,6 +856,14 @@ class _Renderer:
                 "EXECUTION_HANDLERS does not say which state machines it cleans up after"
             )
         return [ref(m.logical_id) for m in machines if m.kind in kinds]
+
+    def reserved_concurrency(self, fn: Function, machines: list[_Machine]) -> int | None:
+        """FAILOVER_RESERVED_CONCURRENCY for a task function of a failover machine of this region, or one
+        per machine here that calls it when there are more; None for every other function."""
+        if not any(m.kind == "failover" and fn.name in m.functions for m in machines):
+            return None
+        callers = sum(1 for m in machines if fn.name in m.functions)
+        return max(FAILOVER_RESERVED_CONCURRENCY, callers)
 
     def add_functions(self, machines: list[_Machine]) -> list[str]:
         """Overrides of Chalice's functions and roles; returns the EventBridge rule names created."""
@@ -785,6 +892,13 @@ class _Renderer:
                 *permissions.statements_for(fn.name, self.scope(fn, machines)),
             ]
             props: dict[str, Any] = {"FunctionName": function_name, "Environment": {"Variables": env}}
+            reserved = self.reserved_concurrency(fn, machines)
+            if reserved:
+                props["ReservedConcurrentExecutions"] = reserved
+            if fn.name in NO_ASYNC_RETRY:
+                if not fn.asynchronous:
+                    raise TemplateError(f"{fn.name} is in NO_ASYNC_RETRY but is not invoked asynchronously")
+                props["EventInvokeConfig"] = {"MaximumRetryAttempts": 0}
             if fn.asynchronous:
                 props["DeadLetterQueue"] = {
                     "Type": "SQS",
@@ -808,10 +922,10 @@ class _Renderer:
                     "RetryPolicy": dict(EVENT_RETRY),
                 }
                 if fn.kind == "cw_event" and ALARM_STATE_CHANGE in (fn.pattern or {}).get("detail-type", []):
-                    alarms = self.alarm_names_for(fn)
-                    event["Pattern"] = {
-                        "detail": {"alarmName": alarms or [f"{self.n.prefix}-no-plan-activates-this-region"]}
-                    }
+                    alarms = self.alarms_for(fn)
+                    nothing = (f"{self.n.prefix}-no-plan-activates-this-region", self.target.region)
+                    # Merged into Chalice's pattern (dicts merge): its source and detail-type stay.
+                    event["Pattern"] = self.alarm_filter(alarms or [nothing])
                     event["State"] = "ENABLED" if alarms else "DISABLED"
                 elif fn.kind == "cw_event" and EXECUTION_STATUS_CHANGE in (fn.pattern or {}).get(
                     "detail-type", []
@@ -828,8 +942,15 @@ class _Renderer:
             if fn.kind == "sqs":
                 # The handler answers {"batchItemFailures": [...]}: only those records return to the queue,
                 # which Lambda honours only with this response type (Chalice cannot declare it).
+                # The queue's Arn attribute, as in the role: Chalice names the queue with an Fn::Sub of its
+                # name, which a merged Fn::GetAtt would sit beside (dicts merge); ${Queue.Arn} replaces it.
                 props["Events"] = {
-                    fn.event_id: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+                    fn.event_id: {
+                        "Properties": {
+                            "Queue": sub(f"${{{self.consumed_queue(fn)}.Arn}}"),
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        }
+                    }
                 }
             self.resources[fn.logical_id] = {"DependsOn": [log_id], "Properties": props}
             self.resources[fn.role_id] = {
@@ -853,13 +974,13 @@ class _Renderer:
         """Alarms live in a plan's primary region (or where trigger.alarm_regions puts them); the copy in
         the region a failover activates must hear them, so this region forwards the ones living here to
         the default event bus of that region. Alarms in the activated region itself need no forwarding."""
-        targets: dict[str, list[str]] = {}
+        targets: dict[str, list[tuple[str, str]]] = {}
         for plan in self.plans:
-            here = [a for a in plan.trigger.alarms if plan.alarm_region(a) == self.target.region]
+            here = [(a, r) for a in plan.trigger.alarms if (r := plan.alarm_region(a)) == self.target.region]
             if not here:
                 continue
             for kind in sorted(set(ALARM_HANDLERS.values())):
-                for region in machine_regions(plan, kind):
+                for region in self.machine_regions(plan, kind):
                     if region == self.target.region:
                         continue
                     alarms = targets.setdefault(region, [])
@@ -914,7 +1035,7 @@ class _Renderer:
                     "EventPattern": {
                         "source": ["aws.cloudwatch"],
                         "detail-type": [ALARM_STATE_CHANGE],
-                        "detail": {"alarmName": targets[region]},
+                        **self.alarm_filter(targets[region]),
                     },
                     "State": "ENABLED",
                     "Targets": [

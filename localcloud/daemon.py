@@ -116,7 +116,23 @@ def _model_server(
 ) -> None:
     url = local_url(plan, role)
     starting(f"starting model server {plan.workload}/{role} ({plan.region_of(role)}) on {url}")
+    _hold_while_asked()
     reserved[role].hand_over()
+
+
+HOLD_FILE_VARIABLE = "LIFEBOAT_LOCAL_HOLD_FILE"
+HOLD_LIMIT_S = 120.0
+
+
+def _hold_while_asked() -> None:
+    """For tests of an interrupted start: while the file named by $LIFEBOAT_LOCAL_HOLD_FILE exists, wait
+    here (at most HOLD_LIMIT_S), so a test can interrupt `local up` at a known step whatever the load."""
+    hold = os.environ.get(HOLD_FILE_VARIABLE)
+    if not hold:
+        return
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while Path(hold).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def run(

@@ -40,6 +40,7 @@ from chalicelib.adapters.drill_faults import ReplicaCopy, admin_url, call_faults
 from chalicelib.models.plan import ROLES, DRPlan, HttpEndpoint, Role
 from localcloud import replication_control
 from localcloud.faults import _operation_from, _response, _Rule
+from localcloud.lambda_runner import outside_invocation
 from localcloud.model import ModelArtifact
 from localcloud.modelserver import ModelServer, load_artifact_from_s3, publish_artifact
 from localcloud.region_outage import REGION_OUTAGE
@@ -421,7 +422,8 @@ class LocalFaults:
         return self.servers.kill(role)
 
     def restore(self, role: Role) -> str:
-        return self.servers.start(role)
+        with outside_invocation():  # the local cloud's doing, also when a drill runs in drill_run
+            return self.servers.start(role)
 
     def degrade(self, role: Role, **faults: Any) -> str:
         current = call_faults(self._admin(role), "POST", faults)
@@ -437,6 +439,10 @@ class LocalFaults:
         return f"{role} model server faults cleared"
 
     def corrupt_artifact(self, role: Role) -> str:
+        with outside_invocation():  # the local cloud's doing (a drill target's fault API in AWS)
+            return self._corrupt_artifact(role)
+
+    def _corrupt_artifact(self, role: Role) -> str:
         region = self.plan.region_of(role)
         s3 = aws.client("s3", region)
         bucket, key = self.copies.buckets[role], self.copies.keys[role]
@@ -485,6 +491,10 @@ class LocalFaults:
         self.controls.heartbeat(drill_id, until)
 
     def restore_all(self) -> list[str]:
+        with outside_invocation():  # the local cloud's doing (a drill target's fault API in AWS)
+            return self._restore_all()
+
+    def _restore_all(self) -> list[str]:
         done: list[str] = []
         # First: the artifacts and model servers below are read from S3 in their regions.
         if self._region_down is not None or REGION_OUTAGE.active():

@@ -17,6 +17,10 @@ Paths into the runner:
 
 moto's Step Functions engine builds a new boto3 client for every Lambda task it runs (a few milliseconds
 each); the runner gives it one client per region and server port instead (clients are thread-safe).
+
+`current_invocation()` names the function whose handler runs on this thread (localcloud/iam.py checks its AWS
+calls against that function's role). Threads a handler starts (a thread pool listing shards, a writer) run
+with the function's identity too, as they would inside its Lambda sandbox.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,6 +151,15 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """The Lambda function whose handler runs on a thread."""
+
+    function_name: str
+    region: str
+    function_arn: str
+
+
 FaultWhen = Literal["before", "after"]
 FaultHook = Callable[[str, Any], "FaultWhen | None"]
 
@@ -169,6 +183,10 @@ class _State:
 
 
 _state = _State()
+_current = threading.local()
+# Threads started while a handler runs, and whose invocation they belong to.
+_inherited: weakref.WeakKeyDictionary[threading.Thread, Invocation] = weakref.WeakKeyDictionary()
+_inherited_lock = threading.Lock()
 _install_lock = threading.Lock()
 _clients_lock = threading.Lock()
 _environ_lock = threading.Lock()
@@ -207,7 +225,7 @@ def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         try:
             if fault == "before":
                 raise InjectedFault(f"{function.function_name} failed before doing anything (injected)")
-            with _function_environment(function):
+            with _function_environment(function), _running_as(function):
                 result = handler(decoded, context)
             if fault == "after":
                 raise InjectedFault(f"{function.function_name} did its work, then failed (injected)")
@@ -228,6 +246,60 @@ def invoke(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
     logs = "\n".join(lines)
     _save_logs(function, logs)
     return payload, errored, logs
+
+
+def current_invocation() -> Invocation | None:
+    """The function whose handler runs on this thread (or started it), None outside any invocation."""
+    found = getattr(_current, "invocation", None)
+    if found is not None:
+        return found
+    with _inherited_lock:
+        return _inherited.get(threading.current_thread())
+
+
+@contextlib.contextmanager
+def outside_invocation() -> Iterator[None]:
+    """The local cloud's own work done on a handler's thread (a drill's in-process fault injector): not the
+    function's calls, so not checked against its role."""
+    before = getattr(_current, "invocation", None)
+    thread = threading.current_thread()
+    with _inherited_lock:
+        inherited = _inherited.pop(thread, None)
+    _current.invocation = None
+    try:
+        yield
+    finally:
+        _current.invocation = before
+        if inherited is not None:
+            with _inherited_lock:
+                _inherited[thread] = inherited
+
+
+@contextlib.contextmanager
+def running_as(invocation: Invocation) -> Iterator[None]:
+    """This thread runs `invocation`'s handler (tests calling a handler in-process, as API Gateway would)."""
+    before = getattr(_current, "invocation", None)
+    _current.invocation = invocation
+    try:
+        yield
+    finally:
+        _current.invocation = before
+
+
+def _running_as(function: LambdaFunction) -> contextlib.AbstractContextManager[None]:
+    return running_as(Invocation(function.function_name, function.region, function.function_arn))
+
+
+def _patched_thread_start(self: threading.Thread) -> None:
+    invocation = current_invocation()
+    if invocation is not None:
+        with _inherited_lock:
+            _inherited[self] = invocation
+    start = _state.originals.get("thread_start") or _THREAD_START
+    start(self)
+
+
+_THREAD_START = threading.Thread.start
 
 
 def _sfn_client(region: str, service: str, state_credentials: Any = None) -> Any:
@@ -521,6 +593,8 @@ def install(handler_module: str = APP_MODULE, home_region: str | None = None) ->
         LambdaFunction._invoke_lambda = _patched_invoke_lambda  # type: ignore[method-assign]
         Rule.send_to_targets = _patched_send_to_targets  # type: ignore[method-assign]
         sfn_lambda.boto_client_for = _sfn_client
+        _state.originals["thread_start"] = threading.Thread.__dict__["start"]
+        threading.Thread.start = _patched_thread_start  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -531,6 +605,7 @@ def uninstall() -> None:
             Rule.send_to_targets = _state.originals.pop("send_to_targets")  # type: ignore[method-assign]
             sfn_lambda: Any = importlib.import_module(SFN_LAMBDA_UTILS)
             sfn_lambda.boto_client_for = _state.originals.pop("boto_client_for")
+            threading.Thread.start = _state.originals.pop("thread_start")  # type: ignore[method-assign]
             _state.originals.clear()
         with _clients_lock:
             _state.sfn_clients.clear()
@@ -553,6 +628,7 @@ def original(module: str, qualname: str) -> Any:
         _patched_invoke_lambda: "_invoke_lambda",
         _patched_send_to_targets: "send_to_targets",
         _sfn_client: "boto_client_for",
+        _patched_thread_start: "thread_start",
     }
     key = replacements.get(obj)
     return _state.originals.get(key, obj) if key else obj

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from localcloud.resources import (
+    EVIDENCE_RETENTION_DAYS,
     IDEMPOTENCY_TTL_ATTRIBUTE,
     _ensure_bucket,
     _ensure_function,
@@ -88,8 +89,8 @@ def provision_copy(
     share_global_tables(cloud, region, [n.ledger_table, n.lock_table])
 
     s3 = cloud.client("s3", region)
-    for bucket in (copy.plan_bucket, copy.evidence_bucket):
-        _ensure_bucket(s3, bucket, region)
+    _ensure_bucket(s3, copy.plan_bucket, region)
+    _ensure_bucket(s3, copy.evidence_bucket, region, lock_days=EVIDENCE_RETENTION_DAYS)
 
     lam, events = cloud.client("lambda", region), cloud.client("events", region)
     environment = copy_env(cloud, region, stage)

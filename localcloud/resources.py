@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.models.plan import AuditPolicy
+
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud
 
@@ -27,6 +29,9 @@ FUNCTION_TIMEOUT_SECONDS = 60
 DLQ_MAX_RECEIVE_COUNT = 5
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 API_FUNCTION = "api"
+# The evidence bucket's Object Lock default retention (governance mode), as a stack whose plans keep the
+# default `audit.evidence_retention` gets it (infra/template.py evidence_lock).
+EVIDENCE_RETENTION_DAYS = AuditPolicy.model_fields["evidence_retention"].default.days
 
 
 @dataclass(frozen=True)
@@ -142,12 +147,13 @@ def provision_base(
 
     dynamodb = cloud.client("dynamodb")
     _ensure_table(dynamodb, n.ledger_table, [("pk", "HASH"), ("sk", "RANGE")])
-    _ensure_table(dynamodb, n.lock_table, [("pk", "HASH")])
+    # The lock table also holds claims and operator control items (with a TTL): the ledger is append-only.
+    _ensure_table(dynamodb, n.lock_table, [("pk", "HASH")], ttl_attribute=IDEMPOTENCY_TTL_ATTRIBUTE)
     _ensure_table(dynamodb, n.idempotency_table, [("id", "HASH")], ttl_attribute=IDEMPOTENCY_TTL_ATTRIBUTE)
 
     s3 = cloud.client("s3")
-    for bucket in (n.plan_bucket, n.evidence_bucket):
-        _ensure_bucket(s3, bucket, cloud.region)
+    _ensure_bucket(s3, n.plan_bucket, cloud.region)
+    _ensure_bucket(s3, n.evidence_bucket, cloud.region, lock_days=EVIDENCE_RETENTION_DAYS)
 
     sqs = cloud.client("sqs")
     dlq_url, dlq_arn = _ensure_queue(sqs, n.replication_dlq, {})
@@ -224,17 +230,29 @@ def _ensure_table(
             )
 
 
-def _ensure_bucket(s3: Any, name: str, region: str) -> None:
+def _ensure_bucket(s3: Any, name: str, region: str, *, lock_days: int | None = None) -> None:
+    """A versioned, encrypted, private bucket; with `lock_days`, Object Lock in governance mode with that
+    default retention (S3 enables it at creation only, as moto does)."""
     try:
         s3.head_bucket(Bucket=name)
     except ClientError as exc:
         if _error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=name)
-        else:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+        create: dict[str, Any] = {"Bucket": name}
+        if region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        if lock_days is not None:
+            create["ObjectLockEnabledForBucket"] = True
+        s3.create_bucket(**create)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if lock_days is not None:
+        s3.put_object_lock_configuration(
+            Bucket=name,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": lock_days}},
+            },
+        )
     s3.put_bucket_encryption(
         Bucket=name,
         ServerSideEncryptionConfiguration={

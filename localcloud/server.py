@@ -22,6 +22,7 @@ from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
 from localcloud import lambda_runner, region_outage, sfn_events, sfn_programs
+from localcloud.iam import IamEnforcement, mode_from_env
 from localcloud.resources import names
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class LocalCloud:
         handler_module: str = lambda_runner.APP_MODULE,
         apply_environ: bool = True,
         reset_state: bool = True,
+        iam: str | None = None,
     ) -> None:
         self.stage = stage
         self.region = region
@@ -75,6 +77,9 @@ class LocalCloud:
         self._clients_lock = threading.Lock()
         # What provision_base created (names and ARNs), keyed as its result.
         self.resources: dict[str, Any] = {}
+        # Each function's calls are checked against its deployed role (localcloud/iam.py); `iam` (enforce,
+        # log, off) defaults to LIFEBOAT_LOCAL_IAM, itself enforce.
+        self.iam = IamEnforcement(self, mode=iam or mode_from_env())
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
@@ -121,6 +126,7 @@ class LocalCloud:
         lambda_runner.install(handler_module=self.handler_module, home_region=self.region)
         sfn_events.install()  # Step Functions status changes reach EventBridge, as in AWS
         sfn_programs.install()
+        self.iam.start()  # before the clients are rebuilt: it watches the ones built from now on
         _reset_lifeboat_clients()
 
     def stop(self) -> None:
@@ -139,6 +145,7 @@ class LocalCloud:
         if not lambda_runner.drain(timeout=STOP_TIMEOUT_S):
             logger.warning("asynchronous invocations still running after %ss", STOP_TIMEOUT_S)
         lambda_runner.uninstall()
+        self.iam.stop()
         sfn_programs.uninstall()
         if self._server is not None:
             self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
@@ -220,6 +227,15 @@ class LocalCloud:
                 )
                 self._clients[key] = existing
             return existing
+
+    def as_function(self, chalice_name: str, region: str | None = None) -> lambda_runner.Invocation:
+        """The identity of one of the app's Lambda functions, for code a test runs in-process in its place
+        (`lambda_runner.running_as`): the console API through chalice.test runs as the API function."""
+        region = region or self.region
+        name = names(self.stage).function(chalice_name)  # "api": the REST API's function
+        return lambda_runner.Invocation(
+            name, region, f"arn:aws:lambda:{region}:{self.account_id}:function:{name}"
+        )
 
     # ------------------------------------------------------------------------------------------ helpers
 

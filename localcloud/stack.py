@@ -72,6 +72,7 @@ def provision_plan(
     n = names(stage)
     out = PlanResources(plan=plan)
     primary, secondary = plan.regions.primary, plan.regions.secondary
+    cloud.iam.deploy_plan(plan)  # the functions' roles now grant what the template grants for this plan
 
     cloud.client("s3").put_object(
         Bucket=n.plan_bucket,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +46,22 @@ def signed_in() -> Iterator[None]:
 
 
 class Api:
-    """A chalice.test HTTP client that signs as `principal` (None: anonymous)."""
+    """A chalice.test HTTP client that signs as `principal` (None: anonymous). With `around`, each request
+    runs inside it (the local cloud: as the API function, whose role then checks the handler's AWS calls)."""
 
-    def __init__(self, client: Client, principal: str | None = ALICE) -> None:
+    def __init__(
+        self,
+        client: Client,
+        principal: str | None = ALICE,
+        around: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> None:
         self._http = client.http
         self.principal = principal
+        self._around = around
 
     def as_(self, principal: str | None) -> Api:
         other = Api.__new__(Api)
-        other._http, other.principal = self._http, principal
+        other._http, other.principal, other._around = self._http, principal, self._around
         return other
 
     def request(
@@ -70,7 +77,8 @@ class Api:
         if self.principal:
             sent[PRINCIPAL_HEADER] = self.principal
         payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-        return self._http.request(method, path, headers=sent, body=payload)
+        with self._around():
+            return self._http.request(method, path, headers=sent, body=payload)
 
     def get(self, path: str, **kw: Any) -> HTTPResponse:
         return self.request("GET", path, **kw)
@@ -80,8 +88,15 @@ class Api:
 
 
 @contextmanager
-def api_client(principal: str | None = ALICE) -> Iterator[Api]:
+def api_client(principal: str | None = ALICE, *, cloud: Any = None) -> Iterator[Api]:
+    """The console API in-process; given a local cloud, each request runs as its API function."""
     import app
 
+    around: Callable[[], AbstractContextManager[Any]] = nullcontext
+    if cloud is not None:
+        from localcloud.lambda_runner import running_as
+
+        invocation = cloud.as_function("api")
+        around = lambda: running_as(invocation)  # noqa: E731
     with signed_in(), Client(app.app, project_dir=str(ROOT)) as client:
-        yield Api(client, principal)
+        yield Api(client, principal, around)

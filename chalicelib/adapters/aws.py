@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, overload
 
 import boto3
@@ -53,8 +54,26 @@ class ClientFactory:
                 endpoint_url=self.endpoint_url,
                 config=self._fail_fast if fail_fast else self._config,
             )
+            for observer in list(_observers):
+                observer(built)
             self._clients[key] = built
             return built
+
+
+# Seam for the local cloud (never used in Lambda): it watches the clients Lifeboat builds, to check each call
+# against the calling function's IAM role (localcloud/iam.py).
+_observers: list[Callable[[Any], None]] = []
+
+
+def observe_clients(observer: Callable[[Any], None]) -> Callable[[], None]:
+    """Call `observer(client)` on every client built from now on; returns the function that stops it."""
+    _observers.append(observer)
+
+    def stop() -> None:
+        if observer in _observers:
+            _observers.remove(observer)
+
+    return stop
 
 
 _factories: dict[tuple[str, str | None, int], ClientFactory] = {}

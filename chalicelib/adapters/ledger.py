@@ -1,4 +1,11 @@
-"""The DynamoDB ledger: every decision Lifeboat takes, and each workload's current state."""
+"""The DynamoDB ledger: every decision Lifeboat takes, and each workload's current state.
+
+The ledger table is the audit trail: its items are only ever written (entries once, conditionally; the state
+and asset items replaced by versioned writes), never deleted, and no role may delete them (infra/
+permissions.py grants no DeleteItem on it). The items Lifeboat does delete, one-time claims (with a TTL)
+and operator control items (deleted when their run ends), live in the lock table beside the leases
+(`claim#<workload>#<key>`, `control#<workload>#<key>`).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +22,11 @@ from chalicelib.models.ledger import EntryKind, LedgerEntry, WorkloadState
 
 STATE_SK = "state"
 ENTRY_PREFIX = "entry#"
-CONTROL_PREFIX = "control#"
 CONCLUDED_PREFIX = "concluded#"
+# Partition keys of the lock table's coordination items (locks are lock#<workload>: adapters/locks.py).
+CLAIM_PREFIX = "claim#"
+CONTROL_PREFIX = "control#"
+TTL_ATTRIBUTE = "expiration"
 _MAX_STATE_RETRIES = 5
 
 
@@ -28,15 +38,41 @@ def _pk(workload: str) -> str:
     return f"workload#{workload}"
 
 
+def _claim_key(workload: str, key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{CLAIM_PREFIX}{workload}#{key}"}}
+
+
+def _control_key(workload: str, key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{CONTROL_PREFIX}{workload}#{key}"}}
+
+
 class Ledger:
-    """Append-only decision log plus a versioned state record per workload (one table)."""
+    """Append-only decision log plus a versioned state record per workload (the ledger table), and the
+    claims and control items that coordinate operations (the lock table, `control_table`)."""
 
     ddb = aws.Client("dynamodb")
 
-    def __init__(self, table_name: str, dynamodb: Any | None = None, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        dynamodb: Any | None = None,
+        *,
+        clock: Clock = utc_now,
+        control_table: str | None = None,
+    ) -> None:
         self.table_name = table_name
+        self.control_table_name = control_table
         self.ddb = dynamodb
         self._clock = clock
+
+    @property
+    def control_table(self) -> str:
+        if self.control_table_name is None:
+            raise RuntimeError(
+                "this Ledger has no control_table: claims and control items live in the lock table, "
+                "never in the append-only ledger table"
+            )
+        return self.control_table_name
 
     # -- entries ---------------------------------------------------------------------------------
     def record(
@@ -78,6 +114,8 @@ class Ledger:
                     "at": when.isoformat(),
                 }
             ),
+            # Append-only: an entry is never replaced, not even by a retry that reused its id.
+            ConditionExpression="attribute_not_exists(pk)",
         )
         return entry
 
@@ -125,8 +163,8 @@ class Ledger:
         expires = int((self._clock() + timedelta(days=ttl_days)).timestamp())
         try:
             self.ddb.put_item(
-                TableName=self.table_name,
-                Item=to_item({"pk": _pk(workload), "sk": f"claim#{key}", "expiration": expires}),
+                TableName=self.control_table,
+                Item={**_claim_key(workload, key), TTL_ATTRIBUTE: {"N": str(expires)}},
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except Exception as exc:
@@ -137,9 +175,7 @@ class Ledger:
 
     def release_claim(self, workload: str, key: str) -> None:
         """Give a claim back (the claimed action failed, so a retry must be able to take it)."""
-        self.ddb.delete_item(
-            TableName=self.table_name, Key={"pk": {"S": _pk(workload)}, "sk": {"S": f"claim#{key}"}}
-        )
+        self.ddb.delete_item(TableName=self.control_table, Key=_claim_key(workload, key))
 
     # -- conclusions (who concluded an execution: sort key concluded#<execution arn>) -----------------
     def mark_concluded(self, workload: str, execution: str, by: str, *, ttl_days: int = 90) -> bool:
@@ -233,12 +269,10 @@ class Ledger:
                     raise
         raise StateConflict(f"state of {workload} kept changing; gave up after {_MAX_STATE_RETRIES} tries")
 
-    # -- control records (operator flags, pending task tokens: sort key control#<key>) ---------------------
+    # -- control records (operator flags, pending task tokens: lock table, control#<workload>#<key>) -------
     def get_control(self, workload: str, key: str) -> dict[str, Any] | None:
         resp = self.ddb.get_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": _pk(workload)}, "sk": {"S": f"{CONTROL_PREFIX}{key}"}},
-            ConsistentRead=True,
+            TableName=self.control_table, Key=_control_key(workload, key), ConsistentRead=True
         )
         if "Item" not in resp:
             return None
@@ -249,26 +283,20 @@ class Ledger:
     ) -> dict[str, Any]:
         """Read-modify-write with optimistic concurrency: `change` gets the current record (None when
         absent) and returns the new one; it is called again when another writer got there first."""
-        sk = f"{CONTROL_PREFIX}{key}"
+        item_key = _control_key(workload, key)
         for _ in range(_MAX_STATE_RETRIES):
-            resp = self.ddb.get_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": _pk(workload)}, "sk": {"S": sk}},
-                ConsistentRead=True,
-            )
+            resp = self.ddb.get_item(TableName=self.control_table, Key=item_key, ConsistentRead=True)
             item = from_item(resp["Item"]) if "Item" in resp else None
             version = int(item["version"]) if item else 0
             updated = change(json.loads(item["data"]) if item else None)
             kwargs: dict[str, Any] = {
-                "TableName": self.table_name,
-                "Item": to_item(
-                    {
-                        "pk": _pk(workload),
-                        "sk": sk,
-                        "version": version + 1,
-                        "data": json.dumps(updated, default=str, sort_keys=True),
-                    }
-                ),
+                "TableName": self.control_table,
+                "Item": {
+                    **item_key,
+                    **to_item(
+                        {"version": version + 1, "data": json.dumps(updated, default=str, sort_keys=True)}
+                    ),
+                },
                 "ConditionExpression": "version = :v" if item else "attribute_not_exists(pk)",
             }
             if item:
@@ -282,10 +310,7 @@ class Ledger:
         raise StateConflict(f"control record {key} of {workload} kept changing")
 
     def delete_control(self, workload: str, key: str) -> None:
-        self.ddb.delete_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": _pk(workload)}, "sk": {"S": f"{CONTROL_PREFIX}{key}"}},
-        )
+        self.ddb.delete_item(TableName=self.control_table, Key=_control_key(workload, key))
 
 
 __all__ = ["Ledger", "StateConflict"]

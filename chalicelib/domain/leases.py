@@ -16,7 +16,8 @@ STEP_BUDGET = timedelta(minutes=15)
 """Room for the tasks between two renewals. Every Task state is bounded by its TimeoutSeconds
 (workflows.asl.TASK_TIMEOUT_SECONDS, 2 minutes) and the longest path between renewals runs 6 tasks (a
 conclusion that fails into Conclude; tests/unit/test_leases.py counts them in both definitions), so one
-attempt of each fits; tasks normally take seconds, which leaves the rest for retries."""
+attempt of each fits; tasks normally take seconds, which leaves the rest for retries (a task's transient
+retrier waits 79 s at most in all, workflows.asl.TRANSIENT_RETRY)."""
 
 
 def lease(wait: timedelta = timedelta(0)) -> timedelta:

@@ -54,11 +54,14 @@ def required_permissions(plan: DRPlan, lb: LifeboatResources, *, grants: Sequenc
         if perm not in out:
             out.append(perm)
 
-    # Lifeboat's own state.
-    for table in (lb.ledger_table, lb.lock_table):
-        arn = f"arn:{p}:dynamodb:{lb.region}:{acct}:table/{table}"
-        for action in ("GetItem", "PutItem", "DeleteItem", "Query"):
-            need(f"dynamodb:{action}", arn, "ledger and lease locks")
+    # Lifeboat's own state: the ledger is append-only (no DeleteItem); locks, claims and operator controls
+    # come and go in the lock table.
+    ledger = f"arn:{p}:dynamodb:{lb.region}:{acct}:table/{lb.ledger_table}"
+    for action in ("GetItem", "PutItem", "Query"):
+        need(f"dynamodb:{action}", ledger, "the ledger (append-only audit trail and workload state)")
+    locks = f"arn:{p}:dynamodb:{lb.region}:{acct}:table/{lb.lock_table}"
+    for action in ("GetItem", "PutItem", "DeleteItem"):
+        need(f"dynamodb:{action}", locks, "lease locks, one-time claims and operator controls")
     need("s3:ListBucket", _s3_bucket(p, lb.plan_bucket), "read DR plans")
     need("s3:GetObject", f"{_s3_bucket(p, lb.plan_bucket)}/*", "read DR plans")
     for kind in ("failover", "failback"):

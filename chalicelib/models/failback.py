@@ -115,7 +115,7 @@ class FailbackConcluded(BaseModel):
     serving: str = Field(default="", description="Which region serves users, in words (as notified).")
 
 
-# -- control state (ledger table, sort key control#failback#<execution arn>) ------------------------------
+# -- control state (lock table, key control#<workload>#failback#<execution arn>) -----------------------
 class PendingDecision(BaseModel):
     kind: WaitKind
     token: str = Field(description="Task token to complete (never shown in the CLI).")

@@ -101,6 +101,18 @@ HostedZoneId = Annotated[
     _pattern(r"^(/hostedzone/)?[A-Z0-9]{1,32}$", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"),
 ]
 HttpUrl = Annotated[str, _pattern(r"^https?://\S+$", "an http:// or https:// URL")]
+KMS_KEY_PATTERN = (
+    r"^arn:aws[a-z-]*:kms:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:key/"
+    r"(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+KmsKeyArn = Annotated[
+    str,
+    _pattern(
+        KMS_KEY_PATTERN,
+        "a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab "
+        "(an alias does not work: IAM grants name keys)",
+    ),
+]
 TopicName = Annotated[
     str,
     _pattern(
@@ -391,6 +403,15 @@ class S3Location(_Model):
     prefix: str = Field(
         default="", max_length=1024, description="Key prefix, e.g. datasets/ (default: whole bucket)."
     )
+    kms_key: KmsKeyArn | None = Field(
+        default=None,
+        description="The customer-managed KMS key the bucket encrypts these objects with (SSE-KMS), so "
+        "Lifeboat's roles may use it through S3; leave out for SSE-S3 or the AWS managed aws/s3 key.",
+    )
+
+    @property
+    def kms_region(self) -> str | None:
+        return self.kms_key.split(":")[3] if self.kms_key else None
 
 
 class _AssetBase(_Model):
@@ -660,6 +681,27 @@ class DrillPolicy(_Model):
     )
 
 
+def _whole_days(value: timedelta) -> timedelta:
+    if value % timedelta(days=1) or not timedelta(days=1) <= value <= timedelta(days=MAX_RETENTION_DAYS):
+        raise ValueError(
+            f"must be whole days from 1d to {MAX_RETENTION_DAYS}d (got {format_duration(value)})"
+        )
+    return value
+
+
+MAX_RETENTION_DAYS = 36500  # S3 Object Lock's longest default retention
+
+
+class AuditPolicy(_Model):
+    """How long the evidence Lifeboat writes about this workload stays unalterable."""
+
+    evidence_retention: Annotated[Duration, AfterValidator(_whole_days)] = Field(
+        default=timedelta(days=365),
+        description="Object Lock (governance mode) default retention of the evidence bucket, which holds "
+        "verification reports and drill records; the bucket keeps the longest of its plans' retentions.",
+    )
+
+
 # -- the plan
 class DRPlan(_Model):
     """A disaster-recovery plan for one ML inference workload."""
@@ -679,6 +721,9 @@ class DRPlan(_Model):
     failback: FailbackPolicy = Field(default_factory=FailbackPolicy, description="How traffic returns.")
     notifications: Notifications = Field(description="Where to tell humans.")
     drill: DrillPolicy = Field(default_factory=DrillPolicy, description="How DR drills run (optional).")
+    audit: AuditPolicy = Field(
+        default_factory=AuditPolicy, description="How long evidence is kept (optional)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DRPlan:
@@ -706,6 +751,19 @@ class DRPlan(_Model):
                     "alarm_regions",
                     alarm,
                 )
+        for index, asset in enumerate(self.assets):
+            sides: tuple[tuple[str, Role], ...] = (("source", "primary"), ("replica", "secondary"))
+            for side, role in sides:
+                location = getattr(asset, side, None)
+                if location is not None and location.kms_key and location.kms_region != self.region_of(role):
+                    raise rule_error(
+                        f"must be a key in the {role} region {self.region_of(role)}, where the {side} bucket "
+                        f"is (got {location.kms_region}): S3 only uses keys of its own region",
+                        "assets",
+                        index,
+                        side,
+                        "kms_key",
+                    )
         if self.drill.target == self.workload:
             raise rule_error(
                 "must name another plan (a drill copy of the workload), not this one", "drill", "target"

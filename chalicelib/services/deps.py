@@ -116,7 +116,7 @@ def build(s: Settings | None = None) -> Deps:
     s = s or get_settings()
     return Deps(
         plans=S3PlanStore(s.plan_bucket, s.plan_prefix),
-        ledger=Ledger(s.ledger_table),
+        ledger=Ledger(s.ledger_table, control_table=s.lock_table),
         locks=LockTable(s.lock_table),
         router=TrafficRouter(),
         endpoints=EndpointClient(),

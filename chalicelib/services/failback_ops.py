@@ -1,7 +1,8 @@
 """Operator controls of a failback (the API and the CLI call these) and the auto-failback schedule.
 
 start, approve, reject, pause, resume, fast-track, abort, describe. Flags and the pending task token live in
-the ledger table (`control#failback#<execution arn>`); decisions reach the execution as SendTaskSuccess.
+the lock table (`control#<workload>#failback#<execution arn>`); decisions reach the execution as
+SendTaskSuccess.
 """
 
 from __future__ import annotations

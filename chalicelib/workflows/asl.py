@@ -5,15 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# Transient failures worth retrying with backoff: Lambda service hiccups, throttling, and our own
-# `TransientError` (raised by adapters after botocore's own bounded retries gave up on 5xx/throttling).
+# Transient failures worth retrying with backoff: the Lambda service errors AWS recommends retrying (the
+# invoke timing out on Step Functions' side included), throttling, and our own `TransientError` (raised by
+# adapters after botocore's own bounded retries gave up on 5xx/throttling).
 TRANSIENT_ERRORS = [
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
     "TransientError",
 ]
+
+# 1, 2, 4, 8, 16 s, then 16 s each: eight retries ride out a minute or so of throttling or a Lambda service
+# blip (at most 79 s of waiting per task, half that on average with full jitter). FULL jitter spreads the
+# retries of the tasks that failed together (a regional event hits every running execution at once);
+# MaxDelaySeconds keeps a task's retries inside the lease's step budget (domain/leases.py).
+TRANSIENT_RETRY: dict[str, Any] = {
+    "ErrorEquals": TRANSIENT_ERRORS,
+    "IntervalSeconds": 1,
+    "BackoffRate": 2.0,
+    "MaxAttempts": 8,
+    "MaxDelaySeconds": 16,
+    "JitterStrategy": "FULL",
+}
 
 # Bound of one attempt of a Lambda task: the functions' own timeout (.chalice/config.json lambda_timeout,
 # 60 s) plus room for Lambda to queue and start it. State machines that hold the workload lock have no
@@ -41,10 +56,7 @@ def task(
         "Resource": resolve(function),
         "Parameters": dict(parameters),
         "ResultPath": result_path,
-        "Retry": [
-            *(extra_retry or []),
-            {"ErrorEquals": TRANSIENT_ERRORS, "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 4},
-        ],
+        "Retry": [*(extra_retry or []), {**TRANSIENT_RETRY, "ErrorEquals": list(TRANSIENT_ERRORS)}],
     }
     if comment:
         state["Comment"] = comment

@@ -38,6 +38,8 @@ MOTO_ADAPTATIONS = {
     "AWS::StepFunctions::StateMachine": "created with CreateStateMachine right after the stack, with the "
     "DefinitionSubstitutions resolved against the stack's functions (what CloudFormation does): moto's "
     "CloudFormation registers state machines in a backend its executing Step Functions engine never reads",
+    "AWS::Lambda::EventInvokeConfig": "set with PutFunctionEventInvokeConfig right after the stack: moto's "
+    "CloudFormation has no such resource, its Lambda API has the call",
 }
 
 
@@ -59,13 +61,18 @@ def expand_sam(template: dict[str, Any], code_bucket: str, code_key: str) -> dic
 
 
 def adapt_for_moto(
-    template: dict[str, Any], region: str, machines: dict[str, Any] | None = None
+    template: dict[str, Any],
+    region: str,
+    machines: dict[str, Any] | None = None,
+    invoke_configs: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], set[str]]:
     """The template moto can create, and the resource types that had to be left out. State machines are
-    moved to `machines` (logical id -> resource) for `create_state_machines`."""
+    moved to `machines` (logical id -> resource) for `create_state_machines`, asynchronous invocation
+    settings to `invoke_configs` for `put_invoke_configs`."""
     from moto.cloudformation.parsing import get_model_map
 
     machines = {} if machines is None else machines
+    invoke_configs = {} if invoke_configs is None else invoke_configs
     supported = set(get_model_map())
     out = copy.deepcopy(template)
     dropped: set[str] = set()
@@ -79,6 +86,9 @@ def adapt_for_moto(
             resource["Type"] = "AWS::DynamoDB::Table"
         elif kind == "AWS::StepFunctions::StateMachine":
             machines[name] = resource
+            del out["Resources"][name]
+        elif kind == "AWS::Lambda::EventInvokeConfig":
+            invoke_configs[name] = resource
             del out["Resources"][name]
         elif kind not in supported or kind in MOTO_UNSUPPORTED:
             dropped.add(kind)
@@ -115,6 +125,22 @@ def create_state_machines(cloud: LocalCloud, stack_name: str, machines: dict[str
             name=props["StateMachineName"], definition=definition, roleArn=arn_of(props["RoleArn"])
         )["stateMachineArn"]
     return arns
+
+
+def put_invoke_configs(cloud: LocalCloud, stack_name: str, configs: dict[str, Any]) -> None:
+    """PutFunctionEventInvokeConfig for each AWS::Lambda::EventInvokeConfig, on the stack's function."""
+    cfn, lam = cloud.client("cloudformation"), cloud.client("lambda")
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if "PhysicalResourceId" in r
+    }
+    for resource in configs.values():
+        props = dict(resource["Properties"])
+        function = props.pop("FunctionName")
+        props.pop("DestinationConfig", None)
+        name = physical[function["Ref"]] if isinstance(function, dict) else function
+        lam.put_function_event_invoke_config(FunctionName=name, **props)
 
 
 def _refers(value: Any, names: set[str]) -> bool:
@@ -190,7 +216,8 @@ def deploy(
     s3.put_object(Bucket=bucket, Key="deployment.zip", Body=deployment_zip.read_bytes())
     expanded = expand_sam(json.loads(sam_template.read_text()), bucket, "deployment.zip")
     machines: dict[str, Any] = {}
-    template, dropped = adapt_for_moto(expanded, cloud.region, machines)
+    invoke_configs: dict[str, Any] = {}
+    template, dropped = adapt_for_moto(expanded, cloud.region, machines, invoke_configs)
     unexpected = dropped - MOTO_UNSUPPORTED
     if unexpected:
         raise AssertionError(
@@ -208,6 +235,7 @@ def deploy(
         events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
         raise AssertionError(f"stack {stack['StackStatus']}: {events[:5]}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    put_invoke_configs(cloud, stack_name, invoke_configs)
     for logical_id, arn in create_state_machines(cloud, stack_name, machines).items():
         outputs[f"{logical_id}Arn"] = arn
     return outputs

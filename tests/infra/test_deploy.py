@@ -21,6 +21,7 @@ from chalicelib.adapters.locks import LockTable
 from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.models.planfile import load_plan_text
 from infra import build
+from infra.template import FAILOVER_RESERVED_CONCURRENCY
 from localcloud.model import default_artifact
 from localcloud.modelserver import ModelServer
 from localcloud.server import LocalCloud
@@ -38,7 +39,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         role: ModelServer(artifact, region=region).start()
         for role, region in (("primary", "us-east-1"), ("secondary", REGION))
     }
-    cloud = LocalCloud(region=REGION, secondary_region="us-east-1")
+    # IAM enforcement knows the local cloud's own resources (provision_base / provision_plan); this stack's
+    # are CloudFormation's, named as in AWS. The same roles are enforced by tests/integration.
+    cloud = LocalCloud(region=REGION, secondary_region="us-east-1", iam="off")
     try:
         text = plan_text(servers["primary"].url + "/invocations", servers["secondary"].url + "/invocations")
         plan = load_plan_text(text, "deploy-test.yaml")
@@ -101,6 +104,14 @@ def test_the_deployed_stack_holds_lifeboat_wired_to_its_own_resources(deployed: 
     # And the failover state machine is there under the name the app looks it up by
     machines = {m["name"] for m in cloud.client("stepfunctions").list_state_machines()["stateMachines"]}
     assert "lifeboat-dev-fraud-scoring-failover" in machines
+    # And replication events are polled from the stack's own queue; a failed drill is not run again
+    mappings = lam.list_event_source_mappings(FunctionName="lifeboat-dev-on_replication_event")
+    assert [m["EventSourceArn"] for m in mappings["EventSourceMappings"]] == [outputs["ReplicationQueueArn"]]
+    drill = lam.get_function_event_invoke_config(FunctionName="lifeboat-dev-drill_run")
+    assert drill["MaximumRetryAttempts"] == 0
+    # And the failover's tasks have their reserved concurrency
+    concurrency = lam.get_function_concurrency(FunctionName="lifeboat-dev-shift_traffic")
+    assert concurrency["ReservedConcurrentExecutions"] == FAILOVER_RESERVED_CONCURRENCY
 
 
 def test_an_operator_failover_runs_through_the_deployed_stack(deployed: dict[str, Any]) -> None:

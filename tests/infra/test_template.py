@@ -28,7 +28,7 @@ def _actions(role: dict[str, Any]) -> set[str]:
 
 def test_every_chalice_function_is_packaged_with_its_own_least_privilege_role(templates: dict) -> None:
     # Given the Chalice app's functions
-    functions = app_functions(build.load_app())
+    functions = app_functions(build.load_app("dev"))
     for region, template in templates.items():
         resources = template["Resources"]
         # Then each is a function of the template with Chalice's real handler, a fixed name and its own role

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from localcloud.iam import describe_denials
 from localcloud.resources import provision_base
 from localcloud.server import LocalCloud
 from tests.integration.stack import Stack, running_stack
@@ -36,3 +37,25 @@ def stack(local_cloud: LocalCloud, request: pytest.FixtureRequest) -> Iterator[S
     """
     with running_stack(local_cloud, **getattr(request.module, "STACK_SETTINGS", {})) as built:
         yield built
+
+
+@pytest.fixture(autouse=True)
+def _iam_denials(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test of the local cloud fails when a handler made an AWS call its deployed role does not grant (or
+    one the local cloud could not check), even when the handler coped with the error. A test that expects a
+    denial takes it with `local_cloud.iam.expect_denials()`."""
+    if "local_cloud" not in request.fixturenames:
+        yield
+        return
+    iam = request.getfixturevalue("local_cloud").iam
+    denials, errors = len(iam.denials), len(iam.errors)
+    yield
+    met, failed = iam.denials[denials:], iam.errors[errors:]
+    if met or failed:
+        lines = []
+        if met:
+            lines.append("AWS calls the functions' deployed roles do not grant:\n" + describe_denials(met))
+        if failed:
+            unchecked = "\n".join(f"  - {e}" for e in failed)
+            lines.append("AWS calls the local cloud could not check:\n" + unchecked)
+        pytest.fail("\n".join(lines), pytrace=False)

@@ -51,7 +51,7 @@ def fresh(stack: Stack) -> Stack:
 
 @pytest.fixture
 def api(fresh: Stack) -> Iterator[Api]:
-    with api_client(ALICE) as client:
+    with api_client(ALICE, cloud=fresh.cloud) as client:
         yield client
 
 

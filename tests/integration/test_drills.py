@@ -232,7 +232,7 @@ def test_backup_unhealthy_is_refused_in_a_drill_started_through_the_api(clean: S
     # Given the local cloud's injector plugged in, as the daemon does for the drill function
     unregister = drills.register_injector(lambda plan: injector(clean))
     try:
-        with api_client(ALICE) as api:
+        with api_client(ALICE, cloud=clean.cloud) as api:
             # When an operator starts the backup-unhealthy drill through the API
             started = api.post(
                 f"/workloads/{W}/drills", {"scenario": "backup-unhealthy", "reason": "game day"}

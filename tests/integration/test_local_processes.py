@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from localcloud.daemon import HOLD_FILE_VARIABLE
 from localcloud.model import default_artifact
 from localcloud.modelserver import ModelServer
 from localcloud.ports import PortReservation
@@ -133,6 +134,10 @@ def test_ctrl_c_while_the_model_servers_start_leaves_nothing_running(tmp_path: P
     # Given `lifeboat local up` in a checkout, as far as starting the model servers
     folder = checkout(tmp_path)
     mark, env = lifeboat_env()
+    # (held there by the daemon's test hold, so the interrupt lands at that step however busy the machine)
+    hold = tmp_path / "hold"
+    hold.touch()
+    env[HOLD_FILE_VARIABLE] = str(hold)
     proc = subprocess.Popen(
         [sys.executable, "-m", "lifeboat_cli", "local", "up"],
         cwd=folder,
@@ -160,6 +165,7 @@ def test_ctrl_c_while_the_model_servers_start_leaves_nothing_running(tmp_path: P
         assert left_running(mark, within=30) == []
         assert not (folder / ".lifeboat" / "local.json").exists()
     finally:
+        hold.unlink(missing_ok=True)
         stop_everything([folder], [proc], env)
 
 

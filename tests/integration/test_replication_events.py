@@ -225,15 +225,14 @@ def test_simulated_replication_copies_fails_and_notifies_like_s3(
 ) -> None:
     # Given replication of one prefix failing for a reason only a human can fix
     replication.fail("datasets/blocked/*", "DstKmsKeyNotFound")
-    later = ReplicationInput(
-        workload="fraud-scoring", execution="t", started=utc_now() + timedelta(seconds=2)
-    )
-    already = check_replication(later, deps()).pending_objects  # left unreplicated by earlier tests
+    now = ReplicationInput(workload="fraud-scoring", execution="t", started=utc_now())
+    already = check_replication(now, deps()).pending_objects  # left unreplicated by earlier tests
     # When new training data is written to the primary
     put_source(fresh, "datasets/flowing/a.csv")
     put_source(fresh, "datasets/blocked/b.csv")
     replication.tick()
-    # Then a graceful failover right now would have something to wait for
+    # Then a graceful failover starting after those writes (however long they took) has them to wait for
+    later = ReplicationInput(workload="fraud-scoring", execution="t", started=utc_now())
     assert check_replication(later, deps()).pending_objects == already + 2
     # When replication catches up
     assert replication.drain()

@@ -38,9 +38,14 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
+    # (at INFO whatever ran before in this process: the CLI, run in-process by other tests, quiets the
+    # functions' logger to WARNING through POWERTOOLS_LOG_LEVEL)
+    level = logger.log_level
+    logger.setLevel(logging.INFO)
     try:
         yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
     finally:
+        logger.setLevel(level)
         handler.setStream(previous)
 
 

@@ -468,6 +468,59 @@ def test_s3_replica_is_another_bucket():
     ]
 
 
+KEY_USE1 = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_USW2 = "arn:aws:kms:us-west-2:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+
+
+def test_a_bucket_names_its_customer_managed_key_in_its_own_region():
+    # Given an S3 asset whose buckets encrypt with customer-managed keys, each in the bucket's region
+    asset = {
+        "name": "d",
+        "kind": "s3",
+        "source": {"bucket": "data-use1", "kms_key": KEY_USE1},
+        "replica": {"bucket": "data-usw2", "kms_key": KEY_USW2},
+    }
+    # Then the plan keeps both keys, and an asset without them has none
+    plan = DRPlan.model_validate(plan_dict(assets=[asset]))
+    assert (plan.assets[0].source.kms_key, plan.assets[0].replica.kms_key) == (KEY_USE1, KEY_USW2)
+    assert DRPlan.model_validate(plan_dict()).assets[0].source.kms_key is None
+    # And a key of the other region is refused where it is named (S3 only uses keys of its region)
+    swapped = {**asset, "replica": {"bucket": "data-usw2", "kms_key": KEY_USE1}}
+    assert rule_errors(plan_dict(assets=[swapped])) == [
+        (
+            (),
+            "must be a key in the secondary region us-west-2, where the replica bucket is (got us-east-1): "
+            "S3 only uses keys of its own region",
+            ("assets", 0, "replica", "kms_key"),
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "alias/lifeboat",  # an alias: IAM grants name keys, not aliases
+        "arn:aws:kms:us-east-1:123456789012:alias/lifeboat",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",  # a bare key id
+        "arn:aws:s3:::data-use1",
+    ],
+)
+def test_a_kms_key_must_be_a_key_arn(key):
+    asset = {"name": "d", "kind": "s3", "source": {"bucket": "a", "kms_key": key}, "replica": {"bucket": "b"}}
+    with pytest.raises(ValidationError, match="kms_key"):
+        DRPlan.model_validate(plan_dict(assets=[asset]))
+
+
+def test_evidence_retention_is_a_year_unless_the_plan_says_otherwise_in_whole_days():
+    assert DRPlan.model_validate(plan_dict()).audit.evidence_retention == timedelta(days=365)
+    assert DRPlan.model_validate(plan_dict(audit={"evidence_retention": "30d"})).audit.evidence_retention == (
+        timedelta(days=30)
+    )
+    for bad in ("36h", "0s", "36501d"):
+        with pytest.raises(ValidationError, match="whole days from 1d to 36500d"):
+            DRPlan.model_validate(plan_dict(audit={"evidence_retention": bad}))
+
+
 def test_ttl_is_whole_seconds():
     # Given a TTL Route 53 could not store
     data = plan_dict()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chalicelib.models.planfile import load_plan_text
 from chalicelib.services.operations import happy_path
 from chalicelib.workflows.asl import TASK_TIMEOUT_SECONDS
+from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
+from chalicelib.workflows.verify import build_verification
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "plans" / "fraud-scoring.yaml").read_text()
 
@@ -51,12 +54,47 @@ def test_every_state_is_reachable_and_every_target_exists(sustain: str, probe: s
     assert ("ConfirmOutage" in states) is (probe == "true")
 
 
-def test_every_task_retries_transient_errors_with_backoff() -> None:
-    definition = build_failover(load_plan_text(EXAMPLE), lambda fn: f"arn:fn:{fn}")
+def _tasks(definition: dict) -> list[tuple[str, dict]]:
+    """Every Task state, those of Map item processors included."""
+    out = []
     for name, st in definition["States"].items():
         if st["Type"] == "Task":
-            retry = st["Retry"][-1]
-            assert "TransientError" in retry["ErrorEquals"] and retry["BackoffRate"] > 1, name
+            out.append((name, st))
+        processor = st.get("ItemProcessor") or st.get("Iterator")
+        if processor:
+            out += _tasks(processor)
+    return out
+
+
+def _waits(retry: dict) -> list[float]:
+    """The wait before each retry without jitter: the longest FULL jitter can draw."""
+    return [
+        min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry["MaxDelaySeconds"])
+        for n in range(retry["MaxAttempts"])
+    ]
+
+
+@pytest.mark.parametrize("build", [build_failover, build_failback, build_verification])
+def test_every_task_rides_out_transient_errors_with_capped_jittered_backoff(build: Any) -> None:
+    # Given every Task state of a generated machine
+    tasks = _tasks(build(load_plan_text(EXAMPLE), lambda fn: f"arn:fn:{fn}"))
+    assert tasks
+    for name, st in tasks:
+        retry = st["Retry"][-1]
+        # Then it retries the Lambda service errors (an invoke timing out included) and our TransientError
+        assert {
+            "Lambda.ClientExecutionTimeoutException",
+            "Lambda.ServiceException",
+            "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException",
+            "Lambda.TooManyRequestsException",
+            "TransientError",
+        } <= set(retry["ErrorEquals"]), name
+        # And 8 to 10 times, backing off with full jitter (tasks failing together spread their retries)
+        assert 8 <= retry["MaxAttempts"] <= 10 and retry["BackoffRate"] > 1, name
+        assert retry["JitterStrategy"] == "FULL", name
+        # And no wait is longer than MaxDelaySeconds, so a task's retries take minutes at most, not hours
+        assert max(_waits(retry)) == retry["MaxDelaySeconds"] and sum(_waits(retry)) <= 90, name
 
 
 def _without(definition: dict, removed: str) -> dict:
