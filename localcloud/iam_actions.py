@@ -296,7 +296,66 @@ def _dynamodb(call: Call) -> list[_Request]:
     resources: dict[str, Mapping[str, str] | str] = {"table": {"TableName": table}}
     if call.params.get("IndexName"):
         resources = {"index": {"TableName": table, "IndexName": call.params["IndexName"]}}
-    return [_Request(resources)]
+    request = _Request(resources)
+    leading = _leading_keys(call, str(table))
+    if leading is not None:
+        request.context["dynamodb:LeadingKeys"] = leading
+        request.known = frozenset({"dynamodb:LeadingKeys"})
+    return [request]
+
+
+def _leading_keys(call: Call, table: str) -> tuple[str, ...] | None:
+    """dynamodb:LeadingKeys of a single-item or query call: the partition key value(s) it names (None when
+    the call names none the local cloud can read, so a policy conditioned on it fails loudly)."""
+    p = call.params
+    if call.operation in ("GetItem", "DeleteItem", "UpdateItem"):
+        item = p.get("Key")
+    elif call.operation == "PutItem":
+        item = p.get("Item")
+    elif call.operation == "Query":
+        return _query_leading_key(call, table)
+    else:
+        return None
+    hash_key = _hash_key_name(call, table)
+    if not isinstance(item, Mapping) or hash_key is None or hash_key not in item:
+        return None
+    return (_scalar(item[hash_key]),)
+
+
+def _query_leading_key(call: Call, table: str) -> tuple[str, ...] | None:
+    p = call.params
+    hash_key = _hash_key_name(call, table, p.get("IndexName"))
+    expression = str(p.get("KeyConditionExpression") or "")
+    names, values = p.get("ExpressionAttributeNames") or {}, p.get("ExpressionAttributeValues") or {}
+    for left, placeholder in re.findall(r"(#?\w+)\s*=\s*(:\w+)", expression):
+        attribute = names.get(left) if left.startswith("#") else left
+        if attribute == hash_key and placeholder in values:
+            return (_scalar(values[placeholder]),)
+    return None
+
+
+def _scalar(value: Any) -> str:
+    """A DynamoDB attribute value ({"S": "x"}, {"N": "1"}, {"B": b"..."}) as the condition key compares it."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        (inner,) = value.values()
+        return inner.decode() if isinstance(inner, bytes) else str(inner)
+    return str(value)
+
+
+def _hash_key_name(call: Call, table: str, index: str | None = None) -> str | None:
+    """The partition key attribute of `table` (or of its index), from the local cloud's own DynamoDB."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        found = dynamodb_backends[call.account][call.region].get_table(table)
+    except Exception:  # noqa: BLE001 - an unknown table: no leading key to give
+        return None
+    if index:
+        for idx in [*found.global_indexes, *found.indexes]:
+            if idx.name == index:
+                return next((k["AttributeName"] for k in idx.schema if k["KeyType"] == "HASH"), None)
+        return None
+    return str(found.hash_key_attr)
 
 
 def _states(call: Call) -> list[_Request]:

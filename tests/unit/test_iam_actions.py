@@ -226,3 +226,56 @@ def test_every_supplemented_action_exists_in_the_reference(data: IamData) -> Non
         assert service is not None, prefix
         for need in needs:
             assert service.action(need.action) is not None, f"{prefix}:{need.action} ({operation})"
+
+
+@pytest.fixture
+def lock_table() -> Any:
+    """A table in moto's in-process DynamoDB whose partition key is `pk` (as Lifeboat's lock table)."""
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="locks",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield ddb
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("GetItem", {"Key": {"pk": {"S": "lock#fraud-scoring"}}}),
+        ("DeleteItem", {"Key": {"pk": {"S": "lock#fraud-scoring"}}}),
+        ("PutItem", {"Item": {"pk": {"S": "lock#fraud-scoring"}, "holder": {"S": "x"}}}),
+        (
+            "Query",
+            {
+                "KeyConditionExpression": "#p = :w",
+                "ExpressionAttributeNames": {"#p": "pk"},
+                "ExpressionAttributeValues": {":w": {"S": "lock#fraud-scoring"}},
+            },
+        ),
+    ],
+)
+def test_item_calls_carry_their_leading_key(
+    data: IamData, lock_table: Any, operation: str, params: dict[str, Any]
+) -> None:
+    # Given a call on one item (or one partition) of a table keyed by `pk`
+    call = Call(_model("dynamodb"), operation, {"TableName": "locks", **params}, "us-east-1", ACCOUNT)
+    # When it is mapped
+    (only,) = authorizations(call, data)
+    # Then dynamodb:LeadingKeys is the partition key value, so a policy scoped by it can be evaluated
+    assert only.context["dynamodb:LeadingKeys"] == ("lock#fraud-scoring",)
+    assert "dynamodb:LeadingKeys" in only.known_keys
+
+
+def test_a_scan_names_no_leading_key(data: IamData, lock_table: Any) -> None:
+    # Given a scan (no partition named) / When it is mapped / Then no leading key is claimed for it
+    call = Call(_model("dynamodb"), "Scan", {"TableName": "locks"}, "us-east-1", ACCOUNT)
+    (only,) = authorizations(call, data)
+    assert "dynamodb:LeadingKeys" not in only.context
