@@ -455,7 +455,7 @@ def _states_callback(s: Scope, kind: str) -> list[Statement]:
 
 
 def _states_read(s: Scope) -> list[Statement]:
-    # Executions.running/describe/state_machine_arn and ExecutionHistory: Lifeboat's machines only (prefix).
+    # Executions (finding machines, listing, describing, histories): Lifeboat's machines only (prefix).
     prefix = s.machine_prefix
     return [
         _stmt("StatesFind", ["states:ListStateMachines"], ["*"]),

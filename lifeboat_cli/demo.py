@@ -112,21 +112,6 @@ class Watcher:
                     console.print(f"{self.at()}   step → {ev['stateEnteredEventDetails']['name']}")
 
 
-def watch_failover(plan: Any, d: Any, started: float, timeout: float) -> dict[str, Any] | None:
-    """Narrate alarms, decisions and state machine steps until the failover execution ends."""
-    watcher = Watcher(plan, d, started)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        watcher.poll()
-        if watcher.failovers:
-            desc = watcher.sfn.describe_execution(executionArn=watcher.failovers[-1])
-            if desc["status"] != "RUNNING":
-                watcher.poll()  # the last steps and the final ledger entry the execution wrote
-                return dict(desc)
-        time.sleep(0.5)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     from chalicelib.services.deps import deps
     from chalicelib.services.status import workload_status

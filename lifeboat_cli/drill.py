@@ -256,21 +256,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace, drill_id: str) -> int:
-    from chalicelib.adapters.drill_evidence import DrillEvidence
     from chalicelib.domain.drill_report import render_html, render_markdown
     from chalicelib.services import drills
     from chalicelib.services.deps import deps
-    from chalicelib.settings import get_settings
 
     try:
-        record = drills.get_drill(drill_id, deps())
+        d = deps()
+        record = drills.get_drill(drill_id, d)
     except drills.UnknownDrill as err:
         raise CliError(str(err)) from None
     if args.json:
         sys.stdout.write(record.model_dump_json(indent=2) + "\n")
         return OK
     # The report as stored in the evidence bucket, also written here so a browser can open it.
-    evidence = DrillEvidence(get_settings().evidence_bucket)
+    evidence = d.drill_evidence
     REPORTS.mkdir(exist_ok=True)
     base = REPORTS / f"{record.workload}-{record.drill_id}"
     page = evidence.report(record.workload, drill_id, "html") or render_html(record)

@@ -320,6 +320,7 @@ def cmd_failback_control(args: argparse.Namespace) -> int:
     from chalicelib.models.failback import ControlOutcome
     from chalicelib.services import failback_ops as ops
     from chalicelib.services.deps import Deps, deps
+    from chalicelib.services.executions import UnknownExecution
 
     controls: dict[str, Callable[[str, str, Deps, str], ControlOutcome]] = {
         "approve": ops.approve,
@@ -331,7 +332,7 @@ def cmd_failback_control(args: argparse.Namespace) -> int:
     }
     try:
         outcome = controls[args.command](args.execution, _caller(), deps(), args.reason)
-    except ops.UnknownExecution as err:
+    except UnknownExecution as err:
         err_console.print(f"[red]error:[/red] {err}")
         return USAGE
     except ops.ControlRefused as err:

@@ -111,7 +111,6 @@ class Canary:
         cloudwatch: Any,
         *,
         clock: Callable[[], datetime] = utc_now,
-        sleep: Callable[[float], None] = time.sleep,
         max_workers: int = 8,
     ) -> None:
         names = [t.name for t in targets]
@@ -120,7 +119,6 @@ class Canary:
         self.targets = list(targets)
         self._cloudwatch = cloudwatch
         self._clock = clock
-        self._sleep = sleep
         self._max_workers = max(1, max_workers)
 
     def probe_once(self, now: datetime | None = None) -> list[ProbeResult]:
@@ -137,15 +135,6 @@ class Canary:
                 Namespace=CANARY_NAMESPACE, MetricData=metric_data[i : i + _METRIC_DATA_BATCH]
             )
         return results
-
-    def probe_repeatedly(self, count: int, interval_s: float) -> list[list[ProbeResult]]:
-        """`count` probes, `interval_s` apart (for scripts that run a canary without the simulator)."""
-        rounds: list[list[ProbeResult]] = []
-        for i in range(count):
-            if i:
-                self._sleep(interval_s)
-            rounds.append(self.probe_once())
-        return rounds
 
 
 def probe(target: CanaryTarget) -> ProbeResult:

@@ -27,13 +27,10 @@ class AlarmReadings:
 
 
 class AlarmReader:
-    def __init__(self, cloudwatch: Any | None = None) -> None:
-        self._cw = cloudwatch
+    cloudwatch = aws.Client("cloudwatch")
 
-    @property
-    def cloudwatch(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._cw if self._cw is not None else aws.client("cloudwatch")
+    def __init__(self, cloudwatch: Any | None = None) -> None:
+        self.cloudwatch = cloudwatch
 
     def snapshots(self, names: Iterable[str], region: str | None = None) -> list[AlarmSnapshot]:
         cw = self.cloudwatch if region is None else aws.client("cloudwatch", region)
@@ -49,7 +46,7 @@ class AlarmReader:
             wanted = list(dict.fromkeys(names))
             if not wanted:
                 continue
-            cw = self._cw if self._cw is not None else aws.client("cloudwatch", region, fail_fast=True)
+            cw = AlarmReader.cloudwatch.of(self, region, fail_fast=True)
             try:
                 out.snapshots.extend(_describe(cw, wanted))
             except Exception as exc:

@@ -18,13 +18,11 @@ class AssetStateConflict(RuntimeError):
 
 
 class AssetStateStore:
+    ddb = aws.Client("dynamodb")
+
     def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
         self.table_name = table_name
-        self._ddb = dynamodb
-
-    @property
-    def ddb(self) -> Any:
-        return self._ddb if self._ddb is not None else aws.client("dynamodb")
+        self.ddb = dynamodb
 
     @staticmethod
     def _key(workload: str, asset: str) -> dict[str, Any]:

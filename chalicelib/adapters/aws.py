@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 import boto3
 from botocore.config import Config
@@ -100,6 +100,41 @@ def factory() -> ClientFactory:
 def client(service: str, region: str | None = None, *, fail_fast: bool = False) -> Any:
     """Shorthand for `factory().client(service, region, fail_fast=...)`."""
     return factory().client(service, region, fail_fast=fail_fast)
+
+
+class Client:
+    """An adapter's AWS client, declared once on its class: the client it was handed (a test's fake, the local
+    cloud's), else the factory's for the current settings. Asked on each use, never kept by the adapter: the
+    factory caches, and resetting it (local cloud, tests) must reach every adapter.
+
+        class Ledger:
+            ddb = aws.Client("dynamodb")
+
+            def __init__(self, table: str, dynamodb: Any | None = None) -> None:
+                self.ddb = dynamodb  # None: the factory's
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._slot = f"_{service}_client"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}_client"
+
+    @overload
+    def __get__(self, adapter: None, owner: type) -> Client: ...
+    @overload
+    def __get__(self, adapter: object, owner: type | None = None) -> Any: ...
+    def __get__(self, adapter: object | None, owner: type | None = None) -> Any:
+        return self if adapter is None else self.of(adapter)
+
+    def __set__(self, adapter: object, given: Any | None) -> None:
+        vars(adapter)[self._slot] = given
+
+    def of(self, adapter: object, region: str | None = None, *, fail_fast: bool = False) -> Any:
+        """The client handed to `adapter` (for every region), else the factory's for `region`."""
+        given = vars(adapter).get(self._slot)
+        return given if given is not None else client(self.service, region, fail_fast=fail_fast)
 
 
 def reset() -> None:

@@ -19,13 +19,10 @@ class DrillRequestFailed(RuntimeError):
 
 
 class DrillRequests:
-    def __init__(self, events: Any | None = None) -> None:
-        self._events = events
+    events = aws.Client("events")
 
-    @property
-    def events(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._events if self._events is not None else aws.client("events")
+    def __init__(self, events: Any | None = None) -> None:
+        self.events = events
 
     def publish(self, request: DrillRequest) -> str:
         """Put the request on the default bus; returns the event id."""

@@ -13,14 +13,11 @@ VERIFICATION_PREFIX = "verification/"
 
 
 class EvidenceStore:
+    s3 = aws.Client("s3")
+
     def __init__(self, bucket: str, s3: Any | None = None) -> None:
         self.bucket = bucket
-        self._s3 = s3
-
-    @property
-    def s3(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._s3 if self._s3 is not None else aws.client("s3")
+        self.s3 = s3
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -33,8 +33,10 @@ class OncePerEvent:
 
 
 class IdempotentEvents:
+    dynamodb = aws.Client("dynamodb")
+
     def __init__(self, dynamodb: Any | None = None) -> None:
-        self._dynamodb = dynamodb
+        self.dynamodb = dynamodb
         self._guards: dict[tuple[str, str], OncePerEvent] = {}
         self._lock = threading.Lock()
 
@@ -58,8 +60,7 @@ class IdempotentEvents:
                     idempotent_function,
                 )
 
-                client = self._dynamodb if self._dynamodb is not None else aws.client("dynamodb")
-                store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
+                store = DynamoDBPersistenceLayer(table_name=table, boto3_client=self.dynamodb)
                 config = IdempotencyConfig(
                     event_key_jmespath="id", expires_after_seconds=int(expires_after.total_seconds())
                 )

@@ -50,6 +50,8 @@ class Ledger:
     """Append-only decision log plus a versioned state record per workload (the ledger table), and the
     claims and control items that coordinate operations (the lock table, `control_table`)."""
 
+    ddb = aws.Client("dynamodb")
+
     def __init__(
         self,
         table_name: str,
@@ -60,7 +62,7 @@ class Ledger:
     ) -> None:
         self.table_name = table_name
         self.control_table_name = control_table
-        self._ddb = dynamodb
+        self.ddb = dynamodb
         self._clock = clock
 
     @property
@@ -71,11 +73,6 @@ class Ledger:
                 "never in the append-only ledger table"
             )
         return self.control_table_name
-
-    @property
-    def ddb(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._ddb if self._ddb is not None else aws.client("dynamodb")
 
     # -- entries ---------------------------------------------------------------------------------
     def record(

@@ -26,15 +26,12 @@ def _pk(workload: str) -> str:
 
 
 class LockTable:
+    ddb = aws.Client("dynamodb")
+
     def __init__(self, table_name: str, dynamodb: Any | None = None, *, clock: Clock = utc_now) -> None:
         self.table_name = table_name
-        self._ddb = dynamodb
+        self.ddb = dynamodb
         self._clock = clock
-
-    @property
-    def ddb(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._ddb if self._ddb is not None else aws.client("dynamodb")
 
     def acquire(self, workload: str, holder: str, operation: str, lease: timedelta) -> LockInfo:
         """Take the lock, or renew it if `holder` already has it; raise LockHeld otherwise."""

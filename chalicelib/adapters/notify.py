@@ -12,20 +12,17 @@ MAX_SUBJECT = 100  # SNS rejects longer subjects
 
 
 class Notifier:
-    def __init__(self, sns: Any | None = None, sts: Any | None = None) -> None:
-        self._sns = sns
-        self._sts = sts
-        self._account: str | None = None
+    sns = aws.Client("sns")
+    sts = aws.Client("sts")
 
-    @property
-    def sns(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._sns if self._sns is not None else aws.client("sns")
+    def __init__(self, sns: Any | None = None, sts: Any | None = None) -> None:
+        self.sns = sns
+        self.sts = sts
+        self._account: str | None = None
 
     def _account_id(self) -> str:
         if self._account is None:
-            sts = self._sts or aws.client("sts")
-            self._account = sts.get_caller_identity()["Account"]
+            self._account = self.sts.get_caller_identity()["Account"]
         return self._account
 
     def topic_arn(self, plan: DRPlan) -> str:

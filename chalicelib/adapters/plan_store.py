@@ -55,6 +55,8 @@ def _collect(named_texts: list[tuple[str, str]]) -> list[DRPlan]:
 class S3PlanStore:
     """Plans as YAML objects under a prefix; cached briefly because warm Lambdas read them on every event."""
 
+    s3 = aws.Client("s3")
+
     def __init__(
         self,
         bucket: str,
@@ -66,16 +68,11 @@ class S3PlanStore:
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix
-        self._s3 = s3
+        self.s3 = s3
         self._ttl = ttl_seconds
         self._monotonic = monotonic
         self._cache: tuple[float, list[DRPlan]] | None = None
         self._lock = threading.Lock()
-
-    @property
-    def s3(self) -> Any:
-        # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
-        return self._s3 if self._s3 is not None else aws.client("s3")
 
     def all(self) -> list[DRPlan]:
         with self._lock:
@@ -131,7 +128,3 @@ class DirectoryPlanStore:
             if plan.workload == workload:
                 return plan
         raise UnknownWorkload(workload)
-
-
-def plans_naming_alarm(store: PlanStore, alarm: str) -> list[DRPlan]:
-    return [p for p in store.all() if alarm in p.trigger.alarms]

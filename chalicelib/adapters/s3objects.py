@@ -226,11 +226,6 @@ def is_versioned(s3: Any, bucket: str) -> bool:
         return False
 
 
-def common_prefixes(s3: Any, bucket: str, prefix: str) -> list[str]:
-    """The "directories" directly under `prefix` (relative, each ending in '/'), in key order."""
-    return directories(s3, bucket, prefix)[0]
-
-
 def directories(s3: Any, bucket: str, prefix: str) -> tuple[list[str], bool]:
     """(the "directories" directly under `prefix`, whether objects sit directly under it too)."""
     out: list[str] = []

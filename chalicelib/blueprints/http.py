@@ -193,7 +193,7 @@ def _error_for(exc: Exception, workload_in: Location = "path") -> ApiError | Non
             str(exc),
             [api().Problem(field="workload", location=workload_in, problem=str(exc))],
         )
-    if isinstance(exc, UnknownExecution | failback_ops.UnknownExecution):
+    if isinstance(exc, UnknownExecution):
         return ApiError(
             404, "NotFound", str(exc), [api().Problem(field="id", location="path", problem=str(exc))]
         )

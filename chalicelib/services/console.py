@@ -29,7 +29,6 @@ from chalicelib.services.executions import resolve_execution, split_machine_name
 from chalicelib.services.operations import FailoverPlanPreview
 from chalicelib.services.status import WorkloadStatus, workload_status
 from chalicelib.services.unavailable import FeatureUnavailable
-from chalicelib.services.verification import asset_states
 from chalicelib.services.workload_lock import OperationConflict, Unlocked, conflict
 from chalicelib.services.workload_lock import unlock as unlock_workload
 
@@ -166,7 +165,7 @@ def console_status(plan: DRPlan, d: Deps, *, probe: bool = False) -> ConsoleStat
     base = workload_status(plan, d, probe=probe)
     asset_error = None
     try:  # kept per asset by replication events and verification runs
-        states = {s.asset: s for s in asset_states(d).all(plan.workload)}
+        states = {s.asset: s for s in d.asset_states.all(plan.workload)}
     except Exception as exc:  # status must still show everything else
         states, asset_error = {}, f"{type(exc).__name__}: {exc}"
     state = base.state

@@ -1,11 +1,16 @@
-"""The adapters a use case needs, built once per process from settings, on first use (never at import)."""
+"""The adapters a use case needs, built once per process from settings, on first use (never at import).
+
+Every adapter is a typed field of `Deps`: the ones nearly every function calls are built with it, the others
+when first read. A test hands a use case its fakes by building `Deps` with them or assigning a field
+(`d.evidence = FakeEvidence()`).
+"""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.alarms import AlarmReader
@@ -21,10 +26,14 @@ from chalicelib.clock import Clock, utc_now
 from chalicelib.settings import Settings, get_settings, overridden
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.asset_state import AssetStateStore
     from chalicelib.adapters.buckets import Buckets
     from chalicelib.adapters.drill_dataset import DrillDataset
+    from chalicelib.adapters.drill_evidence import DrillEvidence
     from chalicelib.adapters.drill_requests import DrillRequests
+    from chalicelib.adapters.evidence import EvidenceStore
     from chalicelib.adapters.idempotency import IdempotentEvents
+    from chalicelib.adapters.resources import ResourceReader
 
 
 @dataclass
@@ -38,11 +47,23 @@ class Deps:
     alarms: AlarmReader
     executions: Executions
     clock: Clock = utc_now
-    extras: dict[str, Any] = field(default_factory=dict)
     models: ModelInspector = field(default_factory=ModelInspector)
+    # What the fields below name their tables and buckets from: the settings `build` was given (in the local
+    # cloud, a copy's own: a field read later outside `settings.environment` still names the copy's bucket).
+    # None (a test's Deps): the current settings when the field is first read.
+    settings: Settings | None = None
+
+    def _settings(self) -> Settings:
+        return self.settings if self.settings is not None else get_settings()
 
     # Built on first use, their modules imported then (a function's cold start pays only for what it uses);
     # each asks the client factory for its clients. Tests assign their own (`d.buckets = fake`).
+    @cached_property
+    def asset_states(self) -> AssetStateStore:
+        from chalicelib.adapters.asset_state import AssetStateStore
+
+        return AssetStateStore(self._settings().ledger_table)
+
     @cached_property
     def buckets(self) -> Buckets:
         from chalicelib.adapters.buckets import Buckets
@@ -56,16 +77,34 @@ class Deps:
         return DrillDataset()
 
     @cached_property
+    def drill_evidence(self) -> DrillEvidence:
+        from chalicelib.adapters.drill_evidence import DrillEvidence
+
+        return DrillEvidence(self._settings().evidence_bucket)
+
+    @cached_property
     def drill_requests(self) -> DrillRequests:
         from chalicelib.adapters.drill_requests import DrillRequests
 
         return DrillRequests()
 
     @cached_property
+    def evidence(self) -> EvidenceStore:
+        from chalicelib.adapters.evidence import EvidenceStore
+
+        return EvidenceStore(self._settings().evidence_bucket)
+
+    @cached_property
     def idempotency(self) -> IdempotentEvents:
         from chalicelib.adapters.idempotency import IdempotentEvents
 
         return IdempotentEvents()
+
+    @cached_property
+    def resources(self) -> ResourceReader:
+        from chalicelib.adapters.resources import ResourceReader
+
+        return ResourceReader()
 
 
 _deps: Deps | None = None
@@ -84,6 +123,7 @@ def build(s: Settings | None = None) -> Deps:
         notifier=Notifier(),
         alarms=AlarmReader(),
         executions=Executions(s.state_machine_prefix),
+        settings=s,
     )
 
 

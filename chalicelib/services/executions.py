@@ -1,5 +1,5 @@
-"""Lifeboat's executions as operators see them: lists, and one execution's steps, timings and decisions
-(from the Step Functions history and the ledger)."""
+"""Lifeboat's executions as operators see them: lists, finding one by name or ARN, and one execution's steps,
+timings and decisions (from the Step Functions history and the ledger)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chalicelib.adapters.history import ExecutionHistory
 from chalicelib.domain.history import Step, steps_from_history
 from chalicelib.models.api import EXECUTION_ARN, ExecutionRef, execution_id
 from chalicelib.models.ledger import LedgerEntry
@@ -19,10 +18,10 @@ DECISION_SCAN = 500  # ledger entries read to find an execution's decisions
 
 
 class UnknownExecution(LookupError):
-    """No Lifeboat execution has that name or ARN."""
+    """No Lifeboat execution (of that kind, when one is asked for) has that name or ARN."""
 
-    def __init__(self, ref: str) -> None:
-        super().__init__(f"no Lifeboat execution {ref!r}")
+    def __init__(self, ref: str, kind: str | None = None) -> None:
+        super().__init__(f"no {kind or 'Lifeboat'} execution {ref!r}")
 
 
 class ExecutionSummary(BaseModel):
@@ -51,11 +50,6 @@ class ExecutionDetail(ExecutionSummary):
     cause: str | None = None
     steps: list[Step] = Field(description="Every state visited, in order, with timings and results.")
     decisions: list[LedgerEntry] = Field(description="Ledger entries about this execution, oldest first.")
-
-
-def history(d: Deps) -> ExecutionHistory:
-    found = d.extras.get("history")
-    return found if isinstance(found, ExecutionHistory) else ExecutionHistory(d.executions.prefix)
 
 
 def _utc(value: Any) -> datetime | None:
@@ -118,53 +112,63 @@ def list_executions(
     """Most recent first, across the workload's state machines (or every Lifeboat state machine)."""
     if workload is not None:
         d.plans.get(workload)  # unknown workload -> UnknownWorkload (404)
-    h = history(d)
+    sfn = d.executions
     workloads = _workloads(d)
     rows: list[dict[str, Any]] = []
-    for machine, arn in h.state_machines().items():
-        owner, _ = split_machine_name(machine, h.prefix, workloads)
+    for machine, arn in sfn.state_machines().items():
+        owner, _ = split_machine_name(machine, sfn.prefix, workloads)
         if workload is not None and owner != workload:
             continue
-        rows += h.executions(arn, status=status, limit=limit)
+        rows += sfn.recent(arn, status=status, limit=limit)
     now = d.clock()
-    summaries = [_summary(r, h.prefix, workloads, now) for r in rows]
+    summaries = [_summary(r, sfn.prefix, workloads, now) for r in rows]
     summaries.sort(key=lambda s: s["started_at"] or datetime.min.replace(tzinfo=UTC), reverse=True)
     return ExecutionList(executions=[ExecutionSummary(**s) for s in summaries[:limit]])
 
 
-def resolve_execution(ref: ExecutionRef, d: Deps) -> dict[str, Any]:
-    """DescribeExecution of the execution `ref` names, provided it belongs to a Lifeboat state machine."""
-    h = history(d)
+def resolve_execution(ref: ExecutionRef, d: Deps, kind: str | None = None) -> dict[str, Any]:
+    """DescribeExecution of the execution `ref` names, provided it belongs to a Lifeboat state machine (of
+    `kind`, when given: failback, failover...); UnknownExecution otherwise."""
+    sfn = d.executions
+    # The plans' workloads tell a machine's kind and order the search by name; an ARN alone needs neither.
+    workloads = _workloads(d) if kind is not None or ref.arn is None else []
+    kind_machines = {sfn.state_machine_name(w, kind) for w in workloads} if kind else set()
+
+    def of_kind(machine: str) -> bool:
+        # By name for the plans' workloads (a long name is cut at 80 characters), by shape for the others.
+        if kind is None or machine in kind_machines:
+            return True
+        return split_machine_name(machine, sfn.prefix, workloads)[1] == kind
+
     if ref.arn is not None:
         match = EXECUTION_ARN.match(ref.arn)
-        if match is None or not h.owns(match["machine"]):
-            raise UnknownExecution(ref.arn)
-        found = h.describe(ref.arn)
+        if match is None or not sfn.owns(match["machine"]) or not of_kind(match["machine"]):
+            raise UnknownExecution(ref.arn, kind)
+        found = sfn.find(ref.arn)
         if found is None:
-            raise UnknownExecution(ref.arn)
+            raise UnknownExecution(ref.arn, kind)
         return found
     # A name: try each Lifeboat state machine, those whose kind-workload the name starts with first.
-    machines = h.state_machines()
-    workloads = _workloads(d)
+    machines = {name: arn for name, arn in sfn.state_machines().items() if of_kind(name)}
 
     def likely(item: tuple[str, str]) -> int:
-        workload, kind = split_machine_name(item[0], h.prefix, workloads)
-        return 0 if workload and ref.name.startswith(f"{kind}-{workload}-") else 1
+        workload, machine_kind = split_machine_name(item[0], sfn.prefix, workloads)
+        return 0 if workload and ref.name.startswith(f"{machine_kind}-{workload}-") else 1
 
     for _, machine_arn in sorted(machines.items(), key=likely):
-        found = h.describe(machine_arn.replace(":stateMachine:", ":execution:") + f":{ref.name}")
+        found = sfn.find(machine_arn.replace(":stateMachine:", ":execution:") + f":{ref.name}")
         if found is not None:
             return found
-    raise UnknownExecution(ref.name)
+    raise UnknownExecution(ref.name, kind)
 
 
 def get_execution(ref: ExecutionRef, d: Deps) -> ExecutionDetail:
     desc = resolve_execution(ref, d)
-    h = history(d)
+    sfn = d.executions
     workloads = _workloads(d)
-    summary = _summary(desc, h.prefix, workloads, d.clock())
+    summary = _summary(desc, sfn.prefix, workloads, d.clock())
     arn = summary["arn"]
-    steps = steps_from_history(h.events(arn))
+    steps = steps_from_history(sfn.events(arn))
     payload = _json(desc.get("input"))
     fields = payload if isinstance(payload, dict) else {}
     decisions: list[LedgerEntry] = []

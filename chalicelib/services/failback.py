@@ -4,7 +4,6 @@ and conclude. Each is one use case over the plan, the adapters and the pure rule
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any, get_args
 
@@ -41,9 +40,10 @@ from chalicelib.models.failback import (
 from chalicelib.models.failover import ContextInput, TaskInput
 from chalicelib.models.plan import ROLES, DRPlan, S3Asset
 from chalicelib.observability import emit, logger
+from chalicelib.services import conclusion
+from chalicelib.services.conclusion import Ending, error_cause
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
-from chalicelib.services.truth import holds_lock, record_truth, recorded_conclusion
 
 ALL_ON_SECONDARY = {"primary": 0, "secondary": 100}
 AUTO_HEALTH_KEY = "failback-auto"
@@ -362,14 +362,6 @@ def record_failback(inp: ContextInput, d: Deps) -> FailbackMeasurement:
     return measured
 
 
-def _cause(error: dict[str, Any]) -> str:
-    cause = error.get("Cause") or ""
-    try:
-        return str(json.loads(cause).get("errorMessage", cause))
-    except (ValueError, AttributeError):
-        return str(cause)
-
-
 def _reason(plan: DRPlan, outcome: str, ctx: dict[str, Any]) -> str:
     error = ctx.get("error") or {}
     if outcome == "completed":
@@ -381,7 +373,7 @@ def _reason(plan: DRPlan, outcome: str, ctx: dict[str, Any]) -> str:
         )
     if outcome == "refused":
         if error:
-            return f"failback refused: {_cause(error)}"
+            return f"failback refused: {error_cause(error)}"
         approval = ctx.get("approval") or {}
         if approval.get("action") == "reject":
             words = f": {approval['reason']}" if approval.get("reason") else ""
@@ -399,7 +391,7 @@ def _reason(plan: DRPlan, outcome: str, ctx: dict[str, Any]) -> str:
         )
     share = _share_reached(ctx)
     where = f"after {share}% of traffic had moved to the primary" if share else "before any traffic moved"
-    return f"failback failed {where}: {error.get('Error', 'unknown error')}: {_cause(error)}"
+    return f"failback failed {where}: {error.get('Error', 'unknown error')}: {error_cause(error)}"
 
 
 def _share_reached(ctx: dict[str, Any]) -> int:
@@ -408,7 +400,7 @@ def _share_reached(ctx: dict[str, Any]) -> int:
     return int(step.get("primary") or 0)
 
 
-def _reconcile(plan: DRPlan, d: Deps) -> None:
+def _reconcile(plan: DRPlan, ctx: dict[str, Any], d: Deps) -> None:
     """After a failure, by the lock holder: the secondary served before the failback began, so it takes
     everything back (the read-back that follows records whether that worked)."""
     try:
@@ -419,72 +411,44 @@ def _reconcile(plan: DRPlan, d: Deps) -> None:
         logger.error("reconcile failed", workload=plan.workload, error=str(exc))
 
 
-_SUBJECTS = {
-    "completed": "[Lifeboat] {w} failed back to {p}",
-    "refused": "[Lifeboat] {w}: failback refused - {where}",
-    "rolled_back": "[Lifeboat] {w}: failback ROLLED BACK to {s} - {where}",
-    "aborted": "[Lifeboat] {w}: failback aborted - {where}",
-    "failed": "[Lifeboat] {w}: FAILBACK FAILED - {where}",
-}
-
-
-def conclude(inp: FailbackConcludeInput, d: Deps) -> FailbackConcluded:
-    """Every outcome ends here: leave traffic clean, read it back, record what is true, notify. A run that
-    concluded already (this task's answer was lost after its work, then the Catch or a retry ran it again)
-    concludes nothing twice: it gets the conclusion it recorded."""
-    plan = d.plans.get(inp.workload)
-    earlier = recorded_conclusion(plan, inp.execution, "failback", get_args(FailbackOutcome), d)
-    if earlier is not None:  # a completed failback whose answer was lost must not be rolled back now
-        return FailbackConcluded(
-            status=earlier.outcome,  # type: ignore[arg-type]
-            reason=earlier.reason,
-            traffic=earlier.detail.get("traffic_after"),
-            active_region=earlier.detail.get("active_region"),
-            serving=str(earlier.detail.get("serving", "")),
-        )
-    ctx = inp.context
-    outcome = inp.outcome
-    if outcome == "refused" and (ctx.get("error") or {}).get("Error") not in (None, "LockHeld"):
-        outcome = "failed"
-    if outcome == "failed" and holds_lock(plan.workload, inp.execution, d):
-        _reconcile(plan, d)
-    truth = record_truth(plan, inp.execution, d)
-    reason = f"{_reason(plan, outcome, ctx)}; {truth.serving}"
-    keys = ("requested_by", "auto", "readiness", "approval", "rollout", "gates", "decision", "rollback")
-    detail = {k: ctx[k] for k in (*keys, "outcome", "error") if k in ctx}
-    detail.update(traffic_after=truth.weights, active_region=truth.active_region, serving=truth.serving)
-    if truth.read_error:
-        detail["traffic_read_error"] = truth.read_error
-    d.ledger.record(
-        plan.workload,
-        "failback",
-        outcome,
-        reason,
-        actor=str(ctx.get("requested_by", "lifeboat")),
-        execution=inp.execution,
-        detail=detail,
-    )
-    d.ledger.mark_concluded(plan.workload, inp.execution, "execution")
-    d.ledger.delete_control(plan.workload, control_key(inp.execution))  # its flags and tokens are dead now
+def _recorded(plan: DRPlan, execution: str, outcome: str, d: Deps) -> None:
+    d.ledger.delete_control(plan.workload, control_key(execution))  # its flags and tokens are dead now
     if outcome == "rolled_back":
         # The primary just failed a gate: an auto failback must see a fresh healthy window first.
         d.ledger.delete_control(plan.workload, AUTO_HEALTH_KEY)
-    emit(f"Failback{outcome.title().replace('_', '')}", 1, workload=plan.workload)
-    subject = _SUBJECTS[outcome].format(
-        w=plan.workload, p=plan.regions.primary, s=plan.regions.secondary, where=truth.where
-    )
-    _publish(plan, subject, reason, {"execution": inp.execution, **detail}, d)
-    return FailbackConcluded(
-        status=outcome,
-        reason=reason,
-        traffic=truth.weights,
-        active_region=truth.active_region,
-        serving=truth.serving,
-    )
 
 
-def _publish(plan: DRPlan, subject: str, reason: str, facts: dict[str, Any], d: Deps) -> None:
-    try:
-        d.notifier.publish(plan, subject, reason, facts)
-    except Exception as exc:  # a notification failure must not hide the outcome
-        logger.error("notification failed", workload=plan.workload, error=str(exc))
+ENDING = Ending(
+    kind="failback",
+    outcomes=get_args(FailbackOutcome),
+    detail_keys=(
+        "requested_by",
+        "auto",
+        "readiness",
+        "approval",
+        "rollout",
+        "gates",
+        "decision",
+        "rollback",
+        "outcome",
+        "error",
+    ),
+    subjects={
+        "completed": "[Lifeboat] {w} failed back to {p}",
+        "refused": "[Lifeboat] {w}: failback refused - {where}",
+        "rolled_back": "[Lifeboat] {w}: failback ROLLED BACK to {s} - {where}",
+        "aborted": "[Lifeboat] {w}: failback aborted - {where}",
+        "failed": "[Lifeboat] {w}: FAILBACK FAILED - {where}",
+    },
+    reason=_reason,
+    reconcile=_reconcile,
+    recorded=_recorded,
+)
+
+
+def conclude(inp: FailbackConcludeInput, d: Deps) -> FailbackConcluded:
+    """Every outcome ends here (`services.conclusion`): a failed run's holder gives all traffic back to the
+    secondary, then traffic is read back, recorded and notified."""
+    return conclusion.conclude(
+        ENDING, FailbackConcluded, inp.workload, inp.execution, inp.outcome, inp.context, d
+    )

@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.executions import TokenExpired
 from chalicelib.adapters.traffic import TrafficNotConverged
 from chalicelib.clock import parse_timestamp
 from chalicelib.domain.failback import should_auto_failback
+from chalicelib.models.api import ExecutionRef
 from chalicelib.models.failback import (
     AutoFailbackReport,
     ControlAction,
@@ -32,6 +32,7 @@ from chalicelib.models.failback import (
 )
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
+from chalicelib.services.executions import UnknownExecution, resolve_execution
 from chalicelib.services.failback import (
     ALL_ON_SECONDARY,
     AUTO_HEALTH_KEY,
@@ -49,10 +50,6 @@ VERIFY_ATTEMPTS = 10
 
 class ControlRefused(RuntimeError):
     """The control does not apply to the execution as it stands (not waiting, already over...)."""
-
-
-class UnknownExecution(LookupError):
-    """No failback execution has that name or ARN."""
 
 
 # -- start ---------------------------------------------------------------------------------------------------
@@ -92,34 +89,24 @@ def start_failback(
 
 
 # -- finding an execution ----------------------------------------------------------------------------------
-def resolve_execution(ref: str, d: Deps) -> tuple[dict[str, Any], str]:
-    """(DescribeExecution, workload) of a failback execution given by ARN or by name."""
-    candidates: list[str] = []
-    if ref.startswith("arn:"):
-        candidates.append(ref)
-    else:
-        for plan in d.plans.all():
-            try:
-                machine = d.executions.state_machine_arn(plan.workload, "failback")
-            except LookupError:
-                continue
-            candidates.append(machine.replace(":stateMachine:", ":execution:") + f":{ref}")
-    for arn in candidates:
-        try:
-            desc = d.executions.describe(arn)
-        except Exception as exc:
-            if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn", "ValidationException"):
-                continue
-            raise
-        workload = json.loads(desc.get("input") or "{}").get("workload")
-        machine = str(desc.get("stateMachineArn", ""))
-        if workload and machine.endswith(":" + d.executions.state_machine_name(workload, "failback")):
-            return desc, str(workload)
-    raise UnknownExecution(f"no failback execution {ref!r}")
+def _failback(ref: str, d: Deps) -> tuple[dict[str, Any], str]:
+    """(DescribeExecution, workload) of a failback execution given by ARN or by name; UnknownExecution
+    unless it is one of Lifeboat's failbacks, run by the failback machine of the workload it names."""
+    named = (
+        ExecutionRef(arn=ref, name=ref.rsplit(":", 1)[-1])
+        if ref.startswith("arn:")
+        else ExecutionRef(name=ref)
+    )
+    desc = resolve_execution(named, d, kind="failback")
+    workload = json.loads(desc.get("input") or "{}").get("workload")
+    machine = str(desc.get("stateMachineArn", ""))
+    if not workload or not machine.endswith(":" + d.executions.state_machine_name(workload, "failback")):
+        raise UnknownExecution(ref, "failback")
+    return desc, str(workload)
 
 
 def _running(ref: str, action: ControlAction, d: Deps) -> tuple[str, str]:
-    desc, workload = resolve_execution(ref, d)
+    desc, workload = _failback(ref, d)
     if desc["status"] != "RUNNING":
         raise ControlRefused(f"{desc['name']} is {desc['status']}: nothing to {action}")
     return str(desc["executionArn"]), workload
@@ -293,7 +280,7 @@ def _verified(plan: Any, d: Deps, sleep: Callable[[float], None]) -> dict[str, i
 
 # -- describe ------------------------------------------------------------------------------------------------
 def describe_failback(ref: str, d: Deps) -> FailbackView:
-    desc, workload = resolve_execution(ref, d)
+    desc, workload = _failback(ref, d)
     execution = str(desc["executionArn"])
     ctl = load_control(workload, execution, d)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, get_args
@@ -36,10 +35,12 @@ from chalicelib.models.failover import (
 )
 from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.observability import emit, logger
+from chalicelib.services import conclusion
+from chalicelib.services.conclusion import Ending, error_cause
 from chalicelib.services.deps import Deps
 from chalicelib.services.reach import read_trigger_alarms, replica_exposure
 from chalicelib.services.smoke import last_smoke_passed, run_smoke
-from chalicelib.services.truth import holds_lock, record_truth, recorded_conclusion
+from chalicelib.services.truth import Truth
 
 REPLICATION_POLL = timedelta(seconds=5)
 
@@ -281,26 +282,17 @@ def _reason(plan: DRPlan, outcome: str, ctx: dict[str, Any]) -> str:
         return "failover suppressed: " + (ctx.get("recheck") or {}).get("reason", "trigger no longer holds")
     if outcome == "refused":
         if error:
-            return f"failover refused: {_cause(error)}"
+            return f"failover refused: {error_cause(error)}"
         smoke = ctx.get("smoke_backup") or {}
         return f"failover refused: backup unhealthy ({smoke.get('reason', 'smoke test failed')})"
     smoke_after = ctx.get("smoke_after") or {}
     if smoke_after and not smoke_after.get("passed", True):
         why = f"post-switch validation failed ({smoke_after.get('reason')})"
     else:
-        why = f"{error.get('Error', 'unknown error')}: {_cause(error)}"
+        why = f"{error.get('Error', 'unknown error')}: {error_cause(error)}"
     if outcome == "unvalidated":
         return f"failover UNVALIDATED: traffic moved to {plan.regions.secondary}, then the run failed: {why}"
     return f"failover failed: {why}"
-
-
-def _cause(error: dict[str, Any]) -> str:
-    cause = error.get("Cause", "")
-    try:
-        parsed = json.loads(cause)
-        return str(parsed.get("errorMessage", cause))
-    except (ValueError, AttributeError):
-        return str(cause)
 
 
 def _reconcile(plan: DRPlan, ctx: dict[str, Any], d: Deps) -> None:
@@ -327,37 +319,15 @@ def _reconcile(plan: DRPlan, ctx: dict[str, Any], d: Deps) -> None:
         logger.error("reconcile: restoring failed", workload=plan.workload, error=str(exc))
 
 
-def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
-    """Every outcome ends here: leave traffic clean, read it back, record what is true, notify.
+def _judge(plan: DRPlan, outcome: str, truth: Truth) -> str:
+    # Traffic moved to the secondary and stayed there: not "failed" (nothing changed) but unvalidated.
+    return "unvalidated" if truth.active_region == plan.regions.secondary else outcome
 
-    "failed" (nothing changed, or it was undone: the primary serves) and "unvalidated" (traffic moved to
-    the secondary, then the run failed before validating it) are different outcomes; both record the
-    read-back, so the active region and the cooldown follow traffic, not the path the run took. A run that
-    concluded already (this task's answer was lost after its work, then the Catch or a retry ran it again)
-    concludes nothing twice: it gets the conclusion it recorded.
-    """
-    plan = d.plans.get(inp.workload)
-    earlier = recorded_conclusion(plan, inp.execution, "failover", get_args(FailoverOutcome), d)
-    if earlier is not None:
-        return Concluded(
-            status=earlier.outcome,  # type: ignore[arg-type]
-            reason=earlier.reason,
-            traffic=earlier.detail.get("traffic_after"),
-            active_region=earlier.detail.get("active_region"),
-            serving=str(earlier.detail.get("serving", "")),
-        )
-    ctx = inp.context
-    outcome: FailoverOutcome = inp.outcome
-    if outcome == "refused" and (ctx.get("error") or {}).get("Error") not in (None, "LockHeld"):
-        outcome = "failed"
-    holder = holds_lock(plan.workload, inp.execution, d)
-    if outcome == "failed" and holder:
-        _reconcile(plan, ctx, d)
-    truth = record_truth(plan, inp.execution, d)
-    if outcome == "failed" and holder and truth.active_region == plan.regions.secondary:
-        outcome = "unvalidated"
-    reason = f"{_reason(plan, outcome, ctx)}; {truth.serving}"
-    keys = (
+
+ENDING = Ending(
+    kind="failover",
+    outcomes=get_args(FailoverOutcome),
+    detail_keys=(
         "trigger",
         "mode",
         "recheck",
@@ -368,40 +338,28 @@ def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
         "outcome",
         "error",
         "replication",
-    )
-    detail = {k: ctx[k] for k in keys if k in ctx}
-    detail.update(traffic_after=truth.weights, active_region=truth.active_region, serving=truth.serving)
-    if truth.read_error:
-        detail["traffic_read_error"] = truth.read_error
-    d.ledger.record(
-        plan.workload,
-        "failover",
-        outcome,
-        reason,
-        actor=str(ctx.get("requested_by", "lifeboat")),
-        execution=inp.execution,
-        detail=detail,
-    )
-    d.ledger.mark_concluded(plan.workload, inp.execution, "execution")
-    emit(f"Failover{outcome.capitalize()}", 1, workload=plan.workload)
-    subject = {
-        "completed": f"[Lifeboat] {plan.workload} failed over to {plan.regions.secondary}",
-        "suppressed": f"[Lifeboat] {plan.workload}: failover suppressed - {truth.where}",
-        "refused": f"[Lifeboat] {plan.workload}: failover refused - {truth.where}",
-        "failed": f"[Lifeboat] {plan.workload}: FAILOVER FAILED - {truth.where}",
-        "unvalidated": f"[Lifeboat] {plan.workload}: FAILOVER UNVALIDATED - {truth.where}",
-    }[outcome]
-    try:
-        d.notifier.publish(plan, subject, reason, {"execution": inp.execution, **detail})
-    except Exception as exc:  # a notification failure must not hide the outcome
-        logger.error("notification failed", workload=plan.workload, error=str(exc))
-    return Concluded(
-        status=outcome,
-        reason=reason,
-        traffic=truth.weights,
-        active_region=truth.active_region,
-        serving=truth.serving,
-    )
+    ),
+    subjects={
+        "completed": "[Lifeboat] {w} failed over to {s}",
+        "suppressed": "[Lifeboat] {w}: failover suppressed - {where}",
+        "refused": "[Lifeboat] {w}: failover refused - {where}",
+        "failed": "[Lifeboat] {w}: FAILOVER FAILED - {where}",
+        "unvalidated": "[Lifeboat] {w}: FAILOVER UNVALIDATED - {where}",
+    },
+    reason=_reason,
+    reconcile=_reconcile,
+    judge=_judge,
+)
+
+
+def conclude(inp: ConcludeInput, d: Deps) -> Concluded:
+    """Every outcome ends here (`services.conclusion`).
+
+    "failed" (nothing changed, or it was undone: the primary serves) and "unvalidated" (traffic moved to
+    the secondary, then the run failed before validating it) are different outcomes; both record the
+    read-back, so the active region and the cooldown follow traffic, not the path the run took.
+    """
+    return conclusion.conclude(ENDING, Concluded, inp.workload, inp.execution, inp.outcome, inp.context, d)
 
 
 __all__ = [

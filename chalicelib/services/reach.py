@@ -56,10 +56,7 @@ def replica_exposure(plan: DRPlan, asset: S3Asset, d: Deps, now: datetime) -> Rp
             newest = obj.last_modified
     known: dict[str, datetime] = {}
     try:
-        from chalicelib.adapters.asset_state import AssetStateStore
-        from chalicelib.settings import get_settings
-
-        known = dict(AssetStateStore(get_settings().ledger_table).get(plan.workload, asset.name).pending)
+        known = dict(d.asset_states.get(plan.workload, asset.name).pending)
     except Exception as exc:  # the replica's own listing still bounds the exposure
         logger.warning("asset replication state unavailable", asset=asset.name, error=str(exc))
     return blind_rpo_exposure(

@@ -23,7 +23,6 @@ from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, S3Locati
 from chalicelib.models.replication import AssetReplicationState, BatchReport, RecordOutcome
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
-from chalicelib.services.verification import asset_states
 
 _OUTCOME_RANK = {
     "acknowledged": 0,
@@ -239,7 +238,7 @@ def _act(
                 "redrive": outcome,
             }
 
-    state = asset_states(d).update(plan.workload, asset.name, change)
+    state = d.asset_states.update(plan.workload, asset.name, change)
     detail["measured_rpo_seconds"] = state.measured_rpo_seconds
     detail["objective_seconds"] = state.objective_seconds
     d.ledger.record(plan.workload, "replication", f"{notice.kind}:{outcome}", reason, detail=detail, at=now)

@@ -11,18 +11,16 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from chalicelib.adapters.assets import asset_grants, checker_for
-from chalicelib.adapters.assets.base import LiveCheck as AssetCheck
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.resources import ResourceReader, role_arn_of
-from chalicelib.adapters.traffic import LiveCheck as TrafficCheck
 from chalicelib.adapters.traffic import grants_for
 from chalicelib.domain.permissions import LifeboatResources, Permission, required_permissions
 from chalicelib.models.alarms import AlarmSnapshot
+from chalicelib.models.live_checks import LiveCheck, Severity
 from chalicelib.models.plan import (
     ROLES,
     DRPlan,
@@ -32,7 +30,6 @@ from chalicelib.models.plan import (
 from chalicelib.services.deps import Deps
 from chalicelib.services.smoke import run_smoke
 
-Severity = Literal["ok", "info", "warning", "error"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info", "ok")
 
 
@@ -52,11 +49,6 @@ class ValidationReport(BaseModel):
     iam_simulated: bool = Field(description="True when IAM SimulatePrincipalPolicy judged `permissions`.")
     principal: str | None = Field(None, description="The role the permissions were simulated for.")
     checked_at: datetime
-
-
-def _reader(d: Deps) -> ResourceReader:
-    reader = d.extras.get("resources")
-    return reader if isinstance(reader, ResourceReader) else ResourceReader()
 
 
 def _failure(exc: Exception) -> str:
@@ -142,9 +134,9 @@ def _read_traffic(plan: DRPlan, d: Deps, out: _Findings, subject: str) -> None:
         out.add("traffic", subject, "ok", f"found; all traffic on {state.active_region} {state.weights}")
 
 
-def _live_check(out: _Findings, check: TrafficCheck) -> None:
-    for outcome in check.run():
-        out.add("traffic", check.subject, outcome.severity, outcome.message)
+def _live(out: _Findings, check_name: str, check: LiveCheck) -> None:
+    for finding in check.run():
+        out.add(check_name, finding.subject, finding.severity, finding.message)
 
 
 def _traffic(plan: DRPlan, d: Deps, out: _Findings) -> None:
@@ -152,18 +144,13 @@ def _traffic(plan: DRPlan, d: Deps, out: _Findings) -> None:
     subject = d.router.describe(plan)
     out.guard("traffic", subject, partial(_read_traffic, plan, d, out, subject))
     for check in d.router.live_checks(plan):
-        out.guard("traffic", check.subject, partial(_live_check, out, check))
+        out.guard("traffic", check.subject, partial(_live, out, "traffic", check))
 
 
 def _assets(plan: DRPlan, reader: ResourceReader, out: _Findings) -> None:
     for asset in plan.assets:
         for check in checker_for(asset).live_checks(plan, asset, reader):
-            out.guard("asset", check.subject, partial(_live, out, check))
-
-
-def _live(out: _Findings, check: AssetCheck) -> None:
-    for finding in check.run():
-        out.add("asset", finding.subject, finding.severity, finding.message)
+            out.guard("asset", check.subject, partial(_live, out, "asset", check))
 
 
 def _alarm_check(plan: DRPlan, d: Deps, out: _Findings) -> None:
@@ -255,7 +242,7 @@ def validate_plan(
     workload: str, d: Deps, *, probe_endpoints: bool = True, simulate_iam: bool = True
 ) -> ValidationReport:
     plan = d.plans.get(workload)
-    reader = _reader(d)
+    reader = d.resources
     out = _Findings()
     principal: str | None = None
     account: str | None = None

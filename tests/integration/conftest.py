@@ -1,4 +1,5 @@
-"""Integration fixtures: a local cloud (moto on 127.0.0.1 + the in-process Lambda runner) per test module."""
+"""Integration fixtures: a local cloud (moto on 127.0.0.1 + the in-process Lambda runner) per test module, and
+the example plan's stack in it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from localcloud.iam import describe_denials
 from localcloud.resources import provision_base
 from localcloud.server import LocalCloud
+from tests.integration.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +27,16 @@ def local_cloud(request: pytest.FixtureRequest) -> Iterator[LocalCloud]:
         yield cloud
     finally:
         cloud.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(local_cloud: LocalCloud, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The example plan provisioned in this module's local cloud, with its model servers (stopped when the
+    module ends). A module replaces plan settings with a module-level `STACK_SETTINGS` (e.g.
+    `{"sustain": "1s"}`, see `stack.plan_text`); each module gets its own stack, as its own cloud.
+    """
+    with running_stack(local_cloud, **getattr(request.module, "STACK_SETTINGS", {})) as built:
+        yield built
 
 
 @pytest.fixture(autouse=True)

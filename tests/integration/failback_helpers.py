@@ -82,14 +82,6 @@ def stop_running(stack: Stack, *, timeout: float = 120.0) -> None:
     lambda_runner.drain(timeout=timeout)
 
 
-def clear_tables(stack: Stack) -> None:
-    ddb = stack.cloud.client("dynamodb")
-    n = names(stack.cloud.stage)
-    for table, key in ((n.ledger_table, ("pk", "sk")), (n.lock_table, ("pk",))):
-        for item in ddb.scan(TableName=table).get("Items", []):
-            ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
-
-
 def set_alarm(stack: Stack, name: str, state: str) -> None:
     """Script a gate alarm like CloudWatch would change it, and let its EventBridge event be handled."""
     AlarmSimulator(stack.cloud, warm_up=False).set_state(name, state, f"scripted by the test: {state}")
@@ -102,7 +94,7 @@ def failed_over(stack: Stack, **replacements: str) -> Stack:
     for server in stack.servers.values():
         server.clear_faults()
     reconfigure(stack, **replacements)
-    clear_tables(stack)
+    stack.clear_tables()
     for alarm in stack.plan.failback.gate_alarms:
         set_alarm(stack, alarm, "OK")
     router(stack).shift(stack.plan, ON_SECONDARY, {})

@@ -1,23 +1,37 @@
-"""Test helpers: the example plan wired to in-process model servers in a local cloud."""
+"""Test helpers: the example plan wired to in-process model servers in a local cloud, the automation that
+makes Lifeboat act on its own (canary, alarm evaluation, replication), and the resets between tests.
+
+A test module gets its own stack from the `stack` fixture (tests/integration/conftest.py), built with the
+module's `STACK_SETTINGS`; modules that need another shape build theirs with `running_stack`.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.planfile import load_plan_text
+from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
 from localcloud.model import default_artifact
 from localcloud.modelserver import ModelServer
+from localcloud.regional import provision_copy
+from localcloud.replication import ReplicationSimulator
+from localcloud.resources import names
 from localcloud.server import LocalCloud
-from localcloud.stack import PlanResources, provision_plan
+from localcloud.stack import PlanResources, endpoint_metric_name, provision_plan
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "plans" / "fraud-scoring.yaml"
 LOCAL_ENDPOINT = "http://127.0.0.1:0/invocations"
+SECONDARY = "us-west-2"
+PROBE = "fraud-scoring-usw2-canary"  # a canary alarm in the secondary region on the primary endpoint
+TABLE_KEYS = {"ledger": ("pk", "sk"), "locks": ("pk",), "idempotency": ("id",)}
 
 
 def plan_text(primary_url: str, secondary_url: str, **replacements: str) -> str:
@@ -30,6 +44,28 @@ def plan_text(primary_url: str, secondary_url: str, **replacements: str) -> str:
         text, count = re.subn(rf"(?m)^(\s*{pattern}:)\s*[^#\n]*", rf"\g<1> {value}  ", text, count=1)
         assert count == 1, f"no {pattern} in the example plan"
     return text
+
+
+def with_secondary_canary(text: str) -> str:
+    """The plan with one more trigger alarm, PROBE, living in the secondary region: what detects an outage of
+    the primary region's APIs (its own alarms can no longer be read)."""
+    return text.replace(
+        "    - fraud-scoring-use1-canary\n",
+        f"    - fraud-scoring-use1-canary\n    - {PROBE}\n  alarm_regions:\n    {PROBE}: {SECONDARY}\n",
+    )
+
+
+def clear_tables(cloud: LocalCloud, *tables: str, region: str | None = None) -> None:
+    """Empty Lifeboat's tables (`TABLE_KEYS`: ledger and locks unless named) in `region` (the home one)."""
+    ddb = cloud.client("dynamodb", region)
+    n = names(cloud.stage)
+    table_names = {"ledger": n.ledger_table, "locks": n.lock_table, "idempotency": n.idempotency_table}
+    for table in tables or ("ledger", "locks"):
+        key = TABLE_KEYS[table]
+        items = ddb.scan(TableName=table_names[table], ProjectionExpression=", ".join(key)).get("Items", [])
+        for at in range(0, len(items), 25):
+            batch = [{"DeleteRequest": {"Key": item}} for item in items[at : at + 25]]
+            ddb.batch_write_item(RequestItems={table_names[table]: batch})
 
 
 @dataclass
@@ -86,16 +122,71 @@ class Stack:
         for server in self.servers.values():
             server.clear_faults()
 
+    def clear_tables(self, *tables: str) -> None:
+        clear_tables(self.cloud, *tables)
 
-def build_stack(cloud: LocalCloud, **replacements: str) -> Stack:
+    def fresh(self) -> Stack:
+        """All traffic on a healthy primary, empty ledger and locks, an empty inbox."""
+        self.reset_traffic()
+        self.clear_tables()
+        self.inbox()
+        return self
+
+
+def build_stack(cloud: LocalCloud, *, copy_in_secondary: bool = False, **replacements: str) -> Stack:
+    """The example plan with `replacements`, its two model servers started and its resources provisioned.
+
+    `copy_in_secondary`: Lifeboat's copy in the secondary region too, and the PROBE alarm that lets it see
+    an outage of the primary region (`with_secondary_canary`).
+    """
+    if copy_in_secondary:
+        provision_copy(cloud, SECONDARY)
     artifact = default_artifact()
     servers = {
         role: ModelServer(artifact, region=region).start()
-        for role, region in (("primary", "us-east-1"), ("secondary", "us-west-2"))
+        for role, region in (("primary", "us-east-1"), ("secondary", SECONDARY))
     }
     text = plan_text(
         servers["primary"].url + "/invocations", servers["secondary"].url + "/invocations", **replacements
     )
+    if copy_in_secondary:
+        text = with_secondary_canary(text)
     plan = load_plan_text(text, "test-plan.yaml")
     resources = provision_plan(cloud, plan, text, stage=cloud.stage, artifact=artifact)
     return Stack(cloud=cloud, plan=plan, resources=resources, servers=servers)
+
+
+@contextmanager
+def running_stack(cloud: LocalCloud, **options: Any) -> Iterator[Stack]:
+    """`build_stack`, its model servers stopped when the context ends, however it ends."""
+    stack = build_stack(cloud, **options)
+    try:
+        yield stack
+    finally:
+        for server in stack.servers.values():
+            server.stop()
+
+
+@contextmanager
+def automation(stack: Stack, region: str) -> Iterator[None]:
+    """What makes Lifeboat act on its own, running in the background until the context ends: a canary
+    probing both model servers into `region`'s CloudWatch, alarm evaluation there (every second), and the
+    replication simulator."""
+    plan = stack.plan
+    targets = [
+        CanaryTarget(
+            name=endpoint_metric_name(plan, role),
+            url=stack.servers[role].url + "/invocations",
+            payload=plan.smoke_tests.cases[0].payload,
+            timeout_s=plan.smoke_tests.request_timeout.total_seconds(),
+        )
+        for role in ("primary", "secondary")
+    ]
+    simulator = AlarmSimulator(stack.cloud, region=region)
+    simulator.attach(Canary(targets, stack.cloud.client("cloudwatch", region))).start(interval_s=1.0)
+    replication = ReplicationSimulator(stack.cloud).watch(plan).start()
+    try:
+        yield
+    finally:
+        replication.stop()
+        simulator.stop()

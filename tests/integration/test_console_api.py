@@ -23,10 +23,8 @@ from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.models.api import execution_id
 from localcloud import lambda_runner, sfn_events
 from localcloud.resources import names
-from localcloud.server import LocalCloud
 from tests.api_support import ALICE, Api, api_client
 from tests.integration.failback_helpers import (
-    clear_tables,
     failed_over,
     ledger,
     locks,
@@ -34,33 +32,21 @@ from tests.integration.failback_helpers import (
     wait_for,
     wait_until_waiting,
 )
-from tests.integration.stack import Stack, build_stack
+from tests.integration.stack import Stack
 
 pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[2]
 W = "fraud-scoring"
 BOB = "arn:aws:sts::123456789012:assumed-role/operators/bob"
-
-
-@pytest.fixture(scope="module")
-def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
-    s = build_stack(local_cloud, sustain="1s", replication_wait_timeout="3s", bake="0s")
-    try:
-        yield s
-    finally:
-        for server in s.servers.values():
-            server.stop()
+STACK_SETTINGS = {"sustain": "1s", "replication_wait_timeout": "3s", "bake": "0s"}
 
 
 @pytest.fixture
 def fresh(stack: Stack) -> Stack:
     """All traffic on a healthy primary, nothing running, empty ledger and locks."""
     stop_running(stack)
-    stack.reset_traffic()
-    clear_tables(stack)
-    stack.inbox()
-    return stack
+    return stack.fresh()
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ from tests.integration.failback_helpers import (
     stop_running,
     wait_for,
 )
-from tests.integration.stack import Stack, build_stack, plan_text
+from tests.integration.stack import Stack, plan_text, running_stack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -503,18 +503,16 @@ class World:
 @pytest.fixture(scope="module")
 def world(local_cloud: LocalCloud) -> Iterator[World]:
     settings = {**DEFAULTS, **BASE}
-    stack = build_stack(local_cloud, **settings)
-    d = deps()
-    real_clock: Clock = d.clock
-    d.clock = clock = TestClock()
-    crashpoints.install()
-    try:
-        yield World(stack, clock, settings)
-    finally:
-        crashpoints.uninstall()
-        d.clock = real_clock
-        for server in stack.servers.values():
-            server.stop()
+    with running_stack(local_cloud, **settings) as stack:
+        d = deps()
+        real_clock: Clock = d.clock
+        d.clock = clock = TestClock()
+        crashpoints.install()
+        try:
+            yield World(stack, clock, settings)
+        finally:
+            crashpoints.uninstall()
+            d.clock = real_clock
 
 
 def reset_alarms(stack: Stack) -> None:
@@ -523,17 +521,6 @@ def reset_alarms(stack: Stack) -> None:
     metric = endpoint_metric_name(stack.plan, "primary")
     for alarm in dict.fromkeys([*stack.plan.trigger.alarms, *stack.plan.failback.gate_alarms]):
         cw.put_metric_alarm(**alarm_spec_for(alarm, metric))
-
-
-def clear_tables(stack: Stack) -> None:
-    """Ledger and locks emptied in batches (failback_helpers.clear_tables, with fewer calls)."""
-    ddb = stack.cloud.client("dynamodb")
-    n = names(stack.cloud.stage)
-    for table, key in ((n.ledger_table, ("pk", "sk")), (n.lock_table, ("pk",))):
-        items = ddb.scan(TableName=table, ProjectionExpression=", ".join(key)).get("Items", [])
-        for at in range(0, len(items), 25):
-            batch = [{"DeleteRequest": {"Key": item}} for item in items[at : at + 25]]
-            ddb.batch_write_item(RequestItems={table: batch})
 
 
 def prepare(world: World, scenario: Scenario) -> None:
@@ -553,7 +540,7 @@ def prepare(world: World, scenario: Scenario) -> None:
     if world.alarms_dirty:
         reset_alarms(stack)
     world.alarms_dirty = scenario.alarms
-    clear_tables(stack)
+    stack.clear_tables()
     if scenario.kind == "failover":
         world.router.shift(stack.plan, ON_PRIMARY, {})
     else:
@@ -828,7 +815,7 @@ def test_three_minutes_of_a_flapping_alarm_then_a_real_outage_fail_over_exactly_
     )
     assert plan.trigger.sustain > FLAP_ALARM and timedelta(minutes=3) == FLAPS * (FLAP_ALARM + FLAP_OK)
     reset_alarms(stack)
-    clear_tables(stack)
+    stack.clear_tables()
     world.router.shift(plan, ON_PRIMARY, {})
     inbox(stack)
     for server in stack.servers.values():

@@ -17,27 +17,22 @@ import pytest
 
 from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.models.drill import DrillRequest
-from chalicelib.models.planfile import load_plan_text
 from chalicelib.services import drills
 from chalicelib.services.deps import deps
 from chalicelib.settings import environment
 from localcloud import lambda_runner
-from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
 from localcloud.drill_faults import ArtifactCopies, InProcessControls, LocalFaults, ThreadServers
-from localcloud.model import default_artifact
 from localcloud.modelserver import ModelServer
 from localcloud.region_outage import REGION_OUTAGE
-from localcloud.regional import copy_env, provision_copy
-from localcloud.replication import ReplicationSimulator
+from localcloud.regional import copy_env
 from localcloud.server import LocalCloud
-from localcloud.stack import PlanResources, endpoint_metric_name, provision_plan
-from tests.integration.stack import plan_text
+from localcloud.stack import PlanResources
+from tests.integration.stack import PROBE, automation, running_stack
 
 pytestmark = pytest.mark.timeout(180)
 
 W = "fraud-scoring"
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
-PROBE = "fraud-scoring-usw2-canary"
 SETTINGS = {
     "sustain": "2s",
     "cooldown": "1s",
@@ -66,40 +61,14 @@ class Subject:
 
 @pytest.fixture(scope="module")
 def subject(local_cloud: LocalCloud) -> Iterator[Subject]:
-    provision_copy(local_cloud, SECONDARY)
-    artifact = default_artifact()
-    servers = {
-        role: ModelServer(artifact, region=region).start()
-        for role, region in (("primary", PRIMARY), ("secondary", SECONDARY))
-    }
-    text = plan_text(
-        servers["primary"].url + "/invocations", servers["secondary"].url + "/invocations", **SETTINGS
-    ).replace(
-        "    - fraud-scoring-use1-canary\n",
-        f"    - fraud-scoring-use1-canary\n    - {PROBE}\n  alarm_regions:\n    {PROBE}: {SECONDARY}\n",
-    )
-    plan = load_plan_text(text, "drill-plan.yaml")
-    res = provision_plan(local_cloud, plan, text, stage=local_cloud.stage, artifact=artifact)
-    targets = [
-        CanaryTarget(
-            name=endpoint_metric_name(plan, role),
-            url=servers[role].url + "/invocations",
-            payload=plan.smoke_tests.cases[0].payload,
-            timeout_s=plan.smoke_tests.request_timeout.total_seconds(),
-        )
-        for role in ("primary", "secondary")
-    ]
-    simulator = AlarmSimulator(local_cloud, region=SECONDARY)
-    simulator.attach(Canary(targets, local_cloud.client("cloudwatch", SECONDARY))).start(interval_s=1.0)
-    replication = ReplicationSimulator(local_cloud).watch(plan).start()
-    try:
-        yield Subject(local_cloud, res, servers)
-    finally:
-        REGION_OUTAGE.end()
-        replication.stop()
-        simulator.stop()
-        for server in servers.values():
-            server.stop()
+    with (
+        running_stack(local_cloud, copy_in_secondary=True, **SETTINGS) as stack,
+        automation(stack, SECONDARY),
+    ):
+        try:
+            yield Subject(local_cloud, stack.resources, stack.servers)
+        finally:
+            REGION_OUTAGE.end()
 
 
 def wait_probe_ok(subject: Subject, timeout: float = 30.0) -> None:

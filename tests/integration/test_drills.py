@@ -25,21 +25,17 @@ from chalicelib.services import drills
 from chalicelib.services.deps import deps
 from lifeboat_cli import drill as drill_cli
 from localcloud import lambda_runner, replication_control
-from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
 from localcloud.drill_faults import THROTTLE, ArtifactCopies, InProcessControls, LocalFaults, ThreadServers
-from localcloud.replication import ReplicationSimulator
-from localcloud.server import LocalCloud
-from localcloud.stack import endpoint_metric_name
 from tests.api_support import ALICE, api_client
-from tests.integration.failback_helpers import clear_tables, locks, stop_running
-from tests.integration.stack import Stack, build_stack
+from tests.integration.failback_helpers import locks, stop_running
+from tests.integration.stack import Stack, automation
 
 pytestmark = pytest.mark.timeout(600)  # a bound for a hung drill, far above its ~15 s
 
 W = "fraud-scoring"
 GAP = 4.0
 INTERVAL = 0.5
-SETTINGS = {
+STACK_SETTINGS = {
     "sustain": "2s",
     "cooldown": "1s",
     "replication_wait_timeout": "2s",
@@ -54,27 +50,10 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
-    s = build_stack(local_cloud, **SETTINGS)
-    targets = [
-        CanaryTarget(
-            name=endpoint_metric_name(s.plan, role),
-            url=s.servers[role].url + "/invocations",
-            payload=s.plan.smoke_tests.cases[0].payload,
-            timeout_s=s.plan.smoke_tests.request_timeout.total_seconds(),
-        )
-        for role in ("primary", "secondary")
-    ]
-    simulator = AlarmSimulator(local_cloud, region=local_cloud.region)
-    simulator.attach(Canary(targets, local_cloud.client("cloudwatch"))).start(interval_s=1.0)
-    replication = ReplicationSimulator(local_cloud).watch(s.plan).start()
-    try:
-        yield s
-    finally:
-        replication.stop()
-        simulator.stop()
-        for server in s.servers.values():
-            server.stop()
+def stack(stack: Stack) -> Iterator[Stack]:
+    """The module's stack with Lifeboat's automation running (canary, alarm evaluation, replication)."""
+    with automation(stack, stack.cloud.region):
+        yield stack
 
 
 def injector(stack: Stack) -> LocalFaults:
@@ -103,7 +82,7 @@ def reset(stack: Stack) -> None:
     injector(stack).restore_all()
     stack.reset_traffic()
     lambda_runner.drain()
-    clear_tables(stack)
+    stack.clear_tables()
     wait_alarms_ok(stack)
 
 
@@ -361,7 +340,7 @@ def reprovision(stack: Stack, **overrides: str) -> None:
     text = plan_text(
         stack.servers["primary"].url + "/invocations",
         stack.servers["secondary"].url + "/invocations",
-        **{**SETTINGS, **overrides},
+        **{**STACK_SETTINGS, **overrides},
     )
     stack.plan = load_plan_text(text, "test-plan.yaml")
     stack.resources = provision_plan(

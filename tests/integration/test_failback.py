@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from localcloud import lambda_runner, sfn_events
 from localcloud.model import make_training_data, train
 from localcloud.modelserver import ModelServer
 from localcloud.resources import names
-from localcloud.server import LocalCloud
 from tests.integration.failback_helpers import (
     ON_PRIMARY,
     ON_SECONDARY,
@@ -38,7 +36,7 @@ from tests.integration.failback_helpers import (
     wait_for_subject,
     wait_until_waiting,
 )
-from tests.integration.stack import Stack, build_stack
+from tests.integration.stack import Stack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -46,16 +44,7 @@ ERRORS_GATE = "fraud-scoring-use1-errors"
 ABORTED_EVENT = (
     Path(__file__).resolve().parents[2] / "events" / "stepfunctions" / "execution-status-change-aborted.json"
 )
-
-
-@pytest.fixture(scope="module")
-def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
-    s = build_stack(local_cloud, bake="0s", approval_required="false")
-    try:
-        yield s
-    finally:
-        for server in s.servers.values():
-            server.stop()
+STACK_SETTINGS = {"bake": "0s", "approval_required": "false"}
 
 
 def start(stack: Stack) -> str:

@@ -7,7 +7,6 @@ moto's Route 53, the ledger and locks in moto's DynamoDB, notifications in SNS -
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,33 +19,16 @@ from chalicelib.models.alarms import AlarmStateChange
 from chalicelib.models.plan import DRPlan
 from localcloud.faults import AwsFaults
 from localcloud.resources import names
-from localcloud.server import LocalCloud
-from tests.integration.stack import Stack, build_stack
+from tests.integration.stack import Stack
 
 ALARM_EVENT = Path(__file__).resolve().parents[2] / "events/cloudwatch/alarm-state-change-single-metric.json"
-
-
-@pytest.fixture(scope="module")
-def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
-    s = build_stack(local_cloud, sustain="1s", replication_wait_timeout="3s")
-    try:
-        yield s
-    finally:
-        for server in s.servers.values():
-            server.stop()
+STACK_SETTINGS = {"sustain": "1s", "replication_wait_timeout": "3s"}
 
 
 @pytest.fixture
-def fresh(stack: Stack) -> Iterator[Stack]:
+def fresh(stack: Stack) -> Stack:
     """Each test starts with all traffic on the primary, healthy servers, no state, an empty inbox."""
-    stack.reset_traffic()
-    ddb = stack.cloud.client("dynamodb")
-    n = names(stack.cloud.stage)
-    for table, key in ((n.ledger_table, ("pk", "sk")), (n.lock_table, ("pk",))):
-        for item in ddb.scan(TableName=table).get("Items", []):
-            ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
-    stack.inbox()
-    yield stack
+    return stack.fresh()
 
 
 def ledger(stack: Stack) -> Ledger:

@@ -22,23 +22,19 @@ from chalicelib.adapters.errors import unreachable
 from chalicelib.adapters.ledger import Ledger
 from chalicelib.adapters.locks import LockTable
 from chalicelib.adapters.traffic import TrafficRouter
-from chalicelib.models.planfile import load_plan_text
 from localcloud import lambda_runner
 from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget, period_start
-from localcloud.model import default_artifact
 from localcloud.modelserver import ModelServer
 from localcloud.region_outage import REGION_OUTAGE
-from localcloud.regional import provision_copy
 from localcloud.resources import names
 from localcloud.server import CREDENTIALS, LocalCloud
-from localcloud.stack import PlanResources, endpoint_metric_name, provision_plan
-from tests.integration.stack import plan_text
+from localcloud.stack import PlanResources, endpoint_metric_name
+from tests.integration.stack import PROBE, clear_tables, running_stack
 
 pytestmark = pytest.mark.timeout(180)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
-PROBE = "fraud-scoring-usw2-canary"  # a us-west-2 canary alarm on the primary endpoint
 PERIOD = timedelta(seconds=2)  # the simulator's trigger alarms: 2 of 2 periods of 2 seconds
 
 
@@ -72,30 +68,14 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(local_cloud: LocalCloud) -> Iterator[World]:
-    provision_copy(local_cloud, SECONDARY)
-    artifact = default_artifact()
-    servers = {
-        role: ModelServer(artifact, region=region).start()
-        for role, region in (("primary", PRIMARY), ("secondary", SECONDARY))
-    }
-    text = plan_text(
-        servers["primary"].url + "/invocations",
-        servers["secondary"].url + "/invocations",
-        sustain="2s",
-        replication_wait_timeout="2s",
-    ).replace(
-        "    - fraud-scoring-use1-canary\n",
-        f"    - fraud-scoring-use1-canary\n    - {PROBE}\n  alarm_regions:\n    {PROBE}: {SECONDARY}\n",
-    )
-    plan = load_plan_text(text, "region-outage-plan.yaml")
-    assert plan.failover.mode == "graceful"
-    res = provision_plan(local_cloud, plan, text, stage=local_cloud.stage, artifact=artifact)
-    try:
-        yield World(local_cloud, res, servers)
-    finally:
-        REGION_OUTAGE.end()
-        for server in servers.values():
-            server.stop()
+    with running_stack(
+        local_cloud, copy_in_secondary=True, sustain="2s", replication_wait_timeout="2s"
+    ) as stack:
+        assert stack.plan.failover.mode == "graceful"
+        try:
+            yield World(local_cloud, stack.resources, stack.servers)
+        finally:
+            REGION_OUTAGE.end()
 
 
 @pytest.fixture
@@ -107,16 +87,8 @@ def fresh(world: World) -> Iterator[World]:
     )
     for server in world.servers.values():
         server.clear_faults()
-    n = world.n
-    for region, table, key in (
-        (PRIMARY, n.ledger_table, ("pk", "sk")),
-        (PRIMARY, n.lock_table, ("pk",)),
-        (PRIMARY, n.idempotency_table, ("id",)),
-        (SECONDARY, n.idempotency_table, ("id",)),
-    ):
-        ddb = world.cloud.client("dynamodb", region)
-        for item in ddb.scan(TableName=table).get("Items", []):
-            ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
+    clear_tables(world.cloud, "ledger", "locks", "idempotency", region=PRIMARY)
+    clear_tables(world.cloud, "idempotency", region=SECONDARY)
     try:
         yield world
     finally:

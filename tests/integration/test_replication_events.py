@@ -17,24 +17,12 @@ from chalicelib.models.failover import ReplicationInput
 from chalicelib.services import replication_events as events_uc
 from chalicelib.services.deps import deps
 from chalicelib.services.failover import check_replication
-from chalicelib.services.verification import asset_states
 from chalicelib.services.verification.on_demand import verify_workload
 from localcloud.replication import ReplicationSimulator, notification_record
-from localcloud.server import LocalCloud
-from tests.integration.stack import Stack, build_stack
+from tests.integration.stack import Stack
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 FUNCTION = "lifeboat-dev-on_replication_event"
-
-
-@pytest.fixture(scope="module")
-def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
-    s = build_stack(local_cloud)
-    try:
-        yield s
-    finally:
-        for server in s.servers.values():
-            server.stop()
 
 
 @pytest.fixture
@@ -162,7 +150,7 @@ def test_a_batch_reports_only_its_bad_records_and_redrives_what_a_copy_can_fix(
     assert entry.outcome == "failed:not-redriven" and "CANNOT" in entry.reason and "KMS key" in entry.reason
     assert any("DstKmsKeyNotFound" in m.get("Subject", "") for m in fresh.inbox())
     # And the asset's measured RPO now counts the blocked object as pending
-    state = asset_states(deps()).get("fraud-scoring", "training-data")
+    state = deps().asset_states.get("fraud-scoring", "training-data")
     assert blocked in state.pending and fixable not in state.pending
     assert state.measured_rpo_seconds is not None and state.measured_rpo_seconds >= 30
     assert "ReplicationEvent" in capsys.readouterr().out
@@ -280,7 +268,7 @@ def test_slow_replication_reports_the_missed_threshold_then_the_late_arrival(
     assert kinds == ["Replication:OperationMissedThreshold", "Replication:OperationReplicatedAfterThreshold"]
     outcomes = sorted(e.outcome for e in replication_entries(key))
     assert outcomes == ["missed-threshold:recorded", "replicated-after-threshold:recorded"]
-    assert key not in asset_states(deps()).get("fraud-scoring", "training-data").pending
+    assert key not in deps().asset_states.get("fraud-scoring", "training-data").pending
     assert replica_head(fresh, key) is not None
 
 

@@ -15,9 +15,8 @@ from chalicelib.adapters.ledger import Ledger
 from localcloud import lambda_runner, sfn_events
 from localcloud.alarms import AlarmSimulator
 from localcloud.resources import names
-from localcloud.server import LocalCloud
 from tests.integration.failback_helpers import locks, reconfigure, wait_for
-from tests.integration.stack import Stack, build_stack
+from tests.integration.stack import Stack
 
 EVENT = json.loads(
     (
@@ -29,39 +28,20 @@ ERRORS, LATENCY, CANARY = (
     "fraud-scoring-use1-latency",
     "fraud-scoring-use1-canary",
 )
-
-
-@pytest.fixture(scope="module")
-def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
-    s = build_stack(local_cloud, sustain="2s", cooldown="10m", replication_wait_timeout="3s")
-    try:
-        yield s
-    finally:
-        for server in s.servers.values():
-            server.stop()
+STACK_SETTINGS = {"sustain": "2s", "cooldown": "10m", "replication_wait_timeout": "3s"}
 
 
 @pytest.fixture
 def sim(stack: Stack) -> Iterator[AlarmSimulator]:
     """Alarms scripted by hand (no canary): each test starts with every alarm OK and a clean ledger."""
     stack.reset_traffic()
-    ddb = stack.cloud.client("dynamodb")
-    n = names(stack.cloud.stage)
-    for table, key in (
-        (n.ledger_table, ("pk", "sk")),
-        (n.lock_table, ("pk",)),
-        (n.idempotency_table, ("id",)),
-    ):
-        for item in ddb.scan(TableName=table).get("Items", []):
-            ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
+    stack.clear_tables("ledger", "locks", "idempotency")
     simulator = AlarmSimulator(stack.cloud, warm_up=False)
     for alarm in (ERRORS, LATENCY, CANARY):
         simulator.set_state(alarm, "OK", "test reset")
     lambda_runner.drain()
     # What late deliveries of the previous test wrote: entries and state, and claims (in the lock table)
-    for table, key in ((n.ledger_table, ("pk", "sk")), (n.lock_table, ("pk",))):
-        for item in ddb.scan(TableName=table).get("Items", []):
-            ddb.delete_item(TableName=table, Key={k: item[k] for k in key})
+    stack.clear_tables("ledger", "locks")
     yield simulator
 
 

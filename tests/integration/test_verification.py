@@ -33,20 +33,9 @@ from chalicelib.services.verification.on_demand import verify_workload
 from lifeboat_cli.verify_cmd import exit_code
 from localcloud.faults import AwsFaults
 from localcloud.resources import names
-from localcloud.server import LocalCloud
-from tests.integration.stack import Stack, build_stack
+from tests.integration.stack import Stack
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
-
-
-@pytest.fixture(scope="module")
-def stack(local_cloud: LocalCloud) -> Iterator[Stack]:
-    s = build_stack(local_cloud)
-    try:
-        yield s
-    finally:
-        for server in s.servers.values():
-            server.stop()
 
 
 def asset(stack: Stack, name: str) -> Any:

@@ -19,6 +19,7 @@ from chalicelib.models.ledger import LockInfo, WorkloadState
 from chalicelib.models.stepfunctions import ExecutionStatusChange
 from chalicelib.services.deps import Deps
 from chalicelib.services.janitor import tidy_up
+from tests.unit.fakes import FakeLedger, FakeNotifier
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -26,37 +27,6 @@ W = "fraud-scoring"
 MACHINES = "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-dev-fraud-scoring"
 RUN = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-dev-fraud-scoring-failback:fb-1"
 SPLIT = {"primary": 25, "secondary": 75}
-
-
-@dataclass
-class FakeLedger:
-    state: WorkloadState = field(default_factory=lambda: WorkloadState(workload=W, active_region="us-west-2"))
-    marks: dict[str, str] = field(default_factory=dict)
-    entries: list[tuple[str, str, str]] = field(default_factory=list)
-    controls_deleted: list[str] = field(default_factory=list)
-
-    def concluded_by(self, workload: str, execution: str) -> str | None:
-        return self.marks.get(execution)
-
-    def mark_concluded(self, workload: str, execution: str, by: str) -> bool:
-        if execution in self.marks:
-            return False
-        self.marks[execution] = by
-        return True
-
-    def get_state(self, workload: str) -> WorkloadState:
-        return self.state
-
-    def update_state(self, workload: str, *, current: Any = None, mutate: Any = None, **changes: Any) -> Any:
-        delta = {**changes, **(mutate(self.state) if mutate else {})}
-        self.state = self.state.model_copy(update={**delta, "version": self.state.version + 1})
-        return self.state
-
-    def record(self, workload: str, kind: str, outcome: str, reason: str, **_: Any) -> None:
-        self.entries.append((kind, outcome, reason))
-
-    def delete_control(self, workload: str, key: str) -> None:
-        self.controls_deleted.append(key)
 
 
 @dataclass
@@ -100,15 +70,6 @@ class FakeRouter:
         return TrafficState(weights=self.weights, active_region=None, detail={})
 
 
-@dataclass
-class FakeNotifier:
-    sent: list[str] = field(default_factory=list)
-
-    def publish(self, plan: Any, subject: str, summary: str, facts: dict[str, Any]) -> str:
-        self.sent.append(subject)
-        return "id"
-
-
 def deps(*, holder: str | None = RUN, weights: dict[str, int] | None = SPLIT) -> Deps:
     held = None
     if holder is not None:
@@ -117,7 +78,7 @@ def deps(*, holder: str | None = RUN, weights: dict[str, int] | None = SPLIT) ->
         )
     return Deps(
         plans=DirectoryPlanStore(ROOT / "plans"),
-        ledger=FakeLedger(),
+        ledger=FakeLedger(WorkloadState(workload=W, active_region="us-west-2")),
         locks=FakeLocks(held),
         router=FakeRouter(None if weights is None else dict(weights)),
         endpoints=None,
@@ -150,7 +111,7 @@ def test_a_stopped_run_holding_the_lock_is_concluded_once() -> None:
     assert (first.action, first.lock_released, first.weights) == ("concluded", True, SPLIT)
     assert d.locks.current(W) is None
     assert d.ledger.get_state(W).active_region is None
-    assert d.ledger.entries == [("failback", "stopped", first.reason)]
+    assert d.ledger.outcomes == [("failback", "stopped", first.reason)]
     assert "SPLIT: 25% on us-east-1" in first.reason and "its lock was released" in first.reason
     assert d.notifier.sent == ["[Lifeboat] fraud-scoring: failback STOPPED - TRAFFIC SPLIT"]
     assert d.ledger.controls_deleted == [f"failback#{RUN}"]
@@ -161,7 +122,7 @@ def test_a_stopped_run_holding_the_lock_is_concluded_once() -> None:
 def test_every_ending_without_success_has_its_own_outcome(status: str, outcome: str) -> None:
     d = deps()
     assert tidy_up(event(status), d).action == "concluded"
-    assert [e[1] for e in d.ledger.entries] == [outcome]
+    assert [e[1] for e in d.ledger.outcomes] == [outcome]
 
 
 def test_a_run_that_concluded_itself_only_gets_its_lock_back() -> None:
@@ -172,7 +133,7 @@ def test_a_run_that_concluded_itself_only_gets_its_lock_back() -> None:
     out = tidy_up(event("FAILED"), d)
     # Then it releases the lock and records nothing more
     assert (out.action, out.lock_released, out.concluded_by) == ("cleaned", True, "execution")
-    assert d.ledger.entries == [] and d.notifier.sent == []
+    assert d.ledger.outcomes == [] and d.notifier.sent == []
 
 
 @pytest.mark.parametrize("owner", ["operator", "drill"])
@@ -184,7 +145,7 @@ def test_a_run_stopped_by_an_abort_or_a_drill_is_left_to_them(owner: str) -> Non
     out = tidy_up(event(), d)
     assert (out.action, out.concluded_by, out.lock_released) == ("cleaned", owner, False)
     assert d.locks.current(W) is not None
-    assert d.ledger.get_state(W).active_region == "us-west-2" and d.ledger.entries == []
+    assert d.ledger.get_state(W).active_region == "us-west-2" and d.ledger.outcomes == []
 
 
 def test_a_cancelled_failover_that_already_held_the_lock_is_reported() -> None:
@@ -231,7 +192,7 @@ def test_unreadable_traffic_is_reported_as_unknown_and_never_guessed() -> None:
 def test_executions_of_machines_that_hold_no_lock_are_ignored(change: Any) -> None:
     d = deps()
     assert tidy_up(change(), d).action == "ignored"
-    assert d.locks.current(W) is not None and d.ledger.entries == []
+    assert d.locks.current(W) is not None and d.ledger.outcomes == []
 
 
 def test_a_succeeded_run_whose_release_failed_only_gets_its_lock_back() -> None:
@@ -244,7 +205,7 @@ def test_a_succeeded_run_whose_release_failed_only_gets_its_lock_back() -> None:
     # Then the lock is free within the janitor's run, and nothing is recorded or notified a second time
     assert (out.action, out.lock_released, out.concluded_by) == ("cleaned", True, "execution")
     assert d.locks.current(W) is None
-    assert d.ledger.entries == [] and d.notifier.sent == [] and d.router.shifts == []
+    assert d.ledger.outcomes == [] and d.notifier.sent == [] and d.router.shifts == []
 
 
 def smoke(**passed: bool) -> dict[str, Any]:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chalicelib.adapters import aws
 from chalicelib.adapters.aws import ClientFactory
+from chalicelib.adapters.evidence import EvidenceStore
 from chalicelib.adapters.plan_store import BrokenPlans, DirectoryPlanStore, UnknownWorkload
-from chalicelib.settings import SettingsError, load_settings
+from chalicelib.services import deps
+from chalicelib.settings import SettingsError, environment, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL_ENV = {
@@ -49,6 +53,46 @@ def test_factory_builds_one_client_per_service_and_region() -> None:
     assert factory.client("s3", "us-west-2") is not a
     assert a.meta.endpoint_url == "http://127.0.0.1:1"
     assert a.meta.config.retries["mode"] == "adaptive"
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """FULL_ENV as the process environment; adapters, clients and settings forgotten before and after."""
+    for name, value in FULL_ENV.items():
+        monkeypatch.setenv(name, value)
+    deps.reset()
+    yield monkeypatch
+    deps.reset()
+
+
+def test_an_adapter_uses_the_client_it_was_handed_else_the_current_factorys(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    # Given settings pointing at one endpoint, an adapter handed a client and one handed none
+    settings_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    handed = object()
+    given, plain = EvidenceStore("e", s3=handed), EvidenceStore("e")
+    # Then the first always uses its own, the second the factory's for the current settings
+    assert given.s3 is handed
+    assert plain.s3 is aws.client("s3")
+    assert plain.s3.meta.endpoint_url == "http://127.0.0.1:1"
+    # When the environment changes and the factory is reset (the local cloud, tests)
+    settings_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:2")
+    aws.reset()
+    # Then the adapter reaches the new factory's client, and a region can be asked of it
+    assert plain.s3.meta.endpoint_url == "http://127.0.0.1:2"
+    assert EvidenceStore.s3.of(plain, "us-west-2").meta.region_name == "us-west-2"
+    assert EvidenceStore.s3.of(given, "us-west-2") is handed
+
+
+def test_a_copys_adapters_name_its_own_buckets_whenever_first_read(settings_env: pytest.MonkeyPatch) -> None:
+    # Given the adapters of Lifeboat's copy in another region, built in that copy's environment
+    with environment({"AWS_REGION": "us-west-2", "LIFEBOAT_EVIDENCE_BUCKET": "e-west"}):
+        copy = deps.deps()
+    # When a use case first reads its evidence stores after the context ended
+    # Then they are the copy's buckets, not the process's own
+    assert copy.evidence.bucket == "e-west" and copy.drill_evidence.bucket == "e-west"
+    assert deps.deps().evidence.bucket == "e"
 
 
 def test_importing_the_app_builds_no_aws_client() -> None:

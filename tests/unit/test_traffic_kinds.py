@@ -226,11 +226,11 @@ def test_validation_checks_that_each_named_health_check_exists(aws: None) -> Non
     router = TrafficRouter(route53=route53)
     # When plan validation runs the kind's checks
     checks = router.live_checks(_failover_plan(check, "gone"))
-    outcomes = {c.subject: c.run() for c in checks}
+    findings = {c.subject: c.run() for c in checks}
     # Then the existing one passes and the missing one is an error, each named by its id
-    assert outcomes == {
-        f"health check {check}": [("ok", "the primary health check exists")],
-        "health check gone": [("error", "the secondary health check does not exist")],
+    assert findings == {
+        f"health check {check}": [(f"health check {check}", "ok", "the primary health check exists")],
+        "health check gone": [("health check gone", "error", "the secondary health check does not exist")],
     }
 
 

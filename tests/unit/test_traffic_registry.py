@@ -10,10 +10,11 @@ from typing import Any, get_args
 
 import pytest
 
-from chalicelib.adapters.traffic import KINDS, LiveCheck, Reading, TrafficClients, grants_for
+from chalicelib.adapters.traffic import KINDS, Reading, TrafficClients, grants_for
 from chalicelib.adapters.traffic import registry as traffic_registry
 from chalicelib.domain.permissions import LifeboatResources, required_permissions
 from chalicelib.models.grants import Grant, arn
+from chalicelib.models.live_checks import LiveCheck
 from chalicelib.models.plan import DRPlan, Traffic
 from chalicelib.models.planfile import load_plan_file
 from infra import permissions as infra_permissions

@@ -16,8 +16,8 @@ from typing import Any, Protocol, TypeVar
 from chalicelib.adapters import aws
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.resources import ResourceReader
-from chalicelib.domain.assets import LiveFinding
 from chalicelib.models.grants import Capability, Grant, s3_arn
+from chalicelib.models.live_checks import LiveCheck
 from chalicelib.models.plan import DRPlan, S3Location
 from chalicelib.models.verification import Shard, ShardResult
 
@@ -98,14 +98,6 @@ class ShardPlan:
 
     shards: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class LiveCheck:
-    """One plan validation check of an asset; `run` reads the live resources and judges them."""
-
-    subject: str  # named in the warning when the check cannot run (access denied, throttled...)
-    run: Callable[[], list[LiveFinding]]
 
 
 class AssetChecker(Protocol[A]):

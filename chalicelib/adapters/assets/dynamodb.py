@@ -11,10 +11,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from chalicelib.adapters.assets.base import ClientFor, LiveCheck, ShardPlan, factory_client, grant
+from chalicelib.adapters.assets.base import ClientFor, ShardPlan, factory_client, grant
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.resources import ResourceReader
-from chalicelib.domain.assets import LiveFinding
 from chalicelib.domain.assets.dynamodb import (
     judge_replica,
     judge_restore_point,
@@ -22,6 +21,7 @@ from chalicelib.domain.assets.dynamodb import (
     tables_finding,
 )
 from chalicelib.models.grants import Grant, arn
+from chalicelib.models.live_checks import LiveCheck, LiveFinding
 from chalicelib.models.plan import DRPlan, DynamoDBAsset
 from chalicelib.models.verification import Shard, ShardResult
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from chalicelib.adapters.assets.base import (
     ClientFor,
-    LiveCheck,
     ShardPlan,
     factory_client,
     grant,
@@ -23,7 +22,6 @@ from chalicelib.adapters.assets.base import (
 )
 from chalicelib.adapters.resources import ResourceReader
 from chalicelib.adapters.s3objects import get_json, iter_objects, object_sha256
-from chalicelib.domain.assets import LiveFinding
 from chalicelib.domain.assets.model_registry import (
     compare_packages,
     judge_artifact,
@@ -34,6 +32,7 @@ from chalicelib.domain.assets.model_registry import (
 )
 from chalicelib.domain.verification import add_sample
 from chalicelib.models.grants import Grant, arn
+from chalicelib.models.live_checks import LiveCheck, LiveFinding
 from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Location
 from chalicelib.models.verification import Shard, ShardResult
 

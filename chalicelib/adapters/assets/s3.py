@@ -16,7 +16,6 @@ from typing import Any
 
 from chalicelib.adapters.assets.base import (
     ClientFor,
-    LiveCheck,
     ShardPlan,
     describe_error,
     factory_client,
@@ -41,7 +40,6 @@ from chalicelib.adapters.s3objects import (
     iter_objects,
     latest_inventory_manifest,
 )
-from chalicelib.domain.assets import LiveFinding
 from chalicelib.domain.assets.s3 import (
     bucket_findings,
     directory_shards,
@@ -53,6 +51,7 @@ from chalicelib.domain.assets.s3 import (
 from chalicelib.domain.listings import ObjectInfo, diff_listings
 from chalicelib.domain.verification import CountingStream, count_version_gap, tally
 from chalicelib.models.grants import Grant, s3_arn
+from chalicelib.models.live_checks import LiveCheck, LiveFinding
 from chalicelib.models.plan import DRPlan, S3Asset, S3Location
 from chalicelib.models.verification import Shard, ShardResult
 from chalicelib.observability import logger

@@ -5,8 +5,6 @@ Adding a kind: docs/architecture.md, "Adding a traffic kind".
 """
 
 from chalicelib.adapters.traffic.base import (
-    CheckOutcome,
-    LiveCheck,
     Reading,
     ShiftRefused,
     TrafficClients,
@@ -19,8 +17,6 @@ from chalicelib.adapters.traffic.router import TrafficRouter
 
 __all__ = [
     "KINDS",
-    "CheckOutcome",
-    "LiveCheck",
     "Reading",
     "ShiftRefused",
     "TrafficClients",

@@ -1,5 +1,6 @@
 """What every traffic kind implements (`TrafficTarget`), and what the kinds share: the read-back state, the
-errors the state machines catch, the AWS clients a kind is handed, and the checks it adds to plan validation.
+errors the state machines catch and the AWS clients a kind is handed. The checks a kind adds to plan
+validation are `chalicelib.models.live_checks.LiveCheck`s, as the asset kinds' are.
 
 A kind is one module of this package (route53_weighted, route53_failover, sagemaker_variants), registered by
 the plan model's `kind` in `registry.py`. Kinds hold no state: the router hands them its `TrafficClients`.
@@ -8,13 +9,13 @@ the plan model's `kind` in `registry.py`. Kinds hold no state: the router hands 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 from chalicelib.adapters import aws
 from chalicelib.models.grants import Grant
+from chalicelib.models.live_checks import LiveCheck
 
 
 class ShiftRefused(RuntimeError):
@@ -36,22 +37,6 @@ class Reading(NamedTuple):
 
     weights: dict[str, int]
     detail: dict[str, Any]
-
-
-class CheckOutcome(NamedTuple):
-    severity: Literal["ok", "warning", "error"]
-    message: str
-
-
-@dataclass(frozen=True)
-class LiveCheck:
-    """One check plan validation runs against a live resource of the kind (a health check exists...).
-
-    `run` answers with outcomes, or raises when it cannot tell (plan validation turns that into a warning).
-    """
-
-    subject: str
-    run: Callable[[], list[CheckOutcome]]
 
 
 class TrafficClients:

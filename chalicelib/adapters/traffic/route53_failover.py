@@ -7,15 +7,10 @@ from collections.abc import Mapping
 from functools import partial
 
 from chalicelib.adapters.dynamo import error_code
-from chalicelib.adapters.traffic.base import (
-    CheckOutcome,
-    LiveCheck,
-    Reading,
-    ShiftRefused,
-    TrafficClients,
-)
+from chalicelib.adapters.traffic.base import Reading, ShiftRefused, TrafficClients
 from chalicelib.adapters.traffic.route53_zone import zone_grants
 from chalicelib.models.grants import Grant, arn
+from chalicelib.models.live_checks import LiveCheck, LiveFinding
 from chalicelib.models.plan import ROLES, Route53FailoverTraffic
 
 
@@ -50,12 +45,8 @@ class Route53Failover:
         for role in ROLES:
             check_id = getattr(traffic.health_check_ids, role)
             if check_id:
-                out.append(
-                    LiveCheck(
-                        subject=f"health check {check_id}",
-                        run=partial(_exists, clients, check_id, role),
-                    )
-                )
+                subject = f"health check {check_id}"
+                out.append(LiveCheck(subject, partial(_exists, clients, subject, check_id, role)))
         return out
 
     def grants(self, traffic: Route53FailoverTraffic) -> list[Grant]:
@@ -90,11 +81,11 @@ class Route53Failover:
         return out
 
 
-def _exists(clients: TrafficClients, check_id: str, role: str) -> list[CheckOutcome]:
+def _exists(clients: TrafficClients, subject: str, check_id: str, role: str) -> list[LiveFinding]:
     try:
         clients.client("route53").get_health_check(HealthCheckId=check_id)
     except Exception as exc:
         if error_code(exc) == "NoSuchHealthCheck":
-            return [CheckOutcome("error", f"the {role} health check does not exist")]
+            return [LiveFinding(subject, "error", f"the {role} health check does not exist")]
         raise
-    return [CheckOutcome("ok", f"the {role} health check exists")]
+    return [LiveFinding(subject, "ok", f"the {role} health check exists")]

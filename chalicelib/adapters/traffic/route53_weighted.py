@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.adapters.traffic.base import LiveCheck, Reading, TrafficClients
+from chalicelib.adapters.traffic.base import Reading, TrafficClients
 from chalicelib.adapters.traffic.route53_zone import normalise, zone_arn, zone_grants, zone_id
 from chalicelib.models.grants import Grant
+from chalicelib.models.live_checks import LiveCheck
 from chalicelib.models.plan import ROLES, Route53WeightedTraffic
 
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.adapters.traffic.base import (
-    LiveCheck,
     ShiftRefused,
     TrafficClients,
     TrafficNotConverged,
@@ -19,6 +18,7 @@ from chalicelib.adapters.traffic.base import (
 )
 from chalicelib.adapters.traffic.registry import target_for
 from chalicelib.domain.safety import check_shift
+from chalicelib.models.live_checks import LiveCheck
 from chalicelib.models.plan import ROLES, DRPlan
 
 

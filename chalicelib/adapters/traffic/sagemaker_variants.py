@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from chalicelib.adapters.traffic.base import LiveCheck, Reading, TrafficClients, TrafficNotConverged
+from chalicelib.adapters.traffic.base import Reading, TrafficClients, TrafficNotConverged
 from chalicelib.models.grants import Grant, arn
+from chalicelib.models.live_checks import LiveCheck
 from chalicelib.models.plan import ROLES, SageMakerVariantsTraffic
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.assets import LiveFinding
+from chalicelib.models.live_checks import LiveFinding
 from chalicelib.models.plan import DynamoDBAsset
 from chalicelib.models.verification import Finding, ObjectSample, ShardResult
 

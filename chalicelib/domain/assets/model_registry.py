@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.assets import LiveFinding
 from chalicelib.domain.verification import add_sample
+from chalicelib.models.live_checks import LiveFinding
 from chalicelib.models.plan import S3Location
 from chalicelib.models.verification import Finding, ShardResult
 

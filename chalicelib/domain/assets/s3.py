@@ -9,10 +9,10 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.assets import LiveFinding
 from chalicelib.domain.listings import ObjectInfo
 from chalicelib.domain.verification import key_ranges, prefix_end, relative_range
 from chalicelib.models.durations import format_duration
+from chalicelib.models.live_checks import LiveFinding
 from chalicelib.models.plan import S3Asset
 from chalicelib.models.verification import Finding, InventorySource, Shard, ShardResult
 

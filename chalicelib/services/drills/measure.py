@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.history import ExecutionHistory
 from chalicelib.clock import parse_timestamp
 from chalicelib.domain import drills as rules
 from chalicelib.domain.history import steps_from_history
@@ -106,12 +105,11 @@ def measure_no_switch(run: DrillContext, outcome: dict[str, Any] | None, fault_a
 
 def collect_steps(run: DrillContext) -> None:
     """Step timings of the drill's failover and failback, read from their execution histories."""
-    history = ExecutionHistory(run.d.executions.prefix)
     for arn, kind in run.executions.items():
         if arn not in (run.record.failover_execution, run.record.failback_execution):
             continue
         try:
-            steps = steps_from_history(history.events(arn))
+            steps = steps_from_history(run.d.executions.events(arn))
         except Exception as exc:  # the history is evidence, not a reason to fail the drill
             logger.warning("drill could not read history", execution=arn, error=str(exc))
             continue

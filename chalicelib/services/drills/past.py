@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.adapters.drill_evidence import DrillEvidence
 from chalicelib.models.drill import DrillRecord, DrillSummary
 from chalicelib.services.deps import Deps
-from chalicelib.settings import get_settings
 
 
 def list_drills(d: Deps, *, workload: str | None = None, limit: int = 20) -> list[DrillSummary]:
@@ -32,11 +30,10 @@ class UnknownDrill(LookupError):
         super().__init__(f"no drill {drill_id!r}")
 
 
-def get_drill(drill_id: str, d: Deps, evidence: DrillEvidence | None = None) -> DrillRecord:
-    evidence = evidence or DrillEvidence(get_settings().evidence_bucket)
+def get_drill(drill_id: str, d: Deps) -> DrillRecord:
     for summary in list_drills(d, limit=500):
         if summary.drill_id == drill_id:
-            found = evidence.get(summary.workload, drill_id)
+            found = d.drill_evidence.get(summary.workload, drill_id)
             if found is not None:
                 return found
     raise UnknownDrill(drill_id)

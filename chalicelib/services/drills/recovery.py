@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.adapters.drill_evidence import DrillEvidence
 from chalicelib.adapters.drill_faults import FaultInjector
 from chalicelib.clock import parse_timestamp
 from chalicelib.domain import drills as rules
@@ -18,7 +17,6 @@ from chalicelib.services.drills.dataset import dataset_copy, remove_writes
 from chalicelib.services.drills.faults import injector_for
 from chalicelib.services.drills.report import finish_record
 from chalicelib.services.drills.watch import entry_dict
-from chalicelib.settings import get_settings
 
 
 def recover(
@@ -26,7 +24,6 @@ def recover(
     d: Deps,
     injector: FaultInjector | None = None,
     *,
-    evidence: DrillEvidence | None = None,
     reports_dir: Path | None = None,
     force: bool = False,
 ) -> DrillRecord | None:
@@ -39,7 +36,6 @@ def recover(
     if taken is None:
         return None
     injector = injector or injector_for(plan)
-    evidence = evidence or DrillEvidence(get_settings().evidence_bucket)
     started = parse_timestamp(taken["started_at"])
     record = DrillRecord(
         drill_id=taken["drill_id"],
@@ -72,6 +68,6 @@ def recover(
         f"{taken.get('lease_until')}); recovered and cleaned up",
     )
     record.markers.append(Marker(name="interrupted", at=record.ended_at, label="recovered"))
-    finish_record(record, d, evidence, reports_dir)
+    finish_record(record, d, reports_dir)
     emit("DrillInterrupted", 1, workload=plan.workload, scenario=record.scenario)
     return record

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.adapters.drill_evidence import DrillEvidence
 from chalicelib.domain import drills as rules
 from chalicelib.domain.drill_report import headline, render_html, render_markdown
 from chalicelib.models.drill import DrillRecord, Phase
@@ -15,9 +14,7 @@ from chalicelib.services.drills.context import DrillContext
 from chalicelib.services.drills.control import release
 
 
-def finish(
-    run: DrillContext, evidence: DrillEvidence, reports_dir: Path | None, interrupted: str | None
-) -> None:
+def finish(run: DrillContext, reports_dir: Path | None, interrupted: str | None) -> None:
     """The verdict (an interruption is one), then the record kept and the subject released."""
     rec, plan = run.record, run.subject
     rec.ended_at = run.now()
@@ -45,12 +42,12 @@ def finish(
     if interrupted:
         run.mark("interrupted", "drill interrupted")
     rec.decisions.sort(key=lambda e: e["at"])
-    finish_record(rec, run.d, evidence, reports_dir)
+    finish_record(rec, run.d, reports_dir)
     emit(f"Drill{rec.verdict.capitalize()}", 1, workload=plan.workload, scenario=rec.scenario)
     run.say("verdict", headline(rec))
 
 
-def finish_record(record: DrillRecord, d: Deps, evidence: DrillEvidence, reports_dir: Path | None) -> None:
+def finish_record(record: DrillRecord, d: Deps, reports_dir: Path | None) -> None:
     """Trend, reports, evidence bucket, local files, the ledger summary, and the control record's release."""
     try:
         previous = [
@@ -62,6 +59,7 @@ def finish_record(record: DrillRecord, d: Deps, evidence: DrillEvidence, reports
         record.trend = rules.trend_points([*previous, record.summary().model_dump(mode="json")])
     except Exception as exc:  # the trend is a picture; the verdict stands without it
         logger.warning("drill trend unavailable", error=str(exc))
+    evidence = d.drill_evidence
     record.evidence = evidence.urls(record)
     markdown, page = render_markdown(record), render_html(record)
     try:

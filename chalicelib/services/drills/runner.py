@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from chalicelib.adapters.drill_evidence import DrillEvidence
 from chalicelib.adapters.drill_faults import FaultInjector
 from chalicelib.domain import drills as rules
 from chalicelib.models.drill import DrillRecord, DrillRequest
@@ -30,7 +29,6 @@ from chalicelib.services.drills.report import finish
 from chalicelib.services.drills.subject import ON_PRIMARY, in_local_cloud, new_drill_id, resolve_subject
 from chalicelib.services.drills.watch import Watcher, readable_alarms
 from chalicelib.services.smoke import run_smoke
-from chalicelib.settings import get_settings
 
 RESTORE_TIMEOUT = timedelta(seconds=90)
 
@@ -44,7 +42,6 @@ class DrillRunner:
         d: Deps,
         injector: FaultInjector | None = None,
         *,
-        evidence: DrillEvidence | None = None,
         observer: DrillObserver | None = None,
         reports_dir: Path | None = None,
         local: bool | None = None,
@@ -56,7 +53,6 @@ class DrillRunner:
         self.local = in_local_cloud() if local is None else local
         subject, mode = resolve_subject(plan, request, d, local=self.local)
         injector = injector or injector_for(subject)
-        self.evidence = evidence or DrillEvidence(get_settings().evidence_bucket)
         self.reports_dir = reports_dir
         now = d.clock()
         record = DrillRecord(
@@ -118,7 +114,7 @@ class DrillRunner:
         finally:
             drill.writes.stop()
         drill.record.cleanup = cleanup(drill, interrupted=interrupted is not None)
-        finish(drill, self.evidence, self.reports_dir, interrupted)
+        finish(drill, self.reports_dir, interrupted)
         if pending is not None:
             raise pending
         return drill.record

@@ -16,24 +16,3 @@ orchestrates:
 
 The report itself is pure: `chalicelib.domain.verification.finalize`.
 """
-
-from __future__ import annotations
-
-from chalicelib.adapters.asset_state import AssetStateStore
-from chalicelib.adapters.evidence import EvidenceStore
-from chalicelib.services.deps import Deps
-from chalicelib.settings import get_settings
-
-
-def evidence_store(d: Deps) -> EvidenceStore:
-    store = d.extras.get("evidence")
-    if store is None:
-        store = d.extras["evidence"] = EvidenceStore(get_settings().evidence_bucket)
-    return store  # type: ignore[no-any-return]
-
-
-def asset_states(d: Deps) -> AssetStateStore:
-    store = d.extras.get("asset_states")
-    if store is None:
-        store = d.extras["asset_states"] = AssetStateStore(get_settings().ledger_table)
-    return store  # type: ignore[no-any-return]

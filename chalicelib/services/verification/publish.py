@@ -13,13 +13,12 @@ from chalicelib.models.replication import AssetReplicationState
 from chalicelib.models.verification import AssetVerification, VerificationReport
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
-from chalicelib.services.verification import asset_states, evidence_store
 
 
 def replication_failures(plan: DRPlan, d: Deps) -> dict[str, dict[str, dict[str, Any]]]:
     """Failure reasons the replication events recorded per asset since its last clean verification."""
     try:
-        return {s.asset: s.failures for s in asset_states(d).all(plan.workload) if s.failures}
+        return {s.asset: s.failures for s in d.asset_states.all(plan.workload) if s.failures}
     except Exception as exc:
         if is_transient(exc):
             raise
@@ -30,7 +29,7 @@ def replication_failures(plan: DRPlan, d: Deps) -> dict[str, dict[str, dict[str,
 def publish(plan: DRPlan, report: VerificationReport, d: Deps) -> VerificationReport:
     """Evidence (JSON + Markdown), ledger, metrics, asset state, and an alert when an objective is breached
     or the run could not prove it."""
-    store = evidence_store(d)
+    store = d.evidence
     base = run_prefix(plan.workload, report.run_id)
     report.evidence = {"json": store.uri(base + "report.json"), "markdown": store.uri(base + "report.md")}
     store.put_text(base + "report.md", render_markdown(report))
@@ -116,6 +115,6 @@ def _record_asset_state(plan: DRPlan, a: AssetVerification, report: Verification
         state.measured_by = "verification"
 
     try:
-        asset_states(d).update(plan.workload, a.asset, change)
+        d.asset_states.update(plan.workload, a.asset, change)
     except Exception as exc:  # the report stands even if the state write fails
         logger.error("asset state not updated", workload=plan.workload, asset=a.asset, error=str(exc))

@@ -22,7 +22,6 @@ from chalicelib.models.verification import (
 )
 from chalicelib.observability import emit
 from chalicelib.services.deps import Deps
-from chalicelib.services.verification import evidence_store
 from chalicelib.services.verification.publish import publish, replication_failures
 from chalicelib.services.verification.shards import plan_shards, run_shard
 
@@ -31,7 +30,7 @@ def task_plan_run(inp: PlanRunInput, d: Deps) -> PlannedRun:
     """First state: plan the shards and store them where the Distributed Map's ItemReader reads them."""
     plan = d.plans.get(inp.workload)
     shards, problems = plan_shards(plan, d)
-    store = evidence_store(d)
+    store = d.evidence
     base = run_prefix(plan.workload, inp.run_id)
     store.put_json(base + "shards.json", [s.model_dump(mode="json") for s in shards])
     if problems:
@@ -51,14 +50,14 @@ def task_run_shard(inp: ShardInput, d: Deps) -> dict[str, Any]:
     plan = d.plans.get(inp.workload)
     result = run_shard(plan, inp.shard, d)
     key = f"{run_prefix(plan.workload, inp.run_id)}shards/{inp.shard.index:06d}.json"
-    evidence_store(d).put_json(key, result.model_dump(mode="json"))
+    d.evidence.put_json(key, result.model_dump(mode="json"))
     return {"index": inp.shard.index, "status": result.status, "mismatches": result.mismatches}
 
 
 def task_finalize(inp: FinalizeInput, d: Deps) -> dict[str, Any]:
     """Last state (also reached from every Catch): merge what the shards stored, publish the report."""
     plan = d.plans.get(inp.workload)
-    store = evidence_store(d)
+    store = d.evidence
     base = run_prefix(plan.workload, inp.run_id)
     problems = list(store.get_json(base + "problems.json") or [])
     error = inp.context.get("error")
