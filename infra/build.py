@@ -95,17 +95,25 @@ def load_app(stage: str, project_dir: Path = ROOT) -> Any:
     env = stage_environment(stage, project_dir)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    # Imported afresh, then the process gets back the modules it had: a stage's app must never become the
+    # `app` the rest of the process imports (the local cloud's handlers, in tests rendering several stages).
+    kept = {name: sys.modules.pop(name) for name in _stage_modules()}
     try:
-        for name in [m for m in sys.modules if m in _STAGE_MODULES or m.startswith(f"{_STAGE_MODULES[1]}.")]:
-            del sys.modules[name]
         app = _apps[key] = importlib.import_module("app").app
     finally:
+        for name in _stage_modules():
+            del sys.modules[name]
+        sys.modules.update(kept)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
     return app
+
+
+def _stage_modules() -> list[str]:
+    return [m for m in sys.modules if m in _STAGE_MODULES or m.startswith(f"{_STAGE_MODULES[1]}.")]
 
 
 def targets(

@@ -243,3 +243,15 @@ def test_the_packaged_prod_copy_consumes_its_own_queue(prod_package: build.Packa
     assert [s["Resource"] for s in consume] == [[{"Fn::GetAtt": ["ReplicationQueue", "Arn"]}]]
     assert "lifeboat-dev-" not in json.dumps(template)
     assert iam_violations(template) == []
+
+
+def test_loading_a_stage_app_leaves_the_process_own_app_alone() -> None:
+    # Given the app this process imported (the one the local cloud's handlers run)
+    import importlib
+
+    own = importlib.import_module("app")
+    # When another stage's app is loaded, as rendering that stage does
+    prod = build.load_app("prod")
+    # Then the process still imports its own app, not the other stage's (whose names are prod's)
+    assert importlib.import_module("app") is own
+    assert prod is not own.app
