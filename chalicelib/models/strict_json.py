@@ -1,4 +1,4 @@
-"""JSON as RFC 8259 means it, for request bodies: a key given twice in one object is an error, not "last wins".
+"""Strict JSON for request bodies: a key given twice in one object is an error, not "last one wins".
 
 Python's `json.loads` keeps the last of two equal keys without a word, so `{"dry_run": true, ...,
 "dry_run": false}` reads as a real run while every reviewer of the request sees a dry one. It also accepts
