@@ -17,6 +17,7 @@ from urllib.parse import unquote_plus
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.clock import parse_timestamp
+from chalicelib.invariants import present
 
 EventKind = Literal["failed", "missed-threshold", "replicated-after-threshold", "not-tracked"]
 
@@ -152,8 +153,7 @@ def parse_record(record: Any) -> ReplicationNotice:
         key = decode_key(raw_key)
     except UnicodeDecodeError as exc:
         raise ValueError(f"s3.object.key {raw_key!r} is not URL-encoded UTF-8: {exc}") from None
-    event_time = _time(record.get("eventTime"), "eventTime", required=True)
-    assert event_time is not None
+    event_time = present(_time(record.get("eventTime"), "eventTime", required=True), "eventTime")
     data = record.get("replicationEventData") or {}
     if not isinstance(data, dict):
         raise ValueError("replicationEventData must be an object")
