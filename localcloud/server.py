@@ -212,6 +212,8 @@ class LocalCloud:
             "LIFEBOAT_PLAN_BUCKET": resource_names.plan_bucket,
             "LIFEBOAT_EVIDENCE_BUCKET": resource_names.evidence_bucket,
             "LIFEBOAT_STATE_MACHINE_PREFIX": resource_names.prefix,
+            # The plans' endpoints are model servers on 127.0.0.1 here; in AWS loopback is refused.
+            "LIFEBOAT_OUTBOUND_ALLOW_LOOPBACK": "true",
         }
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from chalicelib.models.durations import Duration, format_duration
+from chalicelib.models.urls import url_problem
 
 Role = Literal["primary", "secondary"]
 ROLES: tuple[Role, Role] = ("primary", "secondary")
@@ -100,7 +101,21 @@ HostedZoneId = Annotated[
     str,
     _pattern(r"^(/hostedzone/)?[A-Z0-9]{1,32}$", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"),
 ]
-HttpUrl = Annotated[str, _pattern(r"^https?://\S+$", "an http:// or https:// URL")]
+
+
+def _requestable(url: str) -> str:
+    # Rules that hold wherever Lifeboat runs (no credentials, never the metadata service...); what depends on
+    # the deployment (loopback, private addresses, the allow-list, what a name resolves to) is checked by
+    # plan validation and before every request (adapters/outbound.py).
+    problem = url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+HttpUrl = Annotated[
+    str, _pattern(r"^https?://\S+$", "an http:// or https:// URL"), AfterValidator(_requestable)
+]
 KMS_KEY_PATTERN = (
     r"^arn:aws[a-z-]*:kms:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:key/"
     r"(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
