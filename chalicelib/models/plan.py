@@ -39,7 +39,7 @@ def rule_error(message: str, *at: str | int) -> PydanticCustomError:
 
 
 # -- constrained strings
-# Each pattern has a hint so that a mismatch reads "expected an AWS region name such as us-east-1" and not a
+# Each pattern has a hint so that a mismatch reads "expected a DNS name such as fraud.example.com." and not a
 # regular expression.
 PATTERN_HINTS: dict[str, str] = {}
 
