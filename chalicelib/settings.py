@@ -48,6 +48,21 @@ class Settings(BaseModel):
     aws_max_attempts: int = Field(
         5, ge=1, le=10, alias="LIFEBOAT_AWS_MAX_ATTEMPTS", description="Bounded botocore retries."
     )
+    outbound_allow_loopback: bool = Field(
+        False,
+        alias="LIFEBOAT_OUTBOUND_ALLOW_LOOPBACK",
+        description="Plans' URLs may reach loopback addresses (local cloud model servers), never in AWS.",
+    )
+    outbound_allowed_hosts: str = Field(
+        "",
+        alias="LIFEBOAT_OUTBOUND_ALLOWED_HOSTS",
+        description="Comma-separated host names (or *.example.com) plans' URLs may reach; empty: any public "
+        "host. A listed host may resolve to a private address (an internal load balancer in a VPC).",
+    )
+
+    def outbound_hosts(self) -> tuple[str, ...]:
+        """The outbound allow-list, one host pattern per entry (empty: no list)."""
+        return tuple(h.strip() for h in self.outbound_allowed_hosts.split(",") if h.strip())
 
 
 _lock = threading.Lock()

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.models.plan import DRPlan
-from chalicelib.models.planfile import load_plan_file
+from chalicelib.models.planfile import load_plan_files
 from infra.chalice_cli import pip_environment
 from infra.checks import iam_violations
 from infra.template import Target, TemplateError, default_home_region, plan_regions, render
@@ -61,7 +61,7 @@ def load_plans(directory: Path) -> list[DRPlan]:
     files = sorted(p for p in Path(directory).iterdir() if p.suffix in PLAN_SUFFIXES)
     if not files:
         raise BuildError(f"no plans (*.yaml) in {directory}")
-    return [load_plan_file(f) for f in files]
+    return load_plan_files(files)  # two plans of one workload are an error naming both files
 
 
 def stage_environment(stage: str, project_dir: Path = ROOT) -> dict[str, str]:

@@ -657,6 +657,16 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
 
 _SMOKE = ("endpoints.invoke", "ledger.read", "ledger.write")  # services.smoke.run_smoke (records the verdict)
 _SHIFT = ("traffic.read", "traffic.shift", "ledger.read")  # router.shift after last_smoke_passed
+_ALARM_HANDLER = (
+    "plans.read",
+    "idempotency",
+    "alarms.read",
+    "ledger.read",
+    "ledger.write",
+    "claims",  # one claim per quorum (Ledger.claim/release_claim)
+    "states.start:failover",
+    "states.stop:failover",
+)
 
 # Chalice function name -> capabilities (service function it calls, in the comment).
 FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -686,16 +696,9 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # read-back into Ledger.update_state, Ledger.record/mark_concluded, Notifier.publish
     "conclude": ("plans.read", "locks.read", "ledger.read", "ledger.write", *_SHIFT, "notify"),
     # trigger.on_alarm_event -> idempotency, AlarmReader, Ledger (claim/record/state), start/stop failover
-    "on_alarm": (
-        "plans.read",
-        "idempotency",
-        "alarms.read",
-        "ledger.read",
-        "ledger.write",
-        "claims",  # one claim per quorum (Ledger.claim/release_claim)
-        "states.start:failover",
-        "states.stop:failover",
-    ),
+    "on_alarm": _ALARM_HANDLER,
+    # trigger.on_alarm_action -> the same policy as on_alarm, for an alarm's Lambda action payload
+    "on_alarm_action": _ALARM_HANDLER,
     # failback.check_readiness -> run_smoke, ModelInspector.identify, router.read, replication listings
     "failback_readiness": ("plans.read", *_SMOKE, "models.identify", "traffic.read", "replication.list"),
     # failback.await_operator -> lease renewal, Ledger control record, send_task_success, Notifier.publish

@@ -17,6 +17,7 @@ activates) and its failback machine only in its primary region, so exactly one c
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import pkgutil
@@ -35,6 +36,11 @@ ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 # Alarm-driven handlers -> the operation (state machine kind) they start. Their EventBridge rule only matches
 # the alarms of plans whose `kind` machine runs in this region.
 ALARM_HANDLERS: dict[str, str] = {"on_alarm": "failover"}
+# Functions a CloudWatch alarm invokes directly as its Lambda action -> the operation they start. CloudWatch
+# may invoke them only for the trigger alarms that live in this region (an alarm's action runs in its own
+# region) of plans whose `kind` machine runs here: the same alarms the EventBridge rule matches here.
+ALARM_ACTION_HANDLERS: dict[str, str] = {"on_alarm_action": "failover"}
+ALARM_ACTION_PRINCIPAL = "lambda.alarms.cloudwatch.amazonaws.com"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 # Execution-status handlers -> the state machine kinds they clean up after. Their EventBridge rule only
 # matches executions of those kinds' machines in this region.
@@ -104,8 +110,9 @@ class Function:
 
     @property
     def asynchronous(self) -> bool:
-        """Invoked asynchronously (EventBridge), so failed events need a dead-letter queue."""
-        return self.kind in ("cw_event", "schedule")
+        """Invoked asynchronously (EventBridge, a CloudWatch alarm), so failed events need a dead-letter
+        queue."""
+        return self.kind in ("cw_event", "schedule") or self.name in ALARM_ACTION_HANDLERS
 
 
 def app_functions(app: Any) -> list[Function]:
@@ -848,6 +855,51 @@ class _Renderer:
             "detail": {"alarmName": list(dict.fromkeys(name for name, _ in alarms))},
         }
 
+    def add_alarm_action_permissions(self, fn: Function) -> None:
+        """Let the trigger alarms that live here invoke `fn` as their Lambda action, and no other alarm
+        (each permission names one alarm ARN in this account and region: no confused deputy)."""
+        kind = ALARM_ACTION_HANDLERS[fn.name]
+        alarms: list[str] = []
+        for plan in self.plans:
+            if self.target.region in machine_regions(plan, kind):
+                alarms += [
+                    a
+                    for a in plan.trigger.alarms
+                    if plan.alarm_region(a) == self.target.region and a not in alarms
+                ]
+        for alarm in alarms:
+            # Fn::Join, not Fn::Sub: an alarm name may contain "${".
+            arn = {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        ref("AWS::Partition"),
+                        ":cloudwatch:",
+                        ref("AWS::Region"),
+                        ":",
+                        ref("AWS::AccountId"),
+                        f":alarm:{alarm}",
+                    ],
+                ]
+            }
+            digest = hashlib.sha256(alarm.encode()).hexdigest()[:10].upper()
+            self.resources[cfn_id(fn.name, "from-alarm") + digest] = {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": getatt(fn.logical_id, "Arn"),
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": ALARM_ACTION_PRINCIPAL,
+                    "SourceAccount": ref("AWS::AccountId"),
+                    "SourceArn": arn,
+                },
+            }
+        self.outputs[f"{fn.logical_id}Arn"] = {
+            "Description": f"{fn.name}: the Lambda action of a trigger alarm living in this region "
+            f"({', '.join(alarms) or 'none here'})",
+            "Value": getatt(fn.logical_id, "Arn"),
+        }
+
     def machines_for(self, fn: Function, machines: list[_Machine]) -> list[dict[str, Any]]:
         kinds = EXECUTION_HANDLERS.get(fn.name)
         if kinds is None:
@@ -939,6 +991,8 @@ class _Renderer:
                     event["Pattern"] = {"detail": {"stateMachineArn": arns or [placeholder]}}
                     event["State"] = "ENABLED" if arns else "DISABLED"
                 props["Events"] = {fn.event_id: {"Properties": event}}
+            if fn.name in ALARM_ACTION_HANDLERS:
+                self.add_alarm_action_permissions(fn)
             if fn.kind == "sqs":
                 # The handler answers {"batchItemFailures": [...]}: only those records return to the queue,
                 # which Lambda honours only with this response type (Chalice cannot declare it).

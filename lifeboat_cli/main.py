@@ -38,17 +38,17 @@ def _print_json(data: Any) -> None:
 
 # -- plan ------------------------------------------------------------------------------------------------
 def cmd_plan_validate(args: argparse.Namespace) -> int:
-    from chalicelib.models.planfile import PlanError, load_plan_file
+    from chalicelib.models.planfile import check_plan_files
 
     results, status = [], OK
-    for path in args.files:
-        try:
-            plan = load_plan_file(path)
-        except PlanError as err:
+    # Checked together: two files declaring one workload is a problem of the second, naming the first.
+    for path, checked in zip(args.files, check_plan_files(args.files), strict=True):
+        plan = checked.plan
+        if plan is None:
             status = USAGE
-            results.append({"file": path, "valid": False, "problems": [str(p) for p in err.problems]})
+            results.append({"file": path, "valid": False, "problems": [str(p) for p in checked.problems]})
             if not args.json:
-                for problem in err.problems:
+                for problem in checked.problems:
                     err_console.print(f"[red]✗[/red] {problem}")
             continue
         results.append({"file": path, "valid": True, "workload": plan.workload})

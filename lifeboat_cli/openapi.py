@@ -23,7 +23,7 @@ REF = "#/components/schemas/{model}"
 _STATUS_TEXT = {
     200: "OK",
     202: "Accepted: the operation started; follow it at /executions/{id}",
-    400: "Bad request: `problems` names each field at fault",
+    400: "Bad request: `problems` names each field at fault (a key given twice in the body by that key)",
     403: "No verified IAM identity (SigV4) on the request",
     404: "Unknown workload or execution",
     409: "Another operation runs or holds the workload's lock (its id in `execution`), the operation has "

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.models.plan import DRPlan, Role
-from chalicelib.models.planfile import PlanError, load_plan_file
+from chalicelib.models.planfile import PlanError, load_plan_files
 from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
 from localcloud.drill_faults import DrillFaultController, respawner
 from localcloud.modelserver import ModelServerStartError, stop_process
@@ -160,7 +160,9 @@ def run(
     try:
         plan_files = sorted(plans_dir.glob("*.y*ml"))
         starting(f"reading the plans in {plans_dir}/: {', '.join(p.name for p in plan_files) or 'none'}")
-        sources = [load_plan_file(p) for p in plan_files]  # a broken plan fails before anything runs
+        sources = load_plan_files(
+            plan_files
+        )  # a broken plan (or a workload twice) fails before anything runs
         starting("starting moto server (the local AWS APIs) and the Lambda runner")
         cloud.start()
         starting(f"creating Lifeboat's functions, queues and buckets in {cloud.region}")

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 from chalicelib.adapters import aws
 from chalicelib.adapters.drill_faults import ReplicaCopy, admin_url, call_faults
 from chalicelib.models.plan import ROLES, DRPlan, HttpEndpoint, Role
+from chalicelib.models.urls import OutboundPolicy
 from localcloud import replication_control
 from localcloud.faults import _operation_from, _response, _Rule
 from localcloud.lambda_runner import outside_invocation
@@ -51,6 +52,9 @@ log = logging.getLogger("lifeboat.drills")
 CONTROL_FILE = Path(".lifeboat") / "drill-faults.json"
 THROTTLED_SERVICES = ("dynamodb", "route53", "cloudwatch", "stepfunctions", "sns")
 READY_TIMEOUT = 30.0
+
+MODEL_SERVERS = OutboundPolicy(allow_loopback=True)
+"""The local model servers' fault API is on 127.0.0.1, whatever the settings of the process calling it."""
 
 
 # -- AWS throttling ------------------------------------------------------------------------------------------
@@ -426,14 +430,14 @@ class LocalFaults:
             return self.servers.start(role)
 
     def degrade(self, role: Role, **faults: Any) -> str:
-        current = call_faults(self._admin(role), "POST", faults)
+        current = call_faults(self._admin(role), "POST", faults, policy=MODEL_SERVERS)
         return f"{role} model server faults: {', '.join(f'{k}={v}' for k, v in faults.items())}" + (
             "" if current else ""
         )
 
     def heal(self, role: Role) -> str:
         try:
-            call_faults(self._admin(role), "DELETE")
+            call_faults(self._admin(role), "DELETE", policy=MODEL_SERVERS)
         except OSError as exc:
             return f"{role} model server unreachable ({exc})"
         return f"{role} model server faults cleared"
@@ -516,7 +520,7 @@ class LocalFaults:
             elif not self.servers.alive(role):
                 done.append(self.servers.start(role))
             try:
-                current = call_faults(self._admin(role), "GET")
+                current = call_faults(self._admin(role), "GET", policy=MODEL_SERVERS)
                 if isinstance(current, dict) and any(current.values()):
                     done.append(self.heal(role))
             except OSError as exc:

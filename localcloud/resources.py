@@ -369,5 +369,7 @@ def _ensure_sqs_mapping(cloud: LocalCloud, lam: Any, source: Any, function_name:
         EventSourceArn=queue_arn,
         BatchSize=source.batch_size,
         MaximumBatchingWindowInSeconds=source.maximum_batching_window_in_seconds or 0,
+        # As infra/template.py declares it: only the records the handler names return to the queue.
+        FunctionResponseTypes=["ReportBatchItemFailures"],
     )
     return created["UUID"]

@@ -1,8 +1,9 @@
 """`LocalCloud`: an in-process moto server on 127.0.0.1 that runs Step Functions and Lifeboat's handlers.
 
-Two patches make moto behave like AWS where Lifeboat depends on it: `lambda_runner` (Lambda invocations run
-the real handlers) and `sfn_events` (executions send their status changes to EventBridge); `sfn_programs`
-makes it faster (a state machine's definition is parsed once, not once per execution).
+Three patches make moto behave like AWS where Lifeboat depends on it: `lambda_runner` (Lambda invocations run
+the real handlers), `sfn_events` (executions send their status changes to EventBridge) and `sqs_batches`
+(queue batches honour partial-batch failures); `sfn_programs` makes it faster (a state machine's definition
+is parsed once, not once per execution).
 
 One per process: moto's backends are process-wide and its Step Functions engine finds the server through the
 MOTO_PORT environment variable.
@@ -21,7 +22,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from localcloud import lambda_runner, region_outage, sfn_events, sfn_programs
+from localcloud import lambda_runner, region_outage, sfn_events, sfn_programs, sqs_batches
 from localcloud.iam import IamEnforcement, mode_from_env
 from localcloud.resources import names
 
@@ -126,6 +127,7 @@ class LocalCloud:
         lambda_runner.install(handler_module=self.handler_module, home_region=self.region)
         sfn_events.install()  # Step Functions status changes reach EventBridge, as in AWS
         sfn_programs.install()
+        sqs_batches.install()  # queue batches honour ReportBatchItemFailures, as Lambda does
         self.iam.start()  # before the clients are rebuilt: it watches the ones built from now on
         _reset_lifeboat_clients()
 
@@ -147,6 +149,7 @@ class LocalCloud:
         lambda_runner.uninstall()
         self.iam.stop()
         sfn_programs.uninstall()
+        sqs_batches.uninstall()
         if self._server is not None:
             self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
             self._server = None
@@ -209,6 +212,8 @@ class LocalCloud:
             "LIFEBOAT_PLAN_BUCKET": resource_names.plan_bucket,
             "LIFEBOAT_EVIDENCE_BUCKET": resource_names.evidence_bucket,
             "LIFEBOAT_STATE_MACHINE_PREFIX": resource_names.prefix,
+            # The plans' endpoints are model servers on 127.0.0.1 here; in AWS loopback is refused.
+            "LIFEBOAT_OUTBOUND_ALLOW_LOOPBACK": "true",
         }
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -16,13 +16,14 @@ before anything is broken.
 from __future__ import annotations
 
 import json
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlparse, urlunparse
 
+from chalicelib.adapters import outbound
 from chalicelib.models.plan import ROLES, DRPlan, HttpEndpoint, Role
+from chalicelib.models.urls import OutboundPolicy
 
 
 class FaultUnsupported(RuntimeError):
@@ -92,13 +93,29 @@ def admin_url(invocations_url: str) -> str:
     return urlunparse(parsed._replace(path=path + "/admin/faults", query="", fragment=""))
 
 
-def call_faults(url: str, method: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
+def call_faults(
+    url: str,
+    method: str,
+    body: dict[str, Any] | None = None,
+    timeout: float = 5.0,
+    *,
+    policy: OutboundPolicy | None = None,
+) -> Any:
+    """One call of a model server's fault API (under the outbound rules: `policy`, else the settings')."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
+    answer = outbound.request(
+        method,
+        url,
+        body=data,
+        headers={"Content-Type": "application/json"} if data else {},
+        timeout=timeout,
+        policy=policy,
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL from the plan
-        return json.loads(resp.read() or b"null")
+    if answer.redirect:
+        raise OSError(outbound.describe_redirect(answer))
+    if answer.status >= 400:
+        raise OSError(f"HTTP {answer.status} from {url}")
+    return json.loads(answer.body or b"null")
 
 
 class HttpFaults:

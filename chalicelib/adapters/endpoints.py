@@ -1,15 +1,16 @@
-"""Calling inference endpoints: plain HTTP model servers and SageMaker real-time endpoints."""
+"""Calling inference endpoints: plain HTTP model servers and SageMaker real-time endpoints.
+
+HTTP goes through `outbound.request`: only where the outbound rules allow, to the address that was checked,
+never following a redirect (a 3xx is a failed case naming where it pointed)."""
 
 from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.adapters import aws
+from chalicelib.adapters import aws, outbound
 from chalicelib.domain.smoke import Invocation
 from chalicelib.models.plan import Endpoint, HttpEndpoint, SageMakerEndpoint
 
@@ -24,10 +25,12 @@ class EndpointClient:
         *,
         sagemaker_runtime: Callable[[str], Any] | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        http: Callable[..., outbound.Response] = outbound.request,
     ) -> None:
         # region -> sagemaker-runtime client; built lazily so HTTP-only plans never create one
         self._runtime = sagemaker_runtime or (lambda region: aws.client("sagemaker-runtime", region))
         self._timer = timer
+        self._request = http
 
     def invoke(
         self, endpoint: Endpoint, region: str, case: str, payload: Any, timeout_s: float
@@ -35,7 +38,15 @@ class EndpointClient:
         start = self._timer()
         try:
             if isinstance(endpoint, HttpEndpoint):
-                status, body = self._http(endpoint.url, payload, timeout_s)
+                answer = self._http(endpoint.url, payload, timeout_s)
+                if answer.redirect:
+                    return Invocation(
+                        case=case,
+                        status=answer.status,
+                        latency_ms=(self._timer() - start) * 1000,
+                        error=outbound.describe_redirect(answer),
+                    )
+                status, body = answer.status, _parse(answer.body)
             elif isinstance(endpoint, SageMakerEndpoint):
                 status, body = self._sagemaker(endpoint, region, payload)
             else:  # pragma: no cover - the plan model admits only the two kinds
@@ -46,20 +57,15 @@ class EndpointClient:
             )
         return Invocation(case=case, status=status, latency_ms=(self._timer() - start) * 1000, body=body)
 
-    def _http(self, url: str, payload: Any, timeout_s: float) -> tuple[int, Any]:
-        data = json.dumps(payload).encode()
-        req = urllib.request.Request(
-            url, data=data, method="POST", headers={"Content-Type": "application/json"}
+    def _http(self, url: str, payload: Any, timeout_s: float) -> outbound.Response:
+        return self._request(
+            "POST",
+            url,
+            body=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=timeout_s,
+            max_body=MAX_BODY,
         )
-        try:
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - URL from the plan
-                raw = resp.read(MAX_BODY + 1)
-                status = resp.status
-        except urllib.error.HTTPError as err:
-            return err.code, _parse(err.read(MAX_BODY))
-        if len(raw) > MAX_BODY:
-            raise ValueError(f"response larger than {MAX_BODY} bytes")
-        return status, _parse(raw)
 
     def _sagemaker(self, endpoint: SageMakerEndpoint, region: str, payload: Any) -> tuple[int, Any]:
         kwargs: dict[str, Any] = {

@@ -16,6 +16,17 @@ from chalicelib.adapters import aws
 Handler = Callable[..., dict[str, Any]]
 
 
+class InProgress(Exception):
+    """Another invocation is handling this very event right now (its record says "in progress").
+
+    EventBridge delivers at least once, so copies of one event can arrive together; powertools refuses all
+    but the first with IdempotencyAlreadyInProgressError. That is a duplicate, not a failure: the caller
+    answers "duplicate, in progress" instead of failing the invocation (which would be retried and page the
+    on-call through the function's error alarm). If the first invocation dies, its record expires with
+    that invocation's timeout and its own retry handles the event.
+    """
+
+
 class OncePerEvent:
     """A handler guarded by an idempotency record: call it with the event as `event=` (and any other
     keyword arguments, which are not part of the key)."""
@@ -25,7 +36,15 @@ class OncePerEvent:
         self._config = config
 
     def __call__(self, *, event: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return self._guarded(event=event, **kwargs)
+        """The handler's answer (the first one, for a repeat); InProgress while another copy runs."""
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+        )
+
+        try:
+            return self._guarded(event=event, **kwargs)
+        except IdempotencyAlreadyInProgressError as exc:
+            raise InProgress(str(exc)) from None
 
     def register_lambda_context(self, context: Any) -> None:
         """In-progress records then expire with this invocation's timeout, so a crashed run is retried."""

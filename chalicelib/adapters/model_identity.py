@@ -8,13 +8,11 @@ data URL or model package; the URL's bucket is regional (replicas differ by buck
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-from chalicelib.adapters import aws
+from chalicelib.adapters import aws, outbound
 from chalicelib.domain.failback import ModelIdentity
 from chalicelib.models.plan import Endpoint, HttpEndpoint
 
@@ -45,9 +43,11 @@ class ModelInspector:
         *,
         sagemaker: Callable[[str], Any] | None = None,
         s3: Callable[[str], Any] | None = None,
+        http: Callable[..., outbound.Response] = outbound.request,
     ) -> None:
         self._sagemaker = sagemaker or (lambda region: aws.client("sagemaker", region))
         self._s3 = s3 or (lambda region: aws.client("s3", region))
+        self._request = http
 
     def identify(
         self, role: str, endpoint: Endpoint, region: str, probe_payload: Any, timeout_s: float
@@ -62,14 +62,28 @@ class ModelInspector:
     # -- HTTP -----------------------------------------------------------------------------------------
     def _http(self, role: str, url: str, region: str, payload: Any, timeout_s: float) -> ModelIdentity:
         try:
-            fields = _identity_fields(_get_json(ping_url(url), timeout_s))
+            fields = _identity_fields(self._get_json(ping_url(url), timeout_s))
         except (OSError, ValueError):
             fields = {}
         source = "ping"
         if not any(fields.values()):
-            fields = _identity_fields(_post_json(url, payload, timeout_s))
+            fields = _identity_fields(self._post_json(url, payload, timeout_s))
             source = "prediction"
         return ModelIdentity(role=role, region=region, source=source, **fields)
+
+    def _get_json(self, url: str, timeout_s: float) -> Any:
+        return _json(self._request("GET", url, timeout=timeout_s, max_body=MAX_BODY), url)
+
+    def _post_json(self, url: str, payload: Any, timeout_s: float) -> Any:
+        answer = self._request(
+            "POST",
+            url,
+            body=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=timeout_s,
+            max_body=MAX_BODY,
+        )
+        return _json(answer, url)
 
     # -- SageMaker ------------------------------------------------------------------------------------
     def _sagemaker_identity(self, role: str, name: str, variant: str | None, region: str) -> ModelIdentity:
@@ -106,18 +120,9 @@ class ModelInspector:
         return ModelIdentity(role=role, region=region, artifact=key, sha256=sha, source="endpoint-config")
 
 
-def _get_json(url: str, timeout_s: float) -> Any:
-    req = urllib.request.Request(url, method="GET")
-    with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - URL from the plan
-        return json.loads(resp.read(MAX_BODY))
-
-
-def _post_json(url: str, payload: Any, timeout_s: float) -> Any:
-    req = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - URL from the plan
-            return json.loads(resp.read(MAX_BODY))
-    except urllib.error.HTTPError as err:
-        raise OSError(f"HTTP {err.code} from {url}") from None
+def _json(answer: outbound.Response, url: str) -> Any:
+    if answer.redirect:
+        raise OSError(outbound.describe_redirect(answer))
+    if answer.status >= 400:
+        raise OSError(f"HTTP {answer.status} from {url}")
+    return json.loads(answer.body)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from chalicelib.adapters import aws
 from chalicelib.models.plan import DRPlan
-from chalicelib.models.planfile import PlanError, load_plan_text
+from chalicelib.models.planfile import PlanError, load_plan_text, load_plans
 
 PLAN_SUFFIXES = (".yaml", ".yml")
 
@@ -34,22 +34,11 @@ class BrokenPlans(PlanError):
 
 
 def _collect(named_texts: list[tuple[str, str]]) -> list[DRPlan]:
-    plans: list[DRPlan] = []
-    problems = []
-    for source, text in named_texts:
-        try:
-            plans.append(load_plan_text(text, source))
-        except PlanError as err:
-            problems.extend(err.problems)
-    if problems:
-        raise BrokenPlans(problems)
-    seen: dict[str, int] = {}
-    for plan in plans:
-        seen[plan.workload] = seen.get(plan.workload, 0) + 1
-    dupes = sorted(w for w, n in seen.items() if n > 1)
-    if dupes:
-        raise ValueError(f"several plans declare the same workload: {', '.join(dupes)}")
-    return plans
+    """Every stored plan; BrokenPlans naming every problem (two plans of one workload included)."""
+    try:
+        return load_plans(named_texts)
+    except PlanError as err:
+        raise BrokenPlans(err.problems) from None
 
 
 class S3PlanStore:

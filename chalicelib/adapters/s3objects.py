@@ -19,6 +19,7 @@ from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.errors import is_transient
 from chalicelib.domain.listings import ObjectInfo
 from chalicelib.domain.verification import clip, start_after
+from chalicelib.invariants import present
 
 CHECKSUM_FIELDS = (
     ("SHA256", "ChecksumSHA256"),
@@ -133,7 +134,7 @@ def iter_object_versions(
                 if current_key is not None and latest is not None:
                     yield _version_info(current_key[len(base) :], latest, count)
                 current_key, latest, count = key, None, 0
-            assert entry is not None
+            entry = present(entry, f"the version entry of {key}")
             if not entry.get("_delete"):
                 count += 1
             if entry.get("IsLatest"):

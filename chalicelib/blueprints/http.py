@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -331,12 +330,17 @@ def parse_body(bp: Blueprint, model: type[M], *, required: bool = True) -> M:
             raise bad_request("a JSON object body is required", [_body_problem("missing")])
         data: Any = {}
     else:
+        from chalicelib.models import strict_json
+
         try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            reason = str(exc)[:200]
+            data = strict_json.loads(raw)
+        except strict_json.DuplicateKey as exc:
+            # Last-one-wins would let `"dry_run": true, ..., "dry_run": false` run for real.
+            problem = api().Problem(field=exc.key, location="body", problem="given more than once")
+            raise bad_request(f"the body names {exc.key!r} more than once", [problem]) from None
+        except strict_json.NotJson as exc:
             raise bad_request(
-                f"the body is not valid JSON: {reason}", [_body_problem("not valid JSON")]
+                f"the body is not valid JSON: {exc}", [_body_problem("not valid JSON")]
             ) from None
     if not isinstance(data, dict):
         what = describe_value(data)

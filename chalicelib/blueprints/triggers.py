@@ -1,4 +1,5 @@
-"""EventBridge: CloudWatch alarm state changes start (or cancel) failovers through the trigger policy."""
+"""CloudWatch alarm state changes start (or cancel) failovers through the trigger policy: delivered by
+EventBridge (`on_alarm`), or sent by an alarm whose action invokes a function directly (`on_alarm_action`)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,14 @@ def on_alarm(event: Any) -> dict[str, Any]:
 
 
 on_alarm.event_class = LenientCloudWatchEvent  # type: ignore[attr-defined]
+
+
+@bp.lambda_function(name="on_alarm_action")
+def on_alarm_action(event: Any, context: Any) -> dict[str, Any]:
+    """An alarm's Lambda action (`alarmData`, no EventBridge envelope): the same policy as `on_alarm`."""
+    from chalicelib.services.deps import deps
+    from chalicelib.services.trigger import on_alarm_action as handle
+    from chalicelib.settings import get_settings
+
+    outcome = handle(event, deps(), idempotency_table=get_settings().idempotency_table, context=context)
+    return outcome.model_dump(mode="json")

@@ -111,14 +111,13 @@ def diff_listings(
     a = next(src, None)
     b = next(rep, None)
     while a is not None or b is not None:
-        if b is None or (a is not None and a.key < b.key):
-            assert a is not None
+        if a is not None and (b is None or a.key < b.key):
             yield Difference(kind="missing", key=a.key, source=a, why="not in the replica")
             a = next(src, None)
-        elif a is None or b.key < a.key:
+        elif b is not None and (a is None or b.key < a.key):
             yield Difference(kind="extra", key=b.key, replica=b, why="only in the replica")
             b = next(rep, None)
-        else:
+        elif a is not None and b is not None:  # the same key on both sides
             if on_pair is not None:
                 on_pair(a, b)
             found = _compare_pair(a, b, resolve, report_unverified)

@@ -2,6 +2,9 @@
 
 Pure: no I/O. A body is either S3's `s3:TestEvent` (acknowledged), a `{"Records": [...]}` notification whose
 records are replication events, an SNS envelope around either, or malformed (reported, never guessed at).
+Values S3 never sends are malformed too: a negative or fractional object size, a replication event without
+`replicationEventData`, a failed replication without a `failureReason`; acting on them (a re-drive) would
+act on a message someone else made up.
 Object keys arrive URL-encoded the way HTML forms are (`red flower.jpg` -> `red+flower.jpg`), so they are
 decoded with `unquote_plus`.
 """
@@ -17,6 +20,7 @@ from urllib.parse import unquote_plus
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.clock import parse_timestamp
+from chalicelib.invariants import present
 
 EventKind = Literal["failed", "missed-threshold", "replicated-after-threshold", "not-tracked"]
 
@@ -88,6 +92,9 @@ class ParsedBody(BaseModel):
     notices: list[ReplicationNotice] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list, description="Why records (or the body) were rejected.")
     bucket: str | None = Field(None, description="The bucket of a test event.")
+    malformed_buckets: list[str] = Field(
+        default_factory=list, description="Source buckets named by malformed records (to say whose they are)."
+    )
 
 
 def parse_body(body: str | bytes | None) -> ParsedBody:
@@ -111,12 +118,21 @@ def parse_body(body: str | bytes | None) -> ParsedBody:
         return ParsedBody(kind="malformed", problems=["Records is empty"])
     notices: list[ReplicationNotice] = []
     problems: list[str] = []
+    buckets: list[str] = []
     for index, record in enumerate(records):
         try:
             notices.append(parse_record(record))
         except ValueError as exc:
             problems.append(f"record {index}: {exc}")
-    return ParsedBody(kind="records" if not problems else "malformed", notices=notices, problems=problems)
+            bucket = _dig(record, "s3", "bucket", "name")
+            if isinstance(bucket, str) and bucket and bucket not in buckets:
+                buckets.append(bucket[:255])
+    return ParsedBody(
+        kind="records" if not problems else "malformed",
+        notices=notices,
+        problems=problems,
+        malformed_buckets=buckets,
+    )
 
 
 def _dig(doc: Any, *path: str) -> Any:
@@ -152,33 +168,60 @@ def parse_record(record: Any) -> ReplicationNotice:
         key = decode_key(raw_key)
     except UnicodeDecodeError as exc:
         raise ValueError(f"s3.object.key {raw_key!r} is not URL-encoded UTF-8: {exc}") from None
-    event_time = _time(record.get("eventTime"), "eventTime", required=True)
-    assert event_time is not None
-    data = record.get("replicationEventData") or {}
-    if not isinstance(data, dict):
-        raise ValueError("replicationEventData must be an object")
+    event_time = present(_time(record.get("eventTime"), "eventTime", required=True), "eventTime")
+    data = record.get("replicationEventData")
+    if not isinstance(data, dict) or not data:
+        # S3 describes every replication event there; without it there is nothing to act on.
+        raise ValueError("replicationEventData is missing (S3 sends it with every replication event)")
+    kind = EVENT_KINDS[bare]
+    reason = data.get("failureReason")
+    if kind == "failed" and (not isinstance(reason, str) or not reason.strip()):
+        raise ValueError("replicationEventData.failureReason is missing (S3 names why a replication failed)")
     destination = data.get("destinationBucket")
-    size = _dig(record, "s3", "object", "size")
+    size = _size(_dig(record, "s3", "object", "size"))
+    obj = _dig(record, "s3", "object")
+    etag, version_id, sequencer = (
+        _text(_dig(obj, k), f"s3.object.{k}") for k in ("eTag", "versionId", "sequencer")
+    )
+    rule_id, operation, _ = (
+        _text(data.get(k), f"replicationEventData.{k}")
+        for k in ("replicationRuleId", "s3Operation", "destinationBucket")
+    )
     return ReplicationNotice(
-        kind=EVENT_KINDS[bare],
+        kind=kind,
         event_name=bare,
         event_time=event_time,
-        region=record.get("awsRegion"),
+        region=_text(record.get("awsRegion"), "awsRegion"),
         bucket=bucket,
         key=key,
         raw_key=raw_key,
-        size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
-        etag=_dig(record, "s3", "object", "eTag"),
-        version_id=_dig(record, "s3", "object", "versionId"),
-        sequencer=_dig(record, "s3", "object", "sequencer"),
-        rule_id=data.get("replicationRuleId"),
+        size=size,
+        etag=etag,
+        version_id=version_id,
+        sequencer=sequencer,
+        rule_id=rule_id,
         destination_bucket=str(destination).rsplit(":", 1)[-1] if destination else None,
-        operation=data.get("s3Operation"),
+        operation=operation,
         request_time=_time(data.get("requestTime"), "replicationEventData.requestTime"),
-        failure_reason=data.get("failureReason"),
+        failure_reason=reason if isinstance(reason, str) else None,
         threshold=None if data.get("threshold") is None else str(data.get("threshold")),
         replication_time=None if data.get("replicationTime") is None else str(data.get("replicationTime")),
     )
+
+
+def _text(value: Any, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{field} must be text (got {type(value).__name__})")
+    return value
+
+
+def _size(value: Any) -> int | None:
+    """s3.object.size: a whole number of bytes, never negative (S3 leaves it out for some operations)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"s3.object.size must be a whole number of bytes >= 0 (got {str(value)[:40]!r})")
+    return value
 
 
 def _time(value: Any, field: str, *, required: bool = False) -> datetime | None:

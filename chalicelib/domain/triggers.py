@@ -3,6 +3,8 @@
 Quorum (M of N named alarms in ALARM) must hold for the sustain window; a cooldown follows every failover
 and failback; OK / INSUFFICIENT_DATA only ever cancel a pending decision. The failover state machine waits
 out the sustain window itself and calls `recheck` before it acts, so a flapping alarm cannot get through.
+An alarm whose state change a mute rule muted (its actions are silenced by AWS) never counts toward the
+quorum: Lifeboat is one of those actions.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from chalicelib.invariants import present
 from chalicelib.models.alarms import AlarmSnapshot, AlarmStateChange
 from chalicelib.models.ledger import WorkloadState
 from chalicelib.models.plan import DRPlan, TriggerPolicy
 
-Action = Literal["start", "suppress", "cancel", "ignore"]
+Action = Literal["start", "suppress", "mute", "cancel", "ignore"]
 
 
 class QuorumStatus(BaseModel):
@@ -38,15 +41,20 @@ class QuorumStatus(BaseModel):
         default_factory=list,
         description="Named alarms whose region's CloudWatch could not be reached: state unknown.",
     )
+    muted: list[str] = Field(
+        default_factory=list,
+        description="Named alarms in ALARM whose state change a mute rule muted: not counted.",
+    )
 
     def describe(self) -> str:
         names = ", ".join(self.in_alarm) or "none"
+        muted = f"; muted (not counted): {', '.join(self.muted)}" if self.muted else ""
         if not self.unreachable:
-            return f"{len(self.in_alarm)} of {self.of} alarms in ALARM (quorum {self.needed}): {names}"
+            return f"{len(self.in_alarm)} of {self.of} alarms in ALARM (quorum {self.needed}): {names}{muted}"
         readable = self.of - len(self.unreachable)
         return (
             f"{len(self.in_alarm)} of {readable} readable alarms in ALARM (quorum {self.needed}): {names}; "
-            f"unreadable (region unreachable): {', '.join(self.unreachable)}"
+            f"unreadable (region unreachable): {', '.join(self.unreachable)}{muted}"
         )
 
 
@@ -55,7 +63,10 @@ class TriggerDecision(BaseModel):
 
     workload: str = Field(description="The workload whose plan names the alarm.")
     alarm: str = Field(description="The alarm whose change was evaluated.")
-    action: Action = Field(description="start a failover, suppress, cancel a pending one, or ignore.")
+    action: Action = Field(
+        description="start a failover, suppress, mute (the alarm is muted and the quorum does not hold "
+        "without it), cancel a pending one, or ignore."
+    )
     reason: str = Field(description="Why, in words an operator understands.")
     quorum: QuorumStatus = Field(description="The quorum as evaluated.")
     sustain_until: datetime | None = Field(None, description="When the sustain window ends (start only).")
@@ -87,16 +98,15 @@ def needed_alarms(policy: TriggerPolicy, unreachable: Collection[str] = ()) -> i
 def quorum_status(
     policy: TriggerPolicy, alarms: Mapping[str, AlarmSnapshot], unreachable: Collection[str] = ()
 ) -> QuorumStatus:
-    """M of N named alarms in ALARM; with alarms that could not be read, the rule of `needed_alarms`."""
+    """M of N named alarms in ALARM; with alarms that could not be read, the rule of `needed_alarms`. A muted
+    alarm in ALARM is listed in `muted` and not counted."""
     missing = [name for name in policy.alarms if name in set(unreachable) and name not in alarms]
-    firing = sorted(
-        (
-            snap
-            for name, snap in alarms.items()
-            if name in policy.alarms and name not in missing and snap.state == "ALARM"
-        ),
-        key=lambda s: (s.since, s.name),
-    )
+    alarming = [
+        snap
+        for name, snap in alarms.items()
+        if name in policy.alarms and name not in missing and snap.state == "ALARM"
+    ]
+    firing = sorted((s for s in alarming if s.muted_by is None), key=lambda s: (s.since, s.name))
     needed = needed_alarms(policy, missing)
     met = needed > 0 and len(firing) >= needed
     return QuorumStatus(
@@ -107,20 +117,26 @@ def quorum_status(
         first_alarm_at=firing[0].since if met else None,
         quorum_since=firing[needed - 1].since if met else None,
         unreachable=missing,
+        muted=sorted(s.name for s in alarming if s.muted_by is not None),
     )
 
 
 def merge_snapshots(
     current: Iterable[AlarmSnapshot], change: AlarmStateChange | None
 ) -> dict[str, AlarmSnapshot]:
-    """Alarm states read from CloudWatch, overridden by the event when the event is newer."""
+    """Alarm states read from CloudWatch, overridden by the event when the event is newer (and then muted
+    when the event says a mute rule muted that state change: DescribeAlarms does not say)."""
     merged = {s.name: s for s in current}
     if change is not None:
         d = change.detail
         seen = merged.get(d.alarm_name)
         if seen is None or d.state.timestamp >= seen.since:
+            mute = d.mute
             merged[d.alarm_name] = AlarmSnapshot(
-                name=d.alarm_name, state=d.state.value, since=d.state.timestamp
+                name=d.alarm_name,
+                state=d.state.value,
+                since=d.state.timestamp,
+                muted_by=mute.muted_by if mute is not None else None,
             )
     return merged
 
@@ -185,16 +201,24 @@ def evaluate(
     if until is not None and now < until:
         return decide("suppress", f"in cooldown until {until.isoformat()} after the last failover/failback")
 
+    mute = change.detail.mute
+    if mute is not None and not status.met:
+        return decide(
+            "mute",
+            f"{alarm} is {mute.describe()}: a muted alarm never counts toward the quorum "
+            f"({status.describe()})",
+        )
+
     if not status.met:
         return decide("suppress", f"quorum not met: {status.describe()}")
 
-    assert status.quorum_since is not None
-    sustain_until = status.quorum_since + plan.trigger.sustain
+    since = present(status.quorum_since, "the time a met quorum formed")
+    sustain_until = since + plan.trigger.sustain
     return decide(
         "start",
         f"quorum met: {status.describe()}; sustain window ends {sustain_until.isoformat()}",
         sustain_until=sustain_until,
-        name=execution_name("failover", plan.workload, status.quorum_since),
+        name=execution_name("failover", plan.workload, since),
     )
 
 
@@ -246,13 +270,10 @@ def recheck(
         return Recheck(proceed=False, reason=f"in cooldown until {until.isoformat()}", quorum=status)
     if not status.met:
         return Recheck(proceed=False, reason=f"quorum no longer holds: {status.describe()}", quorum=status)
-    assert status.quorum_since is not None
-    if expected_since is not None:
-        reformed = status.quorum_since > expected_since
-    else:
-        reformed = now - status.quorum_since < window
+    since = present(status.quorum_since, "the time a met quorum formed")
+    reformed = since > expected_since if expected_since is not None else now - since < window
     if reformed:
-        held = (now - status.quorum_since).total_seconds()
+        held = (now - since).total_seconds()
         return Recheck(
             proceed=False,
             reason=f"quorum broke and re-formed during the {window.total_seconds():.0f}s sustain window "

@@ -6,6 +6,7 @@ and state machine is derived from, so the model refuses anything ambiguous rathe
 
 from __future__ import annotations
 
+import difflib
 from datetime import timedelta
 from typing import Annotated, Literal, NamedTuple
 
@@ -20,7 +21,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from chalicelib.models.aws_regions import ALL_REGIONS
 from chalicelib.models.durations import Duration, format_duration
+from chalicelib.models.urls import url_problem
 
 Role = Literal["primary", "secondary"]
 ROLES: tuple[Role, Role] = ("primary", "secondary")
@@ -36,7 +39,7 @@ def rule_error(message: str, *at: str | int) -> PydanticCustomError:
 
 
 # -- constrained strings
-# Each pattern has a hint so that a mismatch reads "expected an AWS region name such as us-east-1" and not a
+# Each pattern has a hint so that a mismatch reads "expected a DNS name such as fraud.example.com." and not a
 # regular expression.
 PATTERN_HINTS: dict[str, str] = {}
 
@@ -47,7 +50,6 @@ def _pattern(pattern: str, hint: str, max_length: int | None = None) -> object:
 
 
 WORKLOAD_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
-REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
 
 WorkloadName = Annotated[
     str,
@@ -57,7 +59,35 @@ WorkloadName = Annotated[
         "(e.g. fraud-scoring)",
     ),
 ]
-Region = Annotated[str, _pattern(REGION_PATTERN, "an AWS region name such as us-east-1")]
+
+
+def region_problem(name: str) -> str | None:
+    """None when botocore lists `name` as a region (models/aws_regions.py); else what is wrong, with the
+    closest names: a plan naming `us-wset-2` would otherwise fail only when a failover first calls it."""
+    if name in ALL_REGIONS:
+        return None
+    wanted = name.strip().lower()
+    if wanted in ALL_REGIONS:
+        return f"unknown AWS region {name!r}; did you mean {wanted}? (region names are lower case)"
+    close = difflib.get_close_matches(wanted, sorted(ALL_REGIONS), n=3, cutoff=0.6)
+    hint = "; AWS region names look like us-east-1"
+    if close:
+        hint = (
+            f"; did you mean {close[0]}?"
+            if len(close) == 1
+            else f"; did you mean {', '.join(close[:-1])} or {close[-1]}?"
+        )
+    return f"unknown AWS region {name!r}{hint}"
+
+
+def _region(name: str) -> str:
+    problem = region_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
+Region = Annotated[str, StringConstraints(max_length=32), AfterValidator(_region)]
 AssetName = Annotated[
     str,
     _pattern(
@@ -100,7 +130,21 @@ HostedZoneId = Annotated[
     str,
     _pattern(r"^(/hostedzone/)?[A-Z0-9]{1,32}$", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"),
 ]
-HttpUrl = Annotated[str, _pattern(r"^https?://\S+$", "an http:// or https:// URL")]
+
+
+def _requestable(url: str) -> str:
+    # Rules that hold wherever Lifeboat runs (no credentials, never the metadata service...); what depends on
+    # the deployment (loopback, private addresses, the allow-list, what a name resolves to) is checked by
+    # plan validation and before every request (adapters/outbound.py).
+    problem = url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+HttpUrl = Annotated[
+    str, _pattern(r"^https?://\S+$", "an http:// or https:// URL"), AfterValidator(_requestable)
+]
 KMS_KEY_PATTERN = (
     r"^arn:aws[a-z-]*:kms:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:key/"
     r"(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -32,6 +33,7 @@ class PlanProblem(BaseModel):
 
     source: str = Field(description="Where the plan came from: a path, an S3 URI or <string>.")
     line: int | None = Field(default=None, description="1-based line of the problem, when known.")
+    column: int | None = Field(default=None, description="1-based column, for YAML syntax errors.")
     field: str = Field(
         default="", description="Dotted path of the field, e.g. smoke_tests.cases[0].expect.tolerance."
     )
@@ -39,6 +41,8 @@ class PlanProblem(BaseModel):
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         return f"{where} {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
@@ -59,9 +63,9 @@ class PlanError(ValueError):
 class _Failure(Exception):
     """A problem found before validation (size, YAML syntax, duplicate keys); stops loading at once."""
 
-    def __init__(self, line: int | None, message: str, field: str = "") -> None:
+    def __init__(self, line: int | None, message: str, field: str = "", column: int | None = None) -> None:
         super().__init__(message)
-        self.line, self.message, self.field = line, message, field
+        self.line, self.message, self.field, self.column = line, message, field, column
 
 
 # -- YAML with line numbers
@@ -169,20 +173,101 @@ def _inspect(root: Node) -> None:
             stack.extend((item, False, (*path, index)) for index, item in enumerate(node.value))
 
 
+_TOKENS = {
+    "<scalar>": "a value",
+    "<block end>": "the end of an indented block",
+    "<block mapping start>": "an indented 'key: value'",
+    "<block sequence start>": "an indented '- ' list",
+    "<block entry>": "a '- ' list item",
+    "<flow mapping start>": "'{'",
+    "<flow sequence start>": "'['",
+    "<flow mapping end>": "'}'",
+    "<flow sequence end>": "']'",
+    "<key>": "a key",
+    "<value>": "':'",
+    "<anchor>": "an anchor (&name)",
+    "<alias>": "an alias (*name)",
+    "<tag>": "a tag (!name)",
+    "<document start>": "'---'",
+    "<document end>": "'...'",
+    "<stream end>": "the end of the file",
+}
+
+
+def _token(text: str) -> str:
+    """PyYAML names tokens like '<scalar>'; say what they are."""
+    bare = text.strip("'\"")
+    return _TOKENS.get(bare, f"'{bare}'")
+
+
+def _plain_yaml(problem: str, context: str, started: int | None) -> str:
+    """A PyYAML problem in words a plan author understands (`started`: the line the construct began on)."""
+    since = f" on line {started}" if started is not None else ""
+    found = re.search(r"(?:but found|but got) (.+)$", problem)
+    what = _token(found.group(1)) if found else ""
+    if problem == "mapping values are not allowed here":
+        return (
+            "a ':' where a value was expected: check this line's indentation (and the line above), "
+            "or quote a value that contains ': '"
+        )
+    if problem.startswith("expected <block end>"):
+        kind = "keys of the mapping" if "block mapping" in context else "items of the list"
+        return f"found {what} not indented like the {kind} that starts{since}: align it with them"
+    if problem.startswith("expected ',' or ']'"):
+        return f"the list opened with '['{since} is not closed: expected ',' or ']' before {what}"
+    if problem.startswith("expected ',' or '}'"):
+        return f"the mapping opened with '{{'{since} is not closed: expected ',' or '}}' before {what}"
+    if problem == "could not find expected ':'":
+        return f"the key that starts{since} has no ':' after it: write it as key: value"
+    if problem == "found unexpected end of stream" and "quoted" in context:
+        return f"the quoted text opened{since} is never closed"
+    if problem.startswith("found character '\\t'"):
+        return "a tab character: YAML indents with spaces only"
+    if problem.startswith("found character") and "cannot start any token" in problem:
+        char = problem.split("'")[1] if "'" in problem else "this character"
+        return f"'{char}' cannot start a value: put the value in quotes"
+    if problem.startswith("found unknown escape character"):
+        char = problem.rsplit(" ", 1)[-1].strip("'")
+        return f"\\{char} is not an escape inside double quotes: use single quotes, or write \\\\{char}"
+    if context == "expected a single document in the stream":
+        return "the file holds more than one YAML document ('---' separates them); a plan is one document"
+    if context.startswith("found undefined alias") or problem.startswith("found undefined alias"):
+        name = (context + problem).rsplit(" ", 1)[-1].strip("'")
+        return f"*{name} refers to no anchor &{name} defined above it"
+    if problem.endswith("sequence entries are not allowed here"):
+        return "a '- ' list item where a value was expected: check this line's indentation"
+    if "while scanning an anchor" in context or "while scanning an alias" in context:
+        return (
+            "an anchor (&name) or alias (*name) needs a name of letters and digits; quote a value with & or *"
+        )
+    if "while scanning a tag" in context:
+        return "'!' starts a YAML tag here: put the value in quotes"
+    if "while scanning a directive" in context:
+        return "'%' at the start of a line starts a YAML directive: put the value in quotes"
+    if "while scanning a block scalar" in context:
+        return "'|' and '>' start a block of text on the next lines: put a one-line value in quotes"
+    if "while scanning a plain scalar" in context:
+        return f"this value cannot continue here (it starts{since}): put it in quotes, or fix the indentation"
+    words = re.sub(r"'?<[a-z ]+>'?", lambda m: _token(m.group(0)), problem)
+    return f"{words} ({context}{since})" if context else words
+
+
 def _yaml_failure(exc: yaml.YAMLError, text: str) -> _Failure:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        problem, context = exc.problem or "", exc.context or ""
-        if context.startswith("while") and exc.context_mark is not None:
-            # "expected ',' or ']' ... (while parsing a flow sequence on line 3)": the start of the construct
-            # is often the more useful line, so both are given.
-            message = f"{problem} ({context} on line {exc.context_mark.line + 1})"
-        else:
-            message = ", ".join(part for part in (context, problem) if part) or "invalid document"
-        return _Failure(mark.line + 1 if mark is not None else None, f"invalid YAML: {message}")
+        started = exc.context_mark.line + 1 if exc.context_mark is not None else None
+        message = _plain_yaml(exc.problem or "", exc.context or "", started)
+        line = mark.line + 1 if mark is not None else None
+        column = mark.column + 1 if mark is not None else None
+        return _Failure(line, f"invalid YAML: {message}", column=column)
     if isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, exc.position) + 1
-        return _Failure(line, f"invalid YAML: character #x{exc.character:04x} is not allowed ({exc.reason})")
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return _Failure(
+            line,
+            f"invalid YAML: character #x{exc.character:04x} is not allowed ({exc.reason})",
+            column=column,
+        )
     return _Failure(None, f"invalid YAML: {exc}")
 
 
@@ -227,14 +312,18 @@ def _format_path(path: tuple[str | int, ...] | list[str | int]) -> str:
     return out
 
 
-def _locate(loc: tuple[str | int, ...], data: Any, loader: _PlanLoader, root_line: int) -> tuple[str, int]:
+def _locate(
+    loc: tuple[str | int, ...], data: Any, loader: _PlanLoader, root_line: int
+) -> tuple[str, int | None]:
     """Follow a pydantic error location through the loaded data: the printed path and the best line.
 
     Discriminated unions put the tag ('http', 's3') into the location; it is not something the author
     wrote at that place, so it is dropped. A location that leaves the data (a missing field, a default that
-    broke a rule) points at the deepest mapping the author did write.
+    broke a rule) points at the deepest mapping the author did write, and at no line when that is the whole
+    plan (a missing top-level section belongs to no line, certainly not to `version`'s).
     """
     node, line, path, inside = data, root_line, [], True
+    entered = False
     for part in loc:
         if inside:
             lines = loader.lines.get(id(node), (None, None))[1]
@@ -242,11 +331,13 @@ def _locate(loc: tuple[str | int, ...], data: Any, loader: _PlanLoader, root_lin
                 line = lines.get(part, line) if isinstance(lines, dict) else line
                 node = node[part]
                 path.append(part)
+                entered = True
                 continue
             if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 line = lines[part] if isinstance(lines, list) else line
                 node = node[part]
                 path.append(part)
+                entered = True
                 continue
             if isinstance(node, dict) and node.get("kind") == part:
                 continue
@@ -254,7 +345,7 @@ def _locate(loc: tuple[str | int, ...], data: Any, loader: _PlanLoader, root_lin
         if isinstance(part, str) and _SCHEMA_LABEL.match(part):
             continue
         path.append(part)
-    return _format_path(path), line
+    return _format_path(path), line if entered or not loc else None
 
 
 def _strip(tp: Any) -> Any:
@@ -326,7 +417,7 @@ _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "
 def _message(error: Any, loc: tuple[str | int, ...]) -> str:
     kind, ctx, got = error["type"], error.get("ctx") or {}, describe_value(error.get("input"))
     if kind == "missing":
-        return "required field is missing"
+        return "required field is missing" + _expected_shape(loc)
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         if model is None:
@@ -371,6 +462,17 @@ def _message(error: Any, loc: tuple[str | int, ...]) -> str:
     return msg[:1].lower() + msg[1:]
 
 
+def _expected_shape(loc: tuple[str | int, ...]) -> str:
+    """For a missing section, what it holds: its required keys, then the optional ones."""
+    model = _model_at(loc)
+    if model is None:
+        return ""
+    required = [name for name, f in model.model_fields.items() if f.is_required()]
+    optional = [name for name, f in model.model_fields.items() if not f.is_required()]
+    shape = f"; expected a mapping with {', '.join(required) or 'only optional keys'}"
+    return shape + (f" (optional: {', '.join(optional)})" if optional else "")
+
+
 def _choices_for_union(loc: tuple[str | int, ...]) -> list[str]:
     tp = _type_at(loc)
     if get_origin(tp) not in (Union, UnionType):
@@ -401,6 +503,11 @@ def _problems(
 # -- public API
 def load_plan_text(text: str, source: str = "<string>") -> DRPlan:
     """Parse and validate a plan from YAML text; PlanError lists every problem with its line."""
+    return _load_text(text, source)[0]
+
+
+def _load_text(text: str, source: str) -> tuple[DRPlan, int | None]:
+    """The plan, and the line of its `workload` key (where a second plan of the workload is reported)."""
     try:
         if not isinstance(text, str):
             raise _Failure(None, f"expected YAML text (got {describe_value(text)})")
@@ -416,17 +523,24 @@ def load_plan_text(text: str, source: str = "<string>") -> DRPlan:
                 f"(got {describe_value(data)})",
             )
     except _Failure as failure:
-        raise PlanError(
-            [PlanProblem(source=source, line=failure.line, field=failure.field, message=failure.message)]
-        ) from None
+        problem = PlanProblem(
+            source=source,
+            line=failure.line,
+            column=failure.column,
+            field=failure.field,
+            message=failure.message,
+        )
+        raise PlanError([problem]) from None
     try:
-        return DRPlan.model_validate(data)
+        plan = DRPlan.model_validate(data)
     except ValidationError as exc:
         raise PlanError(_problems(exc, data, loader, root_line, source)) from None
+    lines = loader.lines.get(id(data), (None, None))[1]
+    return plan, lines.get("workload") if isinstance(lines, dict) else None
 
 
-def load_plan_file(path: str | os.PathLike[str]) -> DRPlan:
-    """Read a plan from a local file; the path appears, as given, in every problem."""
+def _read(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """(source, text) of a local plan file; PlanError when it cannot be read as a plan's text."""
     source = os.fspath(path)
     try:
         with open(source, "rb") as handle:
@@ -440,13 +554,85 @@ def load_plan_file(path: str | os.PathLike[str]) -> DRPlan:
             [PlanProblem(source=source, message=f"the plan is larger than {MAX_PLAN_BYTES // 1024} KiB")]
         )
     try:
-        text = raw.decode("utf-8-sig")
+        return source, raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise PlanError(
             [PlanProblem(source=source, line=line, message="the file is not UTF-8 text")]
         ) from None
-    return load_plan_text(text, source)
+
+
+def load_plan_file(path: str | os.PathLike[str]) -> DRPlan:
+    """Read a plan from a local file; the path appears, as given, in every problem."""
+    return load_plan_text(*reversed(_read(path)))
+
+
+class PlanCheck(BaseModel):
+    """One plan source checked among others: its plan, or every problem it has (`check_plans`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    source: str
+    plan: DRPlan | None = None
+    problems: list[PlanProblem] = Field(default_factory=list)
+
+
+def check_plans(sources: Iterable[tuple[str, str]]) -> list[PlanCheck]:
+    """Each (source, text) loaded, in order; a plan of a workload an earlier source already declared is a
+    problem of the later source, naming the earlier one: which of two plans would Lifeboat act on?"""
+    checked: list[PlanCheck] = []
+    first: dict[str, tuple[str, int | None]] = {}
+    for source, text in sources:
+        try:
+            plan, line = _load_text(text, source)
+        except PlanError as err:
+            checked.append(PlanCheck(source=source, problems=err.problems))
+            continue
+        if plan.workload in first:
+            earlier, earlier_line = first[plan.workload]
+            where = earlier if earlier_line is None else f"{earlier}:{earlier_line}"
+            problem = PlanProblem(
+                source=source,
+                line=line,
+                field="workload",
+                message=f"workload {plan.workload!r} is also declared by {where}; a workload has one plan",
+            )
+            checked.append(PlanCheck(source=source, problems=[problem]))
+            continue
+        first[plan.workload] = (source, line)
+        checked.append(PlanCheck(source=source, plan=plan))
+    return checked
+
+
+def load_plans(sources: Iterable[tuple[str, str]]) -> list[DRPlan]:
+    """Every plan of `sources` ((source, YAML text) pairs); PlanError listing every problem of every source,
+    a workload declared twice included, when any has one."""
+    checked = check_plans(sources)
+    problems = [p for c in checked for p in c.problems]
+    if problems:
+        raise PlanError(problems)
+    return [c.plan for c in checked if c.plan is not None]
+
+
+def check_plan_files(paths: Iterable[str | os.PathLike[str]]) -> list[PlanCheck]:
+    """`check_plans` over local files, in order (a file that cannot be read is a problem of that file)."""
+    read: list[tuple[str, str] | PlanCheck] = []
+    for path in paths:
+        try:
+            read.append(_read(path))
+        except PlanError as err:
+            read.append(PlanCheck(source=os.fspath(path), problems=err.problems))
+    loaded = iter(check_plans(r for r in read if isinstance(r, tuple)))
+    return [r if isinstance(r, PlanCheck) else next(loaded) for r in read]
+
+
+def load_plan_files(paths: Iterable[str | os.PathLike[str]]) -> list[DRPlan]:
+    """`load_plans` over local files."""
+    checked = check_plan_files(paths)
+    problems = [p for c in checked for p in c.problems]
+    if problems:
+        raise PlanError(problems)
+    return [c.plan for c in checked if c.plan is not None]
 
 
 def plan_to_yaml(plan: DRPlan) -> str:

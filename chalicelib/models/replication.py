@@ -62,7 +62,7 @@ EventOutcome = Literal[
     "source-gone",  # the object no longer exists in the source
     "duplicate",  # already processed (SQS delivers at least once)
     "unmatched",  # no plan protects this bucket/prefix
-    "malformed",  # returned to the queue (and to the DLQ after maxReceiveCount)
+    "malformed",  # never acted on; returned to the queue (to the DLQ after maxReceiveCount); ledger says why
     "failed",  # a transient error: returned to the queue to be retried
 ]
 
@@ -76,6 +76,9 @@ class RecordOutcome(BaseModel):
     workload: str | None = None
     asset: str | None = None
     events: list[dict[str, Any]] = Field(default_factory=list, description="Per event record: what was done.")
+    buckets: list[str] = Field(
+        default_factory=list, description="Malformed: the source buckets its records named, when readable."
+    )
 
 
 class BatchReport(BaseModel):

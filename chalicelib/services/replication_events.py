@@ -2,7 +2,11 @@
 
 A batch is processed record by record (powertools BatchProcessor): a malformed notification or a transient
 error fails only its own record, which Lambda returns to the queue (and, after the queue's maxReceiveCount,
-to its dead-letter queue), so nothing is lost and one bad message never blocks the others.
+to its dead-letter queue), so nothing is lost and one bad message never blocks the others. The answer is
+always a batch-item-failures response, never a function error, even when every record failed (powertools
+would raise then, and Lambda would retry the batch as a whole). A malformed message is never acted on (no
+re-drive) and the ledger says why, once per message, so a message found in the dead-letter queue can be
+explained from its message id.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.s3objects import MAX_SINGLE_COPY, NOT_FOUND
 from chalicelib.domain.replication_events import ReplicationNotice, failure_reason, parse_body
+from chalicelib.invariants import present
 from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, S3Location
 from chalicelib.models.replication import AssetReplicationState, BatchReport, RecordOutcome
 from chalicelib.observability import emit, logger
@@ -38,13 +43,24 @@ _OUTCOME_RANK = {
 }
 
 
+UNATTRIBUTED = "_replication-queue"
+"""Ledger partition of malformed messages that name no protected bucket (not a workload name, so it never
+collides with one)."""
+
+
 class RecordRejected(Exception):
     """A record that must go back to the queue (malformed, or a transient error while handling it)."""
 
 
-def handle_batch(event: dict[str, Any], get_deps: Callable[[], Deps]) -> BatchReport:
-    """Process an SQS batch; raises (so Lambda retries the whole batch) only when every record failed."""
+def handle_batch(event: Any, get_deps: Callable[[], Deps]) -> BatchReport:
+    """Process an SQS batch: the records to retry, never an exception (see the module docstring)."""
     outcomes: list[RecordOutcome] = []
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        # Lambda's SQS event source never sends this; nothing in it can be retried or explained.
+        logger.warning("replication invocation without Records", got=type(event).__name__)
+        emit("ReplicationEventMalformed", 1)
+        return BatchReport(outcomes=[])
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         outcome = handle_message(record.body, record.message_id, get_deps)
@@ -57,14 +73,72 @@ def handle_batch(event: dict[str, Any], get_deps: Callable[[], Deps]) -> BatchRe
             workload=outcome.workload,
             asset=outcome.asset,
         )
+        if outcome.outcome == "malformed":
+            _explain_malformed(outcome, _receive_count(record), get_deps)
         if outcome.outcome in ("malformed", "failed"):
             raise RecordRejected(f"{outcome.outcome}: {outcome.reason}")
         return outcome.model_dump(mode="json")
 
-    processor = BatchProcessor(event_type=EventType.SQS)
-    response = process_partial_response(event=event, record_handler=record_handler, processor=processor)
+    # Every record failing is still an answer: each goes back to the queue on its own (and to the
+    # dead-letter queue after maxReceiveCount), never the whole batch as a function error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    try:
+        response = process_partial_response(event=event, record_handler=record_handler, processor=processor)
+    except Exception as exc:  # a batch powertools cannot read (records without ids): retry what has one
+        logger.error("replication batch unreadable", error=f"{type(exc).__name__}: {exc}"[:300])
+        ids = [r.get("messageId") for r in records if isinstance(r, dict)]
+        return BatchReport(
+            outcomes=outcomes, batch_item_failures=[{"itemIdentifier": i} for i in ids if isinstance(i, str)]
+        )
     failures = [{"itemIdentifier": str(f["itemIdentifier"])} for f in response.get("batchItemFailures", [])]
     return BatchReport(outcomes=outcomes, batch_item_failures=failures)
+
+
+def _receive_count(record: SQSRecord) -> int | None:
+    try:
+        return int(record.attributes.approximate_receive_count)
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _explain_malformed(
+    outcome: RecordOutcome, receive_count: int | None, get_deps: Callable[[], Deps]
+) -> None:
+    """Say in the ledger why the message was refused: once per message (it comes back until SQS moves it to
+    the dead-letter queue), under the workload whose bucket it names, else under UNATTRIBUTED."""
+    try:
+        d = get_deps()
+        workloads = sorted(
+            {outcome.workload} if outcome.workload else _owners(d.plans.all(), outcome.buckets)
+        )
+        for workload in workloads or [UNATTRIBUTED]:
+            if not d.ledger.claim(workload, f"malformed#{outcome.message_id}", ttl_days=14):
+                continue
+            d.ledger.record(
+                workload,
+                "replication",
+                "malformed",
+                f"SQS message {outcome.message_id} is not a usable replication event ({outcome.reason}); "
+                "nothing was re-driven for it. It returns to the queue and, after the queue's "
+                "maxReceiveCount, moves to the replication dead-letter queue.",
+                detail={
+                    "message_id": outcome.message_id,
+                    "receive_count": receive_count,
+                    "problems": outcome.reason[:2000],
+                    "buckets": outcome.buckets,
+                },
+            )
+    except Exception as exc:  # the record fails anyway; a ledger hiccup must not turn into a function error
+        logger.warning("could not record a malformed replication message", error=str(exc)[:300])
+
+
+def _owners(plans: list[DRPlan], buckets: list[str]) -> set[str]:
+    return {
+        plan.workload
+        for plan in plans
+        for asset in plan.assets
+        if isinstance(asset, S3Asset | ModelRegistryAsset) and asset.source and asset.source.bucket in buckets
+    }
 
 
 def handle_message(body: str | None, message_id: str, get_deps: Callable[[], Deps]) -> RecordOutcome:
@@ -75,12 +149,11 @@ def handle_message(body: str | None, message_id: str, get_deps: Callable[[], Dep
         return RecordOutcome(
             message_id=message_id, outcome="acknowledged", reason=f"s3:TestEvent from {parsed.bucket}"
         )
-    d = get_deps() if parsed.notices else None
     events: list[dict[str, Any]] = []
     worst = "acknowledged"
     workload = asset = None
     for notice in parsed.notices:
-        assert d is not None
+        d = get_deps()
         try:
             done = handle_notice(notice, d)
         except Exception as exc:
@@ -102,6 +175,7 @@ def handle_message(body: str | None, message_id: str, get_deps: Callable[[], Dep
             workload=workload,
             asset=asset,
             events=events,
+            buckets=parsed.malformed_buckets,
         )
     reason = "; ".join(f"{e.get('key')}: {e['outcome']} ({e.get('reason', '')})" for e in events)
     return RecordOutcome(
@@ -162,7 +236,8 @@ def _act(
     plan: DRPlan, asset: S3Asset | ModelRegistryAsset, notice: ReplicationNotice, d: Deps
 ) -> dict[str, Any]:
     now = d.clock()
-    assert asset.source is not None and asset.replica is not None
+    source = present(asset.source, f"the source location of {asset.name}")
+    replica = present(asset.replica, f"the replica location of {asset.name}")
     detail: dict[str, Any] = {
         "asset": asset.name,
         "event": notice.event_name,
@@ -180,7 +255,7 @@ def _act(
     if notice.kind == "failed":
         meaning = failure_reason(notice.failure_reason)
         detail.update(failure_reason=meaning.code, retry_fixes=meaning.retry_fixes, action=meaning.action)
-        outcome, why = _redrive(plan, asset.source, asset.replica, notice, meaning.redrive, d)
+        outcome, why = _redrive(plan, source, replica, notice, meaning.redrive, d)
         detail["redrive"] = why
         if outcome == "redriven":
             clear = True

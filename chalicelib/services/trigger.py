@@ -1,4 +1,11 @@
-"""Alarm state change -> trigger decision -> (maybe) a failover execution. Every decision is recorded."""
+"""Alarm state change -> trigger decision -> (maybe) a failover execution. Every decision is recorded.
+
+Two entries, one policy: `on_alarm_event` (EventBridge's "CloudWatch Alarm State Change") and
+`on_alarm_action` (an alarm invoking the function directly as its action; its payload becomes the same
+state change). Neither raises on bad input: an event over EventBridge's size limit is refused before it is
+parsed, a malformed one is rejected with the reason, a copy of an event another invocation is handling is
+answered "duplicate, in progress".
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from chalicelib.adapters.idempotency import InProgress
 from chalicelib.domain import triggers
 from chalicelib.domain.triggers import TriggerDecision
-from chalicelib.models.alarms import AlarmStateChange
+from chalicelib.invariants import present
+from chalicelib.models.alarms import AlarmActionPayload, AlarmStateChange
+from chalicelib.models.envelope import MAX_EVENT_BYTES, json_size_over
 from chalicelib.models.failover import FailoverRequest, TriggerInfo
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
@@ -18,8 +28,13 @@ from chalicelib.services.reach import read_trigger_alarms
 class AlarmOutcome(BaseModel):
     """What the alarm handler did with one event."""
 
-    event_id: str | None = Field(None, description="EventBridge event id, when the event had one.")
+    event_id: str | None = Field(
+        None, description="EventBridge event id (derived for an alarm action's payload), when there is one."
+    )
     rejected: str | None = Field(None, description="Why the event was rejected as malformed, if it was.")
+    duplicate: str | None = Field(
+        None, description="Set when another invocation is handling this same event right now."
+    )
     decisions: list[TriggerDecision] = Field(default_factory=list)
     executions: dict[str, str] = Field(default_factory=dict, description="workload -> execution ARN started.")
 
@@ -32,14 +47,47 @@ def _summarise(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _too_large(raw: Any) -> str | None:
+    counted = json_size_over(raw, MAX_EVENT_BYTES)
+    if counted is None:
+        return None
+    return f"event larger than {MAX_EVENT_BYTES} bytes (EventBridge's limit): not parsed"
+
+
 def parse(raw: Any) -> AlarmStateChange | str:
     """The typed event, or the reason it is not a usable alarm state change."""
     if not isinstance(raw, dict):
         return f"event is a {type(raw).__name__}, not a JSON object"
+    too_large = _too_large(raw)
+    if too_large is not None:
+        return too_large
     try:
         return AlarmStateChange.model_validate(raw)
     except ValidationError as err:
         return _summarise(err)
+
+
+def parse_action(raw: Any) -> dict[str, Any] | str:
+    """An alarm action's payload as the EventBridge state change it stands for, or why it is not one."""
+    if not isinstance(raw, dict):
+        return f"payload is a {type(raw).__name__}, not a JSON object"
+    too_large = _too_large(raw)
+    if too_large is not None:
+        return too_large
+    if "detail-type" in raw:
+        return "an EventBridge event, not an alarm action's payload (its rule targets on_alarm)"
+    try:
+        return AlarmActionPayload.model_validate(raw).to_state_change()
+    except ValidationError as err:
+        return _summarise(err)
+
+
+def _rejected(raw: Any, reason: str, entry: str) -> AlarmOutcome:
+    # One short line: the reason is bounded, the event itself never logged (it may be 256 KB of anything).
+    logger.warning("rejected alarm event", entry=entry, reason=reason[:300])
+    emit("RejectedEvents", 1)
+    event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+    return AlarmOutcome(event_id=event_id[:128] if event_id else None, rejected=reason[:1000])
 
 
 def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
@@ -67,31 +115,30 @@ def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
         emit(f"Trigger{decision.action.capitalize()}", 1, workload=plan.workload)
         execution = None
         if decision.action == "start":
-            assert decision.execution_name and decision.sustain_until and decision.quorum.quorum_since
+            name = present(decision.execution_name, "the execution name of a start decision")
+            quorum_since = present(decision.quorum.quorum_since, "the quorum time of a start decision")
             request = FailoverRequest(
                 workload=plan.workload,
                 mode=plan.failover.mode,
                 reason=decision.reason,
                 trigger=TriggerInfo(
                     alarm=alarm,
-                    first_alarm_at=decision.quorum.first_alarm_at or decision.quorum.quorum_since,
-                    quorum_since=decision.quorum.quorum_since,
-                    sustain_until=decision.sustain_until,
+                    first_alarm_at=decision.quorum.first_alarm_at or quorum_since,
+                    quorum_since=quorum_since,
+                    sustain_until=present(decision.sustain_until, "the sustain end of a start decision"),
                     event_id=change.id,
                 ),
             )
             # The name and input derive from the quorum, not the event, and one claim per execution name
             # decides which of any number of concurrent deliveries starts it and records the decision.
-            if not d.ledger.claim(plan.workload, decision.execution_name):
-                logger.info(
-                    "quorum already acted on", workload=plan.workload, execution_name=decision.execution_name
-                )
+            if not d.ledger.claim(plan.workload, name):
+                logger.info("quorum already acted on", workload=plan.workload, execution_name=name)
                 continue
             payload = request.model_dump(mode="json", exclude={"trigger": {"event_id", "alarm"}})
             try:
-                execution, _ = d.executions.start(plan.workload, "failover", decision.execution_name, payload)
+                execution, _ = d.executions.start(plan.workload, "failover", name, payload)
             except Exception:
-                d.ledger.release_claim(plan.workload, decision.execution_name)  # let the retry start it
+                d.ledger.release_claim(plan.workload, name)  # let the retry start it
                 raise
             outcome.executions[plan.workload] = execution
             d.ledger.update_state(plan.workload, current=state, pending_execution=execution)
@@ -106,16 +153,21 @@ def decide_and_act(change: AlarmStateChange, d: Deps) -> AlarmOutcome:
             d.ledger.record(
                 plan.workload,
                 "decision",
-                {"start": "started", "suppress": "suppressed", "cancel": "cancelled"}[decision.action],
+                _RECORDED[decision.action],
                 decision.reason,
                 execution=execution,
                 detail={
                     "alarm": alarm,
                     "event_id": change.id,
                     "quorum": decision.quorum.model_dump(mode="json"),
+                    **({"mute": change.detail.mute.model_dump(mode="json")} if change.detail.mute else {}),
                 },
             )
     return outcome
+
+
+_RECORDED = {"start": "started", "suppress": "suppressed", "mute": "muted", "cancel": "cancelled"}
+"""The ledger outcome of each decision that is recorded (ignore is not)."""
 
 
 def _handle(event: dict[str, Any], d: Deps) -> dict[str, Any]:
@@ -126,14 +178,36 @@ def on_alarm_event(raw: Any, d: Deps, *, idempotency_table: str | None, context:
     """Entry point for the EventBridge handler: never raises on bad input, never acts twice on one event."""
     parsed = parse(raw)
     if isinstance(parsed, str):
-        logger.warning("rejected alarm event", reason=parsed)
-        emit("RejectedEvents", 1)
-        event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-        return AlarmOutcome(event_id=event_id, rejected=parsed[:1000])
+        return _rejected(raw, parsed, "eventbridge")
+    return _once(parsed, raw, d, idempotency_table=idempotency_table, context=context)
+
+
+def on_alarm_action(raw: Any, d: Deps, *, idempotency_table: str | None, context: Any = None) -> AlarmOutcome:
+    """Entry point for an alarm's Lambda action: the payload becomes the state change it reports and goes
+    through the same policy, once per state change (CloudWatch and Lambda retry asynchronous invocations)."""
+    event = parse_action(raw)
+    if isinstance(event, str):
+        return _rejected(raw, event, "alarm-action")
+    parsed = parse(event)
+    if isinstance(parsed, str):
+        return _rejected(event, parsed, "alarm-action")
+    return _once(parsed, event, d, idempotency_table=idempotency_table, context=context)
+
+
+def _once(
+    change: AlarmStateChange, event: dict[str, Any], d: Deps, *, idempotency_table: str | None, context: Any
+) -> AlarmOutcome:
     if idempotency_table is None:
-        return decide_and_act(parsed, d)
+        return decide_and_act(change, d)
     # Keyed on the event id, records in the idempotency table for 24 hours.
     process = d.idempotency.guard(idempotency_table, "alarm", _handle)
     if context is not None:
         process.register_lambda_context(context)
-    return AlarmOutcome.model_validate(process(event=raw, d=d))
+    try:
+        return AlarmOutcome.model_validate(process(event=event, d=d))
+    except InProgress:
+        logger.info("duplicate alarm event, in progress elsewhere", event_id=change.id)
+        emit("AlarmDuplicateInProgress", 1)
+        return AlarmOutcome(
+            event_id=change.id, duplicate="duplicate, in progress: another invocation is handling this event"
+        )

@@ -14,6 +14,7 @@ from functools import partial
 
 from pydantic import BaseModel, Field
 
+from chalicelib.adapters import outbound
 from chalicelib.adapters.assets import asset_grants, checker_for
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.resources import ResourceReader, role_arn_of
@@ -24,6 +25,7 @@ from chalicelib.models.live_checks import LiveCheck, Severity
 from chalicelib.models.plan import (
     ROLES,
     DRPlan,
+    HttpEndpoint,
     Role,
     SageMakerEndpoint,
 )
@@ -107,6 +109,15 @@ def _smoke(plan: DRPlan, d: Deps, out: _Findings, role: Role, subject: str) -> N
         )
 
 
+def _outbound(url: str, out: _Findings, subject: str) -> None:
+    # Judged without sending anything (the smoke test, when asked for, is the probe).
+    try:
+        outbound.check(url)
+    except outbound.OutboundRefused as exc:
+        # Every request to it would be refused: the smoke tests, the confirmation probe, status probes.
+        out.add("endpoint", subject, "error", f"Lifeboat may not send requests to {url}: {exc}")
+
+
 def _endpoints(plan: DRPlan, d: Deps, reader: ResourceReader, out: _Findings, probe: bool) -> None:
     for role in ROLES:
         endpoint = plan.endpoint_for(role)
@@ -114,6 +125,8 @@ def _endpoints(plan: DRPlan, d: Deps, reader: ResourceReader, out: _Findings, pr
         subject = f"{role} endpoint ({region})"
         # A broken secondary stops a failover; a broken primary is what failover is for.
         bad: Severity = "error" if role == "secondary" else "warning"
+        if isinstance(endpoint, HttpEndpoint):
+            out.guard("endpoint", subject, partial(_outbound, endpoint.url, out, subject))
         if isinstance(endpoint, SageMakerEndpoint):
             out.guard(
                 "endpoint", subject, partial(_sagemaker_endpoint, reader, out, endpoint, region, subject, bad)

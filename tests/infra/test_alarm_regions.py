@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.models.planfile import load_plan_text
+from infra import build
 from infra.template import Target, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,8 +21,8 @@ PROBE = "fraud-scoring-usw2-canary"
 
 @pytest.fixture(scope="module")
 def templates() -> dict[str, dict[str, Any]]:
-    import app as lifeboat
-
+    # The dev stage's app (another test module may have imported app.py for another stage).
+    app = build.load_app("dev")
     text = (ROOT / "plans" / "fraud-scoring.yaml").read_text()
     text = text.replace(
         "    - fraud-scoring-use1-canary\n",
@@ -31,7 +32,7 @@ def templates() -> dict[str, dict[str, Any]]:
     regions = ("us-east-1", "us-west-2")
     return {
         region: render(
-            lifeboat.app, [plan], Target(stage="dev", region=region, home_region=regions[0], regions=regions)
+            app, [plan], Target(stage="dev", region=region, home_region=regions[0], regions=regions)
         )
         for region in regions
     }
@@ -59,3 +60,31 @@ def test_lifeboat_may_read_each_trigger_alarm_in_its_own_region(templates: dict)
         assert f"cloudwatch:us-east-1:${{AWS::AccountId}}:alarm:{PROBE}" not in text
         for alarm in PRIMARY_ALARMS:
             assert f"cloudwatch:us-east-1:${{AWS::AccountId}}:alarm:{alarm}" in text
+
+
+def alarm_action_permissions(template: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: r["Properties"]
+        for name, r in template["Resources"].items()
+        if r.get("Type") == "AWS::Lambda::Permission" and name.startswith("OnAlarmActionFromAlarm")
+    }
+
+
+def test_only_an_alarm_living_where_its_failover_runs_may_invoke_the_alarm_action_function(
+    templates: dict,
+) -> None:
+    # Given the same plan (an alarm's Lambda action can only invoke a function in the alarm's own region)
+    found = {region: alarm_action_permissions(t) for region, t in templates.items()}
+    # Then us-east-1 grants none (its failover runs in us-west-2) and us-west-2 grants its own alarm only
+    assert found["us-east-1"] == {}
+    (grant,) = found["us-west-2"].values()
+    assert grant["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com"
+    assert grant["Action"] == "lambda:InvokeFunction"
+    assert grant["FunctionName"] == {"Fn::GetAtt": ["OnAlarmAction", "Arn"]}
+    assert grant["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    arn = grant["SourceArn"]["Fn::Join"][1]
+    assert arn[-1] == f":alarm:{PROBE}" and {"Ref": "AWS::Region"} in arn
+    # And the function is asynchronous: failed invocations go to the events dead-letter queue
+    function = templates["us-west-2"]["Resources"]["OnAlarmAction"]["Properties"]
+    assert function["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}
+    assert "OnAlarmActionArn" in templates["us-west-2"]["Outputs"]

@@ -138,7 +138,7 @@ def test_only_the_functions_that_claim_or_control_may(rendered: dict[str, dict[s
             if st["Sid"] in by_sid:
                 by_sid[st["Sid"]].add(role)
     assert by_sid == {
-        "Claims": {"OnAlarmRole", "OnReplicationEventRole"},
+        "Claims": {"OnAlarmRole", "OnAlarmActionRole", "OnReplicationEventRole"},
         "ControlRead": {"FailbackShiftRole", "FailbackBakeRole"},
         "ControlWrite": {
             "FailbackAwaitRole",

@@ -153,6 +153,7 @@ def alarm_event(plan: DRPlan) -> AlarmStateChange:
     """The documented alarm state change, for one of the plan's trigger alarms, going into ALARM."""
     raw = json.loads(ALARM_EVENT.read_text())
     raw["detail"]["alarmName"] = plan.trigger.alarms[0]
+    raw["resources"] = [f"arn:aws:cloudwatch:{raw['region']}:{raw['account']}:alarm:{plan.trigger.alarms[0]}"]
     raw["detail"]["state"] = {**raw["detail"]["state"], "value": "ALARM"}
     return AlarmStateChange.model_validate(raw)
 

@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import pytest
 
-from localcloud import crashpoints, lambda_runner, sfn_events, sfn_programs
+from localcloud import crashpoints, lambda_runner, sfn_events, sfn_programs, sqs_batches
 
 PINNED_MOTO = "5.2.5"
 SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
@@ -271,3 +271,37 @@ def _imports(source: str) -> list[str]:
         elif isinstance(node, ast.Import):
             names += [a.name for a in node.names]
     return names
+
+
+HOW_TO_FIX_SQS = (
+    "localcloud/sqs_batches.py replaces moto's SQS-to-Lambda batch delivery; re-read the moto source named "
+    "here, adapt it, then update its GUARDED_INTERNALS / this test."
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    sqs_batches.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in sqs_batches.GUARDED_INTERNALS],
+)
+def test_guarded_sqs_batch_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given an internal the batch delivery relies on / When we look it up as moto defines it
+    target = sqs_batches.original(module, qualname)
+    # Then its signature is unchanged
+    assert str(inspect.signature(target)) == expected, HOW_TO_FIX_SQS
+
+
+def test_moto_still_deletes_the_batch_it_hands_over_and_only_that() -> None:
+    # Given moto's queue delivery to a mapped function (what sqs_batches relies on: the batch list it passes
+    # to send_sqs_batch is the list it deletes after a success, and a failure makes the batch visible again)
+    source = _source("moto.sqs.models", "Queue.add_message")
+    # Then that is still how it works
+    assert "send_sqs_batch(" in source and "for m in messages:" in source, HOW_TO_FIX_SQS
+    assert "delete_message(" in source and "change_message_visibility(" in source, HOW_TO_FIX_SQS
+    # And moto itself still ignores partial batch failures (otherwise drop localcloud/sqs_batches.py)
+    moto_batch = inspect.getsource(
+        sqs_batches.original("moto.awslambda.models", "LambdaBackend._send_sqs_message")
+    )
+    assert "batchItemFailures" not in moto_batch, (
+        "moto honours batchItemFailures now: drop localcloud/sqs_batches.py"
+    )

@@ -302,6 +302,7 @@ def test_an_alarm_of_the_same_name_in_another_region_is_not_the_plans(fresh: Wor
     # Given a state change of an alarm named like the plan's us-west-2 probe, but living in eu-west-1
     event = json.loads((ROOT / "events/cloudwatch/alarm-state-change-single-metric.json").read_text())
     event["region"] = "eu-west-1"
+    event["resources"] = [f"arn:aws:cloudwatch:eu-west-1:{event['account']}:alarm:{PROBE}"]
     event["detail"]["alarmName"] = PROBE
     event["detail"]["state"]["value"] = "ALARM"
     # When the us-west-2 copy's on_alarm receives it
@@ -311,5 +312,5 @@ def test_an_alarm_of_the_same_name_in_another_region_is_not_the_plans(fresh: Wor
     outcome = json.loads(resp["Payload"].read())
     # Then no plan claims it: nothing decided, nothing recorded
     assert "FunctionError" not in resp, outcome
-    assert outcome["decisions"] == [] and outcome["executions"] == {}
+    assert outcome["rejected"] is None and outcome["decisions"] == [] and outcome["executions"] == {}
     assert fresh.ledger().entries(fresh.plan.workload) == []

@@ -17,8 +17,10 @@ from chalicelib.models.failover import ReplicationInput
 from chalicelib.services import replication_events as events_uc
 from chalicelib.services.deps import deps
 from chalicelib.services.failover import check_replication
+from chalicelib.services.replication_events import UNATTRIBUTED
 from chalicelib.services.verification.on_demand import verify_workload
 from localcloud.replication import ReplicationSimulator, notification_record
+from localcloud.resources import DLQ_MAX_RECEIVE_COUNT
 from tests.integration.stack import Stack
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
@@ -194,22 +196,73 @@ def test_a_transient_error_returns_only_its_record_to_the_queue(
     assert replica_head(fresh, ok) is not None
 
 
-def test_a_batch_where_every_record_fails_fails_the_invocation(fresh: Stack) -> None:
-    # Given nothing but malformed records / When handled / Then Lambda retries the whole batch
-    response = invoke(fresh, [sqs_record("{"), sqs_record("[]")])
-    assert response["error"] is not None and "All records failed" in response["errorMessage"]
+def test_a_batch_where_every_record_fails_is_still_an_answer(fresh: Stack) -> None:
+    # Given nothing but malformed records
+    records = [sqs_record("{"), sqs_record("[]")]
+    # When handled
+    response = invoke(fresh, records)
+    # Then there is no function error (Lambda would retry the batch and the error alarm would page): each
+    # record returns to the queue on its own, and the ledger says why, naming the message
+    assert response["error"] is None, response
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == sorted(
+        r["messageId"] for r in records
+    )
+    explained = {e.detail.get("message_id") for e in deps().ledger.entries(UNATTRIBUTED, kind="replication")}
+    assert {r["messageId"] for r in records} <= explained
 
 
-def test_a_malformed_message_on_the_queue_is_not_lost(fresh: Stack) -> None:
-    # Given the replication queue wired to the handler
+def test_a_poison_message_reaches_the_dead_letter_queue_and_the_ledger_says_why(fresh: Stack) -> None:
+    # Given the replication queue wired to the handler, with the template's redrive policy
     sqs = fresh.cloud.client("sqs")
-    url = fresh.cloud.resources["queue_url"]
+    url, dlq_url = fresh.cloud.resources["queue_url"], fresh.cloud.resources["dlq_url"]
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"][
+            "RedrivePolicy"
+        ]
+    )
+    assert policy["maxReceiveCount"] == DLQ_MAX_RECEIVE_COUNT
     # When a message that is not a notification arrives
-    sqs.send_message(QueueUrl=url, MessageBody="garbage from a misconfigured bucket")
-    # Then the handler failed it and it is back in the queue (and would reach the DLQ after 5 receives)
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
-    assert [m["Body"] for m in messages] == ["garbage from a misconfigured bucket"]
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+    sent = sqs.send_message(QueueUrl=url, MessageBody="garbage from a misconfigured bucket")["MessageId"]
+    # Then the handler failed only it: it is back in the queue, not lost (received once, by Lambda)
+    # And each time it is received again it comes back, until its receive count reaches maxReceiveCount
+    for count in range(2, DLQ_MAX_RECEIVE_COUNT + 1):
+        (message,) = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
+        )["Messages"]
+        assert message["MessageId"] == sent and message["Attributes"]["ApproximateReceiveCount"] == str(count)
+    # Then SQS moves it to the dead-letter queue on the next receive
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
+    (dead,) = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert dead["MessageId"] == sent
+    sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=dead["ReceiptHandle"])
+    # And the ledger explains that message id, once
+    (entry,) = [
+        e
+        for e in deps().ledger.entries(UNATTRIBUTED, kind="replication")
+        if e.detail.get("message_id") == sent
+    ]
+    assert entry.outcome == "malformed" and "not JSON" in entry.reason and "dead-letter queue" in entry.reason
+
+
+def test_a_failed_replication_without_its_failure_data_is_not_redriven(fresh: Stack) -> None:
+    # Given a failed replication of a protected object whose message lacks the failure data S3 always sends
+    key = "datasets/incoming/forged.csv"
+    put_source(fresh, key)
+    record = failed_record(fresh, key, "DstPutObjectNotPermitted")
+    del record["replicationEventData"]
+    message = sqs_record(json.dumps({"Records": [record]}))
+    # When the handler gets it
+    response = invoke(fresh, [message])
+    # Then it is a batch-item failure, the object was not copied, and the workload's ledger says why
+    assert response["error"] is None
+    assert response["batchItemFailures"] == [{"itemIdentifier": message["messageId"]}]
+    assert replica_head(fresh, key) is None
+    (entry,) = [
+        e
+        for e in deps().ledger.entries("fraud-scoring", kind="replication")
+        if e.detail.get("message_id") == message["messageId"]
+    ]
+    assert entry.outcome == "malformed" and "replicationEventData" in entry.reason
 
 
 # -- the simulated S3 replication ------------------------------------------------------------------------

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +252,106 @@ def test_a_failover_cancelled_in_its_sustain_window_holds_nothing_and_the_next_q
         assert ledger(stack).get_state(stack.plan.workload).active_region == "us-west-2"
     finally:
         reconfigure(stack, sustain="2s", cooldown="10m", replication_wait_timeout="3s")
+
+
+CAPTURED = Path(__file__).resolve().parents[2] / "events/cloudwatch"
+
+
+def _stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def test_fifty_concurrent_copies_of_one_event_give_no_function_error(
+    stack: Stack, sim: AlarmSimulator
+) -> None:
+    # Given the quorum holds (one failover started for it)
+    stack.servers["primary"].set_faults(down=True)
+    sim.set_state(CANARY, "ALARM", "canary failing")
+    before = {r["executionArn"] for r in executions(stack)}
+    transition = sim.set_state(ERRORS, "ALARM", "errors")
+    assert transition is not None
+    # When 50 copies of one new delivery of that state change arrive at the same moment
+    event = {**copy.deepcopy(transition.event), "id": f"storm-{uuid.uuid4()}"}
+    barrier = threading.Barrier(50)
+
+    def deliver(_: int) -> tuple[bool, Any]:
+        barrier.wait()
+        return invoke_on_alarm(stack, copy.deepcopy(event))
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(deliver, range(50)))
+    # Then none is a function error (EventBridge would retry it and the error alarm would page): each is
+    # the decision, or "duplicate, in progress" while another copy held the event
+    assert [payload for errored, payload in answers if errored] == []
+    for _, payload in answers:
+        assert payload["decisions"] or "in progress" in (payload.get("duplicate") or ""), payload
+    # And the quorum started exactly one failover
+    runs = [r for r in wait_all(stack) if r["executionArn"] not in before]
+    assert len(runs) == 1, [r["name"] for r in runs]
+
+
+def test_a_muted_alarm_never_completes_the_quorum(stack: Stack, sim: AlarmSimulator) -> None:
+    # Given one trigger alarm in ALARM (the quorum is 2)
+    sim.set_state(CANARY, "ALARM", "canary failing")
+    lambda_runner.drain()
+    before = {r["executionArn"] for r in executions(stack)}
+    # When a second alarm goes into ALARM while a mute rule mutes it (the documented muted event, about it)
+    now = datetime.now(UTC)
+    stack.cloud.client("cloudwatch").set_alarm_state(
+        AlarmName=ERRORS, StateValue="ALARM", StateReason="muted"
+    )
+    event = json.loads((CAPTURED / "alarm-state-change-muted.json").read_text())
+    event.update(
+        id=f"muted-{uuid.uuid4()}",
+        account=stack.cloud.account_id,
+        resources=[f"arn:aws:cloudwatch:us-east-1:{stack.cloud.account_id}:alarm:{ERRORS}"],
+    )
+    event["detail"]["alarmName"] = ERRORS
+    event["detail"]["state"]["timestamp"] = _stamp(now)
+    event["detail"]["muteDetail"].update(
+        muteWindowStart=_stamp(now - timedelta(minutes=5)), muteWindowEnd=_stamp(now + timedelta(hours=1))
+    )
+    errored, payload = invoke_on_alarm(stack, event)
+    # Then nothing starts, and the ledger records the decision as muted, naming the rule
+    assert not errored and [d["action"] for d in payload["decisions"]] == ["mute"], payload
+    assert [r for r in executions(stack) if r["executionArn"] not in before] == []
+    entry = ledger(stack).entries(stack.plan.workload)[0]
+    assert entry.outcome == "muted" and "testMute" in entry.reason and entry.detail["mute"]
+
+
+def test_an_alarm_invoking_lambda_directly_goes_through_the_same_policy(
+    stack: Stack, sim: AlarmSimulator
+) -> None:
+    # Given one trigger alarm in ALARM, and a second one in ALARM in CloudWatch
+    sim.set_state(CANARY, "ALARM", "canary failing")
+    lambda_runner.drain()
+    before = {r["executionArn"] for r in executions(stack)}
+    stack.cloud.client("cloudwatch").set_alarm_state(AlarmName=ERRORS, StateValue="ALARM", StateReason="test")
+    # When that second alarm's Lambda action invokes Lifeboat (the documented payload, about it)
+    payload = json.loads((CAPTURED / "alarm-action-metric.json").read_text())
+    payload.update(
+        accountId=stack.cloud.account_id,
+        alarmArn=f"arn:aws:cloudwatch:us-east-1:{stack.cloud.account_id}:alarm:{ERRORS}",
+        time=_stamp(datetime.now(UTC)),
+    )
+    payload["alarmData"]["alarmName"] = ERRORS
+    payload["alarmData"]["state"]["timestamp"] = _stamp(datetime.now(UTC))
+    resp = stack.cloud.client("lambda").invoke(
+        FunctionName=names(stack.cloud.stage).function("on_alarm_action"),
+        Payload=json.dumps(payload).encode(),
+    )
+    answer = json.loads(resp["Payload"].read())
+    # Then the quorum is judged as for an EventBridge event: a failover starts, recorded with the event id
+    assert "FunctionError" not in resp, answer
+    assert [d["action"] for d in answer["decisions"]] == ["start"], answer
+    assert answer["event_id"].startswith("alarm-action-")
+    started = [e for e in ledger(stack).entries(stack.plan.workload) if e.outcome == "started"]
+    assert started and started[0].detail["event_id"] == answer["event_id"]
+    # And a second delivery of the same payload (CloudWatch and Lambda retry) starts nothing more
+    again = stack.cloud.client("lambda").invoke(
+        FunctionName=names(stack.cloud.stage).function("on_alarm_action"),
+        Payload=json.dumps(payload).encode(),
+    )
+    assert json.loads(again["Payload"].read())["event_id"] == answer["event_id"]
+    runs = [r for r in wait_all(stack) if r["executionArn"] not in before]
+    assert len(runs) == 1, [r["name"] for r in runs]

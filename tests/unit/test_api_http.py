@@ -340,6 +340,37 @@ def test_malformed_bodies_are_4xx_never_500(
     assert calls == []
 
 
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"dry_run": true, "mode": "graceful", "dry_run": false}', "dry_run"),
+        (b'{"reason": "a", "mode": "graceful", "reason": "b"}', "reason"),
+        (b'{"mode": "graceful", "dry_run": true, "extra": {"x": 1, "x": 2}}', "x"),
+    ],
+)
+def test_a_body_naming_a_key_twice_is_refused_naming_the_key(
+    api: Api, calls: list[Any], raw: bytes, key: str
+) -> None:
+    # Given a body that says dry_run twice (last-one-wins would start a real failover)
+    # When it is posted
+    response = api.post(FAILOVER, raw=raw, headers={"content-type": "application/json"})
+    # Then it is a 400 naming the repeated key, and nothing was started
+    error = assert_error(response, 400, field=key, location="body")
+    assert key in error["message"] and "more than once" in error["message"]
+    assert calls == []
+
+
+def test_nan_and_infinity_are_not_json(api: Api, calls: list[Any]) -> None:
+    # When a body carries a value JSON does not have
+    response = api.post(
+        FAILOVER, raw=b'{"dry_run": true, "n": NaN}', headers={"content-type": "application/json"}
+    )
+    # Then it is refused as invalid JSON
+    error = assert_error(response, 400, field="body", location="body")
+    assert "NaN" in error["message"]
+    assert calls == []
+
+
 def test_optional_bodies_may_be_empty(api: Api, calls: list[Any]) -> None:
     # When approve and validate are called without a body
     approved = api.post(f"/executions/{EXEC_NAME}/approve")

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.idempotency import IdempotentEvents
+from chalicelib.adapters.idempotency import IdempotentEvents, InProgress
 
 pytestmark = pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time left")
 
@@ -52,3 +52,26 @@ def test_an_event_delivered_twice_is_handled_once_and_both_deliveries_get_the_fi
     keys = sorted(item["id"]["S"] for item in dynamodb.scan(TableName="idempotency")["Items"])
     assert len(keys) == 2 and all(k.startswith("alarm#") for k in keys)
     assert events.guard("idempotency", "alarm", handle) is guard
+
+
+def test_a_copy_arriving_while_the_first_is_still_being_handled_is_reported_in_progress(
+    dynamodb: Any,
+) -> None:
+    # Given a handler that, while it handles an event, sees a second copy of that event arrive
+    events = IdempotentEvents(dynamodb)
+    seen: list[str] = []
+
+    def handle(event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            guard(event=dict(event))
+        except InProgress as exc:
+            seen.append(str(exc))
+        return {"handled": event["id"]}
+
+    guard = events.guard("idempotency", "alarm", handle)
+    # When the first copy is handled
+    answer = guard(event={"id": "event-1"})
+    # Then the copy in flight got InProgress (powertools' IdempotencyAlreadyInProgressError, translated),
+    # and the first copy's answer is unaffected
+    assert answer == {"handled": "event-1"}
+    assert len(seen) == 1 and "in progress" in seen[0].lower()

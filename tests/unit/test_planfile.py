@@ -328,7 +328,7 @@ ERROR_CASES = [
         "region",
         edit("secondary: us-west-2", "secondary: uswest2"),
         "uswest2",
-        "regions.secondary: expected an AWS region name such as us-east-1 (got 'uswest2')",
+        "regions.secondary: unknown AWS region 'uswest2'; did you mean us-west-2, us-west-1 or us-east-2?",
     ),
     mistake(
         "same regions",
@@ -382,10 +382,10 @@ def test_yaml_syntax_errors_point_at_the_yaml_line():
     # When it is loaded
     problems = problems_of(text)
 
-    # Then the YAML parser's line is reported, with where the sequence started
+    # Then the YAML parser's line and column are reported, in plain words, with where the list started
     assert problems == [
-        f"{SOURCE}:{line_of(text, 'quorum:')}: invalid YAML: expected ',' or ']', but got ':' "
-        f"(while parsing a flow sequence on line {line_of(text, 'alarms:')})"
+        f"{SOURCE}:{line_of(text, 'quorum:')}:9: invalid YAML: the list opened with '[' on line "
+        f"{line_of(text, 'alarms:')} is not closed: expected ',' or ']' before ':'"
     ]
 
 
@@ -433,11 +433,13 @@ def test_problems_print_without_line_or_field_when_unknown():
         ),
         (
             "a: 1\n---\nb: 2\n",
-            "<string>:2: invalid YAML: expected a single document in the stream, but found another document",
+            "<string>:2:1: invalid YAML: the file holds more than one YAML document ('---' separates them); "
+            "a plan is one document",
         ),
         (
             "a: \x00\n",
-            "<string>:1: invalid YAML: character #x0000 is not allowed (special characters are not allowed)",
+            "<string>:1:4: invalid YAML: character #x0000 is not allowed "
+            "(special characters are not allowed)",
         ),
         ("a: &a [*a]\n", "<string>:1 a[0]: recursive alias: a value contains itself"),
         (

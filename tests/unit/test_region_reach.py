@@ -76,7 +76,7 @@ def test_alarms_default_to_the_primary_region_and_may_name_the_secondary() -> No
             f"    {PROBE}: eu-west-1\n",
             "must be the plan's primary (us-east-1) or secondary (us-west-2) region",
         ),
-        (f"    {PROBE}: westeros\n", "expected an AWS region name such as us-east-1"),
+        (f"    {PROBE}: westeros\n", "unknown AWS region 'westeros'"),
         ("    not-a-trigger-alarm: us-west-2\n", "'not-a-trigger-alarm' is not one of the trigger alarms"),
     ],
 )

@@ -112,6 +112,55 @@ def test_one_bad_record_does_not_hide_the_good_ones() -> None:
     assert parsed.problems == ["record 1: s3.object.key is missing"]
 
 
+def failed_record(**changes: object) -> dict:
+    """The documented failed-replication record, with `changes` applied (dotted paths; None deletes)."""
+    record = json.loads(fixture("s3/replication-operation-failed.json"))["Records"][0]
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = record
+        for part in parents:
+            node = node[part]
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return record
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"s3__object__size": -1}, "s3.object.size must be a whole number of bytes >= 0"),
+        ({"s3__object__size": 1.5}, "s3.object.size"),
+        ({"s3__object__size": "520080"}, "s3.object.size"),
+        ({"s3__object__size": True}, "s3.object.size"),
+        ({"replicationEventData": None}, "replicationEventData is missing"),
+        ({"replicationEventData": {}}, "replicationEventData is missing"),
+        ({"replicationEventData": "AssumeRoleNotPermitted"}, "replicationEventData is missing"),
+        ({"replicationEventData__failureReason": None}, "failureReason is missing"),
+        ({"replicationEventData__failureReason": "  "}, "failureReason is missing"),
+        ({"replicationEventData__failureReason": 42}, "failureReason is missing"),
+        ({"s3__object__versionId": 7}, "s3.object.versionId must be text"),
+        ({"replicationEventData__s3Operation": ["OBJECT_PUT"]}, "s3Operation must be text"),
+        ({"awsRegion": {"x": 1}}, "awsRegion must be text"),
+    ],
+)
+def test_values_s3_never_sends_are_malformed(changes: dict, problem: str) -> None:
+    # Given the documented failed replication with one value S3 would never send
+    parsed = parse_body(json.dumps({"Records": [failed_record(**changes)]}))
+    # Then the record is malformed (so nothing acts on it, no re-drive) and the problem names the field
+    assert parsed.kind == "malformed" and parsed.notices == []
+    assert problem in parsed.problems[0], parsed.problems
+    # And its bucket is still known, to say whose message it was
+    assert parsed.malformed_buckets == ["amzn-s3-demo-bucket1"]
+
+
+@pytest.mark.parametrize("name", ["s3/replication-missed-threshold.json", "s3/replication-not-tracked.json"])
+def test_events_other_than_failures_need_no_failure_reason(name: str) -> None:
+    parsed = parse_body(fixture(name))
+    assert parsed.kind == "records" and parsed.notices[0].failure_reason is None
+
+
 def test_keys_are_decoded_like_html_forms() -> None:
     assert decode_key("red+flower.jpg") == "red flower.jpg"
     assert decode_key("a%2Bb/%C3%A9t%C3%A9+2024.csv") == "a+b/été 2024.csv"

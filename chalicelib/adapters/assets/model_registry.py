@@ -31,6 +31,7 @@ from chalicelib.domain.assets.model_registry import (
     version_checks,
 )
 from chalicelib.domain.verification import add_sample
+from chalicelib.invariants import present
 from chalicelib.models.grants import Grant, arn
 from chalicelib.models.live_checks import LiveCheck, LiveFinding
 from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Location
@@ -57,24 +58,24 @@ class ModelRegistryChecker:
     def _check_manifests(self, plan: DRPlan, asset: ModelRegistryAsset, shard: Shard) -> ShardResult:
         """Every deployable version in the primary's manifests exists in the secondary's, with the same
         SHA-256, and the artifact the secondary's manifest names really has those bytes."""
-        assert asset.source is not None and asset.replica is not None
+        source_at = present(asset.source, f"the source manifest location of {asset.name}")
+        replica_at = present(asset.replica, f"the replica manifest location of {asset.name}")
         src_s3 = self._client("s3", plan.regions.primary)
         rep_s3 = self._client("s3", plan.regions.secondary)
         result = ShardResult(shard=shard, mode="registry")
         checked: list[dict[str, Any]] = []
-        for manifest in iter_objects(src_s3, asset.source.bucket, asset.source.prefix):
+        for manifest in iter_objects(src_s3, source_at.bucket, source_at.prefix):
             if not manifest.key.endswith(".json"):
                 continue
-            primary = get_json(src_s3, asset.source.bucket, asset.source.prefix + manifest.key)
-            replica = get_json(rep_s3, asset.replica.bucket, asset.replica.prefix + manifest.key)
+            primary = get_json(src_s3, source_at.bucket, source_at.prefix + manifest.key)
+            replica = get_json(rep_s3, replica_at.bucket, replica_at.prefix + manifest.key)
             result.replica_objects += 0 if replica is None else 1
             for version in version_checks(manifest.key, primary, replica):
                 result.source_objects += 1
                 entry: dict[str, Any] = {"model": version.name, "sha256": version.sha256}
                 checked.append(entry)
                 if version.artifact is None:
-                    assert version.problem is not None
-                    kind, why = version.problem
+                    kind, why = present(version.problem, f"why model {version.name} has no artifact")
                     add_sample(result, kind, version.name, why, manifest.last_modified)
                     continue
                 bucket, key = version.artifact
@@ -83,7 +84,7 @@ class ModelRegistryChecker:
                 judge_artifact(
                     result,
                     version,
-                    replica_bucket=asset.replica.bucket,
+                    replica_bucket=replica_at.bucket,
                     actual=actual,
                     changed=manifest.last_modified,
                 )
@@ -93,8 +94,7 @@ class ModelRegistryChecker:
     def _check_model_packages(self, plan: DRPlan, asset: ModelRegistryAsset, shard: Shard) -> ShardResult:
         """SageMaker: every Approved package in the primary group has a counterpart in the secondary's with
         the same artifact identity (CustomerMetadataProperties sha256, else the container's ModelDataETag)."""
-        assert asset.model_package_group is not None
-        group = asset.model_package_group
+        group = present(asset.model_package_group, f"the model package group of {asset.name}")
         result = ShardResult(shard=shard, mode="registry")
         primary = list(_approved_packages(self._client("sagemaker", plan.regions.primary), group))
         secondary = {
@@ -111,8 +111,8 @@ class ModelRegistryChecker:
             for loc in (asset.source, asset.replica):
                 out.append(s3_list_grant(loc, "inspect", f"validate {asset.name}: find its manifest"))
             return out
-        assert asset.model_package_group is not None
-        group = asset.model_package_group.lower()  # SageMaker ARNs carry names in lower case
+        # SageMaker ARNs carry names in lower case
+        group = present(asset.model_package_group, f"the model package group of {asset.name}").lower()
         regions = (plan.regions.primary, plan.regions.secondary)
         why = f"verify {asset.name}: compare the approved model versions"
         out = [grant("asset-verify", "sagemaker:ListModelPackages", "*", why, "ModelPackagesList")]
@@ -134,8 +134,7 @@ class ModelRegistryChecker:
                 LiveCheck(asset.name, partial(_manifest, reader, asset.name, loc, region))
                 for loc, region in ((asset.source, primary), (asset.replica, secondary))
             ]
-        assert asset.model_package_group is not None
-        group = asset.model_package_group
+        group = present(asset.model_package_group, f"the model package group of {asset.name}")
         return [
             LiveCheck(asset.name, partial(_package_group, reader, asset.name, group, region))
             for region in (primary, secondary)

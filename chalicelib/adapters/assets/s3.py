@@ -50,6 +50,7 @@ from chalicelib.domain.assets.s3 import (
 )
 from chalicelib.domain.listings import ObjectInfo, diff_listings
 from chalicelib.domain.verification import CountingStream, count_version_gap, tally
+from chalicelib.invariants import present
 from chalicelib.models.grants import Grant, s3_arn
 from chalicelib.models.live_checks import LiveCheck, LiveFinding
 from chalicelib.models.plan import DRPlan, S3Asset, S3Location
@@ -96,9 +97,9 @@ class S3Checker:
     def _inventory_shards(
         self, s3: Any, rep: Any, asset: S3Asset, manifest: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        assert asset.inventory is not None
+        inventory = present(asset.inventory, f"the inventory of {asset.name}")
         columns = inventory_columns(manifest)
-        bucket = manifest.get("destinationBucket", "").rsplit(":", 1)[-1] or asset.inventory.bucket
+        bucket = manifest.get("destinationBucket", "").rsplit(":", 1)[-1] or inventory.bucket
         firsts: list[tuple[str, str]] = []
         for f in manifest.get("files", []):
             first = first_inventory_key(s3, bucket, f["key"], columns)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.verification import add_sample
+from chalicelib.invariants import present
 from chalicelib.models.live_checks import LiveFinding
 from chalicelib.models.plan import S3Location
 from chalicelib.models.verification import Finding, ShardResult
@@ -66,8 +67,7 @@ def judge_artifact(
     changed: datetime | None,
 ) -> None:
     """Fold what the secondary's artifact really is (`actual` SHA-256, None: missing) into the result."""
-    assert check.artifact is not None
-    bucket, key = check.artifact
+    bucket, key = present(check.artifact, f"the artifact of model {check.name}")
     if bucket != replica_bucket:
         result.findings.append(
             Finding(

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.adapters.drill_dataset import DatasetWriter, DrillDataset
 from chalicelib.adapters.drill_faults import FaultInjector, ReplicaCopy
+from chalicelib.invariants import present
 from chalicelib.models.drill import Write
 from chalicelib.models.durations import format_duration
 from chalicelib.models.plan import DRPlan, S3Asset
@@ -84,8 +85,7 @@ class DrillWrites:
         return self._writer.snapshot() if self._writer else []
 
     def replica_keys(self) -> set[str]:
-        assert self.copy is not None
-        return self.dataset.replica_keys(self.copy)
+        return self.dataset.replica_keys(present(self.copy, "the drill dataset's replica copy"))
 
     def at_switch(self) -> None:
         """Traffic just left the primary: the application's writes stop, and what the replica holds now is

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.adapters.drill_faults import FaultInjector
+from chalicelib.invariants import present
 from chalicelib.models.drill import DrillBody, DrillRecord, DrillRequest, DrillStarted
 from chalicelib.observability import logger
 from chalicelib.services.deps import Deps
@@ -40,9 +41,8 @@ def request_drill(
         actor=actor,
         detail={"drill_id": request.drill_id, "scenario": scenario, "mode": mode},
     )
-    assert request.drill_id is not None
     return DrillStarted(
-        drill_id=request.drill_id,
+        drill_id=present(request.drill_id, "the drill request's id"),
         workload=plan.workload,
         subject=subject.workload,
         mode=mode,
