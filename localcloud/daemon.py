@@ -122,6 +122,7 @@ def _model_server(
 
 HOLD_FILE_VARIABLE = "LIFEBOAT_LOCAL_HOLD_FILE"
 HOLD_LIMIT_S = 120.0
+_STOPPING = threading.Event()  # set by a stop signal or the owner's end: a held start gives way at once
 
 
 def _hold_while_asked() -> None:
@@ -131,7 +132,7 @@ def _hold_while_asked() -> None:
     if not hold:
         return
     deadline = time.monotonic() + HOLD_LIMIT_S
-    while Path(hold).exists() and time.monotonic() < deadline:
+    while Path(hold).exists() and time.monotonic() < deadline and not _STOPPING.is_set():
         time.sleep(0.05)
 
 
@@ -296,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("signal %s: stopping", signum)
+        _STOPPING.set()
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -304,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def owner_gone() -> None:
             log.warning("owner process %s ended: stopping", args.owner)
+            _STOPPING.set()
             stop.set()
 
         watch_owner(args.owner, owner_gone)
