@@ -1,0 +1,26 @@
+"""What every test gets: the process as the functions run in it, whatever an earlier test did to it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# The CLI, which tests run in-process, quiets the functions for people (lifeboat_cli.main:
+# POWERTOOLS_LOG_LEVEL WARNING, metrics off) through the process environment; a later test must see the
+# functions' own settings.
+_CLI_VARIABLES = ("POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_DISABLED")
+_AT_START = {name: os.environ.get(name) for name in _CLI_VARIABLES}
+
+
+@pytest.fixture(autouse=True)
+def _cli_settings_do_not_leak() -> Iterator[None]:
+    yield
+    for name, value in _AT_START.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    logging.getLogger("lifeboat").setLevel(_AT_START["POWERTOOLS_LOG_LEVEL"] or logging.INFO)
