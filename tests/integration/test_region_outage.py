@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from chalicelib.adapters.errors import unreachable
 from chalicelib.adapters.ledger import Ledger
@@ -136,12 +137,14 @@ def test_every_api_of_the_failed_region_fails_fast_and_the_other_region_answers(
     try:
         for service, call in CALLS.items():
             # When Lifeboat's services are called in us-east-1, then in us-west-2
-            started = time.monotonic()
+            refused_before = REGION_OUTAGE.refused
             with pytest.raises(Exception) as caught:
                 call(fail_fast(world.cloud, service, PRIMARY))
-            # Then the us-east-1 call fails like an unreachable region, at once; us-west-2 answers
+            # Then the us-east-1 call fails like an unreachable region, at once: the outage dropped its one
+            # attempt (not a client timeout, which would also read as unreachable); us-west-2 answers
             assert unreachable(caught.value), (service, caught.value)
-            assert time.monotonic() - started < 5, service
+            assert not isinstance(caught.value, ReadTimeoutError | ConnectTimeoutError), service
+            assert REGION_OUTAGE.refused > refused_before, service  # (background loops may be refused too)
             call(fail_fast(world.cloud, service, SECONDARY))
         # And a us-east-1 bucket cannot be reached even by a client of another region (AWS would redirect)
         with pytest.raises(Exception) as caught:

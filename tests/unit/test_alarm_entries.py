@@ -11,7 +11,6 @@ import copy
 import io
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -292,11 +291,11 @@ def test_the_size_measure_stops_early_on_huge_and_deep_values() -> None:
     deep: Any = []
     for _ in range(100_000):
         deep = [deep]
-    # When measured / Then each is judged quickly and without recursion
-    start = time.monotonic()
-    assert json_size_over(huge) is not None
-    assert json_size_over(deep) is None or json_size_over(deep, 1000) is not None
-    assert time.monotonic() - start < 5
+    # When measured / Then the huge one is refused after counting a sliver of its ~1 GB (the walk stops at
+    # the limit), and the deep one is judged without recursion
+    counted = json_size_over(huge)
+    assert counted is not None and counted < 1_000_000 * 1000 // 100
+    assert json_size_over(deep) is None and json_size_over(deep, 1000) is not None
 
 
 # -- an alarm's Lambda action ---------------------------------------------------------------------------
@@ -377,14 +376,12 @@ FIELDS = ["id", "account", "region", "resources", "time", "source", "detail-type
 
 @given(st.one_of(json_values, st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=9)))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_any_json_value_gives_a_typed_outcome_in_bounded_time(raw: Any) -> None:
+def test_any_json_value_gives_a_typed_outcome(raw: Any) -> None:
     # Given anything at all as an EventBridge event or an alarm action's payload
     for entry in (trigger.on_alarm_event, trigger.on_alarm_action):
-        start = time.monotonic()
-        # When it is handled / Then an outcome comes back, quickly, never an exception
+        # When it is handled / Then an outcome comes back, never an exception (a hang meets pytest-timeout)
         outcome = entry(raw, deps(), idempotency_table=None)
         assert isinstance(outcome, trigger.AlarmOutcome)
-        assert time.monotonic() - start < 2
 
 
 @given(

@@ -8,7 +8,6 @@ shipped ones, the ledger and the buckets in-memory fakes (a re-drive would call 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -184,14 +183,13 @@ json_values = st.recursive(
 
 @given(st.lists(st.one_of(st.text(max_size=300), json_values.map(json.dumps)), min_size=1, max_size=5))
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_any_bodies_give_a_report_in_bounded_time_and_never_an_exception(bodies: list[str]) -> None:
+def test_any_bodies_give_a_report_and_never_an_exception(bodies: list[str]) -> None:
     # Given a batch of records with any bodies at all
     d = make_deps()
     records = [sqs_record(body) for body in bodies]
-    start = time.monotonic()
-    # When it is handled / Then a report comes back, quickly, naming exactly the records not acted on
+    # When it is handled / Then a report comes back (a hang meets pytest-timeout), naming exactly the records
+    # not acted on
     report = handle_batch({"Records": records}, lambda: d)
-    assert time.monotonic() - start < 5
     failed = {f["itemIdentifier"] for f in report.batch_item_failures}
     for record, outcome in zip(records, report.outcomes, strict=True):
         assert (record["messageId"] in failed) == (outcome.outcome in ("malformed", "failed"))
