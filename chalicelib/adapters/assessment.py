@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.dynamo import error_code
@@ -134,14 +135,15 @@ class AssessmentReader:
         )
 
     def _bucket(
-        self, loc: S3Location, side: str, region: str, path: str, facts: AssessmentFacts
+        self,
+        loc: S3Location,
+        side: Literal["source", "replica"],
+        region: str,
+        path: str,
+        facts: AssessmentFacts,
     ) -> BucketFacts:
         out = BucketFacts(
-            bucket=loc.bucket,
-            prefix=loc.prefix,
-            side=side,
-            expected_region=region,
-            plan_path=path,  # type: ignore[arg-type]
+            bucket=loc.bucket, prefix=loc.prefix, side=side, expected_region=region, plan_path=path
         )
         s3 = self._client("s3", region)
         name = f"bucket {loc.bucket}"
@@ -173,7 +175,7 @@ class AssessmentReader:
                     continue
                 try:
                     where = self._read(
-                        facts, f"bucket {dest} location", path, lambda d=dest: self._location(s3, d)
+                        facts, f"bucket {dest} location", path, partial(self._location, s3, dest)
                     )
                 except _Missing:
                     continue
@@ -238,8 +240,10 @@ class AssessmentReader:
             ),
         )
 
-    def _table(self, name: str, region: str, side: str, path: str, facts: AssessmentFacts) -> TableFacts:
-        out = TableFacts(table=name, region=region, side=side, plan_path=path)  # type: ignore[arg-type]
+    def _table(
+        self, name: str, region: str, side: Literal["source", "replica"], path: str, facts: AssessmentFacts
+    ) -> TableFacts:
+        out = TableFacts(table=name, region=region, side=side, plan_path=path)
         ddb = self._client("dynamodb", region)
 
         def describe() -> dict[str, Any]:
@@ -284,14 +288,14 @@ class AssessmentReader:
                     facts,
                     f"registry manifests s3://{loc.bucket}/{loc.prefix} ({region})",
                     path,
-                    lambda r=region, lc=loc: self._has_manifest(r, lc),
+                    partial(self._has_manifest, region, loc),
                 )
             else:
                 present[region] = self._read(
                     facts,
                     f"model package group {asset.model_package_group} ({region})",
                     path,
-                    lambda r=region: self._has_group(r, str(asset.model_package_group)),
+                    partial(self._has_group, region, str(asset.model_package_group)),
                 )
         return RegistryFacts(asset=asset.name, plan_path=path, registry=asset.registry, present=present)
 
@@ -318,10 +322,10 @@ class AssessmentReader:
     def _variants(self, plan: DRPlan, facts: AssessmentFacts) -> list[VariantFacts]:
         wanted: list[tuple[str, str, str | None, str]] = []  # endpoint, region, variant (None: all), path
         for role in ("primary", "secondary"):
-            endpoint = plan.endpoint_for(role)  # type: ignore[arg-type]
-            if isinstance(endpoint, SageMakerEndpoint):
+            named = plan.endpoint_for(role)  # type: ignore[arg-type]
+            if isinstance(named, SageMakerEndpoint):
                 region = plan.region_of(role)  # type: ignore[arg-type]
-                wanted.append((endpoint.endpoint_name, region, endpoint.variant_name, f"endpoints.{role}"))
+                wanted.append((named.endpoint_name, region, named.variant_name, f"endpoints.{role}"))
         traffic = plan.traffic
         if isinstance(traffic, SageMakerVariantsTraffic):
             for role in ("primary", "secondary"):
@@ -334,7 +338,7 @@ class AssessmentReader:
                 facts,
                 f"SageMaker endpoint {endpoint} ({region})",
                 path,
-                lambda e=endpoint, r=region: self._endpoint_variants(e, r),
+                partial(self._endpoint_variants, endpoint, region),
             )
             for v in found or []:
                 key = (endpoint, region, v["name"])
@@ -385,9 +389,7 @@ class AssessmentReader:
                 facts,
                 f"trigger alarms in {region}",
                 "trigger.alarms",
-                lambda r=region, a=alarms: self._client("cloudwatch", r)
-                .describe_alarms(AlarmNames=a, AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-                .get("MetricAlarms", []),
+                partial(self._metric_alarms, region, alarms),
             )
             by_name = {a["AlarmName"]: a for a in found or []}
             for name in alarms:
@@ -412,6 +414,11 @@ class AssessmentReader:
                         )
                     )
         return out
+
+    def _metric_alarms(self, region: str, alarms: list[str]) -> list[dict[str, Any]]:
+        cloudwatch = self._client("cloudwatch", region)
+        resp = cloudwatch.describe_alarms(AlarmNames=alarms, AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        return list(resp.get("MetricAlarms", []))
 
     def _dns(self, plan: DRPlan, facts: AssessmentFacts) -> DnsFacts | None:
         traffic = plan.traffic
