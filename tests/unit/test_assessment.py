@@ -491,10 +491,9 @@ def test_findings_are_ordered_by_severity_and_render_as_markdown() -> None:
 
 # -- the plan's allowed regions ----------------------------------------------------------------------------
 def with_allowed(allowed: str) -> str:
-    return EXAMPLE.read_text().replace(
-        "  secondary: us-west-2   # warm standby; takes traffic on failover\n",
-        f"  secondary: us-west-2   # warm standby; takes traffic on failover\n  allowed: {allowed}\n",
-    )
+    text = EXAMPLE.read_text()
+    assert "  allowed: [us-east-1, us-west-2]" in text
+    return text.replace("  allowed: [us-east-1, us-west-2]", f"  allowed: {allowed}")
 
 
 def test_allowed_regions_must_hold_both_of_the_plans_regions() -> None:
