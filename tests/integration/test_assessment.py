@@ -316,3 +316,20 @@ def test_the_schedule_is_a_rule_of_the_local_cloud(local_cloud: LocalCloud) -> N
         Name=names(local_cloud.stage).event_rule("assess_scheduled")
     )
     assert rule["ScheduleExpression"] == "rate(6 hours)" and rule["State"] == "ENABLED"
+
+
+def test_the_cli_exits_by_the_worst_finding(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lifeboat_cli import main as cli
+
+    # Given the CLI talking to this local cloud in-process (its own copy's settings)
+    monkeypatch.setattr(cli.clouds, "select", lambda *_: None)
+    # When the example workload is assessed: its 4 warnings (TLS) pass at --fail-on error, fail at warning
+    assert cli.main(["assess", stack.plan.workload, "--fail-on", "error", "--no-store"]) == 0
+    capsys.readouterr()
+    assert cli.main(["assess", stack.plan.workload, "--json", "--no-store"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"]["warning"] == 4 and report["evidence"] == {}
+    # And an unknown workload is a usage error
+    assert cli.main(["assess", "no-such-workload"]) == 2
