@@ -42,6 +42,7 @@ UNSCOPABLE_READS = frozenset(
         "states:ListStateMachines",
         "sagemaker:ListModelPackages",
         "dynamodb:ListBackups",
+        "cloudwatch:GetMetricStatistics",
     }
 )
 
@@ -550,6 +551,9 @@ def _assess_read(s: Scope) -> list[Statement]:
         out.append(_stmt("AssessEndpointConfigs", ["sagemaker:DescribeEndpointConfig"], configs))
     out += _alarms_read(s) + _traffic_read(s)
     out.append(_stmt("AssessStateMachines", ["states:ListStateMachines"], ["*"]))
+    # S3 replication metrics (ReplicationLatency) of the assets' rules: CloudWatch has no resource types
+    if buckets:
+        out.append(_stmt("AssessReplicationMetrics", ["cloudwatch:GetMetricStatistics"], ["*"]))
     return out
 
 

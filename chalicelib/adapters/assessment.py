@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal, TypeVar
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.dynamo import error_code
+from chalicelib.domain.assessment import covering_rule
 from chalicelib.models.assessment import (
     AlarmFacts,
     AssessmentFacts,
+    AssetMeasurement,
     BucketFacts,
     DeploymentFacts,
     DnsFacts,
@@ -39,6 +42,9 @@ from chalicelib.models.plan import (
 
 T = TypeVar("T")
 ClientFor = Callable[[str, str], Any]
+
+LATENCY_WINDOW = timedelta(hours=1)
+"""How far back S3's ReplicationLatency metric is read for the RPO estimate."""
 
 _NO_BUCKET = {"NoSuchBucket", "404", "NotFound"}
 _NOT_FOUND = {"ResourceNotFoundException", "ValidationException", "NotFound", "404"}
@@ -125,6 +131,22 @@ class AssessmentReader:
     ) -> S3AssetFacts:
         src = self._bucket(source, "source", plan.regions.primary, f"{path}.source", facts)
         rep = self._bucket(replica, "replica", plan.regions.secondary, f"{path}.replica", facts)
+        rule = covering_rule(src.replication_rules or [], source.prefix, replica.bucket)
+        metrics = ((rule or {}).get("Destination") or {}).get("Metrics") or {}
+        if rule is not None and metrics.get("Status") == "Enabled":
+            found = self._read(
+                facts,
+                f"replication latency of {source.bucket} -> {replica.bucket}",
+                f"{path}.source",
+                partial(
+                    self._latency, plan.regions.primary, source.bucket, replica.bucket, rule, facts.read_at
+                ),
+            )
+            if found is not None:
+                seconds, at = found
+                facts.history.measurements.append(
+                    AssetMeasurement(asset=asset.name, seconds=seconds, at=at, source="replication-metrics")
+                )
         return S3AssetFacts(
             asset=asset.name,
             kind=asset.kind,
@@ -182,6 +204,29 @@ class AssessmentReader:
                 if where is not None:
                     out.replica_locations[dest] = where
         return out
+
+    def _latency(
+        self, region: str, source: str, replica: str, rule: dict[str, Any], now: datetime
+    ) -> tuple[float, datetime] | None:
+        """The newest maximum of S3's ReplicationLatency (replication metrics) in the last hour, if any."""
+        dimensions = [
+            {"Name": "SourceBucket", "Value": source},
+            {"Name": "DestinationBucket", "Value": replica},
+            {"Name": "RuleId", "Value": str(rule.get("ID", ""))},
+        ]
+        resp = self._client("cloudwatch", region).get_metric_statistics(
+            Namespace="AWS/S3",
+            MetricName="ReplicationLatency",
+            Dimensions=dimensions,
+            StartTime=now - LATENCY_WINDOW,
+            EndTime=now,
+            Period=300,
+            Statistics=["Maximum"],
+        )
+        points = sorted(resp.get("Datapoints") or [], key=lambda p: p["Timestamp"])
+        if not points:
+            return None
+        return float(points[-1]["Maximum"]), points[-1]["Timestamp"]
 
     @staticmethod
     def _location(s3: Any, bucket: str) -> str:

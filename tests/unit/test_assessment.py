@@ -1,11 +1,14 @@
 """Resilience assessment: the reader on in-process moto (the example plan's world, then one weakness at a
-time), the rules and estimates as pure functions, the plan's allowed regions, the CLI's exit code."""
+time), the rules and estimates as pure functions, the plan's allowed regions, the CLI's exit code, and the
+use case (history into the estimates, stored reports, metrics)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,9 +22,13 @@ from chalicelib.models.assessment import (
     DrillRun,
     Unreadable,
 )
+from chalicelib.models.ledger import LedgerEntry, WorkloadState
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.planfile import load_plan_file, load_plan_text
+from chalicelib.models.replication import AssetReplicationState
+from chalicelib.services import assessment as uc
 from lifeboat_cli.assess_cmd import exit_code
+from tests.unit.fakes import FakeLedger
 from tests.unit.moto_aws import ClientFor, bucket, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -504,3 +511,156 @@ def test_allowed_regions_must_hold_both_of_the_plans_regions() -> None:
         load_plan_text(with_allowed("[us-east-1, us-west-2, mars-1]"), "p.yaml")
     with pytest.raises((ValueError, ValidationError), match="more than once"):
         load_plan_text(with_allowed("[us-east-1, us-west-2, us-east-1]"), "p.yaml")
+
+
+def test_s3_replication_metrics_measure_the_lag(world: ClientFor) -> None:
+    # Given S3's ReplicationLatency for the training data's rule: 40s, then 7s five minutes ago
+    for seconds, ago in ((40, 20), (7, 5)):
+        world("cloudwatch", PRIMARY).put_metric_data(
+            Namespace="AWS/S3",
+            MetricData=[
+                {
+                    "MetricName": "ReplicationLatency",
+                    "Dimensions": [
+                        {"Name": "SourceBucket", "Value": "fraud-data-use1"},
+                        {"Name": "DestinationBucket", "Value": "fraud-data-usw2"},
+                        {"Name": "RuleId", "Value": "data"},
+                    ],
+                    "Timestamp": NOW - timedelta(minutes=ago),
+                    "Value": seconds,
+                    "Unit": "Seconds",
+                }
+            ],
+        )
+    # When assessed
+    report, facts = run(world)
+    # Then the newest datapoint is the asset's measured lag, and its RPO estimate
+    metric = [m for m in facts.history.measurements if m.source == "replication-metrics"]
+    assert [(m.asset, m.seconds) for m in metric] == [("training-data", 7.0)]
+    estimate = next(r for r in report.rpo if r.asset == "training-data")
+    assert estimate.estimated_seconds == 7 and "replication-metrics" in estimate.basis
+    assert "rpo-unmeasured:training-data" not in ids(report)
+
+
+# -- the use case (fakes for what Lifeboat owns, moto for the workload) -----------------------------------
+@dataclass
+class FakeEvidence:
+    bucket: str = "evidence"
+    objects: dict[str, Any] = field(default_factory=dict)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put_json(self, key: str, data: Any) -> str:
+        self.objects[key] = json.loads(json.dumps(data))
+        return self.uri(key)
+
+    def put_text(self, key: str, text: str) -> str:
+        self.objects[key] = text
+        return self.uri(key)
+
+    def get_json(self, key: str) -> Any:
+        return self.objects.get(key)
+
+
+class FakePlans:
+    def all(self) -> list[Any]:
+        return [example()]
+
+    def get(self, workload: str) -> Any:
+        return example()
+
+
+class BrokenLedger:
+    def entries(self, *_: Any, **__: Any) -> list[LedgerEntry]:
+        raise RuntimeError("ledger table unreachable")
+
+
+def deps_with(aws: ClientFor, ledger: Any, states: list[AssetReplicationState]) -> Any:
+    return SimpleNamespace(
+        plans=FakePlans(),
+        ledger=ledger,
+        asset_states=SimpleNamespace(all=lambda workload: states),
+        evidence=FakeEvidence(),
+        executions=SimpleNamespace(state_machine_name=lambda workload, kind: MACHINE),
+        assessment=AssessmentReader(aws),
+        clock=lambda: NOW,
+    )
+
+
+@pytest.fixture
+def metrics(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, dict[str, str]]]:
+    seen: list[tuple[str, float, dict[str, str]]] = []
+    monkeypatch.setattr(
+        uc, "emit", lambda name, value, unit="Count", **dims: seen.append((name, value, dims))
+    )
+    return seen
+
+
+def test_a_scheduled_run_stores_the_report_and_emits_a_metric_per_severity(
+    world: ClientFor, metrics: list[Any]
+) -> None:
+    # Given a drill on record and replication measured by events
+    ledger = FakeLedger(state=WorkloadState(workload="fraud-scoring"))
+    ledger.record(
+        "fraud-scoring",
+        "drill",
+        "passed",
+        "drill d1",
+        detail={"started_at": NOW.isoformat(), "rto_seconds": 45.0},
+    )
+    states = [
+        AssetReplicationState(
+            workload="fraud-scoring",
+            asset=a.name,
+            measured_rpo_seconds=3.0,
+            measured_at=NOW,
+            measured_by="events",
+        )
+        for a in example().assets
+    ]
+    d = deps_with(world, ledger, states)
+    # When the schedule runs
+    outcome = uc.assess_scheduled(d)
+    # Then the workload was assessed clean, with the drill's RTO and the events' lag in its estimates
+    assert outcome["fraud-scoring"]["counts"] == {"error": 0, "warning": 0, "info": 0}
+    stored = d.evidence.objects[uc.latest_key("fraud-scoring")]
+    assert stored["trigger"] == "schedule" and stored["last_drill_at"].startswith("2026-05-01")
+    parts = {c["name"]: c["seconds"] for c in stored["rto"]["components"]}
+    assert parts["decision + automation"] == 45
+    assert {r["estimated_seconds"] for r in stored["rpo"]} == {3.0}
+    # And the JSON and Markdown reports are there under the run's time
+    assert {k for k in d.evidence.objects if k.endswith(".md")} == {
+        "assessment/fraud-scoring/20260501T120000Z.md"
+    }
+    # And one metric per severity, zero included
+    assert [(n, v, dims["severity"]) for n, v, dims in metrics] == [
+        ("AssessmentFindings", 0, "error"),
+        ("AssessmentFindings", 0, "warning"),
+        ("AssessmentFindings", 0, "info"),
+    ]
+    # And status's line reads the stored report
+    summary = uc.last_summary("fraud-scoring", d)
+    assert summary is not None and summary.startswith("0 error, 0 warning, 0 info; RTO est.")
+
+
+def test_a_ledger_that_cannot_be_read_is_a_finding_not_a_failure(
+    world: ClientFor, metrics: list[Any]
+) -> None:
+    d = deps_with(world, BrokenLedger(), [])
+    report = uc.assess_plan(example(), d, store=False)
+    assert "unreadable:the ledger" in {f.id for f in report.findings}
+    assert d.evidence.objects == {}  # not stored when asked not to
+    assert ("AssessmentFindings", 1, {"workload": "fraud-scoring", "severity": "warning"}) in metrics
+
+
+def test_status_says_when_the_last_assessment_cannot_be_read() -> None:
+    class Unreadable:
+        def get_json(self, key: str) -> Any:
+            raise RuntimeError("AccessDenied")
+
+    assert (
+        uc.last_summary("w", SimpleNamespace(evidence=Unreadable()))
+        == "unavailable (RuntimeError: AccessDenied)"
+    )
+    assert uc.last_summary("w", SimpleNamespace(evidence=FakeEvidence())) is None
