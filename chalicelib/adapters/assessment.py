@@ -379,12 +379,29 @@ class AssessmentReader:
         out: list[VariantFacts] = []
         seen: set[tuple[str, str, str]] = set()
         for endpoint, region, variant, path in wanted:
-            found = self._read(
-                facts,
-                f"SageMaker endpoint {endpoint} ({region})",
-                path,
-                partial(self._endpoint_variants, endpoint, region),
-            )
+            try:
+                found = self._read(
+                    facts,
+                    f"SageMaker endpoint {endpoint} ({region})",
+                    path,
+                    partial(self._endpoint_variants, endpoint, region),
+                )
+            except _Missing:
+                found = []
+            if found is not None and (not found or (variant and variant not in {v["name"] for v in found})):
+                key = (endpoint, region, variant or "*")
+                if key not in seen:
+                    seen.add(key)
+                    out.append(
+                        VariantFacts(
+                            endpoint=endpoint,
+                            region=region,
+                            variant=variant or "*",
+                            plan_path=path,
+                            exists=False,
+                        )
+                    )
+                continue
             for v in found or []:
                 key = (endpoint, region, v["name"])
                 if (variant is not None and v["name"] != variant) or key in seen:
@@ -405,7 +422,13 @@ class AssessmentReader:
 
     def _endpoint_variants(self, endpoint: str, region: str) -> list[dict[str, Any]]:
         sm = self._client("sagemaker", region)
-        desc = sm.describe_endpoint(EndpointName=endpoint)
+        try:
+            desc = sm.describe_endpoint(EndpointName=endpoint)
+        except Exception as exc:
+            # SageMaker answers a missing endpoint with ValidationException "Could not find endpoint ..."
+            if error_code(exc) == "ValidationException" and "could not find" in str(exc).lower():
+                raise _Missing(endpoint) from None
+            raise
         config = sm.describe_endpoint_config(EndpointConfigName=desc["EndpointConfigName"])
         configured = {v["VariantName"]: v for v in config.get("ProductionVariants") or []}
         out = []

@@ -294,6 +294,18 @@ def _registry_findings(facts: AssessmentFacts) -> Iterator[AssessmentFinding]:
 
 def _variant_findings(facts: AssessmentFacts) -> Iterator[AssessmentFinding]:
     for v in facts.variants:
+        if not v.exists:
+            yield _finding(
+                "endpoint-missing",
+                f"{v.endpoint}/{v.variant}@{v.region}",
+                "error",
+                "the SageMaker endpoint (or its variant) the plan names does not exist",
+                v.plan_path,
+                f"DescribeEndpoint {v.endpoint} in {v.region}: "
+                + ("no such endpoint" if v.variant == "*" else f"no variant {v.variant}"),
+                "create the endpoint (warm, at least 2 instances) or correct the plan",
+            )
+            continue
         if v.serverless or v.instance_count is None or v.instance_count >= 2:
             continue
         yield _finding(

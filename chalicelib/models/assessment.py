@@ -109,6 +109,9 @@ class VariantFacts(_Facts):
     region: str
     variant: str
     plan_path: str
+    exists: bool = Field(
+        True, description="False: the endpoint, or the variant the plan names, is not there."
+    )
     instance_count: int | None = Field(None, description="Instances behind it (current, else configured).")
     instance_type: str | None = None
     serverless: bool = Field(False, description="Serverless variants are spread over AZs by SageMaker.")

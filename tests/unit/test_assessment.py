@@ -388,6 +388,37 @@ def test_a_single_instance_sagemaker_variant(aws: ClientFor) -> None:
     assert {(v.region, v.instance_count) for v in facts.variants} == {(PRIMARY, 1), (SECONDARY, 2)}
 
 
+def test_a_sagemaker_endpoint_or_variant_that_does_not_exist(aws: ClientFor) -> None:
+    # Given a primary endpoint whose only variant is not the one the plan names, and no secondary endpoint
+    sm = aws("sagemaker", PRIMARY)
+    sm.create_model(
+        ModelName="fraud",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:1"},
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+    )
+    variant = {
+        "VariantName": "Old",
+        "ModelName": "fraud",
+        "InitialInstanceCount": 2,
+        "InstanceType": "ml.m5.large",
+    }
+    sm.create_endpoint_config(EndpointConfigName="fraud-config", ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName="fraud-scorer", EndpointConfigName="fraud-config")
+    text = EXAMPLE.read_text().replace(
+        "    kind: http\n    url: http://127.0.0.1:0/invocations",
+        "    kind: sagemaker\n    endpoint_name: fraud-scorer\n    variant_name: AllTraffic",
+    )
+    plan = load_plan_text(text, "sagemaker.yaml").model_copy(update={"assets": []})
+    report, facts = run(aws, plan)
+    # Then both are errors, and neither is merely unreadable
+    found = {f.id: f for f in report.findings}
+    assert found["endpoint-missing:fraud-scorer/AllTraffic@us-east-1"].evidence.endswith(
+        "no variant AllTraffic"
+    )
+    assert found["endpoint-missing:fraud-scorer/AllTraffic@us-west-2"].severity == "error"
+    assert not [f for f in report.findings if f.rule == "unreadable" and "SageMaker" in f.id]
+
+
 def test_what_cannot_be_read_is_a_finding_not_a_pass(world: ClientFor) -> None:
     # Given a reader whose S3 client in the secondary region is denied everything
     class Denied:
