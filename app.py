@@ -3,6 +3,7 @@
 from chalice import Chalice
 
 from chalicelib.blueprints.api import bp as api_bp
+from chalicelib.blueprints.assessment import bp as assessment_bp
 from chalicelib.blueprints.drills import bp as drills_bp
 from chalicelib.blueprints.failback import bp as failback_bp
 from chalicelib.blueprints.janitor import bp as janitor_bp
@@ -21,4 +22,5 @@ app.register_blueprint(janitor_bp)
 app.register_blueprint(verification_bp)
 app.register_blueprint(replication_bp)
 app.register_blueprint(drills_bp)
+app.register_blueprint(assessment_bp)
 app.register_blueprint(api_bp)

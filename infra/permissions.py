@@ -24,8 +24,11 @@ from chalicelib.adapters.traffic import grants_for
 from chalicelib.models.grants import Capability, Grant
 from chalicelib.models.plan import (
     DRPlan,
+    DynamoDBAsset,
+    ModelRegistryAsset,
     S3Location,
     SageMakerEndpoint,
+    SageMakerVariantsTraffic,
 )
 
 Statement = dict[str, Any]
@@ -39,6 +42,7 @@ UNSCOPABLE_READS = frozenset(
         "states:ListStateMachines",
         "sagemaker:ListModelPackages",
         "dynamodb:ListBackups",
+        "cloudwatch:GetMetricStatistics",
     }
 )
 
@@ -484,6 +488,75 @@ def _resources_inspect(s: Scope) -> list[Statement]:
     return out
 
 
+def _assess_read(s: Scope) -> list[Statement]:
+    # AssessmentReader.gather (services/assessment.py): read-only looks at what each plan names. Buckets of
+    # every S3 location (location, versioning, default encryption, policy; replication rules on the source
+    # side), the registry manifests' listings, tables (and their point-in-time recovery), model package
+    # groups, SageMaker endpoints and their configs, the trigger alarms, the DNS records (the traffic kind's
+    # own reads) and Lifeboat's state machines in the secondary region (ListStateMachines: "*" only).
+    buckets: list[str] = []
+    sources: list[str] = []
+    manifests: dict[str, set[str]] = {}
+    tables: list[str] = []
+    groups: list[str] = []
+    for plan in s.plans:
+        for asset in plan.assets:
+            src, rep = getattr(asset, "source", None), getattr(asset, "replica", None)
+            if isinstance(src, S3Location) and isinstance(rep, S3Location):
+                buckets += [f"{ARN}:s3:::{src.bucket}", f"{ARN}:s3:::{rep.bucket}"]
+                sources.append(f"{ARN}:s3:::{src.bucket}")
+                if isinstance(asset, ModelRegistryAsset):
+                    for loc in (src, rep):
+                        manifests.setdefault(f"{ARN}:s3:::{loc.bucket}", set()).add(loc.prefix)
+            if isinstance(asset, DynamoDBAsset):
+                for region, table in (
+                    (plan.regions.primary, asset.table),
+                    (plan.regions.secondary, asset.replica_table_name),
+                ):
+                    tables.append(f"{ARN}:dynamodb:{region}:{ACCOUNT}:table/{table}")
+            if isinstance(asset, ModelRegistryAsset) and asset.model_package_group:
+                for region in (plan.regions.primary, plan.regions.secondary):
+                    group = asset.model_package_group.lower()
+                    groups.append(f"{ARN}:sagemaker:{region}:{ACCOUNT}:model-package-group/{group}")
+    out: list[Statement] = []
+    bucket_reads = [
+        "s3:GetBucketLocation",
+        "s3:GetBucketVersioning",
+        "s3:GetEncryptionConfiguration",
+        "s3:GetBucketPolicy",
+    ]
+    if buckets:
+        out.append(_stmt("AssessBuckets", bucket_reads, [_sub(b) for b in _unique(buckets)]))
+        out.append(
+            _stmt(
+                "AssessReplication", ["s3:GetReplicationConfiguration"], [_sub(b) for b in _unique(sources)]
+            )
+        )
+    out += _list_bucket("AssessManifests", manifests)
+    if tables:
+        actions = ["dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups"]
+        out.append(_stmt("AssessTables", actions, [_sub(t) for t in _unique(tables)]))
+    if groups:
+        out.append(
+            _stmt("AssessModelGroups", ["sagemaker:DescribeModelPackageGroup"], [_sub(g) for g in groups])
+        )
+    endpoints = _sagemaker_endpoints(s)
+    for plan in s.plans:
+        if isinstance(plan.traffic, SageMakerVariantsTraffic):
+            endpoints.append(_sagemaker_endpoint(plan.traffic.region, plan.traffic.endpoint_name))
+    if endpoints:
+        regions = sorted({r for p in s.plans for r in (p.regions.primary, p.regions.secondary)})
+        configs = [_sub(f"{ARN}:sagemaker:{r}:{ACCOUNT}:endpoint-config/*") for r in regions]
+        out.append(_stmt("AssessEndpoints", ["sagemaker:DescribeEndpoint"], _unique(endpoints)))
+        out.append(_stmt("AssessEndpointConfigs", ["sagemaker:DescribeEndpointConfig"], configs))
+    out += _alarms_read(s) + _traffic_read(s)
+    out.append(_stmt("AssessStateMachines", ["states:ListStateMachines"], ["*"]))
+    # S3 replication metrics (ReplicationLatency) of the assets' rules: CloudWatch has no resource types
+    if buckets:
+        out.append(_stmt("AssessReplicationMetrics", ["cloudwatch:GetMetricStatistics"], ["*"]))
+    return out
+
+
 def _evidence_write(s: Scope) -> list[Statement]:
     # Reports and evidence (verification runs): PutObject/GetObject in the evidence bucket.
     return [_stmt("EvidenceWrite", ["s3:PutObject", "s3:GetObject"], [s.evidence_objects_arn])]
@@ -653,6 +726,7 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "evidence.list": _evidence_list,
     "events.put": _events_put,
     "drill.writes": _drill_writes,
+    "assess.read": _assess_read,
 }
 
 _SMOKE = ("endpoints.invoke", "ledger.read", "ledger.write")  # services.smoke.run_smoke (records the verdict)
@@ -801,6 +875,10 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "states.stop:failback",
         "evidence.write",
     ),
+    # assessment.assess_scheduled (schedule) -> per plan: the ledger's drills and state, asset states
+    # (Ledger/AssetStateStore queries), the last verification report and the reports written
+    # (EvidenceStore get_json of a report that may not exist: 404 needs ListBucket), AssessmentReader.gather
+    "assess_scheduled": ("plans.read", "ledger.read", "evidence.write", "evidence.list", "assess.read"),
     # drills.schedule_monthly (schedule) -> request_drill per plan: resolve the target, put the request
     "drill_monthly": ("plans.read", "ledger.write", "events.put"),
     # The REST API (console, executions, failover/failback operations and controls, plan validation).
@@ -822,6 +900,11 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "resources.inspect",  # validate_plan
         "events.put",  # POST /workloads/{workload}/drills hands the drill to drill_run
         "evidence.read",  # GET /drills/{drill_id}
+        # POST /workloads/{workload}/assess (services/assessment.py, as assess_scheduled) and the last
+        # assessment's summary in status (a report that may not exist yet: ListBucket for its 404)
+        "assess.read",
+        "evidence.write",
+        "evidence.list",
     ),
 }
 

@@ -133,7 +133,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     d = deps()
     plans = [d.plans.get(args.workload)] if args.workload else d.plans.all()
-    statuses = [workload_status(p, d, probe=not args.no_probe) for p in plans]
+    statuses = [workload_status(p, d, probe=not args.no_probe, assessment=True) for p in plans]
     if args.json:
         _print_json([s.model_dump(mode="json") for s in statuses])
     else:
@@ -162,6 +162,8 @@ def render_status(s: Any) -> None:
     if st.last_failover_at:
         when = f"{st.last_failover_at:%Y-%m-%d %H:%M:%S}"
         console.print(f"last failover: {when} UTC, measured RTO {st.last_rto_seconds:.1f}s")
+    if s.assessment:
+        console.print(f"last assessment: {s.assessment}", soft_wrap=True)
     for r in s.running:
         console.print(f"running: {r['kind']} {r['name']}")
     lock = s.lock
@@ -469,6 +471,9 @@ def parser() -> argparse.ArgumentParser:
         func=lambda a: __import__("lifeboat_cli.verify_cmd", fromlist=["cmd_verify"]).cmd_verify(a)
     )
 
+    from lifeboat_cli import assess_cmd
+
+    assess_cmd.register(sub)  # assess WORKLOAD (issue 21)
     d = sub.add_parser("demo", help="the README demo on the local cloud")
     d.add_argument("--keep-running", action="store_true", help="leave the local cloud up afterwards")
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)

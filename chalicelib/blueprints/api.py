@@ -231,6 +231,31 @@ def verify(workload: str) -> Response:
 
 @route(
     bp,
+    "/workloads/{workload}/assess",
+    "POST",
+    tag="operations",
+    body="chalicelib.models.assessment:AssessBody",
+    body_required=False,
+    responses={200: "chalicelib.models.assessment:AssessmentReport"},
+    errors=(404,),
+)
+def assess(workload: str) -> Response:
+    """Assess the workload's resilience now: single points of failure, encryption, data residency, and
+    the estimated RTO/RPO against the objectives (docs/assess.md). Read-only.
+
+    Answers the report, each finding with a stable id, severity, plan key, evidence and fix; stored in the
+    evidence bucket (and shown by status) unless `store` is false.
+    """
+    from chalicelib.models.assessment import AssessBody
+    from chalicelib.services.assessment import assess_workload
+    from chalicelib.services.deps import deps
+
+    body = parse_body(bp, AssessBody, required=False)
+    return reply(assess_workload(workload_param(workload), deps(), store=body.store))
+
+
+@route(
+    bp,
     "/workloads/{workload}/drills",
     "POST",
     tag="drills",

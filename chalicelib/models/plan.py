@@ -234,6 +234,12 @@ class Regions(_Model):
 
     primary: Region = Field(description="Region serving traffic in normal operation, e.g. us-east-1.")
     secondary: Region = Field(description="Region failed over to, e.g. us-west-2.")
+    allowed: list[Region] | None = Field(
+        default=None,
+        description="Data residency: the only regions the workload's data may live in (its replicas "
+        "included); must list the primary and secondary. `lifeboat assess` flags any replica elsewhere. "
+        "Left out: no residency rule.",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> Regions:
@@ -242,6 +248,15 @@ class Regions(_Model):
                 f"must differ from the primary region (both are {self.primary}); a DR plan needs two regions",
                 "secondary",
             )
+        if self.allowed is not None:
+            _unique(self.allowed, "region", "allowed")
+            for role, region in (("primary", self.primary), ("secondary", self.secondary)):
+                if region not in self.allowed:
+                    raise rule_error(
+                        f"must include the {role} region {region}: the workload's data lives there "
+                        f"(got {', '.join(self.allowed) or 'none'})",
+                        "allowed",
+                    )
         return self
 
 

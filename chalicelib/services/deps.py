@@ -26,6 +26,7 @@ from chalicelib.clock import Clock, utc_now
 from chalicelib.settings import Settings, get_settings, overridden
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.assessment import AssessmentReader
     from chalicelib.adapters.asset_state import AssetStateStore
     from chalicelib.adapters.buckets import Buckets
     from chalicelib.adapters.drill_dataset import DrillDataset
@@ -58,6 +59,12 @@ class Deps:
 
     # Built on first use, their modules imported then (a function's cold start pays only for what it uses);
     # each asks the client factory for its clients. Tests assign their own (`d.buckets = fake`).
+    @cached_property
+    def assessment(self) -> AssessmentReader:
+        from chalicelib.adapters.assessment import AssessmentReader
+
+        return AssessmentReader()
+
     @cached_property
     def asset_states(self) -> AssetStateStore:
         from chalicelib.adapters.asset_state import AssetStateStore

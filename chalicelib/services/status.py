@@ -37,6 +37,9 @@ class WorkloadStatus(BaseModel):
         None, description="The operation holding the workload's lock, if any, and whether it is stale."
     )
     recent: list[LedgerEntry] = Field(default_factory=list, description="Latest ledger entries.")
+    assessment: str | None = Field(
+        None, description="One line on the last resilience assessment (when asked for and there is one)."
+    )
     at: datetime
 
 
@@ -47,7 +50,9 @@ def _describe(endpoint: Any) -> str:
     return f"sagemaker:{endpoint.endpoint_name}" + (f"/{variant}" if variant else "")
 
 
-def workload_status(plan: DRPlan, d: Deps, *, probe: bool = True, recent: int = 5) -> WorkloadStatus:
+def workload_status(
+    plan: DRPlan, d: Deps, *, probe: bool = True, recent: int = 5, assessment: bool = False
+) -> WorkloadStatus:
     weights: dict[str, int] = {}
     traffic_error = None
     active = None
@@ -87,5 +92,12 @@ def workload_status(plan: DRPlan, d: Deps, *, probe: bool = True, recent: int = 
         running=running,
         lock=lock_view(plan.workload, d),
         recent=d.ledger.entries(plan.workload, limit=recent),
+        assessment=_last_assessment(plan, d) if assessment else None,
         at=d.clock(),
     )
+
+
+def _last_assessment(plan: DRPlan, d: Deps) -> str | None:
+    from chalicelib.services.assessment import last_summary
+
+    return last_summary(plan.workload, d)

@@ -28,6 +28,7 @@ from chalicelib.models.api import MAX_BODY_BYTES
 from chalicelib.models.drill import DrillBody, DrillList, DrillStarted
 from chalicelib.models.failback import ControlOutcome
 from chalicelib.models.planfile import load_plan_file
+from chalicelib.services import assessment as assessment_module
 from chalicelib.services import console
 from chalicelib.services import deps as deps_module
 from chalicelib.services import executions as runs
@@ -56,6 +57,7 @@ ROUTES = [
     ("POST", f"/workloads/{WORKLOAD}/unlock"),
     ("POST", f"/workloads/{WORKLOAD}/verify"),
     ("POST", f"/workloads/{WORKLOAD}/drills"),
+    ("POST", f"/workloads/{WORKLOAD}/assess"),
     *[
         ("POST", f"/executions/{EXEC_NAME}/{action}")
         for action in ("approve", "reject", "pause", "resume", "abort", "fast-track")
@@ -136,6 +138,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, tuple[Any
     monkeypatch.setattr(console, "list_plans", stub("list_plans", console.PlanList(plans=[])))
     monkeypatch.setattr(console, "show_plan", stub("show_plan", console.show_plan))  # pure: runs for real
     monkeypatch.setattr(validate_module, "validate_plan", stub("validate_plan", report))
+    monkeypatch.setattr(assessment_module, "assess_workload", stub("assess_workload", _assessed))
     monkeypatch.setattr(console, "status_all", stub("status_all", console.StatusList(workloads=[])))
     monkeypatch.setattr(console, "status_of", stub("status_of", _not_found_unless_known))
     monkeypatch.setattr(console, "request_failover", stub("request_failover", _failover))
@@ -169,6 +172,14 @@ def _drill_started(workload: str, body: DrillBody, actor: str, d: Any) -> DrillS
         scenario=body.scenario or "region-outage",
         requested_by=actor,
     )
+
+
+def _assessed(workload: str, d: Any, **_: Any) -> Any:
+    from chalicelib.domain.assessment import assess
+    from chalicelib.models.assessment import AssessmentFacts
+
+    found = FakePlans().get(workload)
+    return assess(found, AssessmentFacts(workload=workload, read_at=NOW), now=NOW)
 
 
 def _unlocked(workload: str, reason: str, actor: str, d: Any) -> Unlocked:
