@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from rich.text import Text
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
 from lifeboat_cli import executions as executions_cli
+from lifeboat_cli import watch as watch_cli
 from lifeboat_cli.cloud import CliError
 
 OK, BREACHED, USAGE = 0, 1, 2
@@ -241,32 +241,12 @@ def _refused_or(request: Callable[[], T], as_json: bool) -> T | None:
 
 
 def follow(execution_arn: str, as_json: bool, timeout: float = 900.0) -> int:
-    """Print each state as the execution enters it, until it ends; exit code from its outcome."""
-    from chalicelib.adapters import aws
+    """Watch the execution live until it ends (`lifeboat watch`); exit code from its outcome."""
+    from chalicelib.services.deps import deps
+    from lifeboat_cli.watch import follow as watch_follow
+    from lifeboat_cli.watch import open_watch
 
-    sfn = aws.client("stepfunctions")
-    seen: set[int] = set()
-    deadline = time.monotonic() + timeout
-    desc: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        for ev in history:
-            if ev["id"] in seen:
-                continue
-            seen.add(ev["id"])
-            entered = ev.get("stateEnteredEventDetails")
-            if entered and not as_json:
-                console.print(f"  [{ev['timestamp']:%H:%M:%S}] → {entered['name']}")
-        desc = sfn.describe_execution(executionArn=execution_arn)
-        if desc["status"] != "RUNNING":
-            break
-        time.sleep(0.3)
-    if as_json:
-        _print_json({k: desc.get(k) for k in ("executionArn", "status", "error", "cause", "output")})
-    else:
-        colour = "green" if desc.get("status") == "SUCCEEDED" else "red"
-        console.print(f"[{colour}]{desc.get('status')}[/{colour}] {desc.get('error') or ''}")
-    return OK if desc.get("status") == "SUCCEEDED" else BREACHED
+    return watch_follow(open_watch(execution_arn, deps()), console, as_json=as_json, timeout=timeout)
 
 
 def _caller() -> str:
@@ -423,6 +403,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--force", action="store_true", help="run even when the workload already serves from its secondary"
     )
+    f.add_argument("--wait", dest="wait", action="store_true", default=True, help="watch it live (default)")
     f.add_argument("--no-wait", dest="wait", action="store_false", help="return once started")
     f.set_defaults(func=cmd_failover)
 
@@ -474,6 +455,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
     executions_cli.register(sub, plan)  # executions, execution ID, plan check (issue 6)
     drill_cli.register(sub)  # drill WORKLOAD | list | show | recover (issue 8)
+    watch_cli.register(sub)  # watch EXECUTION (issue 18)
     return p
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ import pytest
 from chalicelib.adapters.locks import LockTable
 from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.models.api import execution_id
+from chalicelib.models.planfile import load_plan_file
 from localcloud import lambda_runner, sfn_events
 from localcloud.resources import names
 from tests.api_support import ALICE, Api, api_client
@@ -606,3 +608,45 @@ def test_traffic_router_is_untouched_by_reads(api: Api, fresh: Stack) -> None:
     # Then traffic and the ledger are as they were
     assert fresh.weights() == before
     assert ledger(fresh).entries(W) == []
+
+
+def test_cli_failover_and_failback_wait_show_progress_in_words_and_end_with_a_verdict(
+    fresh: Stack, cli: Any
+) -> None:
+    # Given all traffic on a healthy primary
+    # When the operator fails over and then fails back, each with --wait, output going to a pipe (no TTY)
+    failover = cli("failover", W, "--mode", "ungraceful", "--reason", "cli watch test", "--wait")
+    failback = cli("failback", W, "--reason", "cli watch test", "--wait")
+    # Then each exits 0 and prints one plain line per change, in words, never a state machine's state name
+    assert failover.returncode == 0, failover.stdout + failover.stderr
+    assert failback.returncode == 0, failback.stdout + failback.stderr
+    states = _state_names()
+    for out in (failover.stdout, failback.stdout):
+        words = set(re.findall(r"[A-Za-z]+", out))
+        assert not words & states, f"internal state names shown: {sorted(words & states)}\n{out}"
+    assert "moving all traffic to us-west-2" in failover.stdout
+    assert "us-east-1 0%, us-west-2 100%" in failover.stdout
+    # And the failover ends with where traffic is and the RTO against the objective
+    assert re.search(r"now serving from us-west-2, RTO [\d.]+(ms|s) of 5m\n\Z", failover.stdout), (
+        failover.stdout
+    )
+    # And the failback shows its steps k of n and the traffic at each, then where traffic is
+    for k, share in enumerate(fresh.plan.failback.steps, 1):
+        assert f"step {k} of {len(fresh.plan.failback.steps)}" in failback.stdout
+        assert f"us-east-1 {share}%, us-west-2 {100 - share}%" in failback.stdout
+    assert "gates at 100%: pass" in failback.stdout
+    assert re.search(r"now serving from us-east-1 again, failback took \S+ in 4 steps\n\Z", failback.stdout)
+    # And the changes come one per line, not one per state visited
+    assert len(failback.stdout.splitlines()) < 40, failback.stdout
+
+
+def _state_names() -> set[str]:
+    from chalicelib.workflows.failback import build_failback
+    from chalicelib.workflows.failover import build_failover
+    from tests.integration.stack import EXAMPLE
+
+    plan = load_plan_file(EXAMPLE)
+    names_: set[str] = set()
+    for build in (build_failover, build_failback):
+        names_ |= set(build(plan, lambda fn: fn)["States"])
+    return {n for n in names_ if n not in ("Bake", "Paused", "Approved", "Init")}  # plain English words too
