@@ -23,6 +23,9 @@ from localcloud.processes import alive, kill_group
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = DEFAULT_STATE.with_name("local.log")
+# Left by `lifeboat local down`: this directory worked with the local cloud, so `--cloud auto` must not
+# quietly turn to AWS once it is gone (`local up` removes it; `--cloud aws` talks to AWS regardless).
+STOPPED = DEFAULT_STATE.with_name("local-stopped")
 
 
 class CliError(Exception):
@@ -33,6 +36,11 @@ def use_local() -> dict[str, Any]:
     state = read_state(DEFAULT_STATE)
     if not state or not state.get("ready"):
         raise CliError("the local cloud is not running: start it with `lifeboat local up`")
+    if "pid" in state and not alive(int(state["pid"])):
+        raise CliError(
+            f"the local cloud is not running (its process {state['pid']} is gone): start it again with "
+            "`lifeboat local up`, or pass --cloud aws to talk to AWS"
+        )
     _apply_env(state["env"])
     return state
 
@@ -63,6 +71,11 @@ def select(cloud: str, stage: str, region: str | None = None) -> str:
     through the copy in the secondary region (docs/deploy.md).
     """
     if cloud == "auto":
+        if not read_state(DEFAULT_STATE) and STOPPED.exists():
+            raise CliError(
+                "the local cloud was stopped (`lifeboat local down`): start it with `lifeboat local up`, "
+                "or pass --cloud aws to talk to AWS"
+            )
         cloud = "local" if read_state(DEFAULT_STATE) else "aws"
     if cloud == "local":
         state = use_local()
@@ -102,6 +115,7 @@ def local_up(
     Raises CliError with one line saying why when it does not come up, and leaves nothing running then.
     """
     state = read_state(DEFAULT_STATE)
+    STOPPED.unlink(missing_ok=True)
     if state and alive(int(state.get("pid", 0))):
         return state
     DEFAULT_STATE.parent.mkdir(parents=True, exist_ok=True)
@@ -230,4 +244,6 @@ def local_down(timeout: float = 20.0) -> bool:
             os.waitpid(daemon, os.WNOHANG)
         kill_group(daemon, grace=2.0)  # and anything else it started (a respawned model server)
     DEFAULT_STATE.unlink(missing_ok=True)
+    STOPPED.parent.mkdir(parents=True, exist_ok=True)
+    STOPPED.write_text("stopped by `lifeboat local down`; `lifeboat local up` starts it again\n")
     return True

@@ -120,7 +120,11 @@ def cmd_local_kill(args: argparse.Namespace) -> int:
     import signal
 
     state = clouds.use_local()
-    server = state["workloads"][args.workload]["model_servers"][args.role]
+    workloads = state.get("workloads") or {}
+    if args.workload not in workloads:
+        known = ", ".join(workloads) or "none"
+        raise CliError(f"the local cloud runs no model servers for {args.workload!r} (workloads: {known})")
+    server = workloads[args.workload]["model_servers"][args.role]
     os.kill(int(server["pid"]), signal.SIGKILL)
     console.print(f"killed the {args.role} model server of {args.workload} (pid {server['pid']})")
     return OK
@@ -332,7 +336,9 @@ def cmd_failback_control(args: argparse.Namespace) -> int:
 def cmd_ledger(args: argparse.Namespace) -> int:
     from chalicelib.services.deps import deps
 
-    entries = deps().ledger.entries(args.workload, limit=args.limit)
+    d = deps()
+    d.plans.get(args.workload)  # an unknown workload is a usage error, not an empty ledger
+    entries = d.ledger.entries(args.workload, limit=args.limit)
     if args.json:
         _print_json([e.model_dump(mode="json") for e in entries])
         return OK
@@ -379,8 +385,12 @@ def parser() -> argparse.ArgumentParser:
 
     local = sub.add_parser("local", help="the embedded local cloud")
     local_sub = local.add_subparsers(dest="action", required=True)
-    for action in ("up", "down", "status"):
-        a = local_sub.add_parser(action)
+    for action, words in (
+        ("up", "start the local cloud and the plans' model servers in the background (shows each step)"),
+        ("down", "stop the local cloud and everything it started"),
+        ("status", "is the local cloud up, and where do its endpoints and model servers listen"),
+    ):
+        a = local_sub.add_parser(action, help=words)
         if action == "up":
             a.add_argument("--owner", type=int, metavar="PID", help="stop the local cloud when PID ends")
         a.add_argument("--plans", default="plans", help="folder of plans to load (up)")
@@ -456,19 +466,58 @@ def parser() -> argparse.ArgumentParser:
     executions_cli.register(sub, plan)  # executions, execution ID, plan check (issue 6)
     drill_cli.register(sub)  # drill WORKLOAD | list | show | recover (issue 8)
     watch_cli.register(sub)  # watch EXECUTION (issue 18)
+    accept_global_flags_anywhere(p)  # keep last: covers every subcommand above
     return p
+
+
+GLOBAL_FLAGS = ("--cloud", "--stage", "--region", "--json")
+
+
+def accept_global_flags_anywhere(p: argparse.ArgumentParser) -> None:
+    """Let `lifeboat status W --json` mean `lifeboat --json status W`: every subcommand (however registered)
+    also takes the global flags it does not define itself, set only when given there."""
+    globals_ = [a for a in p._actions if any(o in GLOBAL_FLAGS for o in a.option_strings)]
+    seen: set[int] = set()
+
+    def visit(parser_: argparse.ArgumentParser) -> None:
+        for action in parser_._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            for child in action.choices.values():
+                if id(child) in seen:
+                    continue
+                seen.add(id(child))
+                for flag in globals_:
+                    if any(o in child._option_string_actions for o in flag.option_strings):
+                        continue  # the subcommand's own (plan render --region, verify --json)
+                    kwargs: dict[str, Any] = {
+                        "dest": flag.dest,
+                        "default": argparse.SUPPRESS,
+                        "help": flag.help,
+                    }
+                    if flag.nargs == 0:
+                        kwargs["action"] = "store_true"
+                    else:
+                        kwargs["choices"] = flag.choices
+                    child.add_argument(*flag.option_strings, **kwargs)
+                visit(child)
+
+    visit(p)
 
 
 def main(argv: list[str] | None = None) -> int:
     import os
 
+    from lifeboat_cli.errors import explain
+
     # The CLI is for people: no EMF metric documents or JSON log lines on their terminal.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     args = parser().parse_args(argv)
+    cloud: str | None = None
     try:
         if not getattr(args, "offline", False):
-            clouds.select(args.cloud, args.stage, args.region)
+            cloud = clouds.select(args.cloud, args.stage, args.region)
         return int(args.func(args))
     except CliError as err:
         # One plain line, never wrapped: scripts and people grep it.
@@ -478,9 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted", soft_wrap=True)
         return INTERRUPTED
     except Exception as err:
-        from chalicelib.adapters.plan_store import UnknownWorkload
-
-        if isinstance(err, UnknownWorkload | KeyError):
-            err_console.print(f"[red]error:[/red] {err}")
-            return USAGE
-        raise
+        known = explain(err, cloud)
+        if known is None:
+            raise
+        code, line = known
+        err_console.print(Text.assemble(("error:", "red"), f" {line}"), soft_wrap=True)
+        return code

@@ -650,3 +650,27 @@ def _state_names() -> set[str]:
     for build in (build_failover, build_failback):
         names_ |= set(build(plan, lambda fn: fn)["States"])
     return {n for n in names_ if n not in ("Bake", "Paused", "Approved", "Init")}  # plain English words too
+
+
+def test_cli_an_unknown_workload_is_a_usage_error_everywhere(cli: Any) -> None:
+    # When every command that takes a workload is given one no plan declares
+    runs = {
+        " ".join(args): cli(*args)
+        for args in (
+            ("status", "no-such-workload"),
+            ("ledger", "no-such-workload"),
+            ("failover", "no-such-workload", "--no-wait"),
+            ("failback", "no-such-workload"),
+            ("unlock", "no-such-workload", "--reason", "test"),
+            ("executions", "--workload", "no-such-workload"),
+            ("drill", "no-such-workload"),
+        )
+    }
+    # Then each exits 2 with one line naming it, and no traceback
+    for command, run in runs.items():
+        assert run.returncode == 2, f"{command}: {run.returncode}\n{run.stdout}{run.stderr}"
+        assert "no DR plan for workload 'no-such-workload'" in run.stderr, f"{command}: {run.stderr}"
+        assert "Traceback" not in run.stderr, f"{command}: {run.stderr}"
+    # And watching an execution that does not exist is a usage error too
+    watch = cli("watch", "no-such-execution")
+    assert watch.returncode == 2 and "no Lifeboat execution 'no-such-execution'" in watch.stderr
