@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localcloud.daemon import DEFAULT_STATE, read_state
 from localcloud.processes import alive, kill_group
+from localcloud.state import DEFAULT_STATE, read_state
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = DEFAULT_STATE.with_name("local.log")

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from lifeboat_cli.cloud import CliError
 
 OK, BREACHED, USAGE = 0, 1, 2
@@ -39,8 +37,8 @@ def _console() -> Any:
 # -- the injector for this process --------------------------------------------------------------------------
 def local_injector(plan: Any, state: dict[str, Any]) -> Any:
     """Real faults on the running local cloud: its model-server processes, its control file."""
-    from localcloud.daemon import DEFAULT_STATE
     from localcloud.drill_faults import ArtifactCopies, ControlFile, DaemonServers, LocalFaults
+    from localcloud.state import DEFAULT_STATE
 
     workload = state["workloads"].get(plan.workload)
     if not workload or not workload.get("model"):
@@ -78,6 +76,8 @@ def _secs(value: float | None) -> str:
 
 def render_record(record: Any) -> None:
     console = _console()
+    from rich.table import Table
+
     table = Table(title="objectives", show_edge=False)
     for col in ("objective", "target", "measured", "verdict", "margin", "how"):
         table.add_column(col)
@@ -132,7 +132,7 @@ def run_drill(
     from chalicelib.services import drills
     from chalicelib.services.deps import deps
     from chalicelib.settings import environment
-    from localcloud.daemon import read_state
+    from localcloud.state import read_state
 
     d = deps()
     plan = d.plans.get(workload)
@@ -234,6 +234,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not found:
         _console().print("no drills yet")
         return OK
+    from rich.table import Table
+
     table = Table(show_edge=False)
     columns = ("drill", "workload", "scenario", "mode", "verdict", "RTO", "RPO", "failback", "started (UTC)")
     for col in columns:
@@ -291,7 +293,7 @@ def cmd_show(args: argparse.Namespace, drill_id: str) -> int:
 def cmd_recover(args: argparse.Namespace, workload: str) -> int:
     from chalicelib.services import drills
     from chalicelib.services.deps import deps
-    from localcloud.daemon import read_state
+    from localcloud.state import read_state
 
     d = deps()
     plan = d.plans.get(workload)

@@ -13,23 +13,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
 from lifeboat_cli import executions as executions_cli
 from lifeboat_cli import watch as watch_cli
 from lifeboat_cli.cloud import CliError
+from lifeboat_cli.output import lazy_console
 
 OK, BREACHED, USAGE = 0, 1, 2
 INTERRUPTED = 130  # as shells report a command ended by Ctrl-C
 T = TypeVar("T")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = lazy_console(highlight=False)
+err_console = lazy_console(stderr=True, highlight=False)
 
 
 def _print_json(data: Any) -> None:
@@ -147,6 +143,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def render_status(s: Any) -> None:
+    from rich.table import Table
+
     console.rule(f"[bold]{s.workload}[/bold] ({s.tier})")
     console.print(
         f"objectives: RPO {s.objectives['rpo']}, RTO {s.objectives['rto']}   "
@@ -200,6 +198,8 @@ def cmd_failover(args: argparse.Namespace) -> int:
             verdict = "passes" if preview.backup_smoke_passed else "[red]FAILS[/red]"
             console.print(f"backup smoke test now: {verdict} ({preview.backup_smoke_reason})")
         return BREACHED if preview.would_refuse else OK
+    from pydantic import ValidationError
+
     from chalicelib.models.api import FailoverBody
     from chalicelib.services import console as uc
 
@@ -207,7 +207,8 @@ def cmd_failover(args: argparse.Namespace) -> int:
         body = FailoverBody(mode=args.mode, dry_run=False, reason=args.reason, force=args.force)
     except ValidationError as err:
         raise CliError(f"--reason: {err.errors()[0]['msg']}") from None
-    result = _refused_or(lambda: uc.request_failover(args.workload, body, _caller(), d), args.json)
+    with _working(f"asking Lifeboat to fail {args.workload} over (smoke tests, lock, start)", args.json):
+        result = _refused_or(lambda: uc.request_failover(args.workload, body, _caller(), d), args.json)
     if result is None:
         return BREACHED
     if isinstance(result, uc.NothingToDo):
@@ -253,6 +254,15 @@ def follow(execution_arn: str, as_json: bool, timeout: float = 900.0) -> int:
     return watch_follow(open_watch(execution_arn, deps()), console, as_json=as_json, timeout=timeout)
 
 
+def _working(what: str, as_json: bool) -> Any:
+    """A spinner saying what the CLI waits for (on a terminal): a request can take seconds, never silently."""
+    import contextlib
+
+    if as_json or not console.is_terminal:
+        return contextlib.nullcontext()
+    return console.status(what)
+
+
 def _caller() -> str:
     try:
         from chalicelib.adapters import aws
@@ -269,9 +279,10 @@ def cmd_failback(args: argparse.Namespace) -> int:
     from chalicelib.services import console as uc
     from chalicelib.services.deps import deps
 
-    result = _refused_or(
-        lambda: uc.request_failback(args.workload, args.reason, _caller(), deps()), args.json
-    )
+    with _working(f"asking Lifeboat to fail {args.workload} back (checks, lock, start)", args.json):
+        result = _refused_or(
+            lambda: uc.request_failback(args.workload, args.reason, _caller(), deps()), args.json
+        )
     if result is None:
         return BREACHED
     name, arn = result.execution["name"], result.execution["arn"]
@@ -334,6 +345,8 @@ def cmd_failback_control(args: argparse.Namespace) -> int:
 
 # -- ledger ----------------------------------------------------------------------------------------------
 def cmd_ledger(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
     from chalicelib.services.deps import deps
 
     d = deps()
@@ -520,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
             cloud = clouds.select(args.cloud, args.stage, args.region)
         return int(args.func(args))
     except CliError as err:
+        from rich.text import Text
+
         # One plain line, never wrapped: scripts and people grep it.
         err_console.print(Text.assemble(("error:", "red"), f" {err}"), soft_wrap=True)
         return USAGE
@@ -531,5 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         if known is None:
             raise
         code, line = known
+        from rich.text import Text
+
         err_console.print(Text.assemble(("error:", "red"), f" {line}"), soft_wrap=True)
         return code

@@ -14,16 +14,15 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
-
-from chalicelib.domain.watch import WatchView
-from chalicelib.models.durations import format_seconds
 from lifeboat_cli.cloud import CliError
+
+if TYPE_CHECKING:  # imported when used: `lifeboat --help` does not pay for rich or the models
+    from rich.console import Console, Group
+    from rich.text import Text
+
+    from chalicelib.domain.watch import WatchView
 
 OK, BREACHED, USAGE = 0, 1, 2
 INTERRUPTED = 130
@@ -38,6 +37,10 @@ def _bar(share: int, width: int = 20) -> str:
 
 def render(view: WatchView) -> Group:
     """The live view: a heading, then one row per fact that applies (nothing for what does not)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     title = Text.assemble((f"{view.kind} of {view.workload}", "bold"), f"  {view.execution}", style="")
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim", justify="right")
@@ -66,6 +69,8 @@ def render(view: WatchView) -> Group:
 
 
 def _clock(view: WatchView) -> str:
+    from chalicelib.models.durations import format_seconds
+
     elapsed = format_seconds(view.rto_seconds if view.rto_seconds is not None else view.elapsed_seconds)
     if view.objective_seconds is None:
         return f"{elapsed} since it started"
@@ -77,6 +82,8 @@ def _clock(view: WatchView) -> str:
 
 
 def verdict_line(view: WatchView) -> Text:
+    from rich.text import Text
+
     colour = OUTCOME_COLOURS.get(view.outcome, "bold")
     return Text(view.verdict or "", style=f"bold {colour}")
 
@@ -109,6 +116,11 @@ def follow(
 
     `live`: redraw in place (default: when the console is a terminal and output is not JSON).
     """
+    from rich.console import Console
+    from rich.live import Live
+
+    from chalicelib.models.durations import format_seconds
+
     live = (console.is_terminal and not as_json) if live is None else live
     deadline = time.monotonic() + timeout
     try:
