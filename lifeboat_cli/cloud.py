@@ -94,6 +94,15 @@ def select(cloud: str, stage: str, region: str | None = None) -> str:
     return cloud
 
 
+def describe(cloud: str, stage: str) -> str:
+    """Which cloud the CLI talks to, in one line (`status` starts with it)."""
+    region = os.environ.get("AWS_REGION", "?")
+    if cloud == "local":
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "?")  # what use_local pointed the clients at
+        return f"cloud: local ({endpoint}, Lifeboat's copy in {region})"
+    return f"cloud: AWS (stage {stage}, Lifeboat in {region}; --cloud local for the local cloud)"
+
+
 def _apply_env(env: dict[str, str]) -> None:
     os.environ.update({k: str(v) for k, v in env.items()})
     from chalicelib.services import deps
@@ -188,7 +197,7 @@ def _follow(
                     return "ready"
                 elif kind == "failed":
                     return f"{step} failed: {text}"
-    return f"the local cloud did not become ready in {timeout:.0f}s (still {step})"
+    return f"the local cloud did not become ready in {round(timeout)}s (still {step})"
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | str:

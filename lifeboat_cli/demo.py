@@ -20,6 +20,7 @@ from typing import Any
 from rich.table import Table
 
 from chalicelib.models.durations import format_duration as fmt
+from chalicelib.models.durations import format_seconds
 from chalicelib.models.plan import HttpEndpoint
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
@@ -171,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
         if rto is not None and rto.measured_seconds is not None:
             verdict = "met" if rto.met else "BREACHED"
             console.print(
-                f"[bold]measured RTO {rto.measured_seconds:.1f}s against an objective of {fmt(plan.rto)}: "
-                f"{verdict}[/bold]"
+                f"[bold]measured RTO {format_seconds(rto.measured_seconds)} against an objective of "
+                f"{fmt(plan.rto)}: {verdict}[/bold]"
             )
         return OK if record.verdict == "passed" and caught else BREACHED
     finally:

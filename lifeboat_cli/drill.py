@@ -71,7 +71,9 @@ class Narrator:
 
 # -- rendering ----------------------------------------------------------------------------------------------
 def _secs(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}s"
+    from chalicelib.models.durations import format_seconds
+
+    return format_seconds(value)
 
 
 def render_record(record: Any) -> None:

@@ -29,7 +29,9 @@ def _when(value: Any) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}s"
+    from chalicelib.models.durations import format_seconds
+
+    return format_seconds(value)
 
 
 def cmd_executions(args: argparse.Namespace) -> int:

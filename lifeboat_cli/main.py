@@ -34,6 +34,7 @@ def _print_json(data: Any) -> None:
 
 # -- plan ------------------------------------------------------------------------------------------------
 def cmd_plan_validate(args: argparse.Namespace) -> int:
+    from chalicelib.models.durations import format_duration
     from chalicelib.models.planfile import check_plan_files
 
     results, status = [], OK
@@ -49,8 +50,9 @@ def cmd_plan_validate(args: argparse.Namespace) -> int:
             continue
         results.append({"file": path, "valid": True, "workload": plan.workload})
         if not args.json:
+            rpo, rto = format_duration(plan.rpo), format_duration(plan.rto)
             console.print(
-                f"[green]✓[/green] {path}: {plan.workload} ({plan.tier}, RPO {plan.rpo}, RTO {plan.rto}, "
+                f"[green]✓[/green] {path}: {plan.workload} ({plan.tier}, RPO {rpo}, RTO {rto}, "
                 f"{plan.regions.primary} → {plan.regions.secondary}, {len(plan.assets)} assets)"
             )
     if args.json:
@@ -132,6 +134,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from chalicelib.services.status import workload_status
 
     d = deps()
+    if not args.json:  # first, before the probes take their time
+        console.print(clouds.describe(getattr(args, "selected_cloud", "aws"), args.stage), soft_wrap=True)
     plans = [d.plans.get(args.workload)] if args.workload else d.plans.all()
     statuses = [workload_status(p, d, probe=not args.no_probe) for p in plans]
     if args.json:
@@ -144,6 +148,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def render_status(s: Any) -> None:
     from rich.table import Table
+
+    from chalicelib.models.durations import format_seconds
 
     console.rule(f"[bold]{s.workload}[/bold] ({s.tier})")
     console.print(
@@ -163,7 +169,7 @@ def render_status(s: Any) -> None:
     st = s.state
     if st.last_failover_at:
         when = f"{st.last_failover_at:%Y-%m-%d %H:%M:%S}"
-        console.print(f"last failover: {when} UTC, measured RTO {st.last_rto_seconds:.1f}s")
+        console.print(f"last failover: {when} UTC, measured RTO {format_seconds(st.last_rto_seconds)}")
     for r in s.running:
         console.print(f"running: {r['kind']} {r['name']}")
     lock = s.lock
@@ -194,7 +200,9 @@ def cmd_failover(args: argparse.Namespace) -> int:
             console.print(f"dry run: failover of {preview.workload} ({preview.mode}); nothing will change")
             for i, step in enumerate(preview.steps, 1):
                 console.print(f"  {i:2}. {step}")
-            console.print(f"traffic: {preview.traffic_before} → {preview.traffic_after}")
+            plan = d.plans.get(preview.workload)
+            before = _traffic(plan, preview.traffic_before) if preview.traffic_before else "unreadable"
+            console.print(f"traffic: {before} → {_traffic(plan, preview.traffic_after)}")
             verdict = "passes" if preview.backup_smoke_passed else "[red]FAILS[/red]"
             console.print(f"backup smoke test now: {verdict} ({preview.backup_smoke_reason})")
         return BREACHED if preview.would_refuse else OK
@@ -225,6 +233,11 @@ def cmd_failover(args: argparse.Namespace) -> int:
             _print_json(result.model_dump(mode="json"))
         return OK
     return follow(result.execution["arn"], args.json)
+
+
+def _traffic(plan: Any, weights: dict[str, int]) -> str:
+    """Weights by role, as people read them: "us-east-1 100%, us-west-2 0%"."""
+    return ", ".join(f"{plan.region_of(role)} {share}%" for role, share in weights.items())
 
 
 def _refused_or(request: Callable[[], T], as_json: bool) -> T | None:
@@ -355,11 +368,13 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([e.model_dump(mode="json") for e in entries])
         return OK
+    from chalicelib.domain.watch import who
+
     table = Table(show_edge=False)
-    for col in ("at (UTC)", "kind", "outcome", "reason"):
+    for col in ("at (UTC)", "kind", "outcome", "by", "reason"):
         table.add_column(col)
     for e in reversed(entries):
-        table.add_row(f"{e.at:%H:%M:%S}", e.kind, e.outcome, e.reason)
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, e.outcome, who(e.actor), e.reason)
     console.print(table)
     return OK
 
@@ -531,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not getattr(args, "offline", False):
             cloud = clouds.select(args.cloud, args.stage, args.region)
+            args.selected_cloud = cloud
         return int(args.func(args))
     except CliError as err:
         from rich.text import Text

@@ -187,7 +187,7 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
-def _who(actor: str) -> str:
+def who(actor: str) -> str:
     """An IAM identity as people say it: the last part of the ARN (alice, operators/bob)."""
     if actor.startswith("arn:"):
         tail = actor.split(":", 5)[-1]
@@ -214,7 +214,7 @@ def _decisions(entries: Sequence[LedgerEntry]) -> list[str]:
         if e.kind != "operator":
             continue
         verb = words.get(e.outcome, e.outcome.replace("-", " "))
-        out.append(f"{verb} by {_who(e.actor)} at {e.at:%H:%M:%S}" + (f": {e.reason}" if e.reason else ""))
+        out.append(f"{verb} by {who(e.actor)} at {e.at:%H:%M:%S}" + (f": {e.reason}" if e.reason else ""))
     return out
 
 

@@ -674,3 +674,26 @@ def test_cli_an_unknown_workload_is_a_usage_error_everywhere(cli: Any) -> None:
     # And watching an execution that does not exist is a usage error too
     watch = cli("watch", "no-such-execution")
     assert watch.returncode == 2 and "no Lifeboat execution 'no-such-execution'" in watch.stderr
+
+
+def test_cli_output_is_tables_and_words_naming_the_cloud_and_the_actor(fresh: Stack, cli: Any) -> None:
+    # Given a completed failover the operator asked for
+    fresh.wait(fresh.start_failover("cli-words", requested_by="arn:aws:iam::123456789012:user/alice"))
+    fresh.reset_traffic()
+    # When the operator previews another, reads the status and the ledger
+    preview = cli("failover", W, "--dry-run")
+    status = cli("status", W, "--no-probe")
+    ledger_ = cli("ledger", W)
+    # Then the preview's traffic is in regions and shares, not a Python dict
+    assert "traffic: us-east-1 100%, us-west-2 0% → us-east-1 0%, us-west-2 100%" in preview.stdout, (
+        preview.stdout
+    )
+    assert "{" not in preview.stdout
+    # And status says which cloud it talks to, first
+    assert status.stdout.startswith("cloud: local (http://127.0.0.1:"), status.stdout
+    # And the ledger table has a `by` column with who did it, and the RTO in the plan's units
+    header = [c.strip() for c in ledger_.stdout.splitlines()[0].split("┃")]
+    assert header == ["at (UTC)", "kind", "outcome", "by", "reason"], ledger_.stdout
+    row = [c.strip() for c in ledger_.stdout.splitlines()[2].split("│")]
+    assert row[1:4] == ["failover", "completed", "alice"], ledger_.stdout
+    assert re.match(r"failed over; measured RTO [\d.]+(ms|s) \(objective 5m, met\)", row[4]), ledger_.stdout

@@ -289,3 +289,12 @@ def test_a_state_the_view_does_not_know_reads_as_working() -> None:
     )
     # Then it is "working", never the state's name
     assert view.phase == "working" and "NewThing" not in view.summary()
+
+
+def test_the_state_a_finished_run_ended_in_is_not_shown_as_running() -> None:
+    # Given finished runs that ended in a Fail state and in a Succeed state (neither has an exit event)
+    rolled_back = steps_from_history(Captured("failback-rolled-back").events)
+    completed = steps_from_history(Captured("failover-completed").events)
+    # Then `execution ID` shows them failed and succeeded, not running
+    assert (rolled_back[-1].type, rolled_back[-1].status) == ("Fail", "failed")
+    assert (completed[-1].type, completed[-1].status) == ("Succeed", "succeeded")
