@@ -77,7 +77,21 @@ def _secs(value: float | None) -> str:
 
 
 def render_record(record: Any) -> None:
+    from chalicelib.domain.drill_report import (
+        objective_target,
+        objectives_words,
+        rpo_sentence,
+        rto_sentence,
+        who,
+    )
+
     console = _console()
+    if record.plan_revision:
+        console.print(
+            f"plan revision {record.plan_revision}; objectives: {objectives_words(record)}; "
+            f"run by {who(record.requested_by)}",
+            soft_wrap=True,
+        )
     from rich.table import Table
 
     table = Table(title="objectives", show_edge=False)
@@ -87,7 +101,7 @@ def render_record(record: Any) -> None:
         colour = {"met": "green", "breached": "red"}.get(o.verdict, "dim")
         table.add_row(
             o.name,
-            _secs(o.objective_seconds),
+            objective_target(record, o.name, o.objective_seconds),
             _secs(o.measured_seconds),
             f"[{colour}]{o.verdict}[/{colour}]",
             _secs(o.margin_seconds),
@@ -95,16 +109,9 @@ def render_record(record: Any) -> None:
         )
     console.print(table)
     if record.rto:
-        r = record.rto
-        console.print(
-            f"RTO {r.rto_seconds:.1f}s = decision {r.decision_seconds:.1f}s + automation "
-            f"{r.automation_seconds:.1f}s + validation {r.validation_seconds:.1f}s "
-            f"(detection before the first ALARM: {r.detection_seconds:.1f}s)"
-        )
+        console.print(rto_sentence(record), soft_wrap=True)
     if record.rpo:
-        from chalicelib.domain.drill_report import rpo_sentence
-
-        console.print(rpo_sentence(record))
+        console.print(rpo_sentence(record), soft_wrap=True)
     colour = VERDICT_COLOURS.get(record.verdict, "bold")
     console.print(f"[bold {colour}]drill {record.verdict.upper()}[/bold {colour}]: {record.verdict_reason}")
     for line in record.leftovers:

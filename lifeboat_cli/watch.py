@@ -88,11 +88,6 @@ def verdict_line(view: WatchView) -> Text:
     return Text(view.verdict or "", style=f"bold {colour}")
 
 
-def plain_line(view: WatchView, at: datetime | None) -> str:
-    """The non-TTY line for a change: when it happened (UTC), then the view's summary."""
-    return f"{at or datetime.now(UTC):%H:%M:%S} {view.summary()}"
-
-
 # History events after which the view may read differently (the others only say a task started).
 CHANGES = ("StateEntered", "StateExited", "Succeeded", "Failed", "TimedOut", "Submitted")
 REPLAY_LIMIT = 300  # events: attaching to a longer history shows where it stands, not all it did
@@ -153,6 +148,34 @@ def follow(
     return exit_code(view)
 
 
+class ChangeLines:
+    """The lines a watcher prints for one execution: on each `poll()`, one per change in its new history
+    events (replayed, so that no change between two polls goes unsaid), with when it happened."""
+
+    def __init__(self, watch: Any) -> None:
+        self.watch = watch
+        self.seen = 0
+        self.last = ""
+        self.view: WatchView | None = None
+
+    def poll(self) -> list[tuple[datetime, str]]:
+        snap = self.watch.read()
+        events = snap.events
+        if self.seen == 0 and len(events) > REPLAY_LIMIT:
+            self.seen = len(events) - 1  # attached late: from where it stands
+        out = []
+        for index in range(self.seen + 1, len(events) + 1):
+            if not str(events[index - 1].get("type", "")).endswith(CHANGES):
+                continue
+            line = self.watch.view(snap, upto=index).summary()
+            if line != self.last:
+                out.append((events[index - 1].get("timestamp") or datetime.now(UTC), line))
+                self.last = line
+        self.seen = len(events)
+        self.view = self.watch.view(snap)
+        return out
+
+
 def _plain(
     watch: Any,
     console: Console,
@@ -162,26 +185,14 @@ def _plain(
     poll: float,
     sleep: Callable[[float], None],
 ) -> WatchView:
-    """One line per change, replaying each poll's new history events so that no change between two polls
-    goes unsaid; then the verdict line. Returns the last view."""
-    seen, last = 0, ""
+    """One line per change, then the verdict line. Returns the last view."""
+    lines = ChangeLines(watch)
     while True:
-        snap = watch.read()
-        events = snap.events
-        if seen == 0 and len(events) > REPLAY_LIMIT:
-            seen = len(events) - 1  # attached late: from where it stands
-        for index in range(seen + 1, len(events) + 1):
-            if not str(events[index - 1].get("type", "")).endswith(CHANGES):
-                continue
-            view = watch.view(snap, upto=index)
-            line = view.summary()
-            if line != last and not as_json:
-                console.print(
-                    plain_line(view, events[index - 1].get("timestamp")), soft_wrap=True, markup=False
-                )
-                last = line
-        seen = len(events)
-        view = watch.view(snap)
+        for at, line in lines.poll():
+            if not as_json:
+                console.print(f"{at:%H:%M:%S} {line}", soft_wrap=True, markup=False)
+        view = lines.view
+        assert view is not None
         if view.outcome != "running" or time.monotonic() >= deadline:
             break
         sleep(poll)
