@@ -198,9 +198,11 @@ def cmd_failover(args: argparse.Namespace) -> int:
             _print_json(preview.model_dump(mode="json"))
         else:
             console.print(f"dry run: failover of {preview.workload} ({preview.mode}); nothing will change")
-            for i, step in enumerate(preview.steps, 1):
-                console.print(f"  {i:2}. {step}")
+            from chalicelib.domain.watch import failover_steps_in_words
+
             plan = d.plans.get(preview.workload)
+            for i, step in enumerate(failover_steps_in_words(plan, preview.steps), 1):
+                console.print(f"  {i:2}. {step}")
             before = _traffic(plan, preview.traffic_before) if preview.traffic_before else "unreadable"
             console.print(f"traffic: {before} → {_traffic(plan, preview.traffic_after)}")
             verdict = "passes" if preview.backup_smoke_passed else "[red]FAILS[/red]"

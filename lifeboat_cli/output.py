@@ -10,18 +10,32 @@ if TYPE_CHECKING:
 
 
 class _LazyConsole:
-    """A rich Console made when something is first printed (or asked of it)."""
+    """Becomes a rich Console the first time it is used: from then on it *is* one (its class and state are
+    the Console's), so rich's own checks and protocols (Live's `with console`) see a Console."""
 
     def __init__(self, **options: Any) -> None:
         self._options = options
-        self._console: Any = None
+
+    def _become(self) -> Any:
+        from rich.console import Console
+
+        real = Console(**self.__dict__.pop("_options"))
+        self.__class__ = Console  # type: ignore[assignment]
+        self.__dict__.update(real.__dict__)
+        return self
 
     def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            from rich.console import Console
+        if name == "_options":  # half-built (a failed _become): never recurse
+            raise AttributeError(name)
+        return getattr(self._become(), name)
 
-            self._console = Console(**self._options)
-        return getattr(self._console, name)
+    def __enter__(self) -> Any:
+        return self._become().__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:  # looked up before __enter__ made this a Console
+        if isinstance(self, _LazyConsole):
+            self._become()
+        return type(self).__exit__(self, *exc)
 
 
 def lazy_console(**options: Any) -> Console:

@@ -230,7 +230,7 @@ def timeline_svg(record: DrillRecord) -> str:
             f"{wall:%H:%M:%S}</text>"
         )
     parts.append(
-        f'<text x="{LEFT - 8}" y="{axis_y + 32}" text-anchor="end" fill="#64748b" font-size="10">UTC</text>'
+        f'<text x="{LEFT - 34}" y="{axis_y + 32}" text-anchor="end" fill="#64748b" font-size="10">UTC</text>'
     )
     # Legend: marker shapes.
     x = 12

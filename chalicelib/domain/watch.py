@@ -161,6 +161,20 @@ class WatchView(BaseModel):
         return " · ".join(parts)
 
 
+def failover_steps_in_words(plan: DRPlan, states: Sequence[str]) -> list[str]:
+    """A failover's path (state names, as a dry run lists them) as the steps a person reads, each once."""
+    regions = {"primary": plan.regions.primary, "secondary": plan.regions.secondary}
+    out: list[str] = []
+    for state in states:
+        words = FAILOVER_PHASES.get(state)
+        if words is None or words in ("starting", "finishing"):
+            continue  # the path's choices and its end say nothing a person needs here
+        words = words.format(**regions)
+        if not out or out[-1] != words:
+            out.append(words)
+    return out
+
+
 def traffic_words(weights: Mapping[str, int]) -> str:
     return ", ".join(f"{region} {share}%" for region, share in weights.items())
 

@@ -689,6 +689,8 @@ def test_cli_output_is_tables_and_words_naming_the_cloud_and_the_actor(fresh: St
         preview.stdout
     )
     assert "{" not in preview.stdout
+    # And its steps are in words, never the state machine's states
+    assert "moving all traffic to us-west-2" in preview.stdout and "SmokeTestBackup" not in preview.stdout
     # And status says which cloud it talks to, first
     assert status.stdout.startswith("cloud: local (http://127.0.0.1:"), status.stdout
     # And the ledger table has a `by` column with who did it, and the RTO in the plan's units

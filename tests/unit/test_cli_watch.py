@@ -128,3 +128,15 @@ def test_on_a_terminal_the_view_redraws_in_place_and_stays_on_screen_at_the_end(
     # Then it exits 0 and the last thing on screen is the final view with its verdict
     assert code == 0
     assert out.getvalue().rstrip().endswith("now serving from us-west-2, RTO 1.1s of 5m")
+
+
+def test_the_cli_s_own_lazily_built_console_can_redraw_in_place() -> None:
+    # Given the kind of console the CLI prints with (built on first use, so --help never imports rich)
+    from lifeboat_cli.output import lazy_console
+
+    out = io.StringIO()
+    console = lazy_console(file=out, width=120, force_terminal=True, color_system=None)
+    # When a run is followed live on it (rich's Live enters the console as a context manager)
+    code = cli_watch.follow(ReplayedWatch("failover-completed"), console, live=True, sleep=lambda _s: None)
+    # Then it works as a rich Console does
+    assert code == 0 and out.getvalue().rstrip().endswith("now serving from us-west-2, RTO 1.1s of 5m")

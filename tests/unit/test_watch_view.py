@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.history import steps_from_history
-from chalicelib.domain.watch import WatchView, watch_view
+from chalicelib.domain.watch import WatchView, failover_steps_in_words, watch_view
 from chalicelib.models.ledger import LedgerEntry
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.planfile import load_plan_file
@@ -298,3 +298,15 @@ def test_the_state_a_finished_run_ended_in_is_not_shown_as_running() -> None:
     # Then `execution ID` shows them failed and succeeded, not running
     assert (rolled_back[-1].type, rolled_back[-1].status) == ("Fail", "failed")
     assert (completed[-1].type, completed[-1].status) == ("Succeed", "succeeded")
+
+
+def test_a_dry_run_s_path_reads_as_steps_in_words_each_once() -> None:
+    # Given the path of a graceful failover, as the dry run lists its states
+    path = [s.name for s in steps_from_history(Captured("failover-completed").events)]
+    # When it is put in words
+    steps = failover_steps_in_words(example_plan(), path)
+    # Then each step is said once, with the regions, and no state name appears
+    assert steps[:2] == ["taking the workload's lock", "smoke-testing us-west-2 before moving traffic"]
+    assert "moving all traffic to us-west-2" in steps
+    assert len(steps) == len(set(steps))
+    assert not {w for s in steps for w in re.findall(r"[A-Za-z]+", s)} & state_names()
