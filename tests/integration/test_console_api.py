@@ -30,6 +30,7 @@ from tests.integration.failback_helpers import (
     failed_over,
     ledger,
     locks,
+    reconfigure,
     stop_running,
     wait_for,
     wait_until_waiting,
@@ -613,7 +614,10 @@ def test_traffic_router_is_untouched_by_reads(api: Api, fresh: Stack) -> None:
 def test_cli_failover_and_failback_wait_show_progress_in_words_and_end_with_a_verdict(
     fresh: Stack, cli: Any
 ) -> None:
-    # Given all traffic on a healthy primary
+    # Given all traffic on a healthy primary, and a plan whose failback needs no approval (an earlier test
+    # of this module's stack may have asked for one)
+    reconfigure(fresh, **STACK_SETTINGS, approval_required="false")
+    fresh.reset_traffic()
     # When the operator fails over and then fails back, each with --wait, output going to a pipe (no TTY)
     failover = cli("failover", W, "--mode", "ungraceful", "--reason", "cli watch test", "--wait")
     failback = cli("failback", W, "--reason", "cli watch test", "--wait")
