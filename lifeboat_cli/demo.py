@@ -20,6 +20,7 @@ from typing import Any
 from rich.table import Table
 
 from chalicelib.models.durations import format_duration as fmt
+from chalicelib.models.durations import format_seconds
 from chalicelib.models.plan import HttpEndpoint
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
@@ -62,18 +63,19 @@ def predict(url: str, payload: dict[str, Any]) -> str:
 
 
 class Watcher:
-    """Narrates what Lifeboat does, one poll at a time: alarm changes, ledger entries (decisions, failover,
-    failback steps) and the steps of the failover executions they name."""
+    """Narrates what Lifeboat does from now on, one poll at a time: alarm changes, ledger entries (decisions,
+    failover, failback steps) and, in words, the failover executions they name (never older entries: the
+    narration starts when the watcher does)."""
 
-    def __init__(self, plan: Any, d: Any, started: float) -> None:
+    def __init__(self, plan: Any, d: Any, started: float, *, cloudwatch: Any = None) -> None:
         from chalicelib.adapters import aws
 
         self.plan, self.d, self.started = plan, d, started
-        self.cw, self.sfn = aws.client("cloudwatch"), aws.client("stepfunctions")
+        self.cw = cloudwatch or aws.client("cloudwatch")
+        self.since = d.clock()
         self.alarm_states: dict[str, str] = {}
         self.seen_entries: set[str] = set()
-        self.seen_events: set[tuple[str, int]] = set()
-        self.failovers: list[str] = []
+        self.failovers: list[Any] = []  # lifeboat_cli.watch.ChangeLines of each failover started
 
     def at(self) -> str:
         return f"[dim]+{time.monotonic() - self.started:5.1f}s[/dim]"
@@ -86,11 +88,11 @@ class Watcher:
                     colour = "red" if value == "ALARM" else "green"
                     console.print(f"{self.at()} alarm {name} → [{colour}]{value}[/{colour}]")
                 self.alarm_states[name] = value
-        for arn in self.failovers:
-            self.print_steps(arn)
+        for lines in self.failovers:
+            self.print_steps(lines)
         for entry in reversed(self.d.ledger.entries(self.plan.workload, limit=20)):
-            if entry.entry_id in self.seen_entries:
-                continue
+            if entry.entry_id in self.seen_entries or entry.at < self.since:
+                continue  # said already, or from before the drill
             self.seen_entries.add(entry.entry_id)
             if entry.kind == "drill":
                 continue  # the drill narrates itself
@@ -101,15 +103,29 @@ class Watcher:
                 continue
             console.print(f"{self.at()} [bold]{entry.kind}[/bold] {entry.outcome}: {entry.reason}")
             if entry.kind == "decision" and entry.outcome == "started" and entry.execution:
-                self.failovers.append(entry.execution)
-                self.print_steps(entry.execution)
+                lines = self.follow(entry.execution)
+                if lines is not None:
+                    self.failovers.append(lines)
+                    self.print_steps(lines)
 
-    def print_steps(self, arn: str) -> None:
-        for ev in self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
-            if (arn, ev["id"]) not in self.seen_events:
-                self.seen_events.add((arn, ev["id"]))
-                if ev.get("stateEnteredEventDetails"):
-                    console.print(f"{self.at()}   step → {ev['stateEnteredEventDetails']['name']}")
+    def follow(self, arn: str) -> Any:
+        """The failover's changes in words (lifeboat watch's), or None when it cannot be read."""
+        from chalicelib.models.api import ExecutionRef
+        from chalicelib.services.watch import ExecutionWatch
+        from lifeboat_cli.watch import ChangeLines
+
+        try:
+            return ChangeLines(ExecutionWatch(ExecutionRef(arn=arn, name=arn.rsplit(":", 1)[-1]), self.d))
+        except Exception:  # narration never stops a drill: the ledger lines still tell the story
+            return None
+
+    def print_steps(self, lines: Any) -> None:
+        try:
+            changes = lines.poll()
+        except Exception:  # a region whose APIs are down: try again at the next poll
+            return
+        for _at, line in changes:
+            console.print(f"{self.at()}   failover: {line}", soft_wrap=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -171,8 +187,8 @@ def run(args: argparse.Namespace) -> int:
         if rto is not None and rto.measured_seconds is not None:
             verdict = "met" if rto.met else "BREACHED"
             console.print(
-                f"[bold]measured RTO {rto.measured_seconds:.1f}s against an objective of {fmt(plan.rto)}: "
-                f"{verdict}[/bold]"
+                f"[bold]measured RTO {format_seconds(rto.measured_seconds)} against an objective of "
+                f"{fmt(plan.rto)}: {verdict}[/bold]"
             )
         return OK if record.verdict == "passed" and caught else BREACHED
     finally:

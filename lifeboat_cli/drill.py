@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from lifeboat_cli.cloud import CliError
 
 OK, BREACHED, USAGE = 0, 1, 2
@@ -39,8 +37,8 @@ def _console() -> Any:
 # -- the injector for this process --------------------------------------------------------------------------
 def local_injector(plan: Any, state: dict[str, Any]) -> Any:
     """Real faults on the running local cloud: its model-server processes, its control file."""
-    from localcloud.daemon import DEFAULT_STATE
     from localcloud.drill_faults import ArtifactCopies, ControlFile, DaemonServers, LocalFaults
+    from localcloud.state import DEFAULT_STATE
 
     workload = state["workloads"].get(plan.workload)
     if not workload or not workload.get("model"):
@@ -73,11 +71,29 @@ class Narrator:
 
 # -- rendering ----------------------------------------------------------------------------------------------
 def _secs(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}s"
+    from chalicelib.models.durations import format_seconds
+
+    return format_seconds(value)
 
 
 def render_record(record: Any) -> None:
+    from chalicelib.domain.drill_report import (
+        objective_target,
+        objectives_words,
+        rpo_sentence,
+        rto_sentence,
+        who,
+    )
+
     console = _console()
+    if record.plan_revision:
+        console.print(
+            f"plan revision {record.plan_revision}; objectives: {objectives_words(record)}; "
+            f"run by {who(record.requested_by)}",
+            soft_wrap=True,
+        )
+    from rich.table import Table
+
     table = Table(title="objectives", show_edge=False)
     for col in ("objective", "target", "measured", "verdict", "margin", "how"):
         table.add_column(col)
@@ -85,7 +101,7 @@ def render_record(record: Any) -> None:
         colour = {"met": "green", "breached": "red"}.get(o.verdict, "dim")
         table.add_row(
             o.name,
-            _secs(o.objective_seconds),
+            objective_target(record, o.name, o.objective_seconds),
             _secs(o.measured_seconds),
             f"[{colour}]{o.verdict}[/{colour}]",
             _secs(o.margin_seconds),
@@ -93,16 +109,9 @@ def render_record(record: Any) -> None:
         )
     console.print(table)
     if record.rto:
-        r = record.rto
-        console.print(
-            f"RTO {r.rto_seconds:.1f}s = decision {r.decision_seconds:.1f}s + automation "
-            f"{r.automation_seconds:.1f}s + validation {r.validation_seconds:.1f}s "
-            f"(detection before the first ALARM: {r.detection_seconds:.1f}s)"
-        )
+        console.print(rto_sentence(record), soft_wrap=True)
     if record.rpo:
-        from chalicelib.domain.drill_report import rpo_sentence
-
-        console.print(rpo_sentence(record))
+        console.print(rpo_sentence(record), soft_wrap=True)
     colour = VERDICT_COLOURS.get(record.verdict, "bold")
     console.print(f"[bold {colour}]drill {record.verdict.upper()}[/bold {colour}]: {record.verdict_reason}")
     for line in record.leftovers:
@@ -132,7 +141,7 @@ def run_drill(
     from chalicelib.services import drills
     from chalicelib.services.deps import deps
     from chalicelib.settings import environment
-    from localcloud.daemon import read_state
+    from localcloud.state import read_state
 
     d = deps()
     plan = d.plans.get(workload)
@@ -234,6 +243,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not found:
         _console().print("no drills yet")
         return OK
+    from rich.table import Table
+
     table = Table(show_edge=False)
     columns = ("drill", "workload", "scenario", "mode", "verdict", "RTO", "RPO", "failback", "started (UTC)")
     for col in columns:
@@ -291,7 +302,7 @@ def cmd_show(args: argparse.Namespace, drill_id: str) -> int:
 def cmd_recover(args: argparse.Namespace, workload: str) -> int:
     from chalicelib.services import drills
     from chalicelib.services.deps import deps
-    from localcloud.daemon import read_state
+    from localcloud.state import read_state
 
     d = deps()
     plan = d.plans.get(workload)

@@ -11,15 +11,13 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from lifeboat_cli.cloud import CliError
+from lifeboat_cli.output import lazy_console
 
 OK, BREACHED, USAGE = 0, 1, 2
 FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
-console = Console(highlight=False)
+console = lazy_console(highlight=False)
 
 
 def _print_json(data: Any) -> None:
@@ -31,7 +29,9 @@ def _when(value: Any) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}s"
+    from chalicelib.models.durations import format_seconds
+
+    return format_seconds(value)
 
 
 def cmd_executions(args: argparse.Namespace) -> int:
@@ -45,6 +45,8 @@ def cmd_executions(args: argparse.Namespace) -> int:
     if not listing.executions:
         console.print("no executions")
         return OK
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for col in ("name", "workload", "kind", "status", "started (UTC)", "took"):
         table.add_column(col)
@@ -86,6 +88,8 @@ def cmd_execution(args: argparse.Namespace) -> int:
         console.print(f"requested by {detail.requested_by}: {detail.reason or ''}")
     if detail.error:
         console.print(f"[red]{detail.error}[/red] {detail.cause or ''}")
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for col in ("step", "type", "status", "took", "tries", "note"):
         table.add_column(col)

@@ -9,27 +9,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
 from lifeboat_cli import executions as executions_cli
+from lifeboat_cli import watch as watch_cli
 from lifeboat_cli.cloud import CliError
+from lifeboat_cli.output import lazy_console
 
 OK, BREACHED, USAGE = 0, 1, 2
 INTERRUPTED = 130  # as shells report a command ended by Ctrl-C
 T = TypeVar("T")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = lazy_console(highlight=False)
+err_console = lazy_console(stderr=True, highlight=False)
 
 
 def _print_json(data: Any) -> None:
@@ -38,6 +34,7 @@ def _print_json(data: Any) -> None:
 
 # -- plan ------------------------------------------------------------------------------------------------
 def cmd_plan_validate(args: argparse.Namespace) -> int:
+    from chalicelib.models.durations import format_duration
     from chalicelib.models.planfile import check_plan_files
 
     results, status = [], OK
@@ -53,8 +50,9 @@ def cmd_plan_validate(args: argparse.Namespace) -> int:
             continue
         results.append({"file": path, "valid": True, "workload": plan.workload})
         if not args.json:
+            rpo, rto = format_duration(plan.rpo), format_duration(plan.rto)
             console.print(
-                f"[green]✓[/green] {path}: {plan.workload} ({plan.tier}, RPO {plan.rpo}, RTO {plan.rto}, "
+                f"[green]✓[/green] {path}: {plan.workload} ({plan.tier}, RPO {rpo}, RTO {rto}, "
                 f"{plan.regions.primary} → {plan.regions.secondary}, {len(plan.assets)} assets)"
             )
     if args.json:
@@ -120,7 +118,11 @@ def cmd_local_kill(args: argparse.Namespace) -> int:
     import signal
 
     state = clouds.use_local()
-    server = state["workloads"][args.workload]["model_servers"][args.role]
+    workloads = state.get("workloads") or {}
+    if args.workload not in workloads:
+        known = ", ".join(workloads) or "none"
+        raise CliError(f"the local cloud runs no model servers for {args.workload!r} (workloads: {known})")
+    server = workloads[args.workload]["model_servers"][args.role]
     os.kill(int(server["pid"]), signal.SIGKILL)
     console.print(f"killed the {args.role} model server of {args.workload} (pid {server['pid']})")
     return OK
@@ -132,6 +134,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from chalicelib.services.status import workload_status
 
     d = deps()
+    if not args.json:  # first, before the probes take their time
+        console.print(clouds.describe(getattr(args, "selected_cloud", "aws"), args.stage), soft_wrap=True)
     plans = [d.plans.get(args.workload)] if args.workload else d.plans.all()
     statuses = [workload_status(p, d, probe=not args.no_probe, assessment=True) for p in plans]
     if args.json:
@@ -143,6 +147,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def render_status(s: Any) -> None:
+    from rich.table import Table
+
+    from chalicelib.models.durations import format_seconds
+
     console.rule(f"[bold]{s.workload}[/bold] ({s.tier})")
     console.print(
         f"objectives: RPO {s.objectives['rpo']}, RTO {s.objectives['rto']}   "
@@ -161,7 +169,7 @@ def render_status(s: Any) -> None:
     st = s.state
     if st.last_failover_at:
         when = f"{st.last_failover_at:%Y-%m-%d %H:%M:%S}"
-        console.print(f"last failover: {when} UTC, measured RTO {st.last_rto_seconds:.1f}s")
+        console.print(f"last failover: {when} UTC, measured RTO {format_seconds(st.last_rto_seconds)}")
     if s.assessment:
         console.print(f"last assessment: {s.assessment}", soft_wrap=True)
     for r in s.running:
@@ -192,12 +200,18 @@ def cmd_failover(args: argparse.Namespace) -> int:
             _print_json(preview.model_dump(mode="json"))
         else:
             console.print(f"dry run: failover of {preview.workload} ({preview.mode}); nothing will change")
-            for i, step in enumerate(preview.steps, 1):
+            from chalicelib.domain.watch import failover_steps_in_words
+
+            plan = d.plans.get(preview.workload)
+            for i, step in enumerate(failover_steps_in_words(plan, preview.steps), 1):
                 console.print(f"  {i:2}. {step}")
-            console.print(f"traffic: {preview.traffic_before} → {preview.traffic_after}")
+            before = _traffic(plan, preview.traffic_before) if preview.traffic_before else "unreadable"
+            console.print(f"traffic: {before} → {_traffic(plan, preview.traffic_after)}")
             verdict = "passes" if preview.backup_smoke_passed else "[red]FAILS[/red]"
             console.print(f"backup smoke test now: {verdict} ({preview.backup_smoke_reason})")
         return BREACHED if preview.would_refuse else OK
+    from pydantic import ValidationError
+
     from chalicelib.models.api import FailoverBody
     from chalicelib.services import console as uc
 
@@ -205,7 +219,8 @@ def cmd_failover(args: argparse.Namespace) -> int:
         body = FailoverBody(mode=args.mode, dry_run=False, reason=args.reason, force=args.force)
     except ValidationError as err:
         raise CliError(f"--reason: {err.errors()[0]['msg']}") from None
-    result = _refused_or(lambda: uc.request_failover(args.workload, body, _caller(), d), args.json)
+    with _working(f"asking Lifeboat to fail {args.workload} over (smoke tests, lock, start)", args.json):
+        result = _refused_or(lambda: uc.request_failover(args.workload, body, _caller(), d), args.json)
     if result is None:
         return BREACHED
     if isinstance(result, uc.NothingToDo):
@@ -222,6 +237,11 @@ def cmd_failover(args: argparse.Namespace) -> int:
             _print_json(result.model_dump(mode="json"))
         return OK
     return follow(result.execution["arn"], args.json)
+
+
+def _traffic(plan: Any, weights: dict[str, int]) -> str:
+    """Weights by role, as people read them: "us-east-1 100%, us-west-2 0%"."""
+    return ", ".join(f"{plan.region_of(role)} {share}%" for role, share in weights.items())
 
 
 def _refused_or(request: Callable[[], T], as_json: bool) -> T | None:
@@ -243,32 +263,21 @@ def _refused_or(request: Callable[[], T], as_json: bool) -> T | None:
 
 
 def follow(execution_arn: str, as_json: bool, timeout: float = 900.0) -> int:
-    """Print each state as the execution enters it, until it ends; exit code from its outcome."""
-    from chalicelib.adapters import aws
+    """Watch the execution live until it ends (`lifeboat watch`); exit code from its outcome."""
+    from chalicelib.services.deps import deps
+    from lifeboat_cli.watch import follow as watch_follow
+    from lifeboat_cli.watch import open_watch
 
-    sfn = aws.client("stepfunctions")
-    seen: set[int] = set()
-    deadline = time.monotonic() + timeout
-    desc: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        for ev in history:
-            if ev["id"] in seen:
-                continue
-            seen.add(ev["id"])
-            entered = ev.get("stateEnteredEventDetails")
-            if entered and not as_json:
-                console.print(f"  [{ev['timestamp']:%H:%M:%S}] → {entered['name']}")
-        desc = sfn.describe_execution(executionArn=execution_arn)
-        if desc["status"] != "RUNNING":
-            break
-        time.sleep(0.3)
-    if as_json:
-        _print_json({k: desc.get(k) for k in ("executionArn", "status", "error", "cause", "output")})
-    else:
-        colour = "green" if desc.get("status") == "SUCCEEDED" else "red"
-        console.print(f"[{colour}]{desc.get('status')}[/{colour}] {desc.get('error') or ''}")
-    return OK if desc.get("status") == "SUCCEEDED" else BREACHED
+    return watch_follow(open_watch(execution_arn, deps()), console, as_json=as_json, timeout=timeout)
+
+
+def _working(what: str, as_json: bool) -> Any:
+    """A spinner saying what the CLI waits for (on a terminal): a request can take seconds, never silently."""
+    import contextlib
+
+    if as_json or not console.is_terminal:
+        return contextlib.nullcontext()
+    return console.status(what)
 
 
 def _caller() -> str:
@@ -287,9 +296,10 @@ def cmd_failback(args: argparse.Namespace) -> int:
     from chalicelib.services import console as uc
     from chalicelib.services.deps import deps
 
-    result = _refused_or(
-        lambda: uc.request_failback(args.workload, args.reason, _caller(), deps()), args.json
-    )
+    with _working(f"asking Lifeboat to fail {args.workload} back (checks, lock, start)", args.json):
+        result = _refused_or(
+            lambda: uc.request_failback(args.workload, args.reason, _caller(), deps()), args.json
+        )
     if result is None:
         return BREACHED
     name, arn = result.execution["name"], result.execution["arn"]
@@ -352,17 +362,23 @@ def cmd_failback_control(args: argparse.Namespace) -> int:
 
 # -- ledger ----------------------------------------------------------------------------------------------
 def cmd_ledger(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
     from chalicelib.services.deps import deps
 
-    entries = deps().ledger.entries(args.workload, limit=args.limit)
+    d = deps()
+    d.plans.get(args.workload)  # an unknown workload is a usage error, not an empty ledger
+    entries = d.ledger.entries(args.workload, limit=args.limit)
     if args.json:
         _print_json([e.model_dump(mode="json") for e in entries])
         return OK
+    from chalicelib.domain.watch import who
+
     table = Table(show_edge=False)
-    for col in ("at (UTC)", "kind", "outcome", "reason"):
+    for col in ("at (UTC)", "kind", "outcome", "by", "reason"):
         table.add_column(col)
     for e in reversed(entries):
-        table.add_row(f"{e.at:%H:%M:%S}", e.kind, e.outcome, e.reason)
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, e.outcome, who(e.actor), e.reason)
     console.print(table)
     return OK
 
@@ -401,8 +417,12 @@ def parser() -> argparse.ArgumentParser:
 
     local = sub.add_parser("local", help="the embedded local cloud")
     local_sub = local.add_subparsers(dest="action", required=True)
-    for action in ("up", "down", "status"):
-        a = local_sub.add_parser(action)
+    for action, words in (
+        ("up", "start the local cloud and the plans' model servers in the background (shows each step)"),
+        ("down", "stop the local cloud and everything it started"),
+        ("status", "is the local cloud up, and where do its endpoints and model servers listen"),
+    ):
+        a = local_sub.add_parser(action, help=words)
         if action == "up":
             a.add_argument("--owner", type=int, metavar="PID", help="stop the local cloud when PID ends")
         a.add_argument("--plans", default="plans", help="folder of plans to load (up)")
@@ -425,6 +445,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--force", action="store_true", help="run even when the workload already serves from its secondary"
     )
+    f.add_argument("--wait", dest="wait", action="store_true", default=True, help="watch it live (default)")
     f.add_argument("--no-wait", dest="wait", action="store_false", help="return once started")
     f.set_defaults(func=cmd_failover)
 
@@ -479,21 +500,64 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
     executions_cli.register(sub, plan)  # executions, execution ID, plan check (issue 6)
     drill_cli.register(sub)  # drill WORKLOAD | list | show | recover (issue 8)
+    watch_cli.register(sub)  # watch EXECUTION (issue 18)
+    accept_global_flags_anywhere(p)  # keep last: covers every subcommand above
     return p
+
+
+GLOBAL_FLAGS = ("--cloud", "--stage", "--region", "--json")
+
+
+def accept_global_flags_anywhere(p: argparse.ArgumentParser) -> None:
+    """Let `lifeboat status W --json` mean `lifeboat --json status W`: every subcommand (however registered)
+    also takes the global flags it does not define itself, set only when given there."""
+    globals_ = [a for a in p._actions if any(o in GLOBAL_FLAGS for o in a.option_strings)]
+    seen: set[int] = set()
+
+    def visit(parser_: argparse.ArgumentParser) -> None:
+        for action in parser_._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            for child in action.choices.values():
+                if id(child) in seen:
+                    continue
+                seen.add(id(child))
+                for flag in globals_:
+                    if any(o in child._option_string_actions for o in flag.option_strings):
+                        continue  # the subcommand's own (plan render --region, verify --json)
+                    kwargs: dict[str, Any] = {
+                        "dest": flag.dest,
+                        "default": argparse.SUPPRESS,
+                        "help": flag.help,
+                    }
+                    if flag.nargs == 0:
+                        kwargs["action"] = "store_true"
+                    else:
+                        kwargs["choices"] = flag.choices
+                    child.add_argument(*flag.option_strings, **kwargs)
+                visit(child)
+
+    visit(p)
 
 
 def main(argv: list[str] | None = None) -> int:
     import os
 
+    from lifeboat_cli.errors import explain
+
     # The CLI is for people: no EMF metric documents or JSON log lines on their terminal.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     args = parser().parse_args(argv)
+    cloud: str | None = None
     try:
         if not getattr(args, "offline", False):
-            clouds.select(args.cloud, args.stage, args.region)
+            cloud = clouds.select(args.cloud, args.stage, args.region)
+            args.selected_cloud = cloud
         return int(args.func(args))
     except CliError as err:
+        from rich.text import Text
+
         # One plain line, never wrapped: scripts and people grep it.
         err_console.print(Text.assemble(("error:", "red"), f" {err}"), soft_wrap=True)
         return USAGE
@@ -501,9 +565,11 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted", soft_wrap=True)
         return INTERRUPTED
     except Exception as err:
-        from chalicelib.adapters.plan_store import UnknownWorkload
+        known = explain(err, cloud)
+        if known is None:
+            raise
+        code, line = known
+        from rich.text import Text
 
-        if isinstance(err, UnknownWorkload | KeyError):
-            err_console.print(f"[red]error:[/red] {err}")
-            return USAGE
-        raise
+        err_console.print(Text.assemble(("error:", "red"), f" {line}"), soft_wrap=True)
+        return code

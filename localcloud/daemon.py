@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -38,25 +37,10 @@ from localcloud.resources import provision_base
 from localcloud.schedules import Scheduler
 from localcloud.server import LocalCloud
 from localcloud.stack import endpoint_metric_name, provision_plan, start_model_servers
+from localcloud.state import DEFAULT_STATE, read_state, write_state  # noqa: F401 (read_state: importers)
 
 # Not under "lifeboat": that is the functions' JSON logger (powertools), which would swallow these lines.
 log = logging.getLogger("localcloud.daemon")  # not __name__: run as __main__
-
-DEFAULT_STATE = Path(".lifeboat") / "local.json"
-
-
-def write_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-    tmp.replace(path)  # atomic: readers never see half a file
-
-
-def read_state(path: Path = DEFAULT_STATE) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def why(exc: BaseException) -> str:

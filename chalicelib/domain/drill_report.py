@@ -9,12 +9,16 @@ cross), plus a legend.
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.domain.drills import EXPECTATION_WORDS, SCENARIOS
 from chalicelib.models.drill import DrillRecord, Marker, Phase, TrendPoint
+from chalicelib.models.durations import format_seconds
+from chalicelib.models.plan import DRPlan
 
 PHASE_COLOURS = {
     "baseline": "#cbd5e1",
@@ -49,7 +53,7 @@ LEGEND = (
 VERDICT_COLOURS = {"passed": "#059669", "breached": "#d97706", "failed": "#dc2626", "interrupted": "#6b7280"}
 
 WIDTH = 920
-LEFT = 130
+LEFT = 190  # room for the alarms' names
 RIGHT = 64  # room for the last bar's duration label
 ROW = 26
 
@@ -101,17 +105,39 @@ def _marker_shape(kind: str, x: float, y: float) -> str:
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}"/>'
 
 
+def _budget(record: DrillRecord) -> tuple[datetime, datetime, float] | None:
+    """The RTO budget: from the first ALARM of the quorum, the plan's RTO objective long."""
+    rto = record.objective("RTO")
+    objective = record.plan_rto_seconds or (rto.objective_seconds if rto else None)
+    if record.rto is None or not objective:
+        return None
+    start = record.rto.first_alarm_at
+    return start, start + timedelta(seconds=objective), objective
+
+
+def _alarm_rows_svg(record: DrillRecord) -> dict[str, list[tuple[datetime, str]]]:
+    """Each trigger alarm's state changes, in the order the alarms first changed."""
+    rows: dict[str, list[tuple[datetime, str]]] = {}
+    for change in sorted(
+        (c for c in record.alarms if isinstance(c.get("at"), datetime)), key=lambda c: c["at"]
+    ):
+        rows.setdefault(str(change.get("alarm", "?")), []).append((change["at"], str(change.get("state"))))
+    return rows
+
+
 def timeline_svg(record: DrillRecord) -> str:
-    """The drill as a picture: marker lane, one lane per phase, an alarm lane, a time axis and a legend."""
+    """The drill as a picture: marker lane, the RTO budget, one lane per phase, one lane per alarm (named, red
+    while in ALARM), a time axis in seconds from the start and wall-clock time (UTC), and a legend."""
     start, seconds = _span(record)
+    end = start + timedelta(seconds=seconds)
     phases: Sequence[Phase] = record.phases or [
         Phase(name="baseline", start=record.started_at, end=record.ended_at or record.started_at)
     ]
-    lanes = len(phases)
-    top = 58
-    alarm_y = top + lanes * ROW + 8
-    axis_y = alarm_y + ROW
-    legend_y = axis_y + 34
+    alarms = _alarm_rows_svg(record)
+    top = 76
+    alarm_y = top + len(phases) * ROW + 8
+    axis_y = alarm_y + max(1, len(alarms)) * ROW
+    legend_y = axis_y + 50
     height = legend_y + 30
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
@@ -119,6 +145,25 @@ def timeline_svg(record: DrillRecord) -> str:
         f"<title>{_a(f'Drill {record.drill_id}: {record.scenario} timeline')}</title>",
         f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>',
     ]
+    # The RTO budget: a green band from the first ALARM for the objective's length (cut at the picture's
+    # edge when it outlasts the drill), with what it is and where it ends.
+    budget = _budget(record)
+    if budget is not None:
+        b_start, b_end, objective = budget
+        x1, x2 = _x(b_start, start, seconds), _x(min(b_end, end), start, seconds)
+        parts.append(
+            f'<rect x="{x1:.1f}" y="{top - 6}" width="{max(2.0, x2 - x1):.1f}" height="{axis_y - top + 6}" '
+            'fill="#10b981" fill-opacity="0.08" stroke="#10b981" stroke-dasharray="4,3" stroke-width="1">'
+            f"<title>{_a(f'RTO budget {format_seconds(objective)} from the first ALARM')}</title></rect>"
+        )
+        beyond = "" if b_end <= end else ", beyond this picture"
+        words = (
+            f"RTO budget {format_seconds(objective)} from the first ALARM "
+            f"(ends {_clock(b_end, seconds=True)} UTC{beyond})"
+        )
+        if record.rto is not None:
+            words += f": {format_seconds(record.rto.rto_seconds)} used"
+        parts.append(f'<text x="{x1 + 4:.1f}" y="{top - 12}" fill="#047857">{_a(words)}</text>')
     # Marker lane: a dashed guide down the picture and the marker's shape on top (crowded markers, e.g.
     # decision/switch/validated a fraction of a second apart, alternate between two rows).
     last_x, row = -100.0, 0
@@ -133,42 +178,60 @@ def timeline_svg(record: DrillRecord) -> str:
             f'stroke-dasharray="3,3" stroke-width="1"/>'
         )
         shape = _marker_shape(marker.name, x, y)
-        parts.append(f"<g><title>{_a(marker.label or marker.name)}</title>{shape}</g>")
+        label = f"{marker.label or marker.name} at {_clock(marker.at)} UTC"
+        parts.append(f"<g><title>{_a(label)}</title>{shape}</g>")
     # Phase lanes.
     for index, phase in enumerate(phases):
         y = top + index * ROW
         x1, x2 = _x(phase.start, start, seconds), _x(phase.end, start, seconds)
         colour = PHASE_COLOURS.get(phase.name, "#64748b")
+        took = format_seconds(phase.seconds)
         parts.append(f'<text x="{LEFT - 8}" y="{y + 15}" text-anchor="end">{_a(phase.name)}</text>')
         parts.append(
             f'<rect x="{x1:.1f}" y="{y + 3}" width="{max(2.0, x2 - x1):.1f}" height="{ROW - 8}" rx="3" '
-            f'fill="{colour}"><title>{_a(f"{phase.name}: {phase.seconds:.1f}s")}</title></rect>'
+            f'fill="{colour}"><title>{_a(f"{phase.name}: {took}, from {_clock(phase.start)} UTC")}</title>'
+            "</rect>"
         )
-        parts.append(
-            f'<text x="{max(x1, x2) + 4:.1f}" y="{y + 15}" fill="#334155">{phase.seconds:.1f}s</text>'
-        )
-    # Alarm lane: red ticks where a trigger alarm went into ALARM, green where it came back to OK.
-    parts.append(f'<text x="{LEFT - 8}" y="{alarm_y + 14}" text-anchor="end">alarms</text>')
-    for change in record.alarms:
-        at = change.get("at")
-        if not isinstance(at, datetime):
-            continue
-        x = _x(at, start, seconds)
-        colour = "#dc2626" if change.get("state") == "ALARM" else "#16a34a"
-        words = f"{change.get('alarm')} -> {change.get('state')}"
-        parts.append(
-            f'<rect x="{x - 1.5:.1f}" y="{alarm_y + 2}" width="3" height="{ROW - 8}" fill="{colour}">'
-            f"<title>{_a(words)}</title></rect>"
-        )
-    # Time axis.
+        parts.append(f'<text x="{max(x1, x2) + 4:.1f}" y="{y + 15}" fill="#334155">{took}</text>')
+    # Alarm lanes: one per trigger alarm, named; red while it was in ALARM, a tick at each change.
+    if not alarms:
+        parts.append(f'<text x="{LEFT - 8}" y="{alarm_y + 14}" text-anchor="end">alarms</text>')
+        parts.append(f'<text x="{LEFT + 4}" y="{alarm_y + 14}" fill="#64748b">no alarm changed</text>')
+    for index, (name, changes) in enumerate(alarms.items()):
+        y = alarm_y + index * ROW
+        parts.append(f'<text x="{LEFT - 8}" y="{y + 14}" text-anchor="end" font-size="11">{_a(name)}</text>')
+        for (at, state), following in zip(changes, [*changes[1:], (end, "")], strict=True):
+            x1, x2 = _x(at, start, seconds), _x(following[0], start, seconds)
+            words = f"{name} -> {state} at {_clock(at)} UTC"
+            if state == "ALARM":
+                parts.append(
+                    f'<rect x="{x1:.1f}" y="{y + 5}" width="{max(2.0, x2 - x1):.1f}" height="{ROW - 12}" '
+                    f'fill="#fecaca"><title>{_a(words)}</title></rect>'
+                )
+            colour = "#dc2626" if state == "ALARM" else "#16a34a"
+            parts.append(
+                f'<rect x="{x1 - 1.5:.1f}" y="{y + 2}" width="3" height="{ROW - 8}" fill="{colour}">'
+                f"<title>{_a(words)}</title></rect>"
+            )
+    # Time axis: seconds from the start, and wall-clock time (UTC) under them.
     parts.append(
         f'<line x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - RIGHT}" y2="{axis_y}" stroke="#334155" '
         'stroke-width="1"/>'
     )
     for tick in _ticks(seconds):
         x = LEFT + tick / seconds * (WIDTH - LEFT - RIGHT)
+        wall = start + timedelta(seconds=tick)
         parts.append(f'<line x1="{x:.1f}" y1="{axis_y}" x2="{x:.1f}" y2="{axis_y + 5}" stroke="#334155"/>')
-        parts.append(f'<text x="{x:.1f}" y="{axis_y + 18}" text-anchor="middle">+{tick:g}s</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{axis_y + 18}" text-anchor="middle">+{format_seconds(tick)}</text>'
+        )
+        parts.append(
+            f'<text x="{x:.1f}" y="{axis_y + 32}" text-anchor="middle" fill="#64748b" font-size="10">'
+            f"{wall:%H:%M:%S}</text>"
+        )
+    parts.append(
+        f'<text x="{LEFT - 34}" y="{axis_y + 32}" text-anchor="end" fill="#64748b" font-size="10">UTC</text>'
+    )
     # Legend: marker shapes.
     x = 12
     used = {m.name for m in record.markers}
@@ -183,14 +246,12 @@ def timeline_svg(record: DrillRecord) -> str:
 def trend_svg(
     points: Sequence[TrendPoint], *, rto_objective: float | None, rpo_objective: float | None
 ) -> str:
-    """Measured RTO (blue) and RPO (orange) of past drills, oldest on the left; dashed lines are objectives
-    (drawn when they fit the scale)."""
-    width, height, left, bottom, top = 460, 180, 48, 30, 14
+    """Measured RTO (blue) and RPO (orange) of past drills, oldest on the left; the dashed lines are the
+    objectives, always on the scale (a drill far inside its objective shows as far below its line)."""
+    width, height, left, bottom, top = 460, 190, 56, 30, 22
     values = [v for p in points for v in (p.rto_seconds, p.rpo_seconds) if v is not None]
-    peak = max(values or [1.0]) * 1.25
-    for bound in (rto_objective, rpo_objective):
-        if bound is not None and bound <= peak * 1.5:
-            peak = max(peak, bound * 1.1)
+    bounds = [b for b in (rto_objective, rpo_objective) if b is not None]
+    peak = max([*values, *bounds, 1.0]) * 1.1
     plot_w, plot_h = width - left - 12, height - top - bottom
 
     def x(i: int) -> float:
@@ -206,15 +267,24 @@ def trend_svg(
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 12}" y2="{top + plot_h}" stroke="#334155"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#334155"/>',
-        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak:.0f}s</text>',
+        f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{format_seconds(peak)}</text>',
         f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0s</text>',
     ]
-    for bound, colour in ((rto_objective, "#2563eb"), (rpo_objective, "#ea580c")):
-        if bound is not None and bound <= peak:
-            parts.append(
-                f'<line x1="{left}" y1="{y(bound):.1f}" x2="{width - 12}" y2="{y(bound):.1f}" '
-                f'stroke="{colour}" stroke-dasharray="6,4" stroke-width="1"/>'
-            )
+    for name, bound, colour in (("RTO", rto_objective, "#2563eb"), ("RPO", rpo_objective, "#ea580c")):
+        if bound is None:
+            continue
+        parts.append(
+            f'<line x1="{left}" y1="{y(bound):.1f}" x2="{width - 12}" y2="{y(bound):.1f}" '
+            f'stroke="{colour}" stroke-dasharray="6,4" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{width - 14}" y="{y(bound) - 3:.1f}" text-anchor="end" fill="{colour}">'
+            f"{name} objective {format_seconds(bound)}</text>"
+        )
+        parts.append(
+            f'<text x="{left - 4}" y="{y(bound) + 4:.1f}" text-anchor="end" fill="{colour}">'
+            f"{format_seconds(bound)}</text>"
+        )
     for field, colour in (("rto_seconds", "#2563eb"), ("rpo_seconds", "#ea580c")):
         coords = [(x(i), y(v)) for i, p in enumerate(points) if (v := getattr(p, field)) is not None]
         if len(coords) > 1:
@@ -232,32 +302,135 @@ def trend_svg(
 
 
 # -- text --------------------------------------------------------------------------------------------------
+def plan_revision(plan: DRPlan) -> str:
+    """Which revision of a plan was drilled: the first 12 hex digits of the SHA-256 of the plan as loaded."""
+    return hashlib.sha256(plan.model_dump_json().encode()).hexdigest()[:12]
+
+
+def plan_facts(plan: DRPlan) -> dict[str, Any]:
+    """What a drill record keeps of its plan: the revision, the objectives and each asset's RPO."""
+    return {
+        "plan_revision": plan_revision(plan),
+        "plan_rto_seconds": plan.rto.total_seconds(),
+        "plan_rpo_seconds": plan.rpo.total_seconds(),
+        "asset_rpos": {a.name: plan.asset_rpo(a).total_seconds() for a in plan.assets},
+    }
+
+
+def who(actor: str) -> str:
+    """An IAM identity as people say it (alice for arn:aws:iam::1:user/alice); anything else as it is."""
+    from chalicelib.domain.watch import who as short
+
+    return short(actor)
+
+
 def _secs(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}s"
+    return format_seconds(value)
 
 
 def _rel(record: DrillRecord, at: datetime) -> str:
-    return f"+{(at - record.started_at).total_seconds():.1f}s"
+    return f"+{format_seconds(max(0.0, (at - record.started_at).total_seconds()))}"
+
+
+def _clock(at: datetime | None, *, seconds: bool = False) -> str:
+    """Wall-clock time (UTC): to the millisecond, or to the second."""
+    if at is None:
+        return "-"
+    return at.strftime("%H:%M:%S") if seconds else at.strftime("%H:%M:%S.%f")[:-3]
+
+
+def objective_target(record: DrillRecord, name: str, objective: float | None) -> str:
+    """An objective's target; the RPO is measured on one asset, whose own RPO may differ from the plan's."""
+    text = _secs(objective)
+    if name == "RPO" and record.rpo is not None and record.plan_rpo_seconds is not None:
+        if objective != record.plan_rpo_seconds:
+            return f"{text} ({record.rpo.asset}'s own; plan {format_seconds(record.plan_rpo_seconds)})"
+        return f"{text} (plan, for {record.rpo.asset})"
+    return text
 
 
 def _objective_rows(record: DrillRecord) -> list[tuple[str, str, str, str, str]]:
     return [
-        (o.name, _secs(o.objective_seconds), _secs(o.measured_seconds), o.verdict, _secs(o.margin_seconds))
+        (
+            o.name,
+            objective_target(record, o.name, o.objective_seconds),
+            _secs(o.measured_seconds),
+            o.verdict,
+            _secs(o.margin_seconds),
+        )
         for o in record.objectives
     ]
 
 
-def _phase_rows(record: DrillRecord) -> list[tuple[str, str, str, str]]:
-    return [(p.name, _rel(record, p.start), _rel(record, p.end), _secs(p.seconds)) for p in record.phases]
+def objectives_words(record: DrillRecord) -> str:
+    """The plan's objectives, and each asset's RPO beside them."""
+    if record.plan_rpo_seconds is None or record.plan_rto_seconds is None:
+        return "-"
+    plan = f"RPO {format_seconds(record.plan_rpo_seconds)}, RTO {format_seconds(record.plan_rto_seconds)}"
+    assets = ", ".join(f"{name} {format_seconds(rpo)}" for name, rpo in record.asset_rpos.items())
+    return f"{plan} (plan); asset RPOs: {assets}" if assets else f"{plan} (plan)"
 
 
-def _decision_rows(record: DrillRecord) -> list[tuple[str, str, str, str]]:
-    rows = []
+PHASE_HEADER = ("phase", "from", "to", "from (UTC)", "to (UTC)", "duration")
+
+
+def _phase_rows(record: DrillRecord) -> list[tuple[str, ...]]:
+    return [
+        (
+            p.name,
+            _rel(record, p.start),
+            _rel(record, p.end),
+            _clock(p.start),
+            _clock(p.end),
+            _secs(p.seconds),
+        )
+        for p in record.phases
+    ]
+
+
+ALARM_HEADER = ("alarm", "state", "at (UTC)", "at")
+
+
+def _alarm_rows(record: DrillRecord) -> list[tuple[str, str, str, str]]:
+    return [
+        (name, state, _clock(at), _rel(record, at))
+        for name, changes in _alarm_rows_by_name(record).items()
+        for at, state in changes
+    ]
+
+
+def _alarm_rows_by_name(record: DrillRecord) -> dict[str, list[tuple[datetime, str]]]:
+    return _alarm_rows_svg(record)
+
+
+DECISION_HEADER = ("at (UTC)", "at", "kind", "outcome", "by", "reason")
+
+
+def _decision_rows(record: DrillRecord) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
     for entry in record.decisions:
         at = entry.get("at")
-        when = _rel(record, at) if isinstance(at, datetime) else str(at)
+        rel, clock = (_rel(record, at), _clock(at)) if isinstance(at, datetime) else (str(at), "-")
         kind, outcome, reason = (str(entry.get(k, "")) for k in ("kind", "outcome", "reason"))
-        rows.append((when, kind, outcome, reason))
+        rows.append((clock, rel, kind, outcome, who(str(entry.get("actor", "lifeboat"))), reason))
+    return rows
+
+
+APPROVAL_HEADER = ("at (UTC)", "who", "what", "reason")
+
+
+def _approval_rows(record: DrillRecord) -> list[tuple[str, str, str, str]]:
+    """What people decided during the drill (approvals, pauses, aborts): the ledger's operator entries."""
+    rows = []
+    for entry in record.decisions:
+        if entry.get("kind") != "operator":
+            continue
+        at = entry.get("at")
+        what = str(entry.get("outcome", "")).replace("-", " ")
+        actor = str(entry.get("actor", ""))
+        rows.append(
+            (_clock(at) if isinstance(at, datetime) else "-", who(actor), what, str(entry.get("reason", "")))
+        )
     return rows
 
 
@@ -269,19 +442,34 @@ def _step_rows(record: DrillRecord) -> list[tuple[str, str, str, str, str]]:
     ]
 
 
-def _clock(at: datetime | None) -> str:
-    return "-" if at is None else at.strftime("%H:%M:%S.%f")[:-3]
-
-
 def rpo_sentence(record: DrillRecord) -> str:
     p = record.rpo
     if p is None:
         return "RPO not measured"
+    plan = ""
+    if record.plan_rpo_seconds is not None and record.plan_rpo_seconds != p.objective_seconds:
+        plan = f"; the plan's RPO is {format_seconds(record.plan_rpo_seconds)}, {p.asset} declares its own"
     return (
-        f"{p.writes} writes to {p.asset} every {p.interval_seconds:g}s before the switch; the replica lacked "
-        f"{p.missing}. Newest write {_clock(p.newest_write_at)}, "
-        f"recovery point {_clock(p.recovery_point_at)}: "
-        f"RPO {p.rpo_seconds:.1f}s (objective {p.objective_seconds:.0f}s)."
+        f"{p.writes} writes to {p.asset} every {format_seconds(p.interval_seconds)} before the switch; the "
+        f"replica lacked {p.missing}. Newest write {_clock(p.newest_write_at)}, "
+        f"recovery point {_clock(p.recovery_point_at)} (UTC): "
+        f"RPO {format_seconds(p.rpo_seconds)} against {p.asset}'s objective of "
+        f"{format_seconds(p.objective_seconds)}{plan}."
+    )
+
+
+def rto_sentence(record: DrillRecord) -> str:
+    r = record.rto
+    if r is None:
+        return "RTO not measured"
+    budget = _budget(record)
+    of = f" of a {format_seconds(budget[2])} budget" if budget else ""
+    return (
+        f"RTO {format_seconds(r.rto_seconds)}{of} = decision {format_seconds(r.decision_seconds)} "
+        f"+ automation {format_seconds(r.automation_seconds)} "
+        f"+ validation {format_seconds(r.validation_seconds)} "
+        f"(detection before the first ALARM at {_clock(r.first_alarm_at)} UTC: "
+        f"{format_seconds(r.detection_seconds)})"
     )
 
 
@@ -301,7 +489,11 @@ def _failover_words(record: DrillRecord) -> str:
 
 def _failback_words(record: DrillRecord) -> str:
     words = record.failback_outcome or "-"
-    return f"{words} in {record.failback_seconds:.1f}s" if record.failback_seconds is not None else words
+    return (
+        f"{words} in {format_seconds(record.failback_seconds)}"
+        if record.failback_seconds is not None
+        else words
+    )
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -322,7 +514,9 @@ def render_markdown(record: DrillRecord) -> str:
     out = [
         f"# DR drill {record.drill_id}: {record.workload} / {record.scenario}\n",
         f"**Verdict: {headline(record)}**\n",
-        f"- subject: `{record.subject}` ({record.mode}); requested by {record.requested_by}: {record.reason}",
+        f"- subject: `{record.subject}` ({record.mode}); run by {who(record.requested_by)} "
+        f"({record.requested_by}): {record.reason}",
+        f"- plan revision: `{record.plan_revision or '-'}`; objectives: {objectives_words(record)}",
         f"- started {record.started_at:%Y-%m-%d %H:%M:%S} UTC, ended "
         + (f"{record.ended_at:%H:%M:%S} UTC" if record.ended_at else "-"),
         f"- scenario: {spec.summary if spec else record.scenario}",
@@ -338,20 +532,18 @@ def render_markdown(record: DrillRecord) -> str:
         _md_table(OBJECTIVE_HEADER, _objective_rows(record)),
     ]
     if record.rto:
-        r = record.rto
-        out += [
-            "## RTO breakdown\n",
-            f"RTO {r.rto_seconds:.1f}s = decision {r.decision_seconds:.1f}s + automation "
-            f"{r.automation_seconds:.1f}s + validation {r.validation_seconds:.1f}s "
-            f"(detection before the first ALARM: {r.detection_seconds:.1f}s)\n",
-        ]
+        out += ["## RTO breakdown\n", rto_sentence(record) + "\n"]
     if record.rpo:
         out += ["## RPO evidence\n", rpo_sentence(record) + "\n"]
     out += [
         "## Phases\n",
-        _md_table(("phase", "from", "to", "duration"), _phase_rows(record)),
+        _md_table(PHASE_HEADER, _phase_rows(record)),
+        "## Alarms\n",
+        _md_table(ALARM_HEADER, _alarm_rows(record)),
+        "## Approvals and operator decisions\n",
+        _md_table(APPROVAL_HEADER, _approval_rows(record)),
         "## Decisions (ledger)\n",
-        _md_table(("at", "kind", "outcome", "reason"), _decision_rows(record)),
+        _md_table(DECISION_HEADER, _decision_rows(record)),
         "## Steps (execution histories)\n",
         _md_table(("execution", "state", "duration", "attempts", "errors"), _step_rows(record)),
         "## Left behind by the scenario (seen before the cleanup)\n",
@@ -390,7 +582,9 @@ def render_html(record: DrillRecord) -> str:
     rpo_obj = record.objective("RPO")
     facts = [
         ("subject", f"{record.subject} ({record.mode})"),
-        ("requested by", f"{record.requested_by}: {record.reason}"),
+        ("run by", f"{who(record.requested_by)} ({record.requested_by}): {record.reason}"),
+        ("plan revision", record.plan_revision or "-"),
+        ("objectives", objectives_words(record)),
         ("started", f"{record.started_at:%Y-%m-%d %H:%M:%S} UTC"),
         ("scenario", spec.summary if spec else record.scenario),
         ("expected", f"Lifeboat should {EXPECTATION_WORDS[record.expectation]}"),
@@ -398,21 +592,14 @@ def render_html(record: DrillRecord) -> str:
         ("failover", _failover_words(record)),
         ("failback", _failback_words(record)),
     ]
-    breakdown = ""
-    if record.rto:
-        r = record.rto
-        breakdown = (
-            f"<p>RTO {r.rto_seconds:.1f}s = decision {r.decision_seconds:.1f}s + automation "
-            f"{r.automation_seconds:.1f}s + validation {r.validation_seconds:.1f}s "
-            f"(detection before the first ALARM: {r.detection_seconds:.1f}s)</p>"
-        )
+    breakdown = f"<p>{_a(rto_sentence(record))}</p>" if record.rto else ""
     rpo = f"<p>{_a(rpo_sentence(record))}</p>" if record.rpo else ""
     objective_classes = [{True: "met", False: "breached"}.get(o.met, "") for o in record.objectives]  # type: ignore[arg-type]
     evidence = ", ".join(f"{k}: {v}" for k, v in sorted(record.evidence.items()))
     trend = trend_svg(
         record.trend,
-        rto_objective=rto_obj.objective_seconds if rto_obj else None,
-        rpo_objective=rpo_obj.objective_seconds if rpo_obj else None,
+        rto_objective=record.plan_rto_seconds or (rto_obj.objective_seconds if rto_obj else None),
+        rpo_objective=record.plan_rpo_seconds or (rpo_obj.objective_seconds if rpo_obj else None),
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -440,9 +627,13 @@ figure {{ margin: 0 0 1.5em; }}
 <h2>Faults injected</h2>
 <ol>{"".join(f"<li>{_a(f)}</li>" for f in record.faults)}</ol>
 <h2>Phases</h2>
-{_html_table(("phase", "from", "to", "duration"), _phase_rows(record))}
+{_html_table(PHASE_HEADER, _phase_rows(record))}
+<h2>Alarms</h2>
+{_html_table(ALARM_HEADER, _alarm_rows(record))}
+<h2>Approvals and operator decisions</h2>
+{_html_table(APPROVAL_HEADER, _approval_rows(record))}
 <h2>Decisions the automation took, and why</h2>
-{_html_table(("at", "kind", "outcome", "reason"), _decision_rows(record))}
+{_html_table(DECISION_HEADER, _decision_rows(record))}
 <h2>Steps</h2>
 {_html_table(("execution", "state", "duration", "attempts", "errors"), _step_rows(record))}
 <h2>Left behind by the scenario (seen before the cleanup)</h2>

@@ -64,8 +64,10 @@ def steps_from_history(events: Iterable[Mapping[str, Any]]) -> list[Step]:
     steps: list[Step] = []
     open_steps: dict[str, Step] = {}
     current: Step | None = None
+    ended = False
     for event in events:
         kind = str(event.get("type", ""))
+        ended = ended or (kind.startswith("Execution") and kind != "ExecutionStarted")
         at = event.get("timestamp")
         if not isinstance(at, datetime):
             continue  # every Step Functions event has one; skip rather than guess
@@ -98,8 +100,11 @@ def steps_from_history(events: Iterable[Mapping[str, Any]]) -> list[Step]:
                     at=at,
                 )
             )
-    # A state that never exited because the execution failed inside it failed with it.
+    # A state that never exited because the execution failed inside it failed with it; a Succeed or Fail
+    # state ends the execution without an exit event (it is where the run ended, not still running).
     for step in open_steps.values():
-        if step.errors:
+        if step.errors or (ended and step.type == "Fail"):
             step.status = "failed"
+        elif ended and step.type == "Succeed":
+            step.status = "succeeded"
     return steps

@@ -194,6 +194,14 @@ class DrillRecord(BaseModel):
     )
     cleanup: list[str] = Field(default_factory=list, description="What the cleanup restored.")
     trend: list[TrendPoint] = Field(default_factory=list, description="Previous drills, oldest first.")
+    plan_revision: str | None = Field(
+        None, description="First 12 hex digits of the SHA-256 of the drilled plan, as loaded: its revision."
+    )
+    plan_rto_seconds: float | None = Field(None, description="The plan's RTO objective.")
+    plan_rpo_seconds: float | None = Field(None, description="The plan's RPO objective.")
+    asset_rpos: dict[str, float] = Field(
+        default_factory=dict, description="Each asset's RPO objective (its own, else the plan's), seconds."
+    )
     evidence: dict[str, str] = Field(default_factory=dict)
     report_paths: dict[str, str] = Field(default_factory=dict, description="Local files written (CLI).")
 

@@ -138,3 +138,25 @@ Duration = Annotated[
     ),
 ]
 """A non-negative timedelta written as "30s", "5m", "1h30m"; serialised back to that form in JSON mode."""
+
+
+def format_seconds(seconds: float | None, *, missing: str = "-") -> str:
+    """A measured duration for people, as plans write them: 850ms, 6.8s, 42s, 1m30s, 2h5m (`missing`: None).
+
+    Below a second in milliseconds, below ten seconds with one decimal (an RTO of 6.8s is worth the tenth),
+    from there whole units largest first, as plans write them; negative values keep their sign (a margin).
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return missing
+    if seconds < 0:
+        return "-" + format_seconds(-seconds)
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms" if round(seconds * 1000) < 1000 else "1s"
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole >= 3600:  # hours and minutes: the seconds of a long wait are noise
+        whole = round(seconds / 60) * 60
+    return format_duration(timedelta(seconds=whole))

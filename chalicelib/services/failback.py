@@ -19,7 +19,7 @@ from chalicelib.domain.failback import (
     step_weights,
 )
 from chalicelib.domain.listings import diff_listings
-from chalicelib.models.durations import format_duration
+from chalicelib.models.durations import format_duration, format_seconds
 from chalicelib.models.failback import (
     AwaitInput,
     BakeInput,
@@ -367,10 +367,11 @@ def _reason(plan: DRPlan, outcome: str, ctx: dict[str, Any]) -> str:
     if outcome == "completed":
         m = ctx.get("outcome") or {}
         path = " -> ".join(f"{s}%" for s in m.get("steps", []))
-        return (
-            f"failed back to {plan.regions.primary} ({path}); measured duration "
-            f"{m.get('duration_seconds', 0):.1f}s, rollout {m.get('rollout_seconds', 0):.1f}s"
+        took, rollout = (
+            format_seconds(m.get("duration_seconds", 0)),
+            format_seconds(m.get("rollout_seconds", 0)),
         )
+        return f"failed back to {plan.regions.primary} ({path}); measured duration {took}, rollout {rollout}"
     if outcome == "refused":
         if error:
             return f"failback refused: {error_cause(error)}"

@@ -15,7 +15,7 @@ from chalicelib.domain import leases, triggers
 from chalicelib.domain.listings import diff_listings
 from chalicelib.domain.objectives import measure_rto
 from chalicelib.domain.reconcile import retreat
-from chalicelib.models.durations import format_duration
+from chalicelib.models.durations import format_duration, format_seconds
 from chalicelib.models.failover import (
     Concluded,
     ConcludeInput,
@@ -204,9 +204,10 @@ def _exposure_reason(plan: DRPlan, blind: list[S3Asset], exposure: list[RpoExpos
             continue
         verdict = "within" if e.window_seconds <= e.objective_seconds else "BEYOND"
         since = min(p for p in (e.recovery_point, e.oldest_known_unreplicated_at) if p is not None)
+        window, objective = format_seconds(e.window_seconds), format_seconds(e.objective_seconds)
         parts.append(
-            f"{e.asset}: writes after {since:%H:%M:%S} UTC may be lost (up to {e.window_seconds:.0f}s, "
-            f"{verdict} its {e.objective_seconds:.0f}s RPO)"
+            f"{e.asset}: writes after {since:%H:%M:%S} UTC may be lost "
+            f"(up to {window}, {verdict} its {objective} RPO)"
         )
     also = f"; {pending} more writes of reachable assets unreplicated" if pending else ""
     return (
@@ -272,9 +273,9 @@ def _reason(plan: DRPlan, outcome: str, ctx: dict[str, Any]) -> str:
         rto = ctx.get("outcome") or {}
         verdict = "met" if rto.get("met") else "BREACHED"
         return (
-            f"failed over; measured RTO {rto.get('rto_seconds', 0):.1f}s "
-            f"(objective {rto.get('objective_seconds', 0):.0f}s, {verdict}); "
-            f"automation {rto.get('automation_seconds', 0):.1f}s"
+            f"failed over; measured RTO {format_seconds(rto.get('rto_seconds', 0))} "
+            f"(objective {format_seconds(rto.get('objective_seconds', 0))}, {verdict}); "
+            f"automation {format_seconds(rto.get('automation_seconds', 0))}"
         )
     if outcome == "suppressed":
         if (ctx.get("probe") or {}).get("healthy"):

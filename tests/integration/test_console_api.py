@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ import pytest
 from chalicelib.adapters.locks import LockTable
 from chalicelib.adapters.traffic import TrafficRouter
 from chalicelib.models.api import execution_id
+from chalicelib.models.planfile import load_plan_file
 from localcloud import lambda_runner, sfn_events
 from localcloud.resources import names
 from tests.api_support import ALICE, Api, api_client
@@ -28,6 +30,7 @@ from tests.integration.failback_helpers import (
     failed_over,
     ledger,
     locks,
+    reconfigure,
     stop_running,
     wait_for,
     wait_until_waiting,
@@ -606,3 +609,97 @@ def test_traffic_router_is_untouched_by_reads(api: Api, fresh: Stack) -> None:
     # Then traffic and the ledger are as they were
     assert fresh.weights() == before
     assert ledger(fresh).entries(W) == []
+
+
+def test_cli_failover_and_failback_wait_show_progress_in_words_and_end_with_a_verdict(
+    fresh: Stack, cli: Any
+) -> None:
+    # Given all traffic on a healthy primary, and a plan whose failback needs no approval (an earlier test
+    # of this module's stack may have asked for one)
+    reconfigure(fresh, **STACK_SETTINGS, approval_required="false")
+    fresh.reset_traffic()
+    # When the operator fails over and then fails back, each with --wait, output going to a pipe (no TTY)
+    failover = cli("failover", W, "--mode", "ungraceful", "--reason", "cli watch test", "--wait")
+    failback = cli("failback", W, "--reason", "cli watch test", "--wait")
+    # Then each exits 0 and prints one plain line per change, in words, never a state machine's state name
+    assert failover.returncode == 0, failover.stdout + failover.stderr
+    assert failback.returncode == 0, failback.stdout + failback.stderr
+    states = _state_names()
+    for out in (failover.stdout, failback.stdout):
+        words = set(re.findall(r"[A-Za-z]+", out))
+        assert not words & states, f"internal state names shown: {sorted(words & states)}\n{out}"
+    assert "moving all traffic to us-west-2" in failover.stdout
+    assert "us-east-1 0%, us-west-2 100%" in failover.stdout
+    # And the failover ends with where traffic is and the RTO against the objective
+    assert re.search(r"now serving from us-west-2, RTO [\d.]+(ms|s) of 5m\n\Z", failover.stdout), (
+        failover.stdout
+    )
+    # And the failback shows its steps k of n and the traffic at each, then where traffic is
+    for k, share in enumerate(fresh.plan.failback.steps, 1):
+        assert f"step {k} of {len(fresh.plan.failback.steps)}" in failback.stdout
+        assert f"us-east-1 {share}%, us-west-2 {100 - share}%" in failback.stdout
+    assert "gates at 100%: pass" in failback.stdout
+    assert re.search(r"now serving from us-east-1 again, failback took \S+ in 4 steps\n\Z", failback.stdout)
+    # And the changes come one per line, not one per state visited
+    assert len(failback.stdout.splitlines()) < 40, failback.stdout
+
+
+def _state_names() -> set[str]:
+    from chalicelib.workflows.failback import build_failback
+    from chalicelib.workflows.failover import build_failover
+    from tests.integration.stack import EXAMPLE
+
+    plan = load_plan_file(EXAMPLE)
+    names_: set[str] = set()
+    for build in (build_failover, build_failback):
+        names_ |= set(build(plan, lambda fn: fn)["States"])
+    return {n for n in names_ if n not in ("Bake", "Paused", "Approved", "Init")}  # plain English words too
+
+
+def test_cli_an_unknown_workload_is_a_usage_error_everywhere(cli: Any) -> None:
+    # When every command that takes a workload is given one no plan declares
+    runs = {
+        " ".join(args): cli(*args)
+        for args in (
+            ("status", "no-such-workload"),
+            ("ledger", "no-such-workload"),
+            ("failover", "no-such-workload", "--no-wait"),
+            ("failback", "no-such-workload"),
+            ("unlock", "no-such-workload", "--reason", "test"),
+            ("executions", "--workload", "no-such-workload"),
+            ("drill", "no-such-workload"),
+        )
+    }
+    # Then each exits 2 with one line naming it, and no traceback
+    for command, run in runs.items():
+        assert run.returncode == 2, f"{command}: {run.returncode}\n{run.stdout}{run.stderr}"
+        assert "no DR plan for workload 'no-such-workload'" in run.stderr, f"{command}: {run.stderr}"
+        assert "Traceback" not in run.stderr, f"{command}: {run.stderr}"
+    # And watching an execution that does not exist is a usage error too
+    watch = cli("watch", "no-such-execution")
+    assert watch.returncode == 2 and "no Lifeboat execution 'no-such-execution'" in watch.stderr
+
+
+def test_cli_output_is_tables_and_words_naming_the_cloud_and_the_actor(fresh: Stack, cli: Any) -> None:
+    # Given a completed failover the operator asked for
+    fresh.wait(fresh.start_failover("cli-words", requested_by="arn:aws:iam::123456789012:user/alice"))
+    fresh.reset_traffic()
+    # When the operator previews another, reads the status and the ledger
+    preview = cli("failover", W, "--dry-run")
+    status = cli("status", W, "--no-probe")
+    ledger_ = cli("ledger", W)
+    # Then the preview's traffic is in regions and shares, not a Python dict
+    assert "traffic: us-east-1 100%, us-west-2 0% → us-east-1 0%, us-west-2 100%" in preview.stdout, (
+        preview.stdout
+    )
+    assert "{" not in preview.stdout
+    # And its steps are in words, never the state machine's states
+    assert "moving all traffic to us-west-2" in preview.stdout and "SmokeTestBackup" not in preview.stdout
+    # And status says which cloud it talks to, first
+    assert status.stdout.startswith("cloud: local (http://127.0.0.1:"), status.stdout
+    # And the ledger table has a `by` column with who did it, and the RTO in the plan's units
+    header = [c.strip() for c in ledger_.stdout.splitlines()[0].split("┃")]
+    assert header == ["at (UTC)", "kind", "outcome", "by", "reason"], ledger_.stdout
+    row = [c.strip() for c in ledger_.stdout.splitlines()[2].split("│")]
+    assert row[1:4] == ["failover", "completed", "alice"], ledger_.stdout
+    assert re.match(r"failed over; measured RTO [\d.]+(ms|s) \(objective 5m, met\)", row[4]), ledger_.stdout

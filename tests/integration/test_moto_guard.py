@@ -38,7 +38,7 @@ HOW_TO_FIX_EVENTS = (
 
 
 def test_moto_is_the_pinned_version() -> None:
-    # Given the moto version requirements-dev.txt pins
+    # Given the moto version requirements-demo.txt pins
     # When we read the installed one
     installed = version("moto")
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.models.durations import Duration, format_duration, parse_duration
+from chalicelib.models.durations import Duration, format_duration, format_seconds, parse_duration
 
 WHOLE_MS = st.integers(min_value=0, max_value=10**13).map(lambda ms: timedelta(milliseconds=ms))
 
@@ -184,3 +184,24 @@ def test_duration_json_schema_is_a_string():
     # Then it describes text such as 30s
     assert schema["type"] == "string"
     assert "30s" in schema["examples"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.85, "850ms"),
+        (6.84, "6.8s"),
+        (42.4, "42s"),
+        (90, "1m30s"),
+        (300, "5m"),
+        (3725, "1h2m"),
+        (-12.3, "-12s"),
+        (None, "-"),
+    ],
+)
+def test_measured_seconds_read_in_the_plans_units(seconds, text):
+    # Given a measured duration (an RTO, a bake left, a margin)
+    # When it is shown to a person
+    # Then it is spelled as plans spell durations, with a tenth below ten seconds and ms below one
+    assert format_seconds(seconds) == text

@@ -62,7 +62,17 @@ def failed_over() -> DrillRecord:
     record.decisions = [
         {"at": at(8), "kind": "decision", "outcome": "started", "reason": "quorum met: 2 of 3 | alarms"},
         {"at": at(27.6), "kind": "failover", "outcome": "completed", "reason": "failed over"},
+        {
+            "at": at(33.5),
+            "kind": "operator",
+            "outcome": "failback-approved",
+            "reason": "primary is back",
+            "actor": "arn:aws:sts::123456789012:assumed-role/operators/bob",
+        },
     ]
+    record.plan_revision = "0123456789ab"
+    record.plan_rto_seconds, record.plan_rpo_seconds = 300.0, 60.0
+    record.asset_rpos = {"training-data": 900.0, "model-artifacts": 60.0, "features": 300.0}
     record.trend = [
         TrendPoint(
             drill_id=f"d{i}",
@@ -146,7 +156,52 @@ def test_the_markdown_report_has_the_verdict_objectives_decisions_and_steps() ->
     text = render_markdown(failed_over())
     assert text.startswith("# DR drill drill-20260301T120000Z-ab12: fraud-scoring / region-outage")
     assert "**Verdict: PASSED:" in text
-    assert "| RTO | 300.0s | 20.5s | met | 279.5s |" in text
-    assert "RTO 20.5s = decision 20.0s + automation 0.3s + validation 0.2s" in text
+    assert "| RTO | 5m | 20s | met | 4m40s |" in text
+    assert "RTO 20s of a 5m budget = decision 20s + automation 300ms + validation 200ms" in text
     assert "quorum met: 2 of 3 \\| alarms" in text  # table cells are escaped
-    assert "| failback | 34.0s" not in text and "| failback | +34.0s | +55.4s | 21.4s |" in text
+    assert "| failback | +34s | +55s | 12:00:34.000 | 12:00:55.400 | 21s |" in text
+
+
+def test_the_report_names_who_ran_it_the_plan_revision_the_objectives_and_the_approvals() -> None:
+    # Given a drill run by alice on plan revision 0123456789ab, whose failback bob approved
+    text = render_markdown(failed_over())
+    # Then the report says who ran it, which plan revision, the plan's objectives with each asset's RPO
+    assert "run by alice (arn:aws:iam::123456789012:user/alice)" in text
+    assert "plan revision: `0123456789ab`" in text
+    assert (
+        "objectives: RPO 1m, RTO 5m (plan); asset RPOs: training-data 15m, model-artifacts 1m, features 5m"
+        in text
+    )
+    # And the RPO row explains its target: the measured asset's own RPO, beside the plan's
+    assert "| RPO | 15m (training-data's own; plan 1m) |" in text
+    assert "the plan's RPO is 1m, training-data declares its own" in text
+    # And the approvals table names bob and what he did
+    assert "| 12:00:33.500 | bob | failback approved | primary is back |" in text
+
+
+def test_the_timeline_shows_the_rto_budget_wall_clock_times_and_each_alarm_by_name() -> None:
+    # Given the drill's timeline
+    svg = timeline_svg(failed_over())
+    root = ET.fromstring(svg)
+    texts = [t.text or "" for t in root.iter(f"{SVG}text")]
+    # Then the RTO budget (5m from the first ALARM at +7s) is drawn and said, with where it ends
+    assert any(
+        t.startswith("RTO budget 5m from the first ALARM (ends 12:05:07 UTC, beyond this picture)")
+        for t in texts
+    )
+    # And each trigger alarm has its own named lane
+    assert "fraud-scoring-use1-errors" in texts
+    # And the axis reads in seconds from the start and in wall-clock time
+    assert "+10s" in texts and "12:00:10" in texts and "UTC" in texts
+
+
+def test_the_trend_axis_always_reaches_the_objectives() -> None:
+    # Given past drills measured far inside a 5m RTO and a 1m RPO
+    points = [
+        TrendPoint(drill_id="d", at=T0, scenario="s", verdict="passed", rto_seconds=3.0, rpo_seconds=1.0)
+    ]
+    root = ET.fromstring(trend_svg(points, rto_objective=300.0, rpo_objective=60.0))
+    texts = [t.text or "" for t in root.iter(f"{SVG}text")]
+    # Then both objectives are on the scale, named, and the axis top is above the larger one
+    assert "RTO objective 5m" in texts and "RPO objective 1m" in texts
+    assert "5m30s" in texts  # the axis' top: 10% above the RTO objective

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain import drills as rules
-from chalicelib.models.durations import format_duration
+from chalicelib.models.durations import format_duration, format_seconds
 from chalicelib.services.drills.context import DrillContext
 
 
@@ -69,4 +69,4 @@ def run_failback(run: DrillContext) -> None:
             f"steps {plan.failback.steps}, bake {format_duration(bake)}",
         )
     )
-    run.say("failback", f"failback {rec.failback_outcome} in {rec.failback_seconds:.1f}s")
+    run.say("failback", f"failback {rec.failback_outcome} in {format_seconds(rec.failback_seconds)}")

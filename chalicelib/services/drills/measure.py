@@ -11,6 +11,7 @@ from chalicelib.clock import parse_timestamp
 from chalicelib.domain import drills as rules
 from chalicelib.domain.history import steps_from_history
 from chalicelib.models.drill import Phase
+from chalicelib.models.durations import format_duration, format_seconds
 from chalicelib.models.ledger import LedgerEntry
 from chalicelib.observability import logger
 from chalicelib.services.deps import Deps
@@ -66,8 +67,8 @@ def measure_failover(run: DrillContext, outcome: dict[str, Any], fault_at: datet
         )
     run.say(
         "measured",
-        f"RTO {rec.rto.rto_seconds:.1f}s (objective {plan.rto.total_seconds():.0f}s)"
-        + (f", RPO {rec.rpo.rpo_seconds:.1f}s" if rec.rpo else ""),
+        f"RTO {format_seconds(rec.rto.rto_seconds)} (objective {format_duration(plan.rto)})"
+        + (f", RPO {format_seconds(rec.rpo.rpo_seconds)}" if rec.rpo else ""),
     )
 
 

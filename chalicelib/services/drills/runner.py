@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.adapters.drill_faults import FaultInjector
 from chalicelib.domain import drills as rules
+from chalicelib.domain.drill_report import plan_facts
 from chalicelib.models.drill import DrillRecord, DrillRequest
 from chalicelib.models.durations import format_duration
 from chalicelib.observability import emit, logger
@@ -65,6 +66,7 @@ class DrillRunner:
             requested_by=request.requested_by,
             reason=request.reason,
             started_at=now,
+            **plan_facts(subject),
         )
         executions: dict[str, str] = {}  # arn -> kind
         self.drill = DrillContext(
