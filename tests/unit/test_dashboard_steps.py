@@ -26,7 +26,7 @@ def test_a_failover_waiting_out_the_sustain_window_shows_the_rto_clock_from_the_
     # When it is viewed 40 s after it started
     view = execution_view(running, plan(), now=T0 + timedelta(seconds=40))
     # Then it says what it does, which phase of how many, and the RTO clock counts from the first alarm
-    assert view.phase == "waiting out the alarms' sustain window"
+    assert view.phase == "waiting out the alarms' sustain window (until 12:01:00 UTC)"
     assert view.step_label == "phase 1 of 7"
     assert view.elapsed_seconds == 60.0
     assert view.objective_seconds == plan().rto.total_seconds()
@@ -139,3 +139,22 @@ def test_an_execution_of_another_kind_is_named_by_its_state() -> None:
     # Then it says which state it is in and how long it runs
     assert view.phase == "in VerifyShards"
     assert view.step_label == "" and view.clock_label == "running for 2s"
+
+
+def test_a_succeeded_failback_says_what_its_conclusion_said() -> None:
+    # Given a failback that ended at 100% with its conclusion in the output
+    steps = [step("ShiftStep", 2, result=progress(3, 100)), step("ReleaseLock", 9)]
+    output = {
+        "workload": "fraud-scoring",
+        "reason": "primary restored",
+        "final": {"status": "completed", "reason": "failed back to us-east-1 (10% -> 25% -> 50% -> 100%)"},
+    }
+    ended = detail(
+        "failback", steps, status="SUCCEEDED", stopped_at=T0 + timedelta(seconds=10), output=output
+    )
+    # When it is viewed
+    view = execution_view(ended, plan(), now=T0 + timedelta(minutes=5))
+    # Then the words are the conclusion's, not the request's, and the progress is complete
+    assert view.outcome == view.phase == "succeeded: failed back to us-east-1 (10% -> 25% -> 50% -> 100%)"
+    assert view.step_label == "step 4 of 4 (100% on the primary)"
+    assert view.weights == {"primary": 100, "secondary": 0} and view.clock_label == "ran 10s"
