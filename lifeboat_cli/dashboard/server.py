@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from waitress import wasyncore
-from waitress.server import create_server
+from waitress.server import TcpWSGIServer, create_server
 
 HOST = "127.0.0.1"  # never anything else: the pages act with the operator's credentials
 
@@ -16,7 +16,7 @@ class Dashboard:
     """A running dashboard server: `url` once started; `stop()` closes every connection and the port."""
 
     def __init__(self, app: Any, *, port: int = 0, threads: int = 4) -> None:
-        self._server: Any = create_server(
+        server = create_server(
             app,
             host=HOST,
             port=port,
@@ -24,7 +24,10 @@ class Dashboard:
             ident="lifeboat-dashboard",
             clear_untrusted_proxy_headers=True,
         )
-        self.port = int(self._server.effective_port)
+        # One host and port make one TCP server (several would make a MultiSocketServer).
+        assert isinstance(server, TcpWSGIServer), type(server)
+        self.port = int(server.getsockname()[1])
+        self._server: Any = server  # its loop's trigger and channel map are not in the type stubs
         self.url = f"http://{HOST}:{self.port}/"
         self._thread: threading.Thread | None = None
 
@@ -33,12 +36,12 @@ class Dashboard:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: int = 10) -> None:
         # The close runs on the server's own loop thread (its trigger), where the channels live.
         self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
         if self._thread is not None:
             self._thread.join(timeout)
-        self._server.task_dispatcher.shutdown(timeout=timeout)
+        self._server.task_dispatcher.shutdown(timeout=int(timeout))
 
     def __enter__(self) -> Dashboard:
         return self.start()

@@ -132,7 +132,7 @@ class ServiceSource:
         from chalicelib.services import failback_ops as ops
         from chalicelib.services.executions import UnknownExecution
 
-        controls = {
+        controls: dict[str, Callable[[str, str, Deps, str], ControlOutcome]] = {
             "approve": ops.approve,
             "reject": ops.reject,
             "pause": ops.pause,

@@ -371,9 +371,9 @@ def _clock(
 
 def _ended_words(detail: ExecutionDetail) -> str:
     if detail.status == "SUCCEEDED":
-        output = detail.output if isinstance(detail.output, dict) else {}
-        final = output.get("final") if isinstance(output.get("final"), dict) else {}
-        concluded = final.get("reason") or output.get("reason")
+        output: dict[str, Any] = detail.output if isinstance(detail.output, dict) else {}
+        final = output.get("final")
+        concluded = (final.get("reason") if isinstance(final, dict) else None) or output.get("reason")
         return f"succeeded{': ' + str(concluded) if concluded else ''}"
     said = ": ".join(x for x in (detail.error, (detail.cause or "")[:300]) if x)
     return f"{detail.status.lower()}{': ' + said if said else ''}"
