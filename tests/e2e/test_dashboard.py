@@ -179,7 +179,6 @@ def test_an_approval_click_resumes_a_failback(
     assert "approved: traffic starts moving back" in wait_for_text(browser, "[data-test=notice]", "approve")
     wait_for_text(browser, "[data-test=status]", "SUCCEEDED", timeout=180)
     assert "step 4 of 4 (100% on the primary)" in text_of(browser, "[data-test=step]")
-    shot(browser, "dashboard-failback-done.png")
     assert stack.weights() == ON_PRIMARY
     # And the approval is in the ledger under the dashboard operator's identity, with their reason
     approvals = [

@@ -44,6 +44,7 @@ class FakeSource:
         )
         self.controls: list[tuple[str, str, str]] = []
         self.refuse: str | None = None
+        self.report: dict[str, Any] | None = None
 
     def overview(self) -> Overview:
         s = WorkloadStatus(
@@ -92,7 +93,7 @@ class FakeSource:
         ]
 
     def verification(self, workload: str) -> dict[str, Any] | None:
-        return None
+        return self.report if workload == "fraud-scoring" else None
 
     def drill_report(self, drill_id: str) -> str:
         if drill_id != "d-1":
@@ -242,3 +243,52 @@ def test_the_cli_offers_dashboard_with_a_port() -> None:
         parser().parse_args(["dashboard", "--port", "70000"])
     with pytest.raises(argparse.ArgumentTypeError):
         dashboard._port("http")
+
+
+def test_the_verification_page_shows_each_assets_verdict_and_measured_rpo(
+    client: FlaskClient, source: FakeSource
+) -> None:
+    # Given no verification yet, the page says how to run one
+    assert "lifeboat verify fraud-scoring" in client.get("/workloads/fraud-scoring/verification").get_data(
+        as_text=True
+    )
+    # Given a report (as the evidence bucket's latest.json holds it) with one asset behind its objective
+    asset = {"kind": "s3", "objects_checked": 12, "missing": 0, "different": 0, "stale": 0, "findings": []}
+    source.report = {
+        "workload": "fraud-scoring",
+        "run_id": "r-1",
+        "trigger": "operator",
+        "started_at": "2026-03-01T12:00:00Z",
+        "finished_at": "2026-03-01T12:00:04Z",
+        "verdict": "breached",
+        "summary": "fraud-model breached",
+        "assets": [
+            {
+                **asset,
+                "asset": "training-data",
+                "verdict": "green",
+                "measured_rpo_seconds": 0.0,
+                "objective_seconds": 900.0,
+            },
+            {
+                **asset,
+                "asset": "fraud-model",
+                "verdict": "breached",
+                "measured_rpo_seconds": 39.0,
+                "objective_seconds": 60.0,
+                "missing": 1,
+                "findings": [
+                    {"severity": "breach", "code": "replica-missing", "message": "1 version missing"}
+                ],
+            },
+        ],
+        "problems": [],
+    }
+    # When the page is opened
+    page = client.get("/workloads/fraud-scoring/verification").get_data(as_text=True)
+    # Then it shows the run's verdict, each asset's verdict, measured RPO and objective, and the findings
+    assert "BREACHED: fraud-model breached" in page
+    rows = re.findall(r"<td>(training-data|fraud-model)</td><td>s3</td><td class=\"(\w+)\">(\w+)</td>", page)
+    assert rows == [("training-data", "ok", "green"), ("fraud-model", "bad", "breached")]
+    assert "39.0s" in page and "60s" in page
+    assert "breach replica-missing: 1 version missing" in page
