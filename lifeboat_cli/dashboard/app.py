@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, redirect, render_template, request, url_for
 
-from lifeboat_cli.dashboard.source import Refused, Source, UnknownItem
+from lifeboat_cli.dashboard.source import Overview, Refused, Source, UnknownItem
 from lifeboat_cli.dashboard.steps import CONTROLS
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost"})
@@ -36,10 +39,35 @@ CONFIRM_WORDS = {
 }
 
 
-def create_app(source: Source, *, token: str | None = None) -> Flask:
+class Throttled:
+    """The overview read at most once per `seconds`, whatever the number of open pages polling it: each read
+    costs a dozen AWS calls (Route 53's API allows five a second per account, and a failover needs some)."""
+
+    def __init__(self, read: Callable[[], Overview], seconds: float, clock: Callable[[], float]) -> None:
+        self._read, self._seconds, self._clock = read, seconds, clock
+        self._lock = threading.Lock()
+        self._value: Overview | None = None
+        self._at = 0.0
+
+    def __call__(self) -> Overview:
+        with self._lock:
+            now = self._clock()
+            if self._value is None or now - self._at >= self._seconds:
+                self._value, self._at = self._read(), now
+            return self._value
+
+
+def create_app(
+    source: Source,
+    *,
+    token: str | None = None,
+    min_read_seconds: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Flask:
     """The app for one dashboard process; `token` (random when not given) must come with every POST."""
     app = Flask(__name__)
     csrf = token or secrets.token_urlsafe(32)
+    overview_now = Throttled(source.overview, min_read_seconds, clock)
     notices: OrderedDict[str, tuple[str, str]] = OrderedDict()
     app.jinja_env.filters["hms"] = _hms
     app.jinja_env.filters["when"] = _when
@@ -85,11 +113,11 @@ def create_app(source: Source, *, token: str | None = None) -> Flask:
 
     @app.get("/")
     def overview() -> str:
-        return render_template("overview.html", o=source.overview())
+        return render_template("overview.html", o=overview_now())
 
     @app.get("/fragment/overview")
     def overview_fragment() -> str:
-        return render_template("_overview.html", o=source.overview())
+        return render_template("_overview.html", o=overview_now())
 
     @app.get("/executions/<ref>")
     def execution(ref: str) -> str:

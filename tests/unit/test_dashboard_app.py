@@ -45,8 +45,10 @@ class FakeSource:
         self.controls: list[tuple[str, str, str]] = []
         self.refuse: str | None = None
         self.report: dict[str, Any] | None = None
+        self.overviews = 0
 
     def overview(self) -> Overview:
+        self.overviews += 1
         s = WorkloadStatus(
             workload="fraud-scoring",
             tier="tier-1",
@@ -108,7 +110,7 @@ def source() -> FakeSource:
 
 @pytest.fixture
 def client(source: FakeSource) -> FlaskClient:
-    return create_app(source, token=TOKEN).test_client()
+    return create_app(source, token=TOKEN, min_read_seconds=0).test_client()
 
 
 def test_the_overview_shows_each_workload_the_running_execution_and_what_could_not_be_read(
@@ -292,3 +294,17 @@ def test_the_verification_page_shows_each_assets_verdict_and_measured_rpo(
     assert rows == [("training-data", "ok", "green"), ("fraud-model", "bad", "breached")]
     assert "39.0s" in page and "60s" in page
     assert "breach replica-missing: 1 version missing" in page
+
+
+def test_pages_polling_together_read_the_overview_once_a_second(source: FakeSource) -> None:
+    # Given a dashboard whose clock the test moves, and three pages polling it
+    now = [100.0]
+    client = create_app(source, token=TOKEN, min_read_seconds=1.0, clock=lambda: now[0]).test_client()
+    # When they poll within the same second
+    for _ in range(3):
+        assert client.get("/fragment/overview").status_code == 200
+    # Then the services were read once; a second later, once more
+    assert source.overviews == 1
+    now[0] += 1.0
+    client.get("/")
+    assert source.overviews == 2
