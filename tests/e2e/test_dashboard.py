@@ -8,6 +8,13 @@ With LIFEBOAT_SCREENSHOTS=<folder> the test leaves its screenshots there (docs/d
 from __future__ import annotations
 
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +26,7 @@ import pytest
 from chalicelib.models.failover import FailoverRequest, TriggerInfo
 from chalicelib.services import failback_ops as ops
 from lifeboat_cli import dashboard as web
+from tests.e2e.test_demo import DEMO_TIMEOUT_S, demo_env, workdir  # noqa: F401 (a fixture)
 from tests.integration.conftest import _iam_denials, local_cloud, stack  # noqa: F401 (fixtures)
 from tests.integration.failback_helpers import (
     ON_PRIMARY,
@@ -187,3 +195,47 @@ def test_an_approval_click_resumes_a_failback(
     assert [(e.actor, e.reason, e.execution) for e in approvals] == [
         (web.operator_identity(), "primary checked by the SRE lead", arn)
     ]
+
+
+@pytest.mark.timeout(DEMO_TIMEOUT_S + 180)
+def test_the_demo_serves_its_story_on_the_dashboard(workdir: Path, browser: Any) -> None:  # noqa: F811
+    # Given a user running `lifeboat demo --dashboard` in a folder holding the example plans
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifeboat_cli", "demo", "--dashboard"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=demo_env(workdir),
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        # When they open the address it prints
+        deadline = time.monotonic() + 300
+        url = None
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            found = re.search(r"dashboard: (http://127\.0\.0\.1:\d+/)", "".join(lines))
+            url = found.group(1) if found else None
+            time.sleep(0.2)
+        assert url is not None, "".join(lines)[-3000:]
+        browser.get(url)
+        # Then the drill's failover and then its failback show up there while the demo tells them
+        wait_for_text(browser, "[data-test=running]", "failover in progress", timeout=300)
+        wait_for_text(browser, "[data-test=running]", "failback in progress", timeout=300)
+        # And the demo runs to its end, then stops the dashboard and its local cloud. (Its verdicts are
+        # test_demo's: on a loaded machine a smoke test's p95 may miss its budget and fail the drill, exit 1.)
+        assert proc.wait(timeout=DEMO_TIMEOUT_S) in (0, 1), "".join(lines)[-4000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        reader.join(10)
+    out = "".join(lines)
+    assert "measured RTO" in out and "local cloud stopped" in out, out[-4000:]
+    assert "Traceback" not in out, out[-4000:]
+    with pytest.raises(OSError):  # the dashboard's port is closed
+        socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))), timeout=2).close()
