@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from lifeboat_cli.dashboard.source import Overview, Refused, Source, UnknownItem
 from lifeboat_cli.dashboard.steps import CONTROLS
@@ -106,6 +107,17 @@ def create_app(
     @app.errorhandler(UnknownItem)
     def unknown(err: UnknownItem) -> tuple[str, int]:
         return render_template("error.html", title="Not found", message=str(err)), 404
+
+    @app.errorhandler(Exception)
+    def unreadable(err: Exception) -> Any:
+        if isinstance(err, HTTPException):
+            return err
+        # AWS refused or failed (throttling, a region down, expired credentials): say so on the page; the
+        # live part keeps its last rendering and greys out until a read succeeds again.
+        app.logger.warning("dashboard read failed: %s: %s", type(err).__name__, err)
+        return render_template(
+            "error.html", title="Could not read", message=f"{type(err).__name__}: {err}"
+        ), 502
 
     @app.errorhandler(403)
     def forbidden(err: Any) -> tuple[str, int]:

@@ -250,7 +250,7 @@ def _last_result(
 def _weights(steps: Sequence[Step]) -> dict[str, int] | None:
     """The weights the execution last applied (a shift's result, a step's progress, a rollback)."""
     for _, result in reversed(_results(steps)):
-        weights = result.get("weights") or result.get("after")
+        weights = result.get("weights")
         if isinstance(weights, Mapping) and weights and all(isinstance(v, int) for v in weights.values()):
             return {str(k): int(v) for k, v in weights.items()}
     return None

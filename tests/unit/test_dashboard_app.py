@@ -46,9 +46,12 @@ class FakeSource:
         self.refuse: str | None = None
         self.report: dict[str, Any] | None = None
         self.overviews = 0
+        self.failure: Exception | None = None
 
     def overview(self) -> Overview:
         self.overviews += 1
+        if self.failure is not None:
+            raise self.failure
         s = WorkloadStatus(
             workload="fraud-scoring",
             tier="tier-1",
@@ -308,3 +311,16 @@ def test_pages_polling_together_read_the_overview_once_a_second(source: FakeSour
     now[0] += 1.0
     client.get("/")
     assert source.overviews == 2
+
+
+def test_a_failed_read_is_said_on_the_page(client: FlaskClient, source: FakeSource) -> None:
+    # Given AWS refuses a read (throttled, a region down, expired credentials)
+    source.failure = RuntimeError("ThrottlingException: Rate exceeded")
+    # When the overview (or its fragment, which the page keeps polling) is asked for
+    page = client.get("/")
+    fragment = client.get("/fragment/overview")
+    # Then the answer says what failed, as a gateway error the page's script treats as "stale"
+    assert page.status_code == fragment.status_code == 502
+    assert "RuntimeError: ThrottlingException: Rate exceeded" in page.get_data(as_text=True)
+    # And HTTP errors keep their own status
+    assert client.get("/executions/nope").status_code == 404
