@@ -7,9 +7,12 @@ against the local cloud or AWS. Exit 1 when an objective is breached or the run 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -125,14 +128,34 @@ def render_report(report: VerificationReport, console: Console) -> None:
         console.print(f"report: {report.evidence.get('markdown')}  (JSON: {report.evidence.get('json')})")
 
 
+@contextlib.contextmanager
+def everything_to_stderr() -> Iterator[TextIO]:
+    """While a `--json` run works, whatever it prints (log lines, EMF metrics) goes to stderr, so stdout
+    carries exactly one JSON document. Yields the real stdout."""
+    from chalicelib.observability import logger
+
+    out = sys.stdout
+    handler = logger.logger_handler
+    previous = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield out
+    finally:
+        if previous is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from chalicelib.services.deps import deps
 
     as_json = bool(getattr(args, "json", False))
     progress_console = Console(stderr=True, highlight=False)
-    report = run_with_progress(args.workload, deps(), progress_console, workers=args.workers)
     if as_json:
-        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
-    else:
-        render_report(report, Console(highlight=False))
+        with everything_to_stderr() as stdout:
+            report = run_with_progress(args.workload, deps(), progress_console, workers=args.workers)
+        stdout.write(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+        stdout.flush()
+        return exit_code(report)
+    report = run_with_progress(args.workload, deps(), progress_console, workers=args.workers)
+    render_report(report, Console(highlight=False))
     return exit_code(report)

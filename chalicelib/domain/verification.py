@@ -5,7 +5,7 @@ Nothing here performs I/O; time comes in as an argument.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from chalicelib.domain.objectives import rpo_exposure
 from chalicelib.models.durations import format_duration
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.verification import (
+    NOT_COMPARED,
     VERDICT_ORDER,
     AssetVerification,
     Finding,
@@ -26,6 +27,8 @@ from chalicelib.models.verification import (
 
 SAMPLES_PER_SHARD = 20
 SAMPLES_PER_ASSET = 50
+OBJECT_MODES = frozenset({"listing", "versions", "inventory"})
+"""Shard modes that compare objects (an empty source is only a finding for those)."""
 
 
 # -- key ranges -------------------------------------------------------------------------------------------
@@ -118,23 +121,64 @@ class CountingStream:
         return obj
 
 
-def count_version_gap(result: ShardResult, source: ObjectInfo, replica: ObjectInfo) -> None:
+def count_version_gap(
+    result: ShardResult,
+    source: ObjectInfo,
+    replica: ObjectInfo,
+    on_gap: Callable[[str, int, int], None] | None = None,
+) -> None:
     """A key whose replica keeps fewer versions than the source: history that did not replicate."""
     src, rep = source.version_count, replica.version_count
     if src is not None and rep is not None and src > rep:
         result.version_gaps = (result.version_gaps or 0) + 1
+        if len(result.version_gap_keys) < SAMPLES_PER_SHARD:
+            result.version_gap_keys.append(source.key)
+        if on_gap is not None:
+            on_gap(source.key, src, rep)
 
 
-def tally(result: ShardResult, diffs: Iterable[Difference], *, snapshot_at: datetime | None = None) -> None:
-    """Fold differences into `result` (counts exact, samples capped, oldest unreplicated change).
+def count_proof(result: ShardResult, proof: str) -> None:
+    result.proofs[proof] = result.proofs.get(proof, 0) + 1
 
+
+def difference_record(d: Difference) -> dict[str, Any]:
+    """One line of the complete difference list (JSON Lines in the evidence bucket)."""
+    out: dict[str, Any] = {"kind": d.kind, "key": d.key, "why": d.why, "proof": d.proof}
+    for side, obj in (("source", d.source), ("replica", d.replica)):
+        if obj is not None:
+            out[side] = {
+                "size": obj.size,
+                "etag": obj.etag,
+                "checksum": obj.checksum,
+                "last_modified": obj.last_modified.isoformat(),
+                "version_id": obj.version_id,
+            }
+    return out
+
+
+def tally(
+    result: ShardResult,
+    diffs: Iterable[Difference],
+    *,
+    snapshot_at: datetime | None = None,
+    clock: Callable[[], datetime] | None = None,
+    sink: Callable[[Difference], None] | None = None,
+) -> None:
+    """Fold differences into `result` (counts exact, samples capped, largest exposure); `sink` sees every
+    one (the complete list).
+
+    A change's exposure is measured when the listing page showing it was read (`listed_at`), else when it
+    was compared (`clock`): a run that takes minutes does not add minutes to what it found early.
     With an inventory snapshot, a replica object changed after the snapshot cannot be judged against it
     (the source may have changed too): it is counted as unjudged, not as a difference.
     """
     for d in diffs:
         if snapshot_at is not None and d.replica is not None and d.replica.last_modified > snapshot_at:
             result.unjudged += 1
+            count_proof(result, "inventory-unjudged")
             continue
+        if sink is not None:
+            sink(d)
         if d.kind == "missing":
             result.missing += 1
         elif d.kind == "extra":
@@ -150,6 +194,11 @@ def tally(result: ShardResult, diffs: Iterable[Difference], *, snapshot_at: date
             if result.oldest_unreplicated_at is None or changed < result.oldest_unreplicated_at:
                 result.oldest_unreplicated_at = changed
                 result.oldest_unreplicated_key = d.key
+            seen = d.source.listed_at or (clock() if clock is not None else None)
+            if seen is not None:
+                exposure = max(0.0, (seen - changed).total_seconds())
+                if result.exposure_seconds is None or exposure > result.exposure_seconds:
+                    result.exposure_seconds = exposure
         if len(result.samples) < SAMPLES_PER_SHARD:
             result.samples.append(
                 ObjectSample(
@@ -160,6 +209,7 @@ def tally(result: ShardResult, diffs: Iterable[Difference], *, snapshot_at: date
                     replica_last_modified=d.replica.last_modified if d.replica else None,
                     source_size=d.source.size if d.source else None,
                     replica_size=d.replica.size if d.replica else None,
+                    proof=d.proof,
                 )
             )
 
@@ -223,8 +273,13 @@ def merge_asset(
     results: Sequence[ShardResult],
     expected: int,
     now: datetime,
+    may_be_empty: bool = True,
 ) -> AssetVerification:
-    """One asset's verdict from all of its shard results (`expected` shards were planned)."""
+    """One asset's verdict from all of its shard results (`expected` shards were planned).
+
+    Unless the asset `may_be_empty`, object shards that all finished without seeing a single source object
+    are a breach: a mistyped prefix would otherwise verify nothing and look green.
+    """
     out = AssetVerification(
         asset=asset,
         kind=kind,
@@ -232,8 +287,10 @@ def merge_asset(
         verdict="green",
         objective_seconds=objective.total_seconds(),
         shards=expected,
+        not_compared=list(NOT_COMPARED.get(kind, [])),
     )
     modes: list[str] = []
+    exposure_seconds: float | None = None
     for r in sorted(results, key=lambda r: r.shard.index):
         modes.append(r.mode)
         if r.status != "complete":
@@ -258,6 +315,19 @@ def merge_asset(
         ):
             out.oldest_unreplicated_at = r.oldest_unreplicated_at
             out.oldest_unreplicated_key = r.oldest_unreplicated_key
+        # Each shard measured its changes when it saw them; shards that did not (a registry, a table)
+        # are measured now.
+        shard_exposure = r.exposure_seconds
+        if shard_exposure is None and r.oldest_unreplicated_at is not None:
+            shard_exposure = rpo_exposure(r.oldest_unreplicated_at, now).total_seconds()
+        if shard_exposure is not None and (exposure_seconds is None or shard_exposure > exposure_seconds):
+            exposure_seconds = shard_exposure
+        for proof, count in r.proofs.items():
+            out.proofs[proof] = out.proofs.get(proof, 0) + count
+        out.read_bytes += r.read_bytes
+        out.unread_over_budget += r.unread_over_budget
+        room = SAMPLES_PER_ASSET - len(out.version_gap_keys)
+        out.version_gap_keys.extend(r.version_gap_keys[: max(room, 0)])
         if r.snapshot_at is not None and (out.snapshot_at is None or r.snapshot_at < out.snapshot_at):
             out.snapshot_at = r.snapshot_at
         for f in r.findings:
@@ -276,11 +346,24 @@ def merge_asset(
         out.incomplete_reasons.append(overlap)
     out.mode = "+".join(sorted(set(modes))) or "none"
     out.objects_checked = out.source_objects
+    listed = [r for r in results if r.mode in OBJECT_MODES]
+    if (
+        listed
+        and not may_be_empty
+        and out.source_objects == 0
+        and all(r.status == "complete" for r in listed)
+    ):
+        out.findings.append(
+            Finding(
+                severity="breach",
+                code="source-empty",
+                message="the source holds no objects: nothing was verified. Check the asset's prefix; if "
+                "it may legitimately be empty, set `may_be_empty: true` in the plan",
+            )
+        )
     incomplete = bool(out.incomplete_reasons)
-    exposure = None if incomplete else rpo_exposure(out.oldest_unreplicated_at, now)
-    if incomplete and out.oldest_unreplicated_at is not None:
-        # Part of the asset was checked: that part alone already proves at least this much exposure.
-        exposure = rpo_exposure(out.oldest_unreplicated_at, now)
+    # Incomplete: the part that was checked alone already proves at least the exposure it found.
+    exposure = None if incomplete and exposure_seconds is None else timedelta(seconds=exposure_seconds or 0)
     out.measured_rpo_seconds = None if exposure is None else exposure.total_seconds()
     out.verdict = asset_verdict(
         objective=objective,
@@ -350,6 +433,7 @@ def finalize(
             results=got,
             expected=len(own),
             now=now,
+            may_be_empty=bool(getattr(asset, "may_be_empty", True)),
         )
         for code, seen in sorted((replication_failures or {}).get(asset.name, {}).items()):
             merged.findings.append(failure_finding(code, seen, outstanding=merged.mismatches > 0))

@@ -6,6 +6,7 @@ Distributed Map, executed by moto's ASL engine with the real handlers) share the
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import gzip
@@ -30,7 +31,8 @@ from chalicelib.models.verification import VerificationReport
 from chalicelib.services.deps import deps
 from chalicelib.services.verification import shards as work
 from chalicelib.services.verification.on_demand import verify_workload
-from lifeboat_cli.verify_cmd import exit_code
+from chalicelib.settings import get_settings
+from lifeboat_cli.verify_cmd import cmd_verify, exit_code
 from localcloud.faults import AwsFaults
 from localcloud.resources import names
 from tests.integration.stack import Stack
@@ -234,12 +236,21 @@ def test_content_that_cannot_be_verified_is_flagged_honestly(fresh: Stack) -> No
         client.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
         )
-    # When verified
-    data = by_asset(verify())["training-data"]
-    # Then it is neither called equal nor different: it is reported as unverifiable
+    # When verified with no bytes to spare for reading objects
+    d = deps()
+    no_budget = (d.settings or get_settings()).model_copy(update={"verify_read_budget_bytes": 0})
+    data = by_asset(verify_workload("fraud-scoring", dataclasses.replace(d, settings=no_budget)))[
+        "training-data"
+    ]
+    # Then it is neither called equal nor different: it is reported as unverifiable, and why
     assert (data.unverified, data.different, data.missing) == (1, 0, 0)
     assert data.samples[0].kind == "unverified" and "cannot be verified" in data.samples[0].why
-    assert data.verdict == "at-risk"
+    assert data.verdict == "at-risk" and data.unread_over_budget == 1 and data.proofs["none"] == 1
+    # When verified with the default budget
+    data = by_asset(verify())["training-data"]
+    # Then both copies were read and hashed: proven equal, and the report says how
+    assert (data.unverified, data.different, data.missing) == (0, 0, 0)
+    assert data.proofs.get("read-sha256") == 1 and data.read_bytes == 2 * len(body)
 
 
 def test_a_corrupted_replica_model_artifact_is_caught_by_the_registry_check(fresh: Stack) -> None:
@@ -324,6 +335,29 @@ def test_a_shard_still_failing_after_its_retries_makes_the_run_incomplete(
     assert len(calls) == 3 * sum(1 for _ in set(calls))
     data = by_asset(report)["training-data"]
     assert data.verdict == "incomplete" and "gave up after 3 attempts" in data.incomplete_reasons[0]
+
+
+def test_verify_json_prints_exactly_one_json_document_even_when_a_shard_is_incomplete(
+    fresh: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given object shards that fail for good (each logs a warning) while metrics are emitted as usual
+    real = work.run_shard
+
+    def broken(plan: Any, shard: Any, d: Any, **kw: Any) -> Any:
+        if shard.kind == "s3-objects":
+            raise_inside = dataclasses.replace(d, clock=lambda: (_ for _ in ()).throw(ValueError("boom")))
+            return real(plan, shard, raise_inside, **kw)
+        return real(plan, shard, d, **kw)
+
+    monkeypatch.setattr(work, "run_shard", broken)
+    capsys.readouterr()
+    # When `lifeboat verify --json` runs
+    code = cmd_verify(argparse.Namespace(workload="fraud-scoring", json=True, workers=2))
+    out, err = capsys.readouterr()
+    # Then stdout is one JSON document, the report, and the log lines and metrics went to stderr
+    report = json.loads(out)
+    assert report["workload"] == "fraud-scoring" and report["verdict"] == "incomplete" and code == 1
+    assert "shard incomplete" in err and "VerificationRun" in err
 
 
 # -- the state machine -----------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ def verify_workload(
     run_id = f"{trigger}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     try:
         shards, problems = work.plan_shards(plan, d)
+        shards = work.share_read_budget(shards, work.read_budget(d))
     except Exception as exc:
         shards, problems = [], [f"planning failed: {describe_error(exc)}"]
     if progress:

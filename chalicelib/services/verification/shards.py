@@ -9,6 +9,10 @@ from chalicelib.models.plan import DRPlan
 from chalicelib.models.verification import Shard, ShardResult
 from chalicelib.observability import logger
 from chalicelib.services.deps import Deps
+from chalicelib.settings import get_settings
+
+OBJECT_SHARDS = frozenset({"s3-objects"})
+"""Shard kinds that may read objects to hash them."""
 
 
 def plan_shards(plan: DRPlan, d: Deps) -> tuple[list[Shard], list[str]]:
@@ -21,6 +25,23 @@ def plan_shards(plan: DRPlan, d: Deps) -> tuple[list[Shard], list[str]]:
             shards.append(Shard(index=len(shards), asset=asset.name, **fields))
         problems += planned.problems
     return shards, problems
+
+
+def read_budget(d: Deps) -> int:
+    """The run's read-and-hash budget (settings.verify_read_budget_bytes)."""
+    return (d.settings or get_settings()).verify_read_budget_bytes
+
+
+def share_read_budget(shards: list[Shard], budget: int) -> list[Shard]:
+    """The run's read-and-hash budget, split evenly among its object shards (each runs on its own, in
+    parallel: a fixed share needs no coordination, and bounds the run's reads by the budget)."""
+    objects = [s for s in shards if s.kind in OBJECT_SHARDS]
+    if not objects:
+        return shards
+    each = budget // len(objects)
+    return [
+        s.model_copy(update={"read_budget_bytes": each}) if s.kind in OBJECT_SHARDS else s for s in shards
+    ]
 
 
 def run_shard(plan: DRPlan, shard: Shard, d: Deps) -> ShardResult:

@@ -23,13 +23,14 @@ from chalicelib.models.verification import (
 from chalicelib.observability import emit
 from chalicelib.services.deps import Deps
 from chalicelib.services.verification.publish import publish, replication_failures
-from chalicelib.services.verification.shards import plan_shards, run_shard
+from chalicelib.services.verification.shards import plan_shards, read_budget, run_shard, share_read_budget
 
 
 def task_plan_run(inp: PlanRunInput, d: Deps) -> PlannedRun:
     """First state: plan the shards and store them where the Distributed Map's ItemReader reads them."""
     plan = d.plans.get(inp.workload)
     shards, problems = plan_shards(plan, d)
+    shards = share_read_budget(shards, read_budget(d))
     store = d.evidence
     base = run_prefix(plan.workload, inp.run_id)
     store.put_json(base + "shards.json", [s.model_dump(mode="json") for s in shards])
