@@ -119,6 +119,9 @@ def render_report(report: VerificationReport, console: Console) -> None:
         for f in a.findings:
             mark = {"breach": "[red]✗[/red]", "warning": "[yellow]![/yellow]", "info": "·"}[f.severity]
             console.print(f"  {mark} {a.asset}: {f.message}")
+        if a.proofs:
+            proven = ", ".join(f"{proof} {count}" for proof, count in sorted(a.proofs.items()))
+            console.print(f"  [dim]{a.asset} pairs by proof: {proven}[/dim]")
         for s in a.samples[:5]:
             console.print(f"    {s.kind:>10} {s.key}  [dim]{s.why}[/dim]")
         more = a.mismatches + a.extra + a.unverified - min(len(a.samples), 5)
@@ -126,6 +129,8 @@ def render_report(report: VerificationReport, console: Console) -> None:
             console.print(f"    [dim]... and {more} more (see the report)[/dim]")
     if report.evidence:
         console.print(f"report: {report.evidence.get('markdown')}  (JSON: {report.evidence.get('json')})")
+        if report.evidence.get("differences"):
+            console.print(f"every difference (JSON Lines): {report.evidence['differences']}")
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from chalicelib.models.durations import format_duration
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.verification import (
     NOT_COMPARED,
+    PROOFS,
     VERDICT_ORDER,
     AssetVerification,
     Finding,
@@ -125,7 +126,7 @@ def count_version_gap(
     result: ShardResult,
     source: ObjectInfo,
     replica: ObjectInfo,
-    on_gap: Callable[[str, int, int], None] | None = None,
+    sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """A key whose replica keeps fewer versions than the source: history that did not replicate."""
     src, rep = source.version_count, replica.version_count
@@ -133,8 +134,8 @@ def count_version_gap(
         result.version_gaps = (result.version_gaps or 0) + 1
         if len(result.version_gap_keys) < SAMPLES_PER_SHARD:
             result.version_gap_keys.append(source.key)
-        if on_gap is not None:
-            on_gap(source.key, src, rep)
+        if sink is not None:
+            sink({"kind": "version-gap", "key": source.key, "source_versions": src, "replica_versions": rep})
 
 
 def count_proof(result: ShardResult, proof: str) -> None:
@@ -162,7 +163,7 @@ def tally(
     *,
     snapshot_at: datetime | None = None,
     clock: Callable[[], datetime] | None = None,
-    sink: Callable[[Difference], None] | None = None,
+    sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Fold differences into `result` (counts exact, samples capped, largest exposure); `sink` sees every
     one (the complete list).
@@ -178,7 +179,7 @@ def tally(
             count_proof(result, "inventory-unjudged")
             continue
         if sink is not None:
-            sink(d)
+            sink(difference_record(d))
         if d.kind == "missing":
             result.missing += 1
         elif d.kind == "extra":
@@ -480,6 +481,26 @@ def failure_finding(code: str, seen: dict[str, Any], *, outstanding: bool) -> Fi
 
 
 # -- Markdown ---------------------------------------------------------------------------------------------
+def _proof_lines(a: AssetVerification) -> list[str]:
+    """How each compared pair was judged, what was not compared, and what reading cost."""
+    out: list[str] = []
+    if a.proofs:
+        out += ["", "| proof | pairs | what it means |", "|---|---|---|"]
+        order = list(PROOFS)
+        for proof, count in sorted(
+            a.proofs.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99
+        ):
+            out.append(f"| {proof} | {count} | {PROOFS.get(proof, proof)} |")
+    if a.read_bytes or a.unread_over_budget:
+        out.append(
+            f"\nRead and hashed: {a.read_bytes:,} bytes; {a.unread_over_budget} pair(s) left unverified "
+            "because the run's read budget was spent."
+        )
+    if a.not_compared:
+        out.append("\nNot compared: " + "; ".join(a.not_compared) + ".")
+    return out
+
+
 _ICON = {"green": "✅", "at-risk": "⚠️", "breached": "❌", "incomplete": "❔"}
 
 
@@ -506,8 +527,6 @@ def render_markdown(report: VerificationReport) -> str:
     for problem in report.problems:
         lines += ["", f"**Run problem:** {problem}"]
     for a in report.assets:
-        if not (a.findings or a.samples or a.incomplete_reasons):
-            continue
         lines += ["", f"## {a.asset}", ""]
         if a.snapshot_at is not None:
             lines.append(f"- source side read from the S3 Inventory of {a.snapshot_at:%Y-%m-%d %H:%M} UTC")
@@ -516,15 +535,25 @@ def render_markdown(report: VerificationReport) -> str:
         for f in a.findings:
             mark = {"breach": "❌", "warning": "⚠️", "info": "ℹ️"}[f.severity]
             lines.append(f"- {mark} `{f.code}`: {f.message}")
+        lines += _proof_lines(a)
         if a.samples:
-            lines += ["", "| difference | key | why |", "|---|---|---|"]
+            lines += ["", "| difference | key | why | proof |", "|---|---|---|---|"]
             for s in a.samples:
                 key = s.key.replace("|", "\\|")
-                lines.append(f"| {s.kind} | `{key}` | {s.why} |")
+                lines.append(f"| {s.kind} | `{key}` | {s.why} | {s.proof or ''} |")
             shown = len(a.samples)
             total = a.mismatches + a.extra + a.unverified
             if total > shown:
-                lines.append(f"\n({shown} of {total} differences shown; counts above are exact.)")
+                lines.append(
+                    f"\n({shown} of {total} differences shown; counts above are exact; every one is in "
+                    "the difference list.)"
+                )
+        if a.version_gaps:
+            keys = ", ".join(f"`{k}`" for k in a.version_gap_keys)
+            more = (
+                " (every one is in the difference list)" if a.version_gaps > len(a.version_gap_keys) else ""
+            )
+            lines.append(f"\n{a.version_gaps} key(s) whose replica holds fewer versions: {keys}{more}")
     if report.evidence:
         lines += ["", "Evidence: " + ", ".join(f"[{k}]({v})" for k, v in sorted(report.evidence.items()))]
     return "\n".join(lines) + "\n"

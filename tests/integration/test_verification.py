@@ -195,6 +195,38 @@ def test_missing_extra_different_and_stale_objects_are_each_found(fresh: Stack) 
     assert data.verdict == "at-risk" and report.verdict == "at-risk"
 
 
+def evidence_lines(stack: Stack, uri: str) -> list[dict[str, Any]]:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    body = stack.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def test_every_difference_is_listed_in_the_evidence_bucket_while_the_report_keeps_samples(
+    fresh: Stack,
+) -> None:
+    # Given 25 training files that did not replicate, more than a shard keeps as samples
+    seed(fresh)
+    a = asset(fresh, "training-data")
+    for i in range(25):
+        s3(fresh, PRIMARY).put_object(
+            Bucket=a.source.bucket, Key=f"{a.source.prefix}lost/f{i:02d}.csv", Body=b"x"
+        )
+    # When verified
+    report = verify()
+    data = by_asset(report)["training-data"]
+    # Then the report keeps 20 samples and exact counts, and says how the other pairs were proven
+    assert data.missing == 25 and len(data.samples) == 20
+    # (equal ETags as listed: a listing does not say how objects are encrypted)
+    assert data.proofs == {"etag-equal": data.source_objects - 25}
+    # And the difference list in the evidence bucket has every one, with what was seen on each side
+    lines = evidence_lines(fresh, report.evidence["differences"])
+    lost = [line for line in lines if line["asset"] == "training-data"]
+    assert sorted(line["key"] for line in lost) == [f"lost/f{i:02d}.csv" for i in range(25)]
+    assert {line["kind"] for line in lost} == {"missing"} and all(
+        line["source"]["size"] == 1 for line in lost
+    )
+
+
 def test_an_exposure_older_than_the_objective_is_a_breach(fresh: Stack) -> None:
     # Given a new model artifact that did not replicate, looked at three minutes later (objective 1m)
     a = asset(fresh, "model-artifacts")
@@ -384,6 +416,8 @@ def test_the_state_machine_fans_out_over_a_distributed_map_and_reports(fresh: St
     assert "MapRunStarted" in desc["history"] and "MapRunSucceeded" in desc["history"]
     output = json.loads(desc["output"])
     assert output["verdict"] == "green", output
+    # And its (empty) difference list is part of the evidence: nothing to repair
+    assert evidence_lines(fresh, output["evidence"]["differences"]) == []
     (entry,) = [
         e
         for e in deps().ledger.entries("fraud-scoring", kind="verification")

@@ -406,6 +406,54 @@ def test_the_markdown_report_reads_like_the_verdict() -> None:
     assert "s3://e/r.json" in md
 
 
+def test_the_report_says_how_each_pair_was_proven_what_was_not_compared_and_which_keys_lost_versions() -> (
+    None
+):
+    # Given an object shard that proved pairs in several ways, read some bytes, and found version gaps
+    result = ShardResult(
+        shard=shard(1),
+        mode="versions",
+        source_objects=7,
+        replica_objects=7,
+        proofs={"etag-md5": 4, "checksum": 1, "read-sha256": 1, "none": 1},
+        unverified=1,
+        read_bytes=2048,
+        unread_over_budget=1,
+        version_gaps=2,
+        version_gap_keys=["d/a.csv", "d/b.csv"],
+    )
+    merged = merge_asset(
+        asset="data",
+        kind="s3",
+        role=None,
+        objective=timedelta(hours=1),
+        results=[result],
+        expected=1,
+        now=NOW,
+    )
+    # Then the asset carries the counts per proof and what S3 verification never compares
+    assert merged.proofs == {"etag-md5": 4, "checksum": 1, "read-sha256": 1, "none": 1}
+    assert "object tags" in merged.not_compared and "storage class" in merged.not_compared
+    assert merged.version_gap_keys == ["d/a.csv", "d/b.csv"]
+    # And the Markdown shows them to an auditor, strongest proof first
+    md = render_markdown(
+        VerificationReport(
+            workload="w",
+            run_id="r",
+            started_at=T0,
+            finished_at=NOW,
+            verdict="at-risk",
+            summary="s",
+            assets=[merged],
+        )  # fmt: skip
+    )
+    assert md.index("| checksum | 1 |") < md.index("| etag-md5 | 4 |") < md.index("| read-sha256 | 1 |")
+    assert "| none | 1 | nothing proves the content" in md
+    assert "Read and hashed: 2,048 bytes; 1 pair(s) left unverified" in md
+    assert "Not compared: user metadata and content headers; object tags;" in md
+    assert "2 key(s) whose replica holds fewer versions: `d/a.csv`, `d/b.csv`" in md
+
+
 # -- exposure measured when the change was seen -------------------------------------------------------------
 def test_each_changes_exposure_is_measured_when_its_listing_page_was_read_not_when_the_run_ended() -> None:
     # Given an object written at T0 found missing on a page read 13 s later, in a run that ends 9 min later

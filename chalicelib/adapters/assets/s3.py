@@ -51,7 +51,7 @@ from chalicelib.domain.assets.s3 import (
     versioning_finding,
     within_range,
 )
-from chalicelib.domain.listings import Difference, ObjectInfo, diff_listings
+from chalicelib.domain.listings import ObjectInfo, diff_listings
 from chalicelib.domain.verification import CountingStream, count_proof, count_version_gap, tally
 from chalicelib.invariants import present
 from chalicelib.models.grants import Grant, s3_arn
@@ -64,6 +64,8 @@ from chalicelib.observability import logger
 class S3Checker:
     kind = "s3"
     checks = ("s3-config", "s3-objects")
+    streams_differences = True
+    """`check` takes a `sink` for the complete difference list (other kinds report their samples)."""
 
     def __init__(
         self, client: ClientFor | None = None, *, monotonic: Callable[[], float] = time.monotonic
@@ -130,9 +132,10 @@ class S3Checker:
         shard: Shard,
         *,
         now: datetime,
-        sink: Callable[[Difference], None] | None = None,
+        sink: Callable[[dict[str, Any]], None] | None = None,
     ) -> ShardResult:
-        """One shard; `sink`, when given, sees every difference an object shard finds (the full list)."""
+        """One shard; `sink`, when given, sees every difference (and version gap) an object shard finds, as
+        JSON-ready records: the complete list the report's samples are taken from."""
         if shard.kind == "s3-config":
             return self._check_buckets(plan, asset, shard)
         if shard.kind == "s3-objects":
@@ -163,7 +166,7 @@ class S3Checker:
         asset: S3Asset,
         shard: Shard,
         clock: Clock,
-        sink: Callable[[Difference], None] | None,
+        sink: Callable[[dict[str, Any]], None] | None,
     ) -> ShardResult:
         src_s3, rep_s3 = self._s3(plan, "primary"), self._s3(plan, "secondary")
         src_loc, rep_loc = asset.source, asset.replica
@@ -221,7 +224,7 @@ class S3Checker:
             resolve=resolve,
             read=read,
             report_unverified=True,
-            on_pair=lambda a, b: count_version_gap(result, a, b),
+            on_pair=lambda a, b: count_version_gap(result, a, b, sink),
             on_proof=lambda proof: count_proof(result, proof),
         )
         tally(result, diffs, snapshot_at=snapshot, clock=clock, sink=sink)

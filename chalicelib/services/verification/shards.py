@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalicelib.adapters.assets import checker_for
 from chalicelib.adapters.assets.base import describe_error
 from chalicelib.adapters.errors import TransientError, is_transient
+from chalicelib.adapters.evidence import run_prefix
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.verification import Shard, ShardResult
 from chalicelib.observability import logger
 from chalicelib.services.deps import Deps
+from chalicelib.services.verification.differences import DifferenceList
 from chalicelib.settings import get_settings
 
 OBJECT_SHARDS = frozenset({"s3-objects"})
@@ -44,14 +48,33 @@ def share_read_budget(shards: list[Shard], budget: int) -> list[Shard]:
     ]
 
 
-def run_shard(plan: DRPlan, shard: Shard, d: Deps) -> ShardResult:
-    """Check one shard. Throttling/5xx propagate (to be retried); anything else makes it incomplete."""
+def run_shard(plan: DRPlan, shard: Shard, d: Deps, *, run_id: str | None = None) -> ShardResult:
+    """Check one shard. Throttling/5xx propagate (to be retried); anything else makes it incomplete.
+
+    With a `run_id`, the shard's complete difference list is stored in the evidence bucket
+    (`<run>/differences/NNNNNN.jsonl`, named by `differences_key`) for the run's merged list.
+    """
     asset = plan.asset(shard.asset)
+    checker: Any = checker_for(asset)
+    found = DifferenceList(shard.asset, shard.index) if run_id is not None else None
     try:
-        return checker_for(asset).check(plan, asset, shard, now=d.clock())
+        if found is not None and getattr(checker, "streams_differences", False):
+            result: ShardResult = checker.check(plan, asset, shard, now=d.clock(), sink=found.add)
+        else:
+            result = checker.check(plan, asset, shard, now=d.clock())
+            if found is not None:
+                found.add_samples(result.samples)
+        if found is not None and run_id is not None and found.count:
+            key = f"{run_prefix(plan.workload, run_id)}differences/{shard.index:06d}.jsonl"
+            d.evidence.put_lines(key, found.file)
+            result.differences_key = key
+        return result
     except Exception as exc:
         if is_transient(exc) or isinstance(exc, TransientError):
             raise
         reason = describe_error(exc)
         logger.warning("shard incomplete", workload=plan.workload, shard=shard.index, error=reason)
         return ShardResult(shard=shard, status="incomplete", reason=reason)
+    finally:
+        if found is not None:
+            found.close()
