@@ -5,12 +5,17 @@ per-object facts verification needs: protection settings, stored checksums, inve
 from __future__ import annotations
 
 import base64
+import collections
+import contextvars
 import csv
 import gzip
 import hashlib
 import io
+import itertools
 import json
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -483,3 +488,90 @@ def _copy_with_checksum_header(s3: Any, kwargs: dict[str, Any]) -> Any:
         return s3.copy_object(**kwargs)
     finally:
         s3.meta.events.unregister(event, add_header)
+
+
+# -- listing ahead ----------------------------------------------------------------------------------------
+READ_AHEAD_CHUNK = 1000
+"""Objects handed over at a time by a listing read ahead (one ListObjects page)."""
+
+
+class ReadAhead(Iterator[ObjectInfo]):
+    """`objects`, listed by a thread (started at once) up to `depth` pages ahead of the consumer.
+
+    A listing spends most of its time waiting for S3 (tens of milliseconds per page); reading ahead overlaps
+    that wait with the comparison and with other listings. Memory stays bounded (`depth` pages); an error
+    reaches the consumer where it happened; `close()` stops the thread (a consumer that stopped early).
+    """
+
+    def __init__(self, objects: Iterator[ObjectInfo], *, depth: int = 2) -> None:
+        self._pages: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._current: Iterator[ObjectInfo] = iter(())
+        self._done = False
+        # The listing thread sees this context (the local cloud's per-copy settings, as the shard does).
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(self._produce, objects), daemon=True, name="list-ahead"
+        ).start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._pages.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, objects: Iterator[ObjectInfo]) -> None:
+        chunk: list[ObjectInfo] = []
+        try:
+            for obj in objects:
+                chunk.append(obj)
+                if len(chunk) >= READ_AHEAD_CHUNK:
+                    if not self._put(("items", chunk)):
+                        return
+                    chunk = []
+            if chunk and not self._put(("items", chunk)):
+                return
+            self._put(("end", None))
+        except BaseException as exc:  # handed to the consumer after what was listed, raised there
+            if chunk and not self._put(("items", chunk)):
+                return
+            self._put(("error", exc))
+
+    def __next__(self) -> ObjectInfo:
+        while True:
+            for obj in self._current:
+                return obj
+            if self._done:
+                raise StopIteration
+            kind, payload = self._pages.get()
+            if kind == "items":
+                self._current = iter(payload)
+            elif kind == "error":
+                self._done = True
+                raise payload
+            else:
+                self._done = True
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def chain_ahead(streams: Iterable[Iterator[ObjectInfo]], *, window: int = 4) -> Iterator[ObjectInfo]:
+    """Listings (one per prefix, in key order) chained in order, up to `window` of them listed at once."""
+    pending = iter(streams)
+    started: collections.deque[ReadAhead] = collections.deque(
+        ReadAhead(stream) for stream in itertools.islice(pending, window)
+    )
+    try:
+        while started:
+            yield from started[0]
+            started.popleft()
+            nxt = next(pending, None)
+            if nxt is not None:
+                started.append(ReadAhead(nxt))
+    finally:
+        for stream in started:
+            stream.close()

@@ -110,6 +110,12 @@ class CountingStream:
     def __iter__(self) -> CountingStream:
         return self
 
+    def close(self) -> None:
+        """Close the underlying stream, if it can be (a listing read ahead by a thread)."""
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
     def __next__(self) -> ObjectInfo:
         obj = next(self._it)
         if self.last_key is not None and obj.key <= self.last_key and self.out_of_order is None:

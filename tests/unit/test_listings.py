@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -11,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.adapters.s3objects import ReadAhead, chain_ahead
 from chalicelib.domain.listings import Difference, ObjectInfo, checksum_type, diff_listings
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -330,3 +333,53 @@ def test_equal_etags_prove_equality_and_say_how() -> None:
     multi = "9b2cf535f27731c974343645a3985328-2"
     assert judged(obj("k", etag=multi), obj("k", etag=multi)) == ([], ["multipart-etag"])
     assert judged(obj("k", 1, etag=md5), obj("k", 2, etag=md5)) == ([("different", "k")], ["size"])
+
+
+# -- listing ahead (adapters.s3objects) ------------------------------------------------------------------
+def slow_listing(keys: list[str], started: list[str], delay: float = 0.05) -> Iterator[ObjectInfo]:
+    started.append(keys[0])
+    for key in keys:
+        time.sleep(delay)  # a request's latency
+        yield obj(key)
+
+
+def test_prefixes_are_listed_at_once_and_still_come_out_in_key_order() -> None:
+    # Given four "directories" whose listings each wait 0.1 s in total for S3
+    started: list[str] = []
+    dirs = [[f"d{d}/a", f"d{d}/b"] for d in range(4)]
+    # When chained with a window of four
+    begin = time.monotonic()
+    keys = [o.key for o in chain_ahead((slow_listing(k, started) for k in dirs), window=4)]
+    elapsed = time.monotonic() - begin
+    # Then every key arrives once, in key order, and the waits overlapped (not 4 x 0.1 s)
+    assert keys == [k for d in dirs for k in d]
+    assert sorted(started) == ["d0/a", "d1/a", "d2/a", "d3/a"]
+    assert elapsed < 0.3
+
+
+def test_an_error_while_listing_ahead_reaches_the_consumer_where_it_happened() -> None:
+    def failing() -> Iterator[ObjectInfo]:
+        yield obj("a")
+        raise RuntimeError("AccessDenied mid-listing")
+
+    stream = ReadAhead(failing())
+    assert next(stream).key == "a"
+    with pytest.raises(RuntimeError, match="mid-listing"):
+        next(stream)
+
+
+def test_a_listing_abandoned_early_stops_its_thread() -> None:
+    # Given an endless listing read ahead, and a consumer that takes one object and closes it
+    def endless() -> Iterator[ObjectInfo]:
+        for i in itertools.count():
+            yield obj(f"k{i:09d}")
+
+    before = threading.active_count()
+    stream = ReadAhead(endless(), depth=1)
+    assert next(stream).key == "k000000000"
+    stream.close()
+    # Then its thread ends (it held at most a page or two)
+    deadline = time.monotonic() + 2
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert threading.active_count() == before

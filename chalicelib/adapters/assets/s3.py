@@ -28,7 +28,9 @@ from chalicelib.adapters.assets.base import (
 from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.resources import ResourceReader
 from chalicelib.adapters.s3objects import (
+    ReadAhead,
     bucket_protection,
+    chain_ahead,
     directories,
     first_inventory_key,
     head_facts,
@@ -174,19 +176,21 @@ class S3Checker:
         lister = partial(iter_object_versions if shard.versions else iter_objects, clock=clock)
 
         def side(s3: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+            # Listed ahead by threads, several "directories" at once: S3's latency, not its work, is what
+            # a listing waits for (each stream stays a few pages ahead, in key order).
             if shard.top_level:
-                return lister(s3, bucket, prefix, delimiter="/")
-            return _chain(lister(s3, bucket, prefix + sub, relative_to=prefix) for sub in shard.prefixes)
+                return ReadAhead(lister(s3, bucket, prefix, delimiter="/"))
+            return chain_ahead(lister(s3, bucket, prefix + sub, relative_to=prefix) for sub in shard.prefixes)
 
         def ranged(s3: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
             """Keys in [start, end): each overlapping directory and any top-level objects, in key order."""
-            dirs = _chain(
+            dirs = chain_ahead(
                 lister(s3, bucket, prefix + sub, relative_to=prefix, start=shard.start, end=shard.end)
                 for sub in shard.prefixes
             )
             if not shard.top_level:
                 return dirs
-            top = lister(s3, bucket, prefix, delimiter="/", start=shard.start, end=shard.end)
+            top = ReadAhead(lister(s3, bucket, prefix, delimiter="/", start=shard.start, end=shard.end))
             return heapq.merge(top, dirs, key=lambda o: o.key)
 
         snapshot = None
@@ -227,7 +231,11 @@ class S3Checker:
             on_pair=lambda a, b: count_version_gap(result, a, b, sink),
             on_proof=lambda proof: count_proof(result, proof),
         )
-        tally(result, diffs, snapshot_at=snapshot, clock=clock, sink=sink)
+        try:
+            tally(result, diffs, snapshot_at=snapshot, clock=clock, sink=sink)
+        finally:  # listings still reading ahead (an error stopped the comparison) stop too
+            source.close()
+            replica.close()
         result.source_objects, result.replica_objects = source.count, replica.count
         result.first_key, result.last_key = source.first_key, source.last_key
         if shard.versions:
@@ -293,11 +301,6 @@ def _versioning(reader: ResourceReader, bucket: str, region: str) -> list[LiveFi
 def _replication(plan: DRPlan, reader: ResourceReader, asset: S3Asset) -> list[LiveFinding]:
     rules = reader.bucket_replication_rules(asset.source.bucket, plan.regions.primary)
     return [replication_finding(asset, rules, plan.asset_rpo(asset))]
-
-
-def _chain(streams: Iterator[Iterator[ObjectInfo]]) -> Iterator[ObjectInfo]:
-    for stream in streams:
-        yield from stream
 
 
 def _with_facts(s3: Any, bucket: str, prefix: str, obj: ObjectInfo) -> ObjectInfo:
