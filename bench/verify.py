@@ -494,6 +494,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000", help="objects per side, comma-separated")
     parser.add_argument("--workers", type=int, default=8, help="Lifeboat shards in parallel (rclone: 8)")
     parser.add_argument("--latency-ms", type=float, default=25.0, help="added to every S3 request")
+    parser.add_argument(
+        "--rclone-modes",
+        default="default,fast-list",
+        help="rclone listing modes to try (the faster is compared): default (directory walk), fast-list",
+    )
     parser.add_argument("--no-tracemalloc", action="store_true", help="skip the untimed tracemalloc runs")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
@@ -539,7 +544,8 @@ def main() -> int:
                 f"populated in {time.perf_counter() - t:.1f}s"
             )
             # rclone gets its better listing mode at every size (directory walk or --fast-list).
-            tried = [run_rclone(conf, src, rep, flags, folder) for flags in ([], ["--fast-list"])]
+            modes = {"default": [], "fast-list": ["--fast-list"]}
+            tried = [run_rclone(conf, src, rep, modes[m], folder) for m in args.rclone_modes.split(",")]
             rc = min(tried, key=lambda r: r["seconds"])
             for other in tried:
                 if other is not rc:

@@ -191,7 +191,7 @@ class S3Checker:
             if not shard.top_level:
                 return dirs
             top = ReadAhead(lister(s3, bucket, prefix, delimiter="/", start=shard.start, end=shard.end))
-            return heapq.merge(top, dirs, key=lambda o: o.key)
+            return _merged(top, dirs)
 
         snapshot = None
         if shard.inventory is not None:
@@ -301,6 +301,17 @@ def _versioning(reader: ResourceReader, bucket: str, region: str) -> list[LiveFi
 def _replication(plan: DRPlan, reader: ResourceReader, asset: S3Asset) -> list[LiveFinding]:
     rules = reader.bucket_replication_rules(asset.source.bucket, plan.regions.primary)
     return [replication_finding(asset, rules, plan.asset_rpo(asset))]
+
+
+def _merged(top: ReadAhead, dirs: Iterator[ObjectInfo]) -> Iterator[ObjectInfo]:
+    """Two listings merged in key order; closing it stops both (their threads)."""
+    try:
+        yield from heapq.merge(top, dirs, key=lambda o: o.key)
+    finally:
+        top.close()
+        close = getattr(dirs, "close", None)
+        if close is not None:
+            close()
 
 
 def _with_facts(s3: Any, bucket: str, prefix: str, obj: ObjectInfo) -> ObjectInfo:
