@@ -45,6 +45,13 @@ class Settings(BaseModel):
         alias="LIFEBOAT_STATE_MACHINE_PREFIX",
         description="Name prefix of the generated state machines (<prefix>-<workload>-<kind>).",
     )
+    verify_read_budget_bytes: int = Field(
+        1024**3,
+        ge=0,
+        alias="LIFEBOAT_VERIFY_READ_BUDGET_BYTES",
+        description="Bytes one verification run may read (both sides) to hash object pairs that no checksum "
+        "or ETag can prove equal (e.g. multipart objects without checksums); shared among its object shards.",
+    )
     aws_max_attempts: int = Field(
         5, ge=1, le=10, alias="LIFEBOAT_AWS_MAX_ATTEMPTS", description="Bounded botocore retries."
     )

@@ -7,9 +7,12 @@ against the local cloud or AWS. Exit 1 when an objective is breached or the run 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -116,6 +119,9 @@ def render_report(report: VerificationReport, console: Console) -> None:
         for f in a.findings:
             mark = {"breach": "[red]✗[/red]", "warning": "[yellow]![/yellow]", "info": "·"}[f.severity]
             console.print(f"  {mark} {a.asset}: {f.message}")
+        if a.proofs:
+            proven = ", ".join(f"{proof} {count}" for proof, count in sorted(a.proofs.items()))
+            console.print(f"  [dim]{a.asset} pairs by proof: {proven}[/dim]")
         for s in a.samples[:5]:
             console.print(f"    {s.kind:>10} {s.key}  [dim]{s.why}[/dim]")
         more = a.mismatches + a.extra + a.unverified - min(len(a.samples), 5)
@@ -123,6 +129,25 @@ def render_report(report: VerificationReport, console: Console) -> None:
             console.print(f"    [dim]... and {more} more (see the report)[/dim]")
     if report.evidence:
         console.print(f"report: {report.evidence.get('markdown')}  (JSON: {report.evidence.get('json')})")
+        if report.evidence.get("differences"):
+            console.print(f"every difference (JSON Lines): {report.evidence['differences']}")
+
+
+@contextlib.contextmanager
+def everything_to_stderr() -> Iterator[TextIO]:
+    """While a `--json` run works, whatever it prints (log lines, EMF metrics) goes to stderr, so stdout
+    carries exactly one JSON document. Yields the real stdout."""
+    from chalicelib.observability import logger
+
+    out = sys.stdout
+    handler = logger.logger_handler
+    previous = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield out
+    finally:
+        if previous is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -130,9 +155,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     as_json = bool(getattr(args, "json", False))
     progress_console = Console(stderr=True, highlight=False)
-    report = run_with_progress(args.workload, deps(), progress_console, workers=args.workers)
     if as_json:
-        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
-    else:
-        render_report(report, Console(highlight=False))
+        with everything_to_stderr() as stdout:
+            report = run_with_progress(args.workload, deps(), progress_console, workers=args.workers)
+        stdout.write(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+        stdout.flush()
+        return exit_code(report)
+    report = run_with_progress(args.workload, deps(), progress_console, workers=args.workers)
+    render_report(report, Console(highlight=False))
     return exit_code(report)

@@ -6,10 +6,12 @@ asset (with replication metrics and Replication Time Control), an event notifica
 replica buckets.
 
 `ReplicationSimulator` then plays S3: it polls the source buckets of the rules it watches, and copies every
-new object version to the replica after a configurable lag (metadata kept, like a replica). Failures can be
-injected per key pattern: the object is not copied and S3's `OperationFailedReplication` notification (the
-documented message shape, key URL-encoded) goes to the queue, where the real Lambda handler takes it. A lag
-over the RTC threshold produces `OperationMissedThreshold`, then `OperationReplicatedAfterThreshold`.
+new object version to the replica after a configurable lag (metadata kept, like a replica); a new delete
+marker (a deletion without a version id) becomes a delete marker in the replica, as the rules replicate them.
+Failures can be injected per key pattern: the object is not copied and S3's `OperationFailedReplication`
+notification (the documented message shape, key URL-encoded) goes to the queue, where the real Lambda handler
+takes it. A lag over the RTC threshold produces `OperationMissedThreshold`, then
+`OperationReplicatedAfterThreshold`.
 
 Faults can also come from a JSON control file (`faults_path(state_file)`), so a CLI process can inject
 them into the daemon's simulator:
@@ -48,6 +50,8 @@ REPLICATION_EVENTS = [
     "s3:Replication:OperationNotTracked",
 ]
 NOTIFICATION_ID = "lifeboat-replication-events"
+DELETE_MARKER = "<delete-marker>"
+"""Stands for the ETag of a key whose current version is a delete marker (it has none)."""
 LOCK_RETENTION_DAYS = 1
 
 
@@ -95,7 +99,10 @@ def configure_replication(cloud: Any, plan: DRPlan, *, role_arn: str, queue_arn:
                 "Priority": len(rules.get(source.bucket, [])) + 1,
                 "Status": "Enabled",
                 "Filter": {"Prefix": source.prefix},
-                "DeleteMarkerReplication": {"Status": "Disabled"},
+                # A deletion in the source (a delete marker) reaches the replica too: otherwise every deleted
+                # object stays current there, is served after a failover and verification reports it as
+                # extra forever. Earlier versions stay in the replica (and Object Lock keeps them).
+                "DeleteMarkerReplication": {"Status": "Enabled"},
                 "Destination": {
                     "Bucket": _arn(replica.bucket),
                     "ReplicationTime": {"Status": "Enabled", "Time": {"Minutes": RTC_MINUTES}},
@@ -245,6 +252,7 @@ class _Pending:
     written_at: datetime
     due: datetime
     missed_sent: bool = False
+    deleted: bool = False  # a delete marker: replicated as one
     # The latest the object can have been written: S3 listings give LastModified in whole seconds, so an
     # object listed as hh:mm:12 may have been written up to hh:mm:12.999 (and not after it was first seen).
     written_by: datetime | None = None
@@ -359,6 +367,7 @@ class ReplicationSimulator:
             self._read_faults_file()
             for rule in list(self._rules):
                 for key, version, etag, size, modified in self._list(rule):
+                    deleted = etag == DELETE_MARKER
                     seen = self._seen.get((rule.source.bucket, key))
                     if seen == (version, etag):
                         continue
@@ -371,7 +380,15 @@ class ReplicationSimulator:
                     lag = next((v for p, v in self.slow.items() if fnmatch.fnmatchcase(key, p)), self.lag)
                     self._queue.append(
                         _Pending(
-                            rule, key, version, etag, size, written, seen_at + lag, written_by=written_by
+                            rule,
+                            key,
+                            version,
+                            etag,
+                            size,
+                            written,
+                            seen_at + lag,
+                            written_by=written_by,
+                            deleted=deleted,
                         )
                     )
             current = now or datetime.now(UTC)
@@ -401,6 +418,9 @@ class ReplicationSimulator:
             return
         src = p.rule.source
         dest_key = p.rule.replica.prefix + p.key[len(src.prefix) :]
+        if p.deleted:
+            self._replicate_deletion(p, dest_key)
+            return
         try:
             copy_preserving(
                 self.cloud.client("s3", p.rule.replica_region),
@@ -422,6 +442,19 @@ class ReplicationSimulator:
                 p, "Replication:OperationReplicatedAfterThreshold", threshold=True, now=now, done=now
             )
 
+    def _replicate_deletion(self, p: _Pending, dest_key: str) -> None:
+        """A delete marker in the source becomes one in the replica (no version id: nothing is destroyed)."""
+        replica = self.cloud.client("s3", p.rule.replica_region)
+        try:
+            head = replica.list_object_versions(Bucket=p.rule.replica.bucket, Prefix=dest_key, MaxKeys=1)
+            if not any(v["Key"] == dest_key for v in head.get("Versions", [])):
+                return  # never replicated: there is nothing to hide
+            replica.delete_object(Bucket=p.rule.replica.bucket, Key=dest_key)
+        except ClientError as exc:
+            log.warning("replication of the deletion of %s failed: %s", p.key, exc)
+            return
+        self.copied.append((p.rule.replica.bucket, dest_key))
+
     def _failure_for(self, key: str) -> Failure | None:
         with self._lock:
             for f in self.failures:
@@ -440,6 +473,12 @@ class ReplicationSimulator:
                 page = s3.list_object_versions(**kwargs)
             except ClientError:
                 return out
+            for m in page.get("DeleteMarkers", []):
+                if m.get("IsLatest"):
+                    modified = m["LastModified"]
+                    modified = modified if modified.tzinfo else modified.replace(tzinfo=UTC)
+                    vid = m.get("VersionId")
+                    out.append((m["Key"], None if vid == "null" else vid, DELETE_MARKER, 0, modified))
             for v in page.get("Versions", []):
                 if v.get("IsLatest"):
                     modified = v["LastModified"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.dynamo import error_code
@@ -42,6 +42,24 @@ class EvidenceStore:
             ServerSideEncryption="AES256",
         )
         return self.uri(key)
+
+    def put_lines(self, key: str, lines: IO[bytes]) -> str:
+        """Upload a JSON Lines file (read from `lines`, from its start) without holding it in memory."""
+        lines.seek(0)
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=lines,
+            ContentType="application/x-ndjson",
+            ServerSideEncryption="AES256",
+        )
+        return self.uri(key)
+
+    def copy_into(self, key: str, out: IO[bytes]) -> None:
+        """Append an object's bytes to `out`, streamed."""
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        for chunk in iter(lambda: body.read(1 << 20), b""):
+            out.write(chunk)
 
     def get_json(self, key: str) -> Any | None:
         try:

@@ -5,21 +5,28 @@ per-object facts verification needs: protection settings, stored checksums, inve
 from __future__ import annotations
 
 import base64
+import collections
+import contextvars
 import csv
 import gzip
 import hashlib
 import io
+import itertools
 import json
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.errors import is_transient
+from chalicelib.clock import Clock, utc_now
 from chalicelib.domain.listings import ObjectInfo
 from chalicelib.domain.verification import clip, start_after
 from chalicelib.invariants import present
+from chalicelib.models.verification import BucketSettings, Encryption, ObjectLock, Setting
 
 CHECKSUM_FIELDS = (
     ("SHA256", "ChecksumSHA256"),
@@ -46,12 +53,13 @@ def iter_objects(
     end: str | None = None,
     delimiter: str | None = None,
     relative_to: str | None = None,
+    clock: Clock = utc_now,
 ) -> Iterator[ObjectInfo]:
     """ListObjectsV2 pages as ObjectInfo, keys relative to `relative_to` (default: `prefix`).
 
     `start`/`end` keep only relative keys in [start, end); `delimiter` lists only the objects directly
     under the prefix. Listings carry no checksum values (only the algorithm), so `checksum` stays None; see
-    `head_checksum`.
+    `head_facts`. Each entry carries when its page was read (`listed_at`, from `clock`).
     """
     base = prefix if relative_to is None else relative_to
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
@@ -64,6 +72,7 @@ def iter_objects(
     def pages() -> Iterator[ObjectInfo]:
         while True:
             page = s3.list_objects_v2(**kwargs)
+            read_at = clock()
             for obj in page.get("Contents", []):
                 # model_construct: S3's own types, validated by botocore; this loop runs per object.
                 yield ObjectInfo.model_construct(
@@ -72,9 +81,11 @@ def iter_objects(
                     etag=str(obj.get("ETag", "")).strip('"') or None,
                     checksum=None,
                     checksum_type=obj.get("ChecksumType"),
+                    encryption=None,
                     last_modified=_utc(obj["LastModified"]),
                     version_id=None,
                     version_count=None,
+                    listed_at=read_at,
                 )
             if not page.get("IsTruncated"):
                 return
@@ -92,6 +103,7 @@ def iter_object_versions(
     end: str | None = None,
     delimiter: str | None = None,
     relative_to: str | None = None,
+    clock: Clock = utc_now,
 ) -> Iterator[ObjectInfo]:
     """ListObjectVersions grouped per key: the current version, with the key's version count.
 
@@ -108,9 +120,10 @@ def iter_object_versions(
     def entries() -> Iterator[tuple[str, dict[str, Any] | None]]:
         while True:
             page = s3.list_object_versions(**kwargs)
+            read_at = clock()
             merged: list[tuple[str, int, dict[str, Any] | None]] = []
             for v in page.get("Versions", []):
-                merged.append((v["Key"], 0, v))
+                merged.append((v["Key"], 0, {**v, "_read_at": read_at}))
             for m in page.get("DeleteMarkers", []):
                 merged.append((m["Key"], 1, {**m, "_delete": True}))
             # Stable: a key's versions keep S3's newest-first order within each list.
@@ -152,10 +165,44 @@ def _version_info(key: str, v: dict[str, Any], count: int) -> ObjectInfo:
         etag=str(v.get("ETag", "")).strip('"') or None,
         checksum=None,
         checksum_type=v.get("ChecksumType"),
+        encryption=None,
         last_modified=_utc(v["LastModified"]),
         version_id=v.get("VersionId"),
         version_count=count,
+        listed_at=v.get("_read_at"),
     )
+
+
+def head_facts(s3: Any, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
+    """What HeadObject adds to a listing entry: the stored checksum ('ALGO:value') and its type, the
+    server-side encryption (none, AES256, aws:kms, aws:kms:dsse, SSE-C) and the ETag."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    head = s3.head_object(**kwargs)
+    out: dict[str, Any] = {"etag": str(head.get("ETag", "")).strip('"') or None}
+    for algorithm, field in CHECKSUM_FIELDS:
+        if head.get(field):
+            out["checksum"] = f"{algorithm}:{head[field]}"
+            out["checksum_type"] = head.get("ChecksumType")
+            break
+    if head.get("SSECustomerAlgorithm"):
+        out["encryption"] = "SSE-C"
+    else:
+        out["encryption"] = head.get("ServerSideEncryption") or "none"
+    return out
+
+
+def sha256_of_version(s3: Any, bucket: str, key: str, version_id: str | None, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of one version's bytes, streamed in `chunk`s (memory stays at one chunk)."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    digest = hashlib.sha256()
+    body = s3.get_object(**kwargs)["Body"]
+    for part in iter(lambda: body.read(chunk), b""):
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def head_checksum(
@@ -241,51 +288,60 @@ def directories(s3: Any, bucket: str, prefix: str) -> tuple[list[str], bool]:
         kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
 
-def bucket_protection(s3: Any, bucket: str) -> dict[str, Any]:
-    """Versioning, default encryption, replication rules and Object Lock of a bucket.
+def bucket_protection(s3: Any, bucket: str) -> BucketSettings:
+    """Versioning, default encryption, replication rules and Object Lock of a bucket, each typed: set,
+    absent (S3 says there is none) or unreadable (AccessDenied or any other error: a check that could not
+    look must not pass, and must not stop the other checks)."""
 
-    Settings that are absent are None; AccessDenied (or any other error) is recorded under `errors`
-    because a check that could not look must not pass.
-    """
-    out: dict[str, Any] = {"bucket": bucket, "errors": {}}
-
-    def read(name: str, call: Any, absent: tuple[str, ...]) -> Any:
+    def read(call: Any, absent: tuple[str, ...], value: Callable[[Any], Any]) -> Setting[Any]:
         try:
-            return call()
+            resp = call()
         except Exception as exc:
             code = error_code(exc)
             if code in absent:
-                return None
-            out["errors"][name] = f"{code or type(exc).__name__}: {exc}"
-            return None
+                return Setting(state="absent")
+            return Setting(state="unreadable", error=f"{code or type(exc).__name__}: {exc}")
+        try:
+            found = value(resp)
+        except Exception as exc:  # a response of an unexpected shape is not a setting we understood
+            return Setting(state="unreadable", error=f"unexpected response: {type(exc).__name__}: {exc}")
+        return Setting(state="absent") if found is None else Setting(state="set", value=found)
 
-    versioning = read("versioning", lambda: s3.get_bucket_versioning(Bucket=bucket), ())
-    out["versioning"] = (versioning or {}).get("Status") if versioning is not None else None
-    enc = read(
-        "encryption",
-        lambda: s3.get_bucket_encryption(Bucket=bucket),
-        ("ServerSideEncryptionConfigurationNotFoundError",),
+    def encryption(resp: Any) -> Encryption | None:
+        rules = ((resp or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules") or []
+        default = (rules[0].get("ApplyServerSideEncryptionByDefault") or {}) if rules else {}
+        if not default.get("SSEAlgorithm"):
+            return None
+        return Encryption(algorithm=default["SSEAlgorithm"], kms_key=default.get("KMSMasterKeyID"))
+
+    def lock(resp: Any) -> ObjectLock | None:
+        cfg = (resp or {}).get("ObjectLockConfiguration") or {}
+        if not cfg:
+            return None
+        retention = (cfg.get("Rule") or {}).get("DefaultRetention") or None
+        return ObjectLock(enabled=cfg.get("ObjectLockEnabled") == "Enabled", default_retention=retention)
+
+    return BucketSettings(
+        bucket=bucket,
+        versioning=read(
+            lambda: s3.get_bucket_versioning(Bucket=bucket), (), lambda r: (r or {}).get("Status") or None
+        ),
+        encryption=read(
+            lambda: s3.get_bucket_encryption(Bucket=bucket),
+            ("ServerSideEncryptionConfigurationNotFoundError",),
+            encryption,
+        ),
+        replication=read(
+            lambda: s3.get_bucket_replication(Bucket=bucket),
+            ("ReplicationConfigurationNotFoundError",),
+            lambda r: ((r or {}).get("ReplicationConfiguration") or {}).get("Rules"),
+        ),
+        object_lock=read(
+            lambda: s3.get_object_lock_configuration(Bucket=bucket),
+            ("ObjectLockConfigurationNotFoundError",),
+            lock,
+        ),
     )
-    rules = ((enc or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules") or []
-    default = (rules[0].get("ApplyServerSideEncryptionByDefault") or {}) if rules else {}
-    out["encryption"] = default.get("SSEAlgorithm")
-    out["kms_key"] = default.get("KMSMasterKeyID")
-    repl = read(
-        "replication",
-        lambda: s3.get_bucket_replication(Bucket=bucket),
-        ("ReplicationConfigurationNotFoundError",),
-    )
-    out["replication_rules"] = ((repl or {}).get("ReplicationConfiguration") or {}).get("Rules")
-    lock = read(
-        "object_lock",
-        lambda: s3.get_object_lock_configuration(Bucket=bucket),
-        ("ObjectLockConfigurationNotFoundError",),
-    )
-    lock_cfg = (lock or {}).get("ObjectLockConfiguration") or {}
-    out["object_lock"] = lock_cfg.get("ObjectLockEnabled") == "Enabled"
-    retention = (lock_cfg.get("Rule") or {}).get("DefaultRetention") or {}
-    out["default_retention"] = retention or None
-    return out
 
 
 # -- S3 Inventory -----------------------------------------------------------------------------------------
@@ -369,9 +425,11 @@ def iter_inventory(
             etag=(row[col["ETag"]] if "ETag" in col else "") or None,
             checksum=None,
             checksum_type=None,
+            encryption=None,
             last_modified=_parse_inventory_time(row[col["LastModifiedDate"]]),
             version_id=(row[col["VersionId"]] if "VersionId" in col else None) or None,
             version_count=None,
+            listed_at=None,
         )
 
 
@@ -430,3 +488,90 @@ def _copy_with_checksum_header(s3: Any, kwargs: dict[str, Any]) -> Any:
         return s3.copy_object(**kwargs)
     finally:
         s3.meta.events.unregister(event, add_header)
+
+
+# -- listing ahead ----------------------------------------------------------------------------------------
+READ_AHEAD_CHUNK = 1000
+"""Objects handed over at a time by a listing read ahead (one ListObjects page)."""
+
+
+class ReadAhead(Iterator[ObjectInfo]):
+    """`objects`, listed by a thread (started at once) up to `depth` pages ahead of the consumer.
+
+    A listing spends most of its time waiting for S3 (tens of milliseconds per page); reading ahead overlaps
+    that wait with the comparison and with other listings. Memory stays bounded (`depth` pages); an error
+    reaches the consumer where it happened; `close()` stops the thread (a consumer that stopped early).
+    """
+
+    def __init__(self, objects: Iterator[ObjectInfo], *, depth: int = 2) -> None:
+        self._pages: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._current: Iterator[ObjectInfo] = iter(())
+        self._done = False
+        # The listing thread sees this context (the local cloud's per-copy settings, as the shard does).
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(self._produce, objects), daemon=True, name="list-ahead"
+        ).start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._pages.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, objects: Iterator[ObjectInfo]) -> None:
+        chunk: list[ObjectInfo] = []
+        try:
+            for obj in objects:
+                chunk.append(obj)
+                if len(chunk) >= READ_AHEAD_CHUNK:
+                    if not self._put(("items", chunk)):
+                        return
+                    chunk = []
+            if chunk and not self._put(("items", chunk)):
+                return
+            self._put(("end", None))
+        except BaseException as exc:  # handed to the consumer after what was listed, raised there
+            if chunk and not self._put(("items", chunk)):
+                return
+            self._put(("error", exc))
+
+    def __next__(self) -> ObjectInfo:
+        while True:
+            for obj in self._current:
+                return obj
+            if self._done:
+                raise StopIteration
+            kind, payload = self._pages.get()
+            if kind == "items":
+                self._current = iter(payload)
+            elif kind == "error":
+                self._done = True
+                raise payload
+            else:
+                self._done = True
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def chain_ahead(streams: Iterable[Iterator[ObjectInfo]], *, window: int = 4) -> Iterator[ObjectInfo]:
+    """Listings (one per prefix, in key order) chained in order, up to `window` of them listed at once."""
+    pending = iter(streams)
+    started: collections.deque[ReadAhead] = collections.deque(
+        ReadAhead(stream) for stream in itertools.islice(pending, window)
+    )
+    try:
+        while started:
+            yield from started[0]
+            started.popleft()
+            nxt = next(pending, None)
+            if nxt is not None:
+                started.append(ReadAhead(nxt))
+    finally:
+        for stream in started:
+            stream.close()

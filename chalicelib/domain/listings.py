@@ -3,11 +3,11 @@
 S3 lists keys in UTF-8 binary order, which is Python's code-point order for str, so two sorted streams of
 keys relative to their prefixes can be walked side by side without holding either in memory.
 
-Content is judged, strongest first, by a stored checksum of the same algorithm and type (SHA-256, CRC...),
-by simple (single-part) ETags, or by identical multipart ETags. When none of these is available the pair is
-"unknown": same size, but nothing proves the bytes are the same. The caller may pass `resolve` to fetch
-stored checksums (HeadObject / GetObjectAttributes) for exactly those pairs, and asks for them to be reported
-(`report_unverified`) instead of silently counted as equal.
+Content is judged, strongest first, by size, a stored checksum of the same algorithm (and type), then ETags
+(`compare_content`); each pair's proof method is reported. When none of these can tell, the pair is
+"unknown": the caller may pass `resolve` to fetch what listings lack (stored checksums, encryption:
+HeadObject) for exactly those pairs, then `read` to hash both objects within a byte budget, and asks for
+pairs still unknown to be reported (`report_unverified`) instead of silently counted as equal.
 """
 
 from __future__ import annotations
@@ -25,19 +25,42 @@ class ObjectInfo(BaseModel):
     key: str = Field(description="Key relative to the asset prefix.")
     size: int
     etag: str | None = None
-    checksum: str | None = Field(None, description="Stored full-object checksum 'ALGO:value' when present.")
+    checksum: str | None = Field(None, description="Stored checksum 'ALGO:value' when known.")
     checksum_type: str | None = Field(
         None, description="FULL_OBJECT or COMPOSITE (multipart checksum of checksums) when known."
+    )
+    encryption: str | None = Field(
+        None,
+        description="Server-side encryption when known (HeadObject): none, AES256, aws:kms, aws:kms:dsse, "
+        "SSE-C. Listings do not say (None).",
     )
     last_modified: datetime
     version_id: str | None = Field(None, description="Version of the current object, when listed.")
     version_count: int | None = Field(
         None, description="Versions of the key (not delete markers), if listed."
     )
+    listed_at: datetime | None = Field(
+        None, description="When the listing page holding this entry was read (exposure is measured then)."
+    )
 
 
 DiffKind = Literal["missing", "extra", "different", "stale", "unverified"]
 ContentVerdict = Literal["same", "different", "unknown"]
+Proof = Literal[
+    "size",
+    "checksum",
+    "composite-checksum",
+    "etag-md5",
+    "etag-equal",
+    "multipart-etag",
+    "read-sha256",
+    "none",
+]
+"""How a pair was judged (chalicelib.models.verification.PROOFS says it for humans)."""
+
+MD5_ETAG_ENCRYPTION = frozenset({"none", "AES256"})
+"""Encryption under which a single-part ETag is the MD5 of the bytes (S3 documents that SSE-KMS, DSSE-KMS
+and SSE-C ETags are not)."""
 
 
 class Difference(BaseModel):
@@ -48,10 +71,13 @@ class Difference(BaseModel):
     source: ObjectInfo | None = None
     replica: ObjectInfo | None = None
     why: str
+    proof: Proof | None = None
 
 
 Resolver = Callable[[ObjectInfo, ObjectInfo], tuple[ObjectInfo, ObjectInfo]]
-"""Fetches stored checksums for a pair whose listing data cannot prove their content equal."""
+"""Fetches what listings lack (stored checksums, encryption) for a pair they cannot judge."""
+Hasher = Callable[[ObjectInfo, ObjectInfo], tuple[str, str] | None]
+"""Reads and hashes both objects of a pair; None when it may not (its byte budget is spent)."""
 
 
 def _multipart_parts(etag: str) -> str | None:
@@ -59,36 +85,87 @@ def _multipart_parts(etag: str) -> str | None:
     return tail if sep and head and tail.isdigit() else None
 
 
-def _checksums_comparable(a: ObjectInfo, b: ObjectInfo) -> bool:
+def _is_multipart(o: ObjectInfo) -> bool | None:
+    """True/False when the ETag tells (multipart ETags end in -N), None when there is no ETag."""
+    if not o.etag:
+        return None
+    return _multipart_parts(o.etag) is not None
+
+
+def etag_is_md5(o: ObjectInfo) -> bool:
+    """Is the ETag the MD5 of the bytes? Only for single-part objects known to be unencrypted or SSE-S3."""
+    return bool(o.etag) and _is_multipart(o) is False and o.encryption in MD5_ETAG_ENCRYPTION
+
+
+def checksum_type(o: ObjectInfo) -> str | None:
+    """FULL_OBJECT or COMPOSITE for the stored checksum, None when nothing tells.
+
+    S3 says it (ChecksumType) on recent responses; otherwise: a composite value ends in -N (its part count);
+    CRC64NVME is always full-object; a single-part object's checksum covers the whole object; SHA-1 and
+    SHA-256 of a multipart object are always composite. A multipart CRC32/CRC32C may be either.
+    """
+    if not o.checksum:
+        return None
+    if o.checksum_type:
+        return o.checksum_type.upper()
+    algorithm, _, value = o.checksum.partition(":")
+    if _multipart_parts(value) is not None:
+        return "COMPOSITE"
+    if algorithm == "CRC64NVME":
+        return "FULL_OBJECT"
+    multipart = _is_multipart(o)
+    if multipart is False:
+        return "FULL_OBJECT"
+    if multipart and algorithm in ("SHA1", "SHA256"):
+        return "COMPOSITE"
+    return None
+
+
+def _compare_checksums(a: ObjectInfo, b: ObjectInfo) -> tuple[ContentVerdict, str, Proof] | None:
     if not (a.checksum and b.checksum):
-        return False
-    if a.checksum.split(":", 1)[0] != b.checksum.split(":", 1)[0]:
-        return False
-    if a.checksum_type and b.checksum_type and a.checksum_type != b.checksum_type:
-        return False
-    if "COMPOSITE" in (a.checksum_type, b.checksum_type):
-        # A checksum of part checksums depends on the part layout ("...==-3"): same layout or nothing.
-        return _multipart_parts(a.checksum) == _multipart_parts(b.checksum)
-    return True
+        return None
+    algorithm, _, va = a.checksum.partition(":")
+    other, _, vb = b.checksum.partition(":")
+    if algorithm != other:
+        return None
+    ta, tb = checksum_type(a), checksum_type(b)
+    proof: Proof = "composite-checksum" if "COMPOSITE" in (ta, tb) else "checksum"
+    if va == vb:
+        # Equal digests of the same algorithm: the same bytes whatever the type (a collision aside).
+        return "same", f"{algorithm} checksum matches", proof
+    if ta is None or tb is None or ta != tb:
+        return None  # different kinds of digest differ for equal bytes: not evidence
+    if ta == "COMPOSITE":
+        pa, pb = _multipart_parts(va), _multipart_parts(vb)
+        if pa is None or pa != pb:
+            return None  # a checksum of part checksums depends on the part layout
+    return "different", f"{algorithm} checksum differs", proof
 
 
-def compare_content(a: ObjectInfo, b: ObjectInfo) -> tuple[ContentVerdict, str]:
-    """Are `a` and `b` the same bytes? 'unknown' when nothing available can tell."""
+def compare_content(a: ObjectInfo, b: ObjectInfo) -> tuple[ContentVerdict, str, Proof]:
+    """Are `a` and `b` the same bytes, and what proves it? 'unknown' when nothing available can tell.
+
+    Strongest first: size, a stored checksum of the same algorithm (and type, to prove a difference), then
+    ETags. Equal ETags prove equal content (an ETag changes with the bytes, whatever it is computed from);
+    differing ETags prove different content only when both are MD5s: single-part and known to be
+    unencrypted or SSE-S3. A listing does not say how an object is encrypted, so a differing ETag is
+    'unknown' until HeadObject (the resolver) tells.
+    """
     if a.size != b.size:
-        return "different", f"size {a.size} != {b.size}"
-    if _checksums_comparable(a, b):
-        algorithm = str(a.checksum).split(":", 1)[0]
-        if a.checksum == b.checksum:
-            return "same", f"{algorithm} checksum matches"
-        return "different", f"{algorithm} checksum differs"
+        return "different", f"size {a.size} != {b.size}", "size"
+    by_checksum = _compare_checksums(a, b)
+    if by_checksum is not None:
+        return by_checksum
     if a.etag and b.etag:
-        simple = _multipart_parts(a.etag) is None and _multipart_parts(b.etag) is None
-        if simple:
-            return ("same", "ETag matches") if a.etag == b.etag else ("different", "ETag differs")
         if a.etag == b.etag:
-            # Equal multipart ETags mean equal part MD5s in the same layout.
-            return "same", "multipart ETag matches"
-    return "unknown", "size matches but content cannot be verified (no comparable checksum or ETag)"
+            if _is_multipart(a):
+                return "same", "multipart ETag matches", "multipart-etag"
+            if etag_is_md5(a) and etag_is_md5(b):
+                return "same", "ETag (MD5) matches", "etag-md5"
+            return "same", "ETag matches", "etag-equal"
+        if etag_is_md5(a) and etag_is_md5(b):
+            return "different", "ETag (MD5) differs", "etag-md5"
+    return "unknown", "size matches but content cannot be verified (no comparable checksum or ETag)", "none"
 
 
 def diff_listings(
@@ -96,15 +173,18 @@ def diff_listings(
     replica: Iterable[ObjectInfo],
     *,
     resolve: Resolver | None = None,
+    read: Hasher | None = None,
     report_unverified: bool = False,
     on_pair: Callable[[ObjectInfo, ObjectInfo], None] | None = None,
+    on_proof: Callable[[Proof], None] | None = None,
 ) -> Iterator[Difference]:
     """Differences between two listings sorted in S3 order, in that order.
 
     missing: only in the source; extra: only in the replica; different: other content; stale: other or
     unprovable content and the replica is older than the source's current version (an overwrite that has
     not replicated); unverified (only with `report_unverified`): same size, content unprovable.
-    `on_pair` sees every key present on both sides (e.g. to compare version counts).
+    `on_pair` sees every key present on both sides (e.g. to compare version counts), `on_proof` how each
+    was judged. A pair nothing else can judge is resolved (`resolve`), then read and hashed (`read`).
     """
     src: Iterator[ObjectInfo] = iter(source)
     rep: Iterator[ObjectInfo] = iter(replica)
@@ -120,7 +200,7 @@ def diff_listings(
         elif a is not None and b is not None:  # the same key on both sides
             if on_pair is not None:
                 on_pair(a, b)
-            found = _compare_pair(a, b, resolve, report_unverified)
+            found = _compare_pair(a, b, resolve, read, report_unverified, on_proof)
             if found is not None:
                 yield found
             a = next(src, None)
@@ -128,20 +208,38 @@ def diff_listings(
 
 
 def _compare_pair(
-    a: ObjectInfo, b: ObjectInfo, resolve: Resolver | None, report_unverified: bool
+    a: ObjectInfo,
+    b: ObjectInfo,
+    resolve: Resolver | None,
+    read: Hasher | None,
+    report_unverified: bool,
+    on_proof: Callable[[Proof], None] | None,
 ) -> Difference | None:
-    verdict, why = compare_content(a, b)
+    verdict, why, proof = compare_content(a, b)
     if verdict == "unknown" and resolve is not None:
         a, b = resolve(a, b)
-        verdict, why = compare_content(a, b)
+        verdict, why, proof = compare_content(a, b)
+    if verdict == "unknown" and read is not None:
+        digests = read(a, b)
+        if digests is not None:
+            same = digests[0] == digests[1]
+            verdict, proof = ("same" if same else "different"), "read-sha256"
+            why = "SHA-256 of the bytes matches" if same else "SHA-256 of the bytes differs"
+    if on_proof is not None:
+        on_proof(proof)
     if verdict == "same":
         return None
     if b.last_modified < a.last_modified:
         return Difference(
-            kind="stale", key=a.key, source=a, replica=b, why=f"replica is older than the source ({why})"
+            kind="stale",
+            key=a.key,
+            source=a,
+            replica=b,
+            why=f"replica is older than the source ({why})",
+            proof=proof,
         )
     if verdict == "different":
-        return Difference(kind="different", key=a.key, source=a, replica=b, why=why)
+        return Difference(kind="different", key=a.key, source=a, replica=b, why=why, proof=proof)
     if report_unverified:
-        return Difference(kind="unverified", key=a.key, source=a, replica=b, why=why)
+        return Difference(kind="unverified", key=a.key, source=a, replica=b, why=why, proof=proof)
     return None

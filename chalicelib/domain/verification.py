@@ -5,7 +5,7 @@ Nothing here performs I/O; time comes in as an argument.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,8 @@ from chalicelib.domain.objectives import rpo_exposure
 from chalicelib.models.durations import format_duration
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.verification import (
+    NOT_COMPARED,
+    PROOFS,
     VERDICT_ORDER,
     AssetVerification,
     Finding,
@@ -26,6 +28,8 @@ from chalicelib.models.verification import (
 
 SAMPLES_PER_SHARD = 20
 SAMPLES_PER_ASSET = 50
+OBJECT_MODES = frozenset({"listing", "versions", "inventory"})
+"""Shard modes that compare objects (an empty source is only a finding for those)."""
 
 
 # -- key ranges -------------------------------------------------------------------------------------------
@@ -106,6 +110,12 @@ class CountingStream:
     def __iter__(self) -> CountingStream:
         return self
 
+    def close(self) -> None:
+        """Close the underlying stream, if it can be (a listing read ahead by a thread)."""
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
     def __next__(self) -> ObjectInfo:
         obj = next(self._it)
         if self.last_key is not None and obj.key <= self.last_key and self.out_of_order is None:
@@ -118,23 +128,64 @@ class CountingStream:
         return obj
 
 
-def count_version_gap(result: ShardResult, source: ObjectInfo, replica: ObjectInfo) -> None:
+def count_version_gap(
+    result: ShardResult,
+    source: ObjectInfo,
+    replica: ObjectInfo,
+    sink: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
     """A key whose replica keeps fewer versions than the source: history that did not replicate."""
     src, rep = source.version_count, replica.version_count
     if src is not None and rep is not None and src > rep:
         result.version_gaps = (result.version_gaps or 0) + 1
+        if len(result.version_gap_keys) < SAMPLES_PER_SHARD:
+            result.version_gap_keys.append(source.key)
+        if sink is not None:
+            sink({"kind": "version-gap", "key": source.key, "source_versions": src, "replica_versions": rep})
 
 
-def tally(result: ShardResult, diffs: Iterable[Difference], *, snapshot_at: datetime | None = None) -> None:
-    """Fold differences into `result` (counts exact, samples capped, oldest unreplicated change).
+def count_proof(result: ShardResult, proof: str) -> None:
+    result.proofs[proof] = result.proofs.get(proof, 0) + 1
 
+
+def difference_record(d: Difference) -> dict[str, Any]:
+    """One line of the complete difference list (JSON Lines in the evidence bucket)."""
+    out: dict[str, Any] = {"kind": d.kind, "key": d.key, "why": d.why, "proof": d.proof}
+    for side, obj in (("source", d.source), ("replica", d.replica)):
+        if obj is not None:
+            out[side] = {
+                "size": obj.size,
+                "etag": obj.etag,
+                "checksum": obj.checksum,
+                "last_modified": obj.last_modified.isoformat(),
+                "version_id": obj.version_id,
+            }
+    return out
+
+
+def tally(
+    result: ShardResult,
+    diffs: Iterable[Difference],
+    *,
+    snapshot_at: datetime | None = None,
+    clock: Callable[[], datetime] | None = None,
+    sink: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Fold differences into `result` (counts exact, samples capped, largest exposure); `sink` sees every
+    one (the complete list).
+
+    A change's exposure is measured when the listing page showing it was read (`listed_at`), else when it
+    was compared (`clock`): a run that takes minutes does not add minutes to what it found early.
     With an inventory snapshot, a replica object changed after the snapshot cannot be judged against it
     (the source may have changed too): it is counted as unjudged, not as a difference.
     """
     for d in diffs:
         if snapshot_at is not None and d.replica is not None and d.replica.last_modified > snapshot_at:
             result.unjudged += 1
+            count_proof(result, "inventory-unjudged")
             continue
+        if sink is not None:
+            sink(difference_record(d))
         if d.kind == "missing":
             result.missing += 1
         elif d.kind == "extra":
@@ -150,6 +201,11 @@ def tally(result: ShardResult, diffs: Iterable[Difference], *, snapshot_at: date
             if result.oldest_unreplicated_at is None or changed < result.oldest_unreplicated_at:
                 result.oldest_unreplicated_at = changed
                 result.oldest_unreplicated_key = d.key
+            seen = d.source.listed_at or (clock() if clock is not None else None)
+            if seen is not None:
+                exposure = max(0.0, (seen - changed).total_seconds())
+                if result.exposure_seconds is None or exposure > result.exposure_seconds:
+                    result.exposure_seconds = exposure
         if len(result.samples) < SAMPLES_PER_SHARD:
             result.samples.append(
                 ObjectSample(
@@ -160,6 +216,7 @@ def tally(result: ShardResult, diffs: Iterable[Difference], *, snapshot_at: date
                     replica_last_modified=d.replica.last_modified if d.replica else None,
                     source_size=d.source.size if d.source else None,
                     replica_size=d.replica.size if d.replica else None,
+                    proof=d.proof,
                 )
             )
 
@@ -223,8 +280,13 @@ def merge_asset(
     results: Sequence[ShardResult],
     expected: int,
     now: datetime,
+    may_be_empty: bool = True,
 ) -> AssetVerification:
-    """One asset's verdict from all of its shard results (`expected` shards were planned)."""
+    """One asset's verdict from all of its shard results (`expected` shards were planned).
+
+    Unless the asset `may_be_empty`, object shards that all finished without seeing a single source object
+    are a breach: a mistyped prefix would otherwise verify nothing and look green.
+    """
     out = AssetVerification(
         asset=asset,
         kind=kind,
@@ -232,8 +294,10 @@ def merge_asset(
         verdict="green",
         objective_seconds=objective.total_seconds(),
         shards=expected,
+        not_compared=list(NOT_COMPARED.get(kind, [])),
     )
     modes: list[str] = []
+    exposure_seconds: float | None = None
     for r in sorted(results, key=lambda r: r.shard.index):
         modes.append(r.mode)
         if r.status != "complete":
@@ -258,6 +322,19 @@ def merge_asset(
         ):
             out.oldest_unreplicated_at = r.oldest_unreplicated_at
             out.oldest_unreplicated_key = r.oldest_unreplicated_key
+        # Each shard measured its changes when it saw them; shards that did not (a registry, a table)
+        # are measured now.
+        shard_exposure = r.exposure_seconds
+        if shard_exposure is None and r.oldest_unreplicated_at is not None:
+            shard_exposure = rpo_exposure(r.oldest_unreplicated_at, now).total_seconds()
+        if shard_exposure is not None and (exposure_seconds is None or shard_exposure > exposure_seconds):
+            exposure_seconds = shard_exposure
+        for proof, count in r.proofs.items():
+            out.proofs[proof] = out.proofs.get(proof, 0) + count
+        out.read_bytes += r.read_bytes
+        out.unread_over_budget += r.unread_over_budget
+        room = SAMPLES_PER_ASSET - len(out.version_gap_keys)
+        out.version_gap_keys.extend(r.version_gap_keys[: max(room, 0)])
         if r.snapshot_at is not None and (out.snapshot_at is None or r.snapshot_at < out.snapshot_at):
             out.snapshot_at = r.snapshot_at
         for f in r.findings:
@@ -276,11 +353,24 @@ def merge_asset(
         out.incomplete_reasons.append(overlap)
     out.mode = "+".join(sorted(set(modes))) or "none"
     out.objects_checked = out.source_objects
+    listed = [r for r in results if r.mode in OBJECT_MODES]
+    if (
+        listed
+        and not may_be_empty
+        and out.source_objects == 0
+        and all(r.status == "complete" for r in listed)
+    ):
+        out.findings.append(
+            Finding(
+                severity="breach",
+                code="source-empty",
+                message="the source holds no objects: nothing was verified. Check the asset's prefix; if "
+                "it may legitimately be empty, set `may_be_empty: true` in the plan",
+            )
+        )
     incomplete = bool(out.incomplete_reasons)
-    exposure = None if incomplete else rpo_exposure(out.oldest_unreplicated_at, now)
-    if incomplete and out.oldest_unreplicated_at is not None:
-        # Part of the asset was checked: that part alone already proves at least this much exposure.
-        exposure = rpo_exposure(out.oldest_unreplicated_at, now)
+    # Incomplete: the part that was checked alone already proves at least the exposure it found.
+    exposure = None if incomplete and exposure_seconds is None else timedelta(seconds=exposure_seconds or 0)
     out.measured_rpo_seconds = None if exposure is None else exposure.total_seconds()
     out.verdict = asset_verdict(
         objective=objective,
@@ -350,6 +440,7 @@ def finalize(
             results=got,
             expected=len(own),
             now=now,
+            may_be_empty=bool(getattr(asset, "may_be_empty", True)),
         )
         for code, seen in sorted((replication_failures or {}).get(asset.name, {}).items()):
             merged.findings.append(failure_finding(code, seen, outstanding=merged.mismatches > 0))
@@ -396,6 +487,26 @@ def failure_finding(code: str, seen: dict[str, Any], *, outstanding: bool) -> Fi
 
 
 # -- Markdown ---------------------------------------------------------------------------------------------
+def _proof_lines(a: AssetVerification) -> list[str]:
+    """How each compared pair was judged, what was not compared, and what reading cost."""
+    out: list[str] = []
+    if a.proofs:
+        out += ["", "| proof | pairs | what it means |", "|---|---|---|"]
+        order = list(PROOFS)
+        for proof, count in sorted(
+            a.proofs.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99
+        ):
+            out.append(f"| {proof} | {count} | {PROOFS.get(proof, proof)} |")
+    if a.read_bytes or a.unread_over_budget:
+        out.append(
+            f"\nRead and hashed: {a.read_bytes:,} bytes; {a.unread_over_budget} pair(s) left unverified "
+            "because the run's read budget was spent."
+        )
+    if a.not_compared:
+        out.append("\nNot compared: " + "; ".join(a.not_compared) + ".")
+    return out
+
+
 _ICON = {"green": "✅", "at-risk": "⚠️", "breached": "❌", "incomplete": "❔"}
 
 
@@ -422,8 +533,6 @@ def render_markdown(report: VerificationReport) -> str:
     for problem in report.problems:
         lines += ["", f"**Run problem:** {problem}"]
     for a in report.assets:
-        if not (a.findings or a.samples or a.incomplete_reasons):
-            continue
         lines += ["", f"## {a.asset}", ""]
         if a.snapshot_at is not None:
             lines.append(f"- source side read from the S3 Inventory of {a.snapshot_at:%Y-%m-%d %H:%M} UTC")
@@ -432,15 +541,25 @@ def render_markdown(report: VerificationReport) -> str:
         for f in a.findings:
             mark = {"breach": "❌", "warning": "⚠️", "info": "ℹ️"}[f.severity]
             lines.append(f"- {mark} `{f.code}`: {f.message}")
+        lines += _proof_lines(a)
         if a.samples:
-            lines += ["", "| difference | key | why |", "|---|---|---|"]
+            lines += ["", "| difference | key | why | proof |", "|---|---|---|---|"]
             for s in a.samples:
                 key = s.key.replace("|", "\\|")
-                lines.append(f"| {s.kind} | `{key}` | {s.why} |")
+                lines.append(f"| {s.kind} | `{key}` | {s.why} | {s.proof or ''} |")
             shown = len(a.samples)
             total = a.mismatches + a.extra + a.unverified
             if total > shown:
-                lines.append(f"\n({shown} of {total} differences shown; counts above are exact.)")
+                lines.append(
+                    f"\n({shown} of {total} differences shown; counts above are exact; every one is in "
+                    "the difference list.)"
+                )
+        if a.version_gaps:
+            keys = ", ".join(f"`{k}`" for k in a.version_gap_keys)
+            more = (
+                " (every one is in the difference list)" if a.version_gaps > len(a.version_gap_keys) else ""
+            )
+            lines.append(f"\n{a.version_gaps} key(s) whose replica holds fewer versions: {keys}{more}")
     if report.evidence:
         lines += ["", "Evidence: " + ", ".join(f"[{k}]({v})" for k, v in sorted(report.evidence.items()))]
     return "\n".join(lines) + "\n"

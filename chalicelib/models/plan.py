@@ -491,6 +491,12 @@ class S3Asset(_AssetBase):
         default=None,
         description="Where S3 Inventory writes manifests of the source bucket (for replication audits).",
     )
+    may_be_empty: bool = Field(
+        default=False,
+        strict=True,
+        description="The source prefix may legitimately hold no objects. Otherwise verification reports an "
+        "empty source as a breach (a mistyped prefix would verify nothing and look green).",
+    )
 
     @model_validator(mode="after")
     def _two_buckets(self) -> S3Asset:

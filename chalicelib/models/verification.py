@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,55 @@ Severity = Literal["breach", "warning", "info"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+# -- bucket settings ---------------------------------------------------------------------------------------
+T = TypeVar("T")
+SettingState = Literal["set", "absent", "unreadable"]
+
+
+class Setting(BaseModel, Generic[T]):
+    """One bucket setting as read: set (with its value), absent (S3 says there is none), or unreadable (the
+    read failed: AccessDenied...). A check of an unreadable setting cannot pass and cannot fail."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    state: SettingState
+    value: T | None = Field(None, description="The setting, when set.")
+    error: str | None = Field(None, description="Why it could not be read, when unreadable.")
+
+    @property
+    def readable(self) -> bool:
+        return self.state != "unreadable"
+
+
+class Encryption(_Model):
+    algorithm: str = Field(description="SSEAlgorithm of the default rule: AES256, aws:kms, aws:kms:dsse.")
+    kms_key: str | None = None
+
+
+class ObjectLock(_Model):
+    enabled: bool
+    default_retention: dict[str, Any] | None = None
+
+
+class BucketSettings(_Model):
+    """What verification reads of a bucket's protection, each setting typed by whether it could be read."""
+
+    bucket: str
+    versioning: Setting[str] = Field(description="Enabled or Suspended; absent: never enabled.")
+    encryption: Setting[Encryption]
+    replication: Setting[list[dict[str, Any]]] = Field(description="The replication rules.")
+    object_lock: Setting[ObjectLock]
+
+    def errors(self) -> dict[str, str]:
+        """Unreadable settings by name, with why."""
+        out: dict[str, str] = {}
+        for name in ("versioning", "encryption", "replication", "object_lock"):
+            setting: Setting[Any] = getattr(self, name)
+            if setting.state == "unreadable":
+                out[name] = setting.error or "unreadable"
+        return out
 
 
 class InventorySource(_Model):
@@ -57,6 +106,12 @@ class Shard(_Model):
     inventory: InventorySource | None = Field(
         None, description="Read the source side from this inventory file (None with a range: no source rows)."
     )
+    read_budget_bytes: int = Field(
+        0,
+        ge=0,
+        description="Object shards: bytes this shard may read (both sides) to hash pairs that nothing else "
+        "proves equal; its share of the run's budget.",
+    )
 
 
 class Finding(_Model):
@@ -79,6 +134,34 @@ class ObjectSample(_Model):
     replica_last_modified: datetime | None = None
     source_size: int | None = None
     replica_size: int | None = None
+    proof: str | None = Field(None, description="How the difference was established (see PROOFS).")
+
+
+PROOFS: dict[str, str] = {
+    "size": "sizes differ",
+    "checksum": "stored full-object checksum (SHA-256, SHA-1, CRC64NVME, CRC32C or CRC32) on both sides",
+    "composite-checksum": "stored composite (multipart) checksum, same part layout on both sides",
+    "etag-md5": "ETag = MD5 of the bytes on both sides (single-part, unencrypted or SSE-S3)",
+    "etag-equal": "identical ETags and sizes (encryption not known from the listing)",
+    "multipart-etag": "identical multipart ETags (same part MD5s, same layout)",
+    "read-sha256": "both objects read and hashed (SHA-256)",
+    "none": "nothing proves the content: same size only (unverified)",
+    "inventory-unjudged": "replica changed after the inventory snapshot (not judged)",
+}
+"""How each compared pair was judged, strongest evidence first; the report counts pairs per proof."""
+
+NOT_COMPARED: dict[str, list[str]] = {
+    "s3": [
+        "user metadata and content headers",
+        "object tags",
+        "per-object encryption (SSE type and KMS key)",
+        "Object Lock retention and legal hold",
+        "storage class",
+        "ACLs and ownership",
+        "non-current versions' content (only their count, with versioning)",
+    ],
+}
+"""What verification does not compare, per asset kind: said in every report."""
 
 
 class ShardResult(_Model):
@@ -108,6 +191,20 @@ class ShardResult(_Model):
     first_key: str | None = None
     last_key: str | None = None
     snapshot_at: datetime | None = None
+    exposure_seconds: float | None = Field(
+        None,
+        description="Largest exposure of a change not safely in the replica, each measured when the "
+        "listing page showing it was read (not when the run ended).",
+    )
+    proofs: dict[str, int] = Field(default_factory=dict, description="Compared pairs per proof method.")
+    read_bytes: int = Field(0, description="Bytes read to hash pairs (both sides).")
+    unread_over_budget: int = Field(0, description="Pairs left unverified: the read budget was spent.")
+    version_gap_keys: list[str] = Field(
+        default_factory=list, description="Keys with a version gap (capped like samples; the count is exact)."
+    )
+    differences_key: str | None = Field(
+        None, description="Evidence key of this shard's complete difference list (JSON Lines), if any."
+    )
     samples: list[ObjectSample] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     detail: dict[str, Any] = Field(default_factory=dict)
@@ -145,6 +242,13 @@ class AssetVerification(_Model):
     version_gaps: int | None = None
     snapshot_at: datetime | None = None
     shards: int = 0
+    proofs: dict[str, int] = Field(default_factory=dict, description="Compared pairs per proof method.")
+    not_compared: list[str] = Field(
+        default_factory=list, description="What this kind of verification does not compare."
+    )
+    read_bytes: int = 0
+    unread_over_budget: int = 0
+    version_gap_keys: list[str] = Field(default_factory=list, description="Examples; the count is exact.")
     incomplete_reasons: list[str] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     samples: list[ObjectSample] = Field(default_factory=list)
@@ -171,7 +275,8 @@ class VerificationReport(_Model):
         default_factory=list, description="Run-level failures (e.g. planning failed)."
     )
     evidence: dict[str, str] = Field(
-        default_factory=dict, description="s3:// URIs of report.json, report.md."
+        default_factory=dict,
+        description="s3:// URIs of report.json, report.md and differences.jsonl (every difference).",
     )
 
 

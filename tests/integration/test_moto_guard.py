@@ -8,7 +8,14 @@ from importlib.metadata import version
 
 import pytest
 
-from localcloud import crashpoints, lambda_runner, sfn_events, sfn_programs, sqs_batches
+from localcloud import (
+    crashpoints,
+    lambda_runner,
+    s3_replication_rules,
+    sfn_events,
+    sfn_programs,
+    sqs_batches,
+)
 
 PINNED_MOTO = "5.2.5"
 SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
@@ -305,3 +312,31 @@ def test_moto_still_deletes_the_batch_it_hands_over_and_only_that() -> None:
     assert "batchItemFailures" not in moto_batch, (
         "moto honours batchItemFailures now: drop localcloud/sqs_batches.py"
     )
+
+
+HOW_TO_FIX_REPLICATION_RULES = (
+    "localcloud/s3_replication_rules.py replaces moto's GetBucketReplication answer; re-read the moto source "
+    "named here (does it still make up DeleteMarkerReplication and Filter?), adapt or drop the patch, then "
+    "update its GUARDED_INTERNALS / this test."
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    s3_replication_rules.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in s3_replication_rules.GUARDED_INTERNALS],
+)
+def test_guarded_replication_rules_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given the internal the local cloud's replication-rule answer replaces or reads / When looked up in moto
+    obj: object = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    target = (
+        s3_replication_rules._original if obj is s3_replication_rules._patched_get_bucket_replication else obj
+    )
+    # Then its signature is unchanged
+    assert str(inspect.signature(target)) == expected, HOW_TO_FIX_REPLICATION_RULES  # type: ignore[arg-type]
+    # And moto's own answer still makes the two fields up (or the patch is no longer needed)
+    if qualname == "S3Response.get_bucket_replication":
+        source = inspect.getsource(target)  # type: ignore[arg-type]
+        assert '"DeleteMarkerReplication": {"Status": "Disabled"}' in source, HOW_TO_FIX_REPLICATION_RULES

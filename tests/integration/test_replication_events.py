@@ -365,3 +365,35 @@ def test_the_local_cloud_keeps_point_in_time_recovery_moving_like_aws(fresh: Sta
     # Then the latest restorable time has moved to about now (this guards the moto internals it relies on)
     assert latest() > before
     assert (utc_now() - latest()).total_seconds() < 5
+
+
+def test_a_deletion_replicates_as_a_delete_marker_and_is_not_extra(
+    fresh: Stack, replication: ReplicationSimulator
+) -> None:
+    # Given a training file written to the primary and replicated
+    key = f"datasets/deleted/{uuid.uuid4().hex}.csv"
+    put_source(fresh, key)
+    assert replication.drain() and replica_head(fresh, key) is not None
+    # When it is deleted in the primary (a delete marker) and replication catches up
+    a = data_asset(fresh)
+    fresh.cloud.client("s3", PRIMARY).delete_object(Bucket=a.source.bucket, Key=key)
+    assert replication.drain()
+    # Then the replica hides it behind a delete marker too, its earlier version kept
+    assert replica_head(fresh, key) is None
+    versions = fresh.cloud.client("s3", SECONDARY).list_object_versions(Bucket=a.replica.bucket, Prefix=key)
+    assert len(versions.get("Versions", [])) == 1 and len(versions.get("DeleteMarkers", [])) == 1
+    # And the next verification does not report it as extra, nor the rule as leaving deletions behind
+    data = next(a for a in verify_workload("fraud-scoring", deps()).assets if a.asset == "training-data")
+    assert not [s for s in data.samples if s.key == key.removeprefix(a.source.prefix)]
+    assert "deletions-not-replicated" not in {f.code for f in data.findings}
+
+
+def test_the_local_clouds_replication_rules_read_back_as_provisioned(fresh: Stack) -> None:
+    # Given the rule the local cloud provisioned for the training data (moto alone would answer Disabled and
+    # the whole bucket)
+    a = data_asset(fresh)
+    rules = fresh.cloud.client("s3", PRIMARY).get_bucket_replication(Bucket=a.source.bucket)
+    (rule,) = [r for r in rules["ReplicationConfiguration"]["Rules"] if r["ID"] == "lifeboat-training-data"]
+    # Then deletions replicate and the filter is the asset's prefix
+    assert rule["DeleteMarkerReplication"] == {"Status": "Enabled"}
+    assert rule["Filter"] == {"Prefix": a.source.prefix}

@@ -6,6 +6,7 @@ Distributed Map, executed by moto's ASL engine with the real handlers) share the
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import gzip
@@ -30,7 +31,8 @@ from chalicelib.models.verification import VerificationReport
 from chalicelib.services.deps import deps
 from chalicelib.services.verification import shards as work
 from chalicelib.services.verification.on_demand import verify_workload
-from lifeboat_cli.verify_cmd import exit_code
+from chalicelib.settings import get_settings
+from lifeboat_cli.verify_cmd import cmd_verify, exit_code
 from localcloud.faults import AwsFaults
 from localcloud.resources import names
 from tests.integration.stack import Stack
@@ -193,6 +195,38 @@ def test_missing_extra_different_and_stale_objects_are_each_found(fresh: Stack) 
     assert data.verdict == "at-risk" and report.verdict == "at-risk"
 
 
+def evidence_lines(stack: Stack, uri: str) -> list[dict[str, Any]]:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    body = stack.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def test_every_difference_is_listed_in_the_evidence_bucket_while_the_report_keeps_samples(
+    fresh: Stack,
+) -> None:
+    # Given 25 training files that did not replicate, more than a shard keeps as samples
+    seed(fresh)
+    a = asset(fresh, "training-data")
+    for i in range(25):
+        s3(fresh, PRIMARY).put_object(
+            Bucket=a.source.bucket, Key=f"{a.source.prefix}lost/f{i:02d}.csv", Body=b"x"
+        )
+    # When verified
+    report = verify()
+    data = by_asset(report)["training-data"]
+    # Then the report keeps 20 samples and exact counts, and says how the other pairs were proven
+    assert data.missing == 25 and len(data.samples) == 20
+    # (equal ETags as listed: a listing does not say how objects are encrypted)
+    assert data.proofs == {"etag-equal": data.source_objects - 25}
+    # And the difference list in the evidence bucket has every one, with what was seen on each side
+    lines = evidence_lines(fresh, report.evidence["differences"])
+    lost = [line for line in lines if line["asset"] == "training-data"]
+    assert sorted(line["key"] for line in lost) == [f"lost/f{i:02d}.csv" for i in range(25)]
+    assert {line["kind"] for line in lost} == {"missing"} and all(
+        line["source"]["size"] == 1 for line in lost
+    )
+
+
 def test_an_exposure_older_than_the_objective_is_a_breach(fresh: Stack) -> None:
     # Given a new model artifact that did not replicate, looked at three minutes later (objective 1m)
     a = asset(fresh, "model-artifacts")
@@ -234,12 +268,21 @@ def test_content_that_cannot_be_verified_is_flagged_honestly(fresh: Stack) -> No
         client.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
         )
-    # When verified
-    data = by_asset(verify())["training-data"]
-    # Then it is neither called equal nor different: it is reported as unverifiable
+    # When verified with no bytes to spare for reading objects
+    d = deps()
+    no_budget = (d.settings or get_settings()).model_copy(update={"verify_read_budget_bytes": 0})
+    data = by_asset(verify_workload("fraud-scoring", dataclasses.replace(d, settings=no_budget)))[
+        "training-data"
+    ]
+    # Then it is neither called equal nor different: it is reported as unverifiable, and why
     assert (data.unverified, data.different, data.missing) == (1, 0, 0)
     assert data.samples[0].kind == "unverified" and "cannot be verified" in data.samples[0].why
-    assert data.verdict == "at-risk"
+    assert data.verdict == "at-risk" and data.unread_over_budget == 1 and data.proofs["none"] == 1
+    # When verified with the default budget
+    data = by_asset(verify())["training-data"]
+    # Then both copies were read and hashed: proven equal, and the report says how
+    assert (data.unverified, data.different, data.missing) == (0, 0, 0)
+    assert data.proofs.get("read-sha256") == 1 and data.read_bytes == 2 * len(body)
 
 
 def test_a_corrupted_replica_model_artifact_is_caught_by_the_registry_check(fresh: Stack) -> None:
@@ -326,6 +369,29 @@ def test_a_shard_still_failing_after_its_retries_makes_the_run_incomplete(
     assert data.verdict == "incomplete" and "gave up after 3 attempts" in data.incomplete_reasons[0]
 
 
+def test_verify_json_prints_exactly_one_json_document_even_when_a_shard_is_incomplete(
+    fresh: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given object shards that fail for good (each logs a warning) while metrics are emitted as usual
+    real = work.run_shard
+
+    def broken(plan: Any, shard: Any, d: Any, **kw: Any) -> Any:
+        if shard.kind == "s3-objects":
+            raise_inside = dataclasses.replace(d, clock=lambda: (_ for _ in ()).throw(ValueError("boom")))
+            return real(plan, shard, raise_inside, **kw)
+        return real(plan, shard, d, **kw)
+
+    monkeypatch.setattr(work, "run_shard", broken)
+    capsys.readouterr()
+    # When `lifeboat verify --json` runs
+    code = cmd_verify(argparse.Namespace(workload="fraud-scoring", json=True, workers=2))
+    out, err = capsys.readouterr()
+    # Then stdout is one JSON document, the report, and the log lines and metrics went to stderr
+    report = json.loads(out)
+    assert report["workload"] == "fraud-scoring" and report["verdict"] == "incomplete" and code == 1
+    assert "shard incomplete" in err and "VerificationRun" in err
+
+
 # -- the state machine -----------------------------------------------------------------------------------
 def run_machine(stack: Stack, name: str) -> dict[str, Any]:
     arn = stack.sfn.start_execution(
@@ -350,6 +416,8 @@ def test_the_state_machine_fans_out_over_a_distributed_map_and_reports(fresh: St
     assert "MapRunStarted" in desc["history"] and "MapRunSucceeded" in desc["history"]
     output = json.loads(desc["output"])
     assert output["verdict"] == "green", output
+    # And its (empty) difference list is part of the evidence: nothing to repair
+    assert evidence_lines(fresh, output["evidence"]["differences"]) == []
     (entry,) = [
         e
         for e in deps().ledger.entries("fraud-scoring", kind="verification")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib.adapters.assets.s3 import S3Checker
 from chalicelib.adapters.resources import ResourceReader
@@ -18,6 +19,7 @@ from chalicelib.domain.assets.s3 import (
     within_range,
 )
 from chalicelib.domain.listings import ObjectInfo
+from chalicelib.domain.verification import merge_asset
 from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.models.planfile import load_plan_file
 from chalicelib.models.verification import Shard, ShardResult
@@ -171,7 +173,11 @@ def test_the_settings_shard_flags_an_unversioned_unreplicated_replica(aws: Clien
     # Then both are breaches, and what was read is kept as detail
     found = {f.code: f.severity for f in result.findings}
     assert found["replica-unversioned"] == "breach" and found["no-replication-rule"] == "breach"
-    assert result.detail["buckets"]["source"]["versioning"] == "Enabled"
+    assert result.detail["buckets"]["source"]["versioning"] == {
+        "state": "set",
+        "value": "Enabled",
+        "error": None,
+    }
 
 
 def test_an_asset_whose_objects_cannot_be_listed_is_a_planning_problem_not_a_crash(aws: ClientFor) -> None:
@@ -284,3 +290,120 @@ def test_an_inventory_is_granted_where_s3_inventory_writes_it() -> None:
         ),
         ("s3:GetObject", "arn:${AWS::Partition}:s3:::inventories/inv/data-use1/*", None),
     ]
+
+
+# -- settings that are absent or unreadable ----------------------------------------------------------------
+class DeniedEncryption:
+    """An S3 client whose GetBucketEncryption is refused (AccessDenied); everything else is moto's."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def get_bucket_encryption(self, **_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetBucketEncryption")
+
+
+@pytest.mark.parametrize("encryption", ["absent", "unreadable"])
+def test_default_encryption_absent_or_unreadable_never_hides_the_other_findings(
+    aws: ClientFor, encryption: str
+) -> None:
+    # Given an unversioned replica, a source without replication rule, and default encryption that is
+    # absent on both buckets or that Lifeboat may not read
+    bucket(aws, "data-use1", PRIMARY)
+    bucket(aws, "data-usw2", SECONDARY, versioned=False)
+    for name, region in (("data-use1", PRIMARY), ("data-usw2", SECONDARY)):
+        aws("s3", region).delete_bucket_encryption(Bucket=name)
+    client = (
+        aws if encryption == "absent" else (lambda service, region: DeniedEncryption(aws(service, region)))
+    )
+    asset = s3_asset()
+    # When the settings shard runs
+    result = S3Checker(client).check(
+        plan_with(asset), asset, Shard(index=0, asset=asset.name, kind="s3-config"), now=T0
+    )
+    # Then the breaches are kept whatever the encryption read gave
+    found = {f.code: f.severity for f in result.findings}
+    assert found["replica-unversioned"] == "breach" and found["no-replication-rule"] == "breach"
+    if encryption == "absent":
+        # And absent encryption is a warning of its own; the shard is complete
+        assert found["source-unencrypted"] == found["replica-unencrypted"] == "warning"
+        assert result.status == "complete"
+    else:
+        # And an unreadable one is neither passed nor failed: the shard says it could not look
+        assert "source-unencrypted" not in found and "replica-unencrypted" not in found
+        assert result.status == "incomplete" and "encryption: AccessDenied" in (result.reason or "")
+
+
+# -- multipart objects that only their bytes can prove -----------------------------------------------------
+def multipart(client: ClientFor, region: str, name: str, key: str, parts: list[bytes]) -> None:
+    s3 = client("s3", region)
+    upload = s3.create_multipart_upload(Bucket=name, Key=key)["UploadId"]
+    done = []
+    for number, body in enumerate(parts, start=1):
+        etag = s3.upload_part(Bucket=name, Key=key, UploadId=upload, PartNumber=number, Body=body)["ETag"]
+        done.append({"PartNumber": number, "ETag": etag})
+    s3.complete_multipart_upload(Bucket=name, Key=key, UploadId=upload, MultipartUpload={"Parts": done})
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto.s3.models
+
+    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1)
+
+
+def objects_shard(asset: S3Asset, budget: int) -> Shard:
+    return Shard(index=1, asset=asset.name, kind="s3-objects", prefixes=["d/"], read_budget_bytes=budget)
+
+
+def test_a_corrupted_multipart_replica_is_found_by_reading_it_and_is_a_breach(
+    aws: ClientFor, small_parts: None
+) -> None:
+    # Given multipart objects without checksums, uploaded with other part sizes on each side (so neither
+    # ETags nor checksums can compare them): one identical, one corrupted (same size, other bytes)
+    bucket(aws, "data-use1", PRIMARY)
+    bucket(aws, "data-usw2", SECONDARY)
+    multipart(aws, PRIMARY, "data-use1", "datasets/d/same.bin", [b"a" * 40, b"b" * 20])
+    multipart(aws, SECONDARY, "data-usw2", "datasets/d/same.bin", [b"a" * 30, b"a" * 10 + b"b" * 20])
+    multipart(aws, PRIMARY, "data-use1", "datasets/d/bad.bin", [b"x" * 40, b"y" * 20])
+    multipart(aws, SECONDARY, "data-usw2", "datasets/d/bad.bin", [b"x" * 30, b"x" * 10 + b"Y" * 20])
+    asset = s3_asset()
+    plan = plan_with(asset)
+    # And the verification sees the listing an hour after the objects were written (an old corruption)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    # When the shard runs with a budget for both pairs
+    result = S3Checker(aws).check(plan, asset, objects_shard(asset, budget=240), now=later)
+    # Then the bytes were read: the identical pair is proven equal, the corrupted one different
+    assert result.proofs == {"read-sha256": 2}
+    assert [(s.kind, s.key, s.proof) for s in result.samples] == [("different", "d/bad.bin", "read-sha256")]
+    assert (result.read_bytes, result.unread_over_budget) == (240, 0)
+    # And the asset is breached: the corruption's exposure (measured when its page was read) is an hour
+    merged = merge_asset(
+        asset=asset.name,
+        kind="s3",
+        role=None,
+        objective=plan.asset_rpo(asset),
+        results=[result],
+        expected=1,
+        now=later,
+    )
+    assert merged.verdict == "breached" and merged.proofs == {"read-sha256": 2}
+    assert (merged.measured_rpo_seconds or 0) > 3500
+
+
+def test_pairs_beyond_the_read_budget_stay_unverified_and_say_so(aws: ClientFor, small_parts: None) -> None:
+    # Given the same two unprovable pairs and a budget for one of them only
+    bucket(aws, "data-use1", PRIMARY)
+    bucket(aws, "data-usw2", SECONDARY)
+    for key in ("datasets/d/a.bin", "datasets/d/b.bin"):
+        multipart(aws, PRIMARY, "data-use1", key, [b"a" * 40, b"b" * 20])
+        multipart(aws, SECONDARY, "data-usw2", key, [b"a" * 30, b"a" * 10 + b"b" * 20])
+    asset = s3_asset()
+    # When the shard runs
+    result = S3Checker(aws).check(plan_with(asset), asset, objects_shard(asset, budget=150), now=T0)
+    # Then one pair is proven by reading it and the other is unverified, counted as over budget
+    assert result.proofs == {"read-sha256": 1, "none": 1}
+    assert (result.unverified, result.unread_over_budget, result.read_bytes) == (1, 1, 120)

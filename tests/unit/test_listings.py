@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -11,14 +13,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.listings import Difference, ObjectInfo, diff_listings
+from chalicelib.adapters.s3objects import ReadAhead, chain_ahead
+from chalicelib.domain.listings import Difference, ObjectInfo, checksum_type, diff_listings
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MULTIPART = re.compile(r"-\d+$")
 
 
-def obj(key: str, size: int = 10, etag: str | None = None, checksum: str | None = None) -> ObjectInfo:
-    return ObjectInfo(key=key, size=size, etag=etag, checksum=checksum, last_modified=WHEN)
+def obj(
+    key: str,
+    size: int = 10,
+    etag: str | None = None,
+    checksum: str | None = None,
+    encryption: str | None = "AES256",
+) -> ObjectInfo:
+    return ObjectInfo(
+        key=key, size=size, etag=etag, checksum=checksum, encryption=encryption, last_modified=WHEN
+    )
 
 
 def s3_order(objects: Iterable[ObjectInfo]) -> list[ObjectInfo]:
@@ -46,13 +57,24 @@ class CountingIterator(Iterator[ObjectInfo]):
 # -- reference
 
 
+def single_part(o: ObjectInfo) -> bool:
+    return bool(o.etag) and not MULTIPART.search(o.etag or "")
+
+
 def reference_same(a: ObjectInfo, b: ObjectInfo) -> bool:
+    """False only when something proves a difference (an unprovable pair is not reported here)."""
     if a.size != b.size:
         return False
     if a.checksum and b.checksum and a.checksum.split(":")[0] == b.checksum.split(":")[0]:
-        return a.checksum == b.checksum
-    simple = a.etag and b.etag and not MULTIPART.search(a.etag) and not MULTIPART.search(b.etag)
-    if simple:
+        if a.checksum == b.checksum:
+            return True
+        # A differing digest proves a difference when both cover the whole object (single-part).
+        if single_part(a) and single_part(b):
+            return False
+    if a.etag and b.etag and a.etag == b.etag:
+        return True
+    md5 = ("none", "AES256")
+    if single_part(a) and single_part(b) and a.encryption in md5 and b.encryption in md5:
         return a.etag == b.etag
     return True
 
@@ -97,6 +119,7 @@ ETAGS = st.sampled_from(
     ]
 )
 CHECKSUMS = st.sampled_from([None, "CRC32:AAAAAA==", "CRC32:BBBBBB==", "SHA256:q83vEjRWeJA="])
+ENCRYPTIONS = st.sampled_from([None, "none", "AES256", "aws:kms", "SSE-C"])
 
 
 @st.composite
@@ -105,11 +128,11 @@ def listings(draw: st.DrawFn) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
     source, replica = [], []
     for key in keys:
         where = draw(st.sampled_from(["both", "both", "source", "replica"]))
-        a = obj(key, draw(st.integers(0, 2)), draw(ETAGS), draw(CHECKSUMS))
+        a = obj(key, draw(st.integers(0, 2)), draw(ETAGS), draw(CHECKSUMS), draw(ENCRYPTIONS))
         if where == "both" and draw(st.booleans()):
             b = a  # a faithful replica
         else:
-            b = obj(key, draw(st.integers(0, 2)), draw(ETAGS), draw(CHECKSUMS))
+            b = obj(key, draw(st.integers(0, 2)), draw(ETAGS), draw(CHECKSUMS), draw(ENCRYPTIONS))
         if where in ("both", "source"):
             source.append(a)
         if where in ("both", "replica"):
@@ -231,3 +254,137 @@ def test_a_checksum_of_the_same_algorithm_decides() -> None:
     other_algorithm = obj("k", etag=etag, checksum="SHA256:q83vEjRWeJA=")
     assert kinds(diff_listings([same], [changed])) == [("different", "k")]
     assert list(diff_listings([same], [other_algorithm])) == []
+
+
+# -- what proves a pair equal (or different), strongest evidence first
+
+
+def judged(a: ObjectInfo, b: ObjectInfo, **kw: object) -> tuple[list[tuple[str, str]], list[str]]:
+    proofs: list[str] = []
+    diffs = diff_listings([a], [b], report_unverified=True, on_proof=proofs.append, **kw)  # type: ignore[arg-type]
+    return kinds(diffs), proofs
+
+
+def test_differing_etags_of_sse_kms_objects_with_the_same_checksum_are_the_same_object() -> None:
+    # Given identical bytes replicated under SSE-KMS: the ETags differ (not MD5s), the CRC32 is equal
+    a = obj("k", etag="d41d8cd98f00b204e9800998ecf8427e", checksum="CRC32:AAAAAA==", encryption="aws:kms")
+    b = obj("k", etag="0cc175b9c0f1b6a831c399e269772661", checksum="CRC32:AAAAAA==", encryption="aws:kms")
+    # When compared / Then nothing is reported, proven by the checksum
+    assert judged(a, b) == ([], ["checksum"])
+
+
+def test_a_differing_etag_proves_nothing_until_the_encryption_is_known() -> None:
+    # Given single-part objects whose ETags differ, as listed (a listing does not say the encryption)
+    a = obj("k", etag="d41d8cd98f00b204e9800998ecf8427e", encryption=None)
+    b = obj("k", etag="0cc175b9c0f1b6a831c399e269772661", encryption=None)
+    # When nothing more is known / Then the pair is unverified, not different
+    assert judged(a, b) == ([("unverified", "k")], ["none"])
+    # When HeadObject says both are SSE-KMS and carry equal SHA-256 checksums / Then they are the same
+    kms = {"encryption": "aws:kms", "checksum": "SHA256:q83vEjRWeJA="}
+    resolve = lambda x, y: (x.model_copy(update=kms), y.model_copy(update=kms))  # noqa: E731
+    assert judged(a, b, resolve=resolve) == ([], ["checksum"])
+    # When HeadObject says both are SSE-S3 / Then the ETags are MD5s and the content differs
+    sse_s3 = lambda x, y: (  # noqa: E731
+        x.model_copy(update={"encryption": "AES256"}),
+        y.model_copy(update={"encryption": "AES256"}),
+    )
+    assert judged(a, b, resolve=sse_s3) == ([("different", "k")], ["etag-md5"])
+
+
+def test_composite_checksums_are_recognised_without_a_checksum_type() -> None:
+    # SHA-256 of a multipart object is always composite; CRC64NVME always full-object; a -N value composite
+    multipart_sha = obj("k", etag="9b2cf535f27731c974343645a3985328-2", checksum="SHA256:q83vEjRWeJA=")
+    assert checksum_type(multipart_sha) == "COMPOSITE"
+    assert checksum_type(obj("k", etag="9b2cf535f27731c974343645a3985328-2", checksum="CRC64NVME:AA==")) == (
+        "FULL_OBJECT"
+    )
+    assert checksum_type(obj("k", checksum="CRC32:AAAAAA==-3")) == "COMPOSITE"
+    assert checksum_type(obj("k", etag="d41d8cd98f00b204e9800998ecf8427e", checksum="SHA1:AA==")) == (
+        "FULL_OBJECT"
+    )
+    # A multipart CRC32 may be either: unknown
+    assert checksum_type(obj("k", etag="9b2cf535f27731c974343645a3985328-2", checksum="CRC32:AA==")) is None
+    # And two composite checksums of different part layouts prove nothing, equal ones prove equality
+    three = obj("k", etag="e2fc714c4727ee9395f324cd2e7f331f-3", checksum="SHA256:AAAA-3")
+    two = obj("k", etag="9b2cf535f27731c974343645a3985328-2", checksum="SHA256:BBBB-2")
+    assert judged(three, two) == ([("unverified", "k")], ["none"])
+    assert judged(three, three) == ([], ["composite-checksum"])
+
+
+def test_a_pair_nothing_else_proves_is_read_and_hashed_and_corruption_is_found() -> None:
+    # Given multipart objects without checksums, same size, different part layouts: unprovable by metadata
+    a = obj("big.bin", etag="9b2cf535f27731c974343645a3985328-2", encryption=None)
+    b = obj("big.bin", etag="e2fc714c4727ee9395f324cd2e7f331f-3", encryption=None)
+    # When the bytes are read and hashed and differ / Then the pair is different, proven by reading
+    assert judged(a, b, read=lambda x, y: ("aa", "bb")) == ([("different", "big.bin")], ["read-sha256"])
+    # When they hash the same / Then it is proven equal
+    assert judged(a, b, read=lambda x, y: ("aa", "aa")) == ([], ["read-sha256"])
+    # When the reader may not read (budget spent) / Then it stays unverified
+    assert judged(a, b, read=lambda x, y: None) == ([("unverified", "big.bin")], ["none"])
+
+
+def test_equal_etags_prove_equality_and_say_how() -> None:
+    md5 = "d41d8cd98f00b204e9800998ecf8427e"
+    assert judged(obj("k", etag=md5), obj("k", etag=md5)) == ([], ["etag-md5"])
+    assert judged(obj("k", etag=md5, encryption=None), obj("k", etag=md5, encryption=None)) == (
+        [],
+        ["etag-equal"],
+    )
+    multi = "9b2cf535f27731c974343645a3985328-2"
+    assert judged(obj("k", etag=multi), obj("k", etag=multi)) == ([], ["multipart-etag"])
+    assert judged(obj("k", 1, etag=md5), obj("k", 2, etag=md5)) == ([("different", "k")], ["size"])
+
+
+# -- listing ahead (adapters.s3objects) ------------------------------------------------------------------
+def gated_listing(
+    keys: list[str], started: list[str], everyone: threading.Event, waits: list[bool]
+) -> Iterator[ObjectInfo]:
+    """A listing that waits (up to 3 s) until four listings have started: only concurrent ones all see it."""
+    started.append(keys[0])
+    if len(started) == 4:
+        everyone.set()
+    waits.append(everyone.wait(timeout=3))
+    for key in keys:
+        yield obj(key)
+
+
+def test_prefixes_are_listed_at_once_and_still_come_out_in_key_order() -> None:
+    # Given four "directories" whose listings each wait until all four have started
+    started: list[str] = []
+    everyone = threading.Event()
+    waits: list[bool] = []
+    dirs = [[f"d{d}/a", f"d{d}/b"] for d in range(4)]
+    # When chained with a window of four
+    listings = (gated_listing(k, started, everyone, waits) for k in dirs)
+    keys = [o.key for o in chain_ahead(listings, window=4)]
+    # Then the four were listed at the same time (none waited in vain), and every key arrives once, in order
+    assert waits == [True] * 4 and sorted(started) == ["d0/a", "d1/a", "d2/a", "d3/a"]
+    assert keys == [k for d in dirs for k in d]
+
+
+def test_an_error_while_listing_ahead_reaches_the_consumer_where_it_happened() -> None:
+    def failing() -> Iterator[ObjectInfo]:
+        yield obj("a")
+        raise RuntimeError("AccessDenied mid-listing")
+
+    stream = ReadAhead(failing())
+    assert next(stream).key == "a"
+    with pytest.raises(RuntimeError, match="mid-listing"):
+        next(stream)
+
+
+def test_a_listing_abandoned_early_stops_its_thread() -> None:
+    # Given an endless listing read ahead, and a consumer that takes one object and closes it
+    def endless() -> Iterator[ObjectInfo]:
+        for i in itertools.count():
+            yield obj(f"k{i:09d}")
+
+    before = threading.active_count()
+    stream = ReadAhead(endless(), depth=1)
+    assert next(stream).key == "k000000000"
+    stream.close()
+    # Then its thread ends (it held at most a page or two)
+    deadline = time.monotonic() + 2
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert threading.active_count() == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -26,7 +27,17 @@ from chalicelib.domain.verification import (
     tally,
 )
 from chalicelib.models.plan import S3Asset
-from chalicelib.models.verification import Finding, ObjectSample, Shard, ShardResult, VerificationReport
+from chalicelib.models.verification import (
+    BucketSettings,
+    Encryption,
+    Finding,
+    ObjectLock,
+    ObjectSample,
+    Setting,
+    Shard,
+    ShardResult,
+    VerificationReport,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -42,6 +53,8 @@ def obj(
     at: datetime = T0,
     checksum_type: str | None = None,
     versions: int | None = None,
+    encryption: str | None = "AES256",
+    listed_at: datetime | None = None,
 ) -> ObjectInfo:
     return ObjectInfo(
         key=key,
@@ -49,8 +62,10 @@ def obj(
         etag=etag,
         checksum=checksum,
         checksum_type=checksum_type,
+        encryption=encryption,
         last_modified=at,
         version_count=versions,
+        listed_at=listed_at,
     )
 
 
@@ -259,23 +274,32 @@ def asset() -> S3Asset:
     )
 
 
-def bucket(name: str, **kw: object) -> dict:
-    base = {
-        "bucket": name,
-        "errors": {},
+UNREADABLE = Setting[Any](state="unreadable", error="AccessDenied: no")
+
+
+def bucket(name: str, **kw: Any) -> BucketSettings:
+    """Bucket settings as read: each keyword is a setting's value (None: absent) or UNREADABLE."""
+    values: dict[str, Any] = {
         "versioning": "Enabled",
-        "encryption": "AES256",
-        "object_lock": True,
-        "default_retention": {"Mode": "GOVERNANCE", "Days": 1},
-        "replication_rules": None,
+        "encryption": Encryption(algorithm="AES256"),
+        "object_lock": ObjectLock(enabled=True, default_retention={"Mode": "GOVERNANCE", "Days": 1}),
+        "replication": None,
+        **kw,
     }
-    return {**base, **kw}
+
+    def setting(value: Any) -> Setting[Any]:
+        if isinstance(value, Setting):
+            return value
+        return Setting(state="absent") if value is None else Setting(state="set", value=value)
+
+    return BucketSettings(bucket=name, **{k: setting(v) for k, v in values.items()})
 
 
 RULE = {
     "ID": "r",
     "Status": "Enabled",
     "Filter": {"Prefix": "d/"},
+    "DeleteMarkerReplication": {"Status": "Enabled"},
     "Destination": {
         "Bucket": "arn:aws:s3:::rep-b",
         "Metrics": {"Status": "Enabled"},
@@ -290,9 +314,7 @@ def codes(findings: list[Finding]) -> set[str]:
 
 def test_well_protected_buckets_have_no_findings() -> None:
     assert (
-        bucket_findings(
-            asset(), bucket("src-b", replication_rules=[RULE]), bucket("rep-b"), timedelta(minutes=1)
-        )
+        bucket_findings(asset(), bucket("src-b", replication=[RULE]), bucket("rep-b"), timedelta(minutes=1))
         == []
     )
 
@@ -301,8 +323,8 @@ def test_deletable_unversioned_or_unreplicated_backups_are_flagged() -> None:
     # Given a replica without Object Lock, a source without versioning and no replication rule
     found = bucket_findings(
         asset(),
-        bucket("src-b", versioning="Suspended", replication_rules=[{**RULE, "Status": "Disabled"}]),
-        bucket("rep-b", object_lock=False, encryption=None),
+        bucket("src-b", versioning="Suspended", replication=[{**RULE, "Status": "Disabled"}]),
+        bucket("rep-b", object_lock=ObjectLock(enabled=False), encryption=None),
         timedelta(minutes=1),
     )
     # Then ransomware exposure is a warning and the missing preconditions of replication are breaches
@@ -318,11 +340,11 @@ def test_deletable_unversioned_or_unreplicated_backups_are_flagged() -> None:
 def test_a_tight_objective_without_replication_time_control_is_a_warning() -> None:
     slow_rule = {**RULE, "Destination": {"Bucket": "arn:aws:s3:::rep-b", "Metrics": {"Status": "Enabled"}}}
     found = bucket_findings(
-        asset(), bucket("src-b", replication_rules=[slow_rule]), bucket("rep-b"), timedelta(minutes=1)
+        asset(), bucket("src-b", replication=[slow_rule]), bucket("rep-b"), timedelta(minutes=1)
     )
     assert codes(found) == {"no-replication-time-control"}
     relaxed = bucket_findings(
-        asset(), bucket("src-b", replication_rules=[slow_rule]), bucket("rep-b"), timedelta(hours=1)
+        asset(), bucket("src-b", replication=[slow_rule]), bucket("rep-b"), timedelta(hours=1)
     )
     assert relaxed == []
 
@@ -382,3 +404,130 @@ def test_the_markdown_report_reads_like_the_verdict() -> None:
     assert "`replica-not-locked`: replica can be deleted" in md
     assert "`a\\|b`" in md
     assert "s3://e/r.json" in md
+
+
+def test_the_report_says_how_each_pair_was_proven_what_was_not_compared_and_which_keys_lost_versions() -> (
+    None
+):
+    # Given an object shard that proved pairs in several ways, read some bytes, and found version gaps
+    result = ShardResult(
+        shard=shard(1),
+        mode="versions",
+        source_objects=7,
+        replica_objects=7,
+        proofs={"etag-md5": 4, "checksum": 1, "read-sha256": 1, "none": 1},
+        unverified=1,
+        read_bytes=2048,
+        unread_over_budget=1,
+        version_gaps=2,
+        version_gap_keys=["d/a.csv", "d/b.csv"],
+    )
+    merged = merge_asset(
+        asset="data",
+        kind="s3",
+        role=None,
+        objective=timedelta(hours=1),
+        results=[result],
+        expected=1,
+        now=NOW,
+    )
+    # Then the asset carries the counts per proof and what S3 verification never compares
+    assert merged.proofs == {"etag-md5": 4, "checksum": 1, "read-sha256": 1, "none": 1}
+    assert "object tags" in merged.not_compared and "storage class" in merged.not_compared
+    assert merged.version_gap_keys == ["d/a.csv", "d/b.csv"]
+    # And the Markdown shows them to an auditor, strongest proof first
+    md = render_markdown(
+        VerificationReport(
+            workload="w",
+            run_id="r",
+            started_at=T0,
+            finished_at=NOW,
+            verdict="at-risk",
+            summary="s",
+            assets=[merged],
+        )  # fmt: skip
+    )
+    assert md.index("| checksum | 1 |") < md.index("| etag-md5 | 4 |") < md.index("| read-sha256 | 1 |")
+    assert "| none | 1 | nothing proves the content" in md
+    assert "Read and hashed: 2,048 bytes; 1 pair(s) left unverified" in md
+    assert "Not compared: user metadata and content headers; object tags;" in md
+    assert "2 key(s) whose replica holds fewer versions: `d/a.csv`, `d/b.csv`" in md
+
+
+# -- exposure measured when the change was seen -------------------------------------------------------------
+def test_each_changes_exposure_is_measured_when_its_listing_page_was_read_not_when_the_run_ended() -> None:
+    # Given an object written at T0 found missing on a page read 13 s later, in a run that ends 9 min later
+    source = [obj("a", at=T0, listed_at=T0 + timedelta(seconds=13))]
+    result = ShardResult(shard=shard())
+    tally(result, diff_listings(source, []), clock=lambda: T0 + timedelta(minutes=9))
+    # When merged at the end of the run
+    merged = merge_asset(
+        asset="data",
+        kind="s3",
+        role=None,
+        objective=timedelta(minutes=1),
+        results=[result],
+        expected=1,
+        now=T0 + timedelta(minutes=9),
+    )
+    # Then its exposure is 13 s, within the objective: at-risk, not breached
+    assert merged.measured_rpo_seconds == 13
+    assert merged.verdict == "at-risk"
+    # And without a page time (an inventory row) it is measured when it was compared
+    unpaged = ShardResult(shard=shard())
+    tally(unpaged, diff_listings([obj("a", at=T0)], []), clock=lambda: T0 + timedelta(seconds=40))
+    assert unpaged.exposure_seconds == 40
+
+
+# -- an empty source ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("may_be_empty", "verdict"), [(False, "breached"), (True, "green")])
+def test_an_asset_with_no_source_objects_is_a_breach_unless_the_plan_allows_it(
+    may_be_empty: bool, verdict: str
+) -> None:
+    # Given an asset whose complete object shards saw no object on either side (a mistyped prefix?)
+    results = [
+        ShardResult(shard=shard(0, kind="s3-config"), mode="config"),
+        ShardResult(shard=shard(1), mode="versions"),
+    ]
+    # When merged
+    merged = merge_asset(
+        asset="data",
+        kind="s3",
+        role=None,
+        objective=timedelta(minutes=1),
+        results=results,
+        expected=2,
+        now=NOW,
+        may_be_empty=may_be_empty,
+    )
+    # Then it is not green unless the plan says the prefix may be empty
+    assert merged.verdict == verdict
+    assert ("source-empty" in codes(merged.findings)) is (not may_be_empty)
+
+
+def test_the_plan_says_whether_an_s3_prefix_may_be_empty_and_only_as_a_boolean() -> None:
+    base = {"name": "a", "kind": "s3", "source": {"bucket": "src-b", "prefix": "p/"},
+            "replica": {"bucket": "rep-b", "prefix": "p/"}}  # fmt: skip
+    assert S3Asset.model_validate(base).may_be_empty is False
+    assert S3Asset.model_validate({**base, "may_be_empty": True}).may_be_empty is True
+    with pytest.raises(ValueError, match="may_be_empty"):
+        S3Asset.model_validate({**base, "may_be_empty": "yes"})
+
+
+# -- settings that could not be read ------------------------------------------------------------------------
+def test_an_unreadable_setting_is_neither_passed_nor_failed_and_hides_nothing_else() -> None:
+    # Given unreadable encryption and Object Lock on the replica, unversioned, and no rule at the source
+    found = bucket_findings(
+        asset(),
+        bucket("src-b", encryption=UNREADABLE, replication=[]),
+        bucket("rep-b", versioning=None, encryption=UNREADABLE, object_lock=UNREADABLE),
+        timedelta(minutes=1),
+    )
+    # Then the provable breaches stand, and nothing is claimed about what could not be read
+    assert codes(found) == {"replica-unversioned", "no-replication-rule"}
+
+
+def test_a_rule_that_does_not_replicate_deletions_is_a_warning() -> None:
+    rule = {**RULE, "DeleteMarkerReplication": {"Status": "Disabled"}}
+    found = bucket_findings(asset(), bucket("src-b", replication=[rule]), bucket("rep-b"), timedelta(hours=1))
+    assert codes(found) == {"deletions-not-replicated"}

@@ -9,8 +9,9 @@ Each object shard merge-joins the two sides' listings (`domain/listings.py`); ve
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
-from datetime import datetime
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -27,10 +28,12 @@ from chalicelib.adapters.assets.base import (
 from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.resources import ResourceReader
 from chalicelib.adapters.s3objects import (
+    ReadAhead,
     bucket_protection,
+    chain_ahead,
     directories,
     first_inventory_key,
-    head_checksum,
+    head_facts,
     inventory_base,
     inventory_columns,
     inventory_snapshot,
@@ -39,7 +42,9 @@ from chalicelib.adapters.s3objects import (
     iter_object_versions,
     iter_objects,
     latest_inventory_manifest,
+    sha256_of_version,
 )
+from chalicelib.clock import Clock
 from chalicelib.domain.assets.s3 import (
     bucket_findings,
     directory_shards,
@@ -49,7 +54,7 @@ from chalicelib.domain.assets.s3 import (
     within_range,
 )
 from chalicelib.domain.listings import ObjectInfo, diff_listings
-from chalicelib.domain.verification import CountingStream, count_version_gap, tally
+from chalicelib.domain.verification import CountingStream, count_proof, count_version_gap, tally
 from chalicelib.invariants import present
 from chalicelib.models.grants import Grant, s3_arn
 from chalicelib.models.live_checks import LiveCheck, LiveFinding
@@ -61,9 +66,14 @@ from chalicelib.observability import logger
 class S3Checker:
     kind = "s3"
     checks = ("s3-config", "s3-objects")
+    streams_differences = True
+    """`check` takes a `sink` for the complete difference list (other kinds report their samples)."""
 
-    def __init__(self, client: ClientFor | None = None) -> None:
+    def __init__(
+        self, client: ClientFor | None = None, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._client = client or factory_client
+        self._monotonic = monotonic
 
     def _s3(self, plan: DRPlan, role: str) -> Any:
         return self._client("s3", plan.regions.primary if role == "primary" else plan.regions.secondary)
@@ -117,45 +127,71 @@ class S3Checker:
         )
 
     # -- one shard --------------------------------------------------------------------------------------
-    def check(self, plan: DRPlan, asset: S3Asset, shard: Shard, *, now: datetime) -> ShardResult:
+    def check(
+        self,
+        plan: DRPlan,
+        asset: S3Asset,
+        shard: Shard,
+        *,
+        now: datetime,
+        sink: Callable[[dict[str, Any]], None] | None = None,
+    ) -> ShardResult:
+        """One shard; `sink`, when given, sees every difference (and version gap) an object shard finds, as
+        JSON-ready records: the complete list the report's samples are taken from."""
         if shard.kind == "s3-config":
             return self._check_buckets(plan, asset, shard)
         if shard.kind == "s3-objects":
-            return self._compare_objects(plan, asset, shard)
+            return self._compare_objects(plan, asset, shard, self._clock_from(now), sink)
         raise ValueError(f"an s3 asset has no {shard.kind!r} shards")
+
+    def _clock_from(self, now: datetime) -> Clock:
+        """The shard's clock: `now` (the run's time base) plus the time elapsed since, so a listing page is
+        timed when it was read, on the same base as the run."""
+        started = self._monotonic()
+        return lambda: now + timedelta(seconds=self._monotonic() - started)
 
     def _check_buckets(self, plan: DRPlan, asset: S3Asset, shard: Shard) -> ShardResult:
         src = bucket_protection(self._s3(plan, "primary"), asset.source.bucket)
         rep = bucket_protection(self._s3(plan, "secondary"), asset.replica.bucket)
-        result = ShardResult(shard=shard, mode="config", detail={"buckets": {"source": src, "replica": rep}})
-        problems = [f"{b['bucket']} {name}: {err}" for b in (src, rep) for name, err in b["errors"].items()]
+        detail = {"buckets": {"source": src.model_dump(mode="json"), "replica": rep.model_dump(mode="json")}}
+        result = ShardResult(shard=shard, mode="config", detail=detail)
+        problems = [f"{b.bucket} {name}: {err}" for b in (src, rep) for name, err in b.errors().items()]
         if problems:
             result.status = "incomplete"
             result.reason = "cannot read bucket settings: " + "; ".join(problems)
         result.findings = bucket_findings(asset, src, rep, plan.asset_rpo(asset))
         return result
 
-    def _compare_objects(self, plan: DRPlan, asset: S3Asset, shard: Shard) -> ShardResult:
+    def _compare_objects(
+        self,
+        plan: DRPlan,
+        asset: S3Asset,
+        shard: Shard,
+        clock: Clock,
+        sink: Callable[[dict[str, Any]], None] | None,
+    ) -> ShardResult:
         src_s3, rep_s3 = self._s3(plan, "primary"), self._s3(plan, "secondary")
         src_loc, rep_loc = asset.source, asset.replica
         result = ShardResult(shard=shard, mode="versions" if shard.versions else "listing")
-        lister = iter_object_versions if shard.versions else iter_objects
+        lister = partial(iter_object_versions if shard.versions else iter_objects, clock=clock)
 
         def side(s3: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+            # Listed ahead by threads, several "directories" at once: S3's latency, not its work, is what
+            # a listing waits for (each stream stays a few pages ahead, in key order).
             if shard.top_level:
-                return lister(s3, bucket, prefix, delimiter="/")
-            return _chain(lister(s3, bucket, prefix + sub, relative_to=prefix) for sub in shard.prefixes)
+                return ReadAhead(lister(s3, bucket, prefix, delimiter="/"))
+            return chain_ahead(lister(s3, bucket, prefix + sub, relative_to=prefix) for sub in shard.prefixes)
 
         def ranged(s3: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
             """Keys in [start, end): each overlapping directory and any top-level objects, in key order."""
-            dirs = _chain(
+            dirs = chain_ahead(
                 lister(s3, bucket, prefix + sub, relative_to=prefix, start=shard.start, end=shard.end)
                 for sub in shard.prefixes
             )
             if not shard.top_level:
                 return dirs
-            top = lister(s3, bucket, prefix, delimiter="/", start=shard.start, end=shard.end)
-            return heapq.merge(top, dirs, key=lambda o: o.key)
+            top = ReadAhead(lister(s3, bucket, prefix, delimiter="/", start=shard.start, end=shard.end))
+            return _merged(top, dirs)
 
         snapshot = None
         if shard.inventory is not None:
@@ -177,20 +213,29 @@ class S3Checker:
             replica = CountingStream(side(rep_s3, rep_loc.bucket, rep_loc.prefix))
 
         def resolve(a: ObjectInfo, b: ObjectInfo) -> tuple[ObjectInfo, ObjectInfo]:
-            # Only pairs whose listing data cannot prove equal content cost a HEAD on each side.
+            # Only pairs whose listing data cannot judge them cost a HEAD on each side.
             return (
-                _with_checksum(src_s3, src_loc.bucket, src_loc.prefix, a),
-                _with_checksum(rep_s3, rep_loc.bucket, rep_loc.prefix, b),
+                _with_facts(src_s3, src_loc.bucket, src_loc.prefix, a),
+                _with_facts(rep_s3, rep_loc.bucket, rep_loc.prefix, b),
             )
 
+        read = BudgetedReader(
+            (src_s3, src_loc.bucket, src_loc.prefix), (rep_s3, rep_loc.bucket, rep_loc.prefix), result
+        )
         diffs = diff_listings(
             source,
             replica,
             resolve=resolve,
+            read=read,
             report_unverified=True,
-            on_pair=lambda a, b: count_version_gap(result, a, b),
+            on_pair=lambda a, b: count_version_gap(result, a, b, sink),
+            on_proof=lambda proof: count_proof(result, proof),
         )
-        tally(result, diffs, snapshot_at=snapshot)
+        try:
+            tally(result, diffs, snapshot_at=snapshot, clock=clock, sink=sink)
+        finally:  # listings still reading ahead (an error stopped the comparison) stop too
+            source.close()
+            replica.close()
         result.source_objects, result.replica_objects = source.count, replica.count
         result.first_key, result.last_key = source.first_key, source.last_key
         if shard.versions:
@@ -258,18 +303,64 @@ def _replication(plan: DRPlan, reader: ResourceReader, asset: S3Asset) -> list[L
     return [replication_finding(asset, rules, plan.asset_rpo(asset))]
 
 
-def _chain(streams: Iterator[Iterator[ObjectInfo]]) -> Iterator[ObjectInfo]:
-    for stream in streams:
-        yield from stream
-
-
-def _with_checksum(s3: Any, bucket: str, prefix: str, obj: ObjectInfo) -> ObjectInfo:
+def _merged(top: ReadAhead, dirs: Iterator[ObjectInfo]) -> Iterator[ObjectInfo]:
+    """Two listings merged in key order; closing it stops both (their threads)."""
     try:
-        found = head_checksum(s3, bucket, prefix + obj.key, obj.version_id)
+        yield from heapq.merge(top, dirs, key=lambda o: o.key)
+    finally:
+        top.close()
+        close = getattr(dirs, "close", None)
+        if close is not None:
+            close()
+
+
+def _with_facts(s3: Any, bucket: str, prefix: str, obj: ObjectInfo) -> ObjectInfo:
+    """The listing entry with what HeadObject adds (stored checksum, encryption); unchanged when HEAD is
+    refused (an SSE-C object without its key, access denied): the pair then stays unproven."""
+    try:
+        found = head_facts(s3, bucket, prefix + obj.key, obj.version_id)
     except Exception as exc:
         if is_transient(exc):
             raise
         return obj
-    if not found:
-        return obj
-    return obj.model_copy(update={"checksum": found[0], "checksum_type": found[1] or obj.checksum_type})
+    update: dict[str, Any] = {"encryption": found["encryption"]}
+    if found.get("checksum"):
+        update["checksum"] = found["checksum"]
+        update["checksum_type"] = found.get("checksum_type") or obj.checksum_type
+    return obj.model_copy(update=update)
+
+
+Side = tuple[Any, str, str]
+"""(client, bucket, asset prefix) of one side of a comparison."""
+
+
+class BudgetedReader:
+    """Reads and hashes both objects of a pair nothing else could judge, within the shard's byte budget.
+
+    A pair that does not fit in what is left is not read (counted in `unread_over_budget`): it stays
+    unverified, and the report says the budget ran out.
+    """
+
+    def __init__(self, source: Side, replica: Side, result: ShardResult) -> None:
+        self._source, self._replica, self._result = source, replica, result
+        self.remaining = result.shard.read_budget_bytes
+
+    def __call__(self, a: ObjectInfo, b: ObjectInfo) -> tuple[str, str] | None:
+        need = a.size + b.size
+        if need > self.remaining:
+            self._result.unread_over_budget += 1
+            return None
+        self.remaining -= need
+        self._result.read_bytes += need
+        try:
+            return (self._hash(self._source, a), self._hash(self._replica, b))
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            logger.warning("object not readable for hashing", key=a.key, error=describe_error(exc))
+            return None
+
+    @staticmethod
+    def _hash(side: Side, obj: ObjectInfo) -> str:
+        s3, bucket, prefix = side
+        return sha256_of_version(s3, bucket, prefix + obj.key, obj.version_id)

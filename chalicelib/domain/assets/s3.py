@@ -14,7 +14,7 @@ from chalicelib.domain.verification import key_ranges, prefix_end, relative_rang
 from chalicelib.models.durations import format_duration
 from chalicelib.models.live_checks import LiveFinding
 from chalicelib.models.plan import S3Asset
-from chalicelib.models.verification import Finding, InventorySource, Shard, ShardResult
+from chalicelib.models.verification import BucketSettings, Finding, InventorySource, Shard, ShardResult
 
 MAX_SHARDS_PER_ASSET = 256
 RTC_THRESHOLD = timedelta(minutes=15)
@@ -114,58 +114,60 @@ def within_range(rows: Iterable[ObjectInfo], shard: Shard, result: ShardResult) 
 
 # -- bucket settings --------------------------------------------------------------------------------------
 def bucket_findings(
-    asset: S3Asset, src: dict[str, Any], rep: dict[str, Any], objective: timedelta
+    asset: S3Asset, src: BucketSettings, rep: BucketSettings, objective: timedelta
 ) -> list[Finding]:
     """What the source and replica bucket settings (`s3objects.bucket_protection`) mean for the asset's
-    recoverability."""
+    recoverability. Each check looks only at settings it could read: an unreadable one (reported by the
+    caller as incomplete) never hides what the others prove."""
     out: list[Finding] = []
     for side, b in (("source", src), ("replica", rep)):
-        if "versioning" in b["errors"]:
-            continue
-        if b.get("versioning") != "Enabled":
+        if b.versioning.readable and b.versioning.value != "Enabled":
             out.append(
                 Finding(
                     severity="breach",
                     code=f"{side}-unversioned",
-                    message=f"versioning is {b.get('versioning') or 'off'} on {side} bucket {b['bucket']}: "
+                    message=f"versioning is {b.versioning.value or 'off'} on {side} bucket {b.bucket}: "
                     "S3 replication needs it on both buckets, and without it an overwrite destroys "
                     "the old copy",
                 )
             )
-        if "encryption" not in b["errors"] and not b.get("encryption"):
+        if b.encryption.state == "absent":
             out.append(
                 Finding(
                     severity="warning",
                     code=f"{side}-unencrypted",
-                    message=f"{side} bucket {b['bucket']} has no default encryption (use SSE-KMS or SSE-S3)",
+                    message=f"{side} bucket {b.bucket} has no default encryption (use SSE-KMS or SSE-S3)",
                 )
             )
-    if (src.get("encryption") or "").startswith("aws:kms") and rep.get("encryption") == "AES256":
+    src_enc, rep_enc = src.encryption.value, rep.encryption.value
+    weaker = src_enc is not None and rep_enc is not None and rep_enc.algorithm == "AES256"
+    if weaker and src_enc is not None and src_enc.algorithm.startswith("aws:kms"):
         out.append(
             Finding(
                 severity="warning",
                 code="replica-weaker-encryption",
-                message=f"the source uses SSE-KMS but replica {rep['bucket']} only SSE-S3",
+                message=f"the source uses SSE-KMS but replica {rep.bucket} only SSE-S3",
             )
         )
-    if "replication" not in src["errors"]:
-        out += _rule_findings(asset, src.get("replication_rules") or [], objective)
-    if "object_lock" not in rep["errors"]:
-        if not rep.get("object_lock"):
+    if src.replication.readable:
+        out += _rule_findings(asset, src.replication.value or [], objective)
+    lock = rep.object_lock
+    if lock.readable:
+        if lock.value is None or not lock.value.enabled:
             out.append(
                 Finding(
                     severity="warning",
                     code="replica-not-locked",
-                    message=f"replica bucket {rep['bucket']} has no Object Lock: anyone (or any ransomware) "
+                    message=f"replica bucket {rep.bucket} has no Object Lock: anyone (or any ransomware) "
                     "allowed to delete can erase every version of the backup",
                 )
             )
-        elif not rep.get("default_retention"):
+        elif not lock.value.default_retention:
             out.append(
                 Finding(
                     severity="warning",
                     code="replica-lock-without-retention",
-                    message=f"replica bucket {rep['bucket']} has Object Lock but no default retention: new "
+                    message=f"replica bucket {rep.bucket} has Object Lock but no default retention: new "
                     "replicas are not protected from deletion",
                 )
             )
@@ -186,6 +188,16 @@ def _rule_findings(asset: S3Asset, rules: list[dict[str, Any]], objective: timed
         ]
     out: list[Finding] = []
     dest = rule.get("Destination") or {}
+    if (rule.get("DeleteMarkerReplication") or {}).get("Status") != "Enabled":
+        out.append(
+            Finding(
+                severity="warning",
+                code="deletions-not-replicated",
+                message=f"replication rule {rule.get('ID', '?')} does not replicate delete markers: every "
+                "object deleted in the source stays current in the replica (reported as extra), and a "
+                "failover serves it; enable DeleteMarkerReplication (earlier versions stay in the replica)",
+            )
+        )
     if (dest.get("Metrics") or {}).get("Status") != "Enabled":
         out.append(
             Finding(

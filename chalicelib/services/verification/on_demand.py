@@ -36,6 +36,7 @@ def verify_workload(
     run_id = f"{trigger}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     try:
         shards, problems = work.plan_shards(plan, d)
+        shards = work.share_read_budget(shards, work.read_budget(d))
     except Exception as exc:
         shards, problems = [], [f"planning failed: {describe_error(exc)}"]
     if progress:
@@ -45,7 +46,7 @@ def verify_workload(
         delay = 0.5
         for attempt in range(1, SHARD_ATTEMPTS + 1):
             try:
-                return work.run_shard(plan, shard, d)
+                return work.run_shard(plan, shard, d, run_id=run_id)
             except Exception as exc:
                 if attempt == SHARD_ATTEMPTS:
                     return ShardResult(
@@ -76,4 +77,4 @@ def verify_workload(
         problems=problems,
         replication_failures=replication_failures(plan, d),
     )
-    return publish(plan, report, d)
+    return publish(plan, report, d, differences=[r.differences_key for r in results if r.differences_key])

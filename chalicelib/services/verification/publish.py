@@ -13,6 +13,7 @@ from chalicelib.models.replication import AssetReplicationState
 from chalicelib.models.verification import AssetVerification, VerificationReport
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
+from chalicelib.services.verification.differences import merge
 
 
 def replication_failures(plan: DRPlan, d: Deps) -> dict[str, dict[str, dict[str, Any]]]:
@@ -26,12 +27,22 @@ def replication_failures(plan: DRPlan, d: Deps) -> dict[str, dict[str, dict[str,
         return {}
 
 
-def publish(plan: DRPlan, report: VerificationReport, d: Deps) -> VerificationReport:
-    """Evidence (JSON + Markdown), ledger, metrics, asset state, and an alert when an objective is breached
-    or the run could not prove it."""
+def publish(
+    plan: DRPlan, report: VerificationReport, d: Deps, *, differences: list[str] | None = None
+) -> VerificationReport:
+    """Evidence (JSON + Markdown + the complete difference list merged from the shards' `differences`
+    parts), ledger, metrics, asset state, and an alert when an objective is breached or the run could not
+    prove it."""
     store = d.evidence
     base = run_prefix(plan.workload, report.run_id)
     report.evidence = {"json": store.uri(base + "report.json"), "markdown": store.uri(base + "report.md")}
+    try:
+        report.evidence["differences"] = merge(store, list(differences or []), base + "differences.jsonl")
+    except Exception as exc:  # the report stands without its full list; it says so
+        if is_transient(exc):
+            raise
+        report.problems.append(f"the complete difference list could not be written: {exc}")
+        logger.error("difference list not written", workload=plan.workload, error=str(exc))
     store.put_text(base + "report.md", render_markdown(report))
     store.put_json(base + "report.json", report.model_dump(mode="json"))
     store.put_json(

@@ -23,13 +23,14 @@ from chalicelib.models.verification import (
 from chalicelib.observability import emit
 from chalicelib.services.deps import Deps
 from chalicelib.services.verification.publish import publish, replication_failures
-from chalicelib.services.verification.shards import plan_shards, run_shard
+from chalicelib.services.verification.shards import plan_shards, read_budget, run_shard, share_read_budget
 
 
 def task_plan_run(inp: PlanRunInput, d: Deps) -> PlannedRun:
     """First state: plan the shards and store them where the Distributed Map's ItemReader reads them."""
     plan = d.plans.get(inp.workload)
     shards, problems = plan_shards(plan, d)
+    shards = share_read_budget(shards, read_budget(d))
     store = d.evidence
     base = run_prefix(plan.workload, inp.run_id)
     store.put_json(base + "shards.json", [s.model_dump(mode="json") for s in shards])
@@ -48,7 +49,7 @@ def task_plan_run(inp: PlanRunInput, d: Deps) -> PlannedRun:
 def task_run_shard(inp: ShardInput, d: Deps) -> dict[str, Any]:
     """One Map item: check the shard and store its result (only a small summary travels in the state)."""
     plan = d.plans.get(inp.workload)
-    result = run_shard(plan, inp.shard, d)
+    result = run_shard(plan, inp.shard, d, run_id=inp.run_id)
     key = f"{run_prefix(plan.workload, inp.run_id)}shards/{inp.shard.index:06d}.json"
     d.evidence.put_json(key, result.model_dump(mode="json"))
     return {"index": inp.shard.index, "status": result.status, "mismatches": result.mismatches}
@@ -85,7 +86,8 @@ def task_finalize(inp: FinalizeInput, d: Deps) -> dict[str, Any]:
         problems=problems,
         replication_failures=replication_failures(plan, d),
     )
-    publish(plan, report, d)
+    ordered = sorted(results, key=lambda r: r.shard.index)
+    publish(plan, report, d, differences=[r.differences_key for r in ordered if r.differences_key])
     return {
         "verdict": report.verdict,
         "summary": report.summary,
