@@ -1,9 +1,9 @@
 """`LocalCloud`: an in-process moto server on 127.0.0.1 that runs Step Functions and Lifeboat's handlers.
 
-Three patches make moto behave like AWS where Lifeboat depends on it: `lambda_runner` (Lambda invocations run
-the real handlers), `sfn_events` (executions send their status changes to EventBridge) and `sqs_batches`
-(queue batches honour partial-batch failures); `sfn_programs` makes it faster (a state machine's definition
-is parsed once, not once per execution).
+Four patches make moto behave like AWS where Lifeboat depends on it: `lambda_runner` (Lambda invocations run
+the real handlers), `sfn_events` (executions send their status changes to EventBridge), `sqs_batches`
+(queue batches honour partial-batch failures) and `sagemaker` (InvokeEndpoint reaches a real model server);
+`sfn_programs` makes it faster (a state machine's definition is parsed once, not once per execution).
 
 One per process: moto's backends are process-wide and its Step Functions engine finds the server through the
 MOTO_PORT environment variable.
@@ -22,7 +22,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from localcloud import lambda_runner, region_outage, sfn_events, sfn_programs, sqs_batches
+from localcloud import lambda_runner, region_outage, sagemaker, sfn_events, sfn_programs, sqs_batches
 from localcloud.iam import IamEnforcement, mode_from_env
 from localcloud.resources import names
 
@@ -128,6 +128,7 @@ class LocalCloud:
         sfn_events.install()  # Step Functions status changes reach EventBridge, as in AWS
         sfn_programs.install()
         sqs_batches.install()  # queue batches honour ReportBatchItemFailures, as Lambda does
+        sagemaker.install()  # InvokeEndpoint reaches the variant's model server (localcloud/sagemaker.py)
         self.iam.start()  # before the clients are rebuilt: it watches the ones built from now on
         _reset_lifeboat_clients()
 
@@ -150,6 +151,7 @@ class LocalCloud:
         self.iam.stop()
         sfn_programs.uninstall()
         sqs_batches.uninstall()
+        sagemaker.uninstall()
         if self._server is not None:
             self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
             self._server = None

@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import pytest
 
-from localcloud import crashpoints, lambda_runner, sfn_events, sfn_programs, sqs_batches
+from localcloud import crashpoints, lambda_runner, sagemaker, sfn_events, sfn_programs, sqs_batches
 
 PINNED_MOTO = "5.2.5"
 SFN_LAMBDA_UTILS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
@@ -305,3 +305,32 @@ def test_moto_still_deletes_the_batch_it_hands_over_and_only_that() -> None:
     assert "batchItemFailures" not in moto_batch, (
         "moto honours batchItemFailures now: drop localcloud/sqs_batches.py"
     )
+
+
+HOW_TO_FIX_SAGEMAKER = (
+    "localcloud/sagemaker.py replaces moto's canned InvokeEndpoint with routing to model servers; re-read "
+    "the moto source named here, adapt it, then update its GUARDED_INTERNALS / this test."
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    sagemaker.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in sagemaker.GUARDED_INTERNALS],
+)
+def test_guarded_sagemaker_runtime_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given the InvokeEndpoint response the local SageMaker replaces / When we look it up as moto defines it
+    target = sagemaker.original(module, qualname)
+    # Then its signature is unchanged
+    assert str(inspect.signature(target)) == expected, HOW_TO_FIX_SAGEMAKER
+
+
+def test_moto_sagemaker_still_keeps_the_endpoint_attributes_the_runtime_reads() -> None:
+    # Given moto's endpoint model and the runtime's URL paths
+    init = _source("moto.sagemaker.models", "FakeEndpoint.__init__")
+    paths = importlib.import_module("moto.sagemakerruntime.urls").url_paths
+    # Then the endpoint still keeps its status and variants (with their weights), and InvokeEndpoint is still
+    # served on /endpoints/<name>/invocations (the local runtime reads the endpoint name from that path)
+    for attribute in ("self.endpoint_status", "self.production_variants"):
+        assert attribute in init, HOW_TO_FIX_SAGEMAKER
+    assert "{0}/endpoints/(?P<name>[^/]+)/invocations$" in paths, HOW_TO_FIX_SAGEMAKER
