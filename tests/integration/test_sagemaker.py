@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.endpoints import EndpointClient
+from chalicelib.adapters.s3objects import copy_preserving
 from chalicelib.adapters.model_identity import ModelInspector
 from chalicelib.services.deps import deps
 from chalicelib.services.smoke import run_smoke
@@ -234,3 +235,72 @@ def test_endpoint_client_invokes_through_the_runtime(healthy: Stack) -> None:
     call = client.invoke(healthy.plan.endpoint_for("secondary"), "us-west-2", "clear-fraud", CASE, 2.0)
     # Then the answer is the model's
     assert call.status == 200 and call.body["score"] == pytest.approx(0.994437, abs=1e-6), call
+
+
+def run_verification(stack: Stack, name: str) -> tuple[str, list[str]]:
+    """The plan's verification state machine, its functions under their deployed (enforced) roles: the
+    registry asset's verdict and its breach findings, from the report in the evidence bucket."""
+    arn = stack.sfn.start_execution(
+        stateMachineArn=stack.resources.state_machines["verify"],
+        name=name,
+        input=json.dumps({"workload": stack.plan.workload, "trigger": "schedule"}),
+    )["executionArn"]
+    desc = stack.wait(arn)
+    assert desc["status"] == "SUCCEEDED", desc
+    output = json.loads(desc["output"])
+    bucket, _, key = output["evidence"]["json"].removeprefix("s3://").partition("/")
+    report = json.loads(stack.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    registry = next(a for a in report["assets"] if a["asset"] == "fraud-model")
+    return output["assets"]["fraud-model"], [
+        f"{f['code']}: {f['message']}" for f in registry["findings"] if f["severity"] == "breach"
+    ]
+
+
+def test_registry_verification_runs_under_the_verify_roles_and_names_each_breach(healthy: Stack) -> None:
+    model = healthy.resources.model
+    secondary_sm, replica_s3 = (healthy.cloud.client(s, "us-west-2") for s in ("sagemaker", "s3"))
+    [package] = secondary_sm.list_model_packages(ModelPackageGroupName=ENDPOINT)["ModelPackageSummaryList"]
+    # (moto's UpdateModelPackage drops the metadata it is not given; AWS keeps it)
+    metadata = secondary_sm.describe_model_package(ModelPackageName=package["ModelPackageArn"])[
+        "CustomerMetadataProperties"
+    ]
+    # Given the provisioned registries: the same Approved version in both regions
+    # When the verification state machine runs
+    # Then the registry is green
+    assert run_verification(healthy, "registry-green") == ("green", [])
+    try:
+        # When the secondary's package is no longer approved
+        secondary_sm.update_model_package(
+            ModelPackageArn=package["ModelPackageArn"],
+            ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties=metadata,
+        )
+        verdict, found = run_verification(healthy, "registry-pending")
+        # Then the registry is red, saying the version is approved only in the primary
+        assert verdict == "breached" and len(found) == 1, found
+        assert found[0].startswith("package-approved-only-in-primary: version 1.0.0 of fraud-scorer is ")
+    finally:
+        secondary_sm.update_model_package(
+            ModelPackageArn=package["ModelPackageArn"],
+            ModelApprovalStatus="Approved",
+            CustomerMetadataProperties=metadata,
+        )
+    # When the replica artifact the secondary's package names is gone
+    replica_s3.delete_object(Bucket=model["secondary_bucket"], Key=model["secondary_key"])
+    try:
+        verdict, found = run_verification(healthy, "registry-no-artifact")
+        # Then the registry is red, naming the object that is missing
+        assert verdict == "breached" and any(
+            f.startswith("package-artifact-missing:")
+            and f"s3://{model['secondary_bucket']}/{model['secondary_key']}" in f
+            for f in found
+        ), found
+    finally:
+        copy_preserving(
+            replica_s3,
+            model["primary_bucket"],
+            model["primary_key"],
+            model["secondary_bucket"],
+            model["secondary_key"],
+        )
+    assert run_verification(healthy, "registry-repaired") == ("green", [])

@@ -312,11 +312,13 @@ def test_the_registry_check_may_read_the_replicated_model_artifacts_it_checksums
     # Given the SageMaker plan's registry and model artifacts
     asset = package_group()
     grants = ModelRegistryChecker().grants(asset, sagemaker_plan(asset))
-    # Then the verification may read the replica artifacts (and nothing of the primary's bucket)
+    # Then the verification may read the replica artifacts (and nothing of the primary's bucket), and list
+    # the replica bucket so that a missing artifact is a 404, not a 403
     reads = {(g.action, g.resource) for g in grants if g.action.startswith("s3:")}
     assert reads == {
-        (action, "arn:${AWS::Partition}:s3:::fraud-sm-models-usw2/models/*")
-        for action in ("s3:GetObject", "s3:GetObjectVersion")
+        ("s3:GetObject", "arn:${AWS::Partition}:s3:::fraud-sm-models-usw2/models/*"),
+        ("s3:GetObjectVersion", "arn:${AWS::Partition}:s3:::fraud-sm-models-usw2/models/*"),
+        ("s3:ListBucket", "arn:${AWS::Partition}:s3:::fraud-sm-models-usw2"),
     }
 
 

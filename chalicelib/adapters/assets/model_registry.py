@@ -153,6 +153,11 @@ class ModelRegistryChecker:
             objects = s3_arn(replica.replica_bucket, f"{replica.replica_prefix}*")
             for action in ("s3:GetObject", "s3:GetObjectVersion"):
                 out.append(grant("asset-verify", action, objects, why, "ModelArtifacts"))
+            # S3 answers a missing object 404 (not 403) only to a caller that may list the bucket, and a
+            # HeadObject carries no s3:prefix to limit that grant with
+            why_list = f"{why}: tell a missing artifact (404) from a denied read (403)"
+            bucket_arn = s3_arn(replica.replica_bucket)
+            out.append(grant("asset-verify", "s3:ListBucket", bucket_arn, why_list, "ModelArtifacts"))
         return out
 
     def live_checks(self, plan: DRPlan, asset: ModelRegistryAsset, reader: ResourceReader) -> list[LiveCheck]:
