@@ -79,6 +79,7 @@ class Stack:
     plan: DRPlan
     resources: PlanResources
     servers: dict[str, ModelServer]
+    text: str = ""  # the plan as stored
 
     @property
     def sfn(self) -> Any:
@@ -165,7 +166,7 @@ def build_stack(
     plan = load_plan_text(text, "test-plan.yaml")
     resources = provision_plan(cloud, plan, text, stage=cloud.stage, artifact=artifact)
     SAGEMAKER.register_plan(plan, {role: server.url for role, server in servers.items()})
-    return Stack(cloud=cloud, plan=plan, resources=resources, servers=servers)
+    return Stack(cloud=cloud, plan=plan, resources=resources, servers=servers, text=text)
 
 
 @contextmanager

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.endpoints import EndpointClient
-from chalicelib.adapters.s3objects import copy_preserving
 from chalicelib.adapters.model_identity import ModelInspector
+from chalicelib.adapters.s3objects import copy_preserving
 from chalicelib.services.deps import deps
 from chalicelib.services.smoke import run_smoke
 from localcloud.modelserver import ModelServer
@@ -148,6 +148,9 @@ def test_weights_choose_the_variant_and_a_weight_update_moves_real_requests(loca
         # And with both weighted, both serve
         weights(1.0, 1.0)
         assert served(40) == {"blue", "green-wrong"}
+        # And the runtime counted where each of the 64 requests went
+        counts = {v: SAGEMAKER.invocations[("us-east-1", "split", v)] for v in ("blue", "green")}
+        assert sum(counts.values()) == 64 and counts["blue"] >= 12 and counts["green"] >= 12
     finally:
         for server in servers.values():
             server.stop()

@@ -262,8 +262,9 @@ def test_a_package_whose_artifact_is_not_in_the_replica_bucket_is_a_breach_namin
     result = verify(aws)
     # Then it is a breach naming the missing object
     assert breaches(result) == {
-        "package-artifact-missing": f"version 3 of Scorer: the secondary's package names {REPLICA_URL}, which "
-        "is not in bucket fraud-sm-models-usw2: a failover would not find the model; replicate the artifact"
+        "package-artifact-missing": f"version 3 of Scorer: the secondary's package names {REPLICA_URL}, "
+        "which is not in bucket fraud-sm-models-usw2: a failover would not find the model; replicate the "
+        "artifact"
     }
     assert result.missing == 1
 
