@@ -307,3 +307,53 @@ def test_registry_verification_runs_under_the_verify_roles_and_names_each_breach
             model["secondary_key"],
         )
     assert run_verification(healthy, "registry-repaired") == ("green", [])
+
+
+VARIANTS_TRAFFIC = """traffic:
+  kind: sagemaker-variants
+  endpoint_name: fraud-split
+  region: us-east-1
+  variants:
+    primary: use1
+    secondary: usw2
+"""
+
+
+def test_a_failover_by_variant_weights_moves_real_requests_under_the_enforced_roles(healthy: Stack) -> None:
+    # Given a plan whose traffic moves between two production variants of one endpoint, each variant served
+    # by its role's model server, all weight on the primary's
+    from chalicelib.adapters.traffic import TrafficRouter
+    from chalicelib.models.planfile import load_plan_text
+    from localcloud.model import default_artifact
+    from localcloud.stack import provision_plan
+
+    start, end = (
+        healthy.text.index("traffic:\n"),
+        healthy.text.index("\n\n", healthy.text.index("traffic:\n")),
+    )
+    text = (healthy.text[:start] + VARIANTS_TRAFFIC + healthy.text[end + 1 :]).replace(
+        "workload: fraud-scoring-sagemaker", "workload: fraud-scoring-variants"
+    )
+    plan = load_plan_text(text, "variants.yaml")
+    resources = provision_plan(
+        healthy.cloud, plan, text, stage=healthy.cloud.stage, artifact=default_artifact()
+    )
+    SAGEMAKER.register_plan(plan, {role: server.url for role, server in healthy.servers.items()})
+    deps().plans.put(text, source="variants.yaml")  # type: ignore[attr-defined]  # (past its cache)
+    variants = Stack(cloud=healthy.cloud, plan=plan, resources=resources, servers=healthy.servers, text=text)
+    router = TrafficRouter(sagemaker=lambda region: healthy.cloud.client("sagemaker", region))
+    runtime = healthy.cloud.client("sagemaker-runtime", "us-east-1")
+
+    def served_by() -> str:
+        answer = runtime.invoke_endpoint(EndpointName="fraud-split", Body=json.dumps(CASE).encode())
+        return str(answer["InvokedProductionVariant"])
+
+    assert router.read(plan).weights == {"primary": 100, "secondary": 0} and served_by() == "use1"
+    # When the failover state machine runs (its functions under their deployed, enforced roles)
+    desc = variants.wait(variants.start_failover("variants-failover"))
+    # Then it completed by UpdateEndpointWeightsAndCapacities, and requests now reach the secondary's variant
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    [entry] = deps().ledger.entries(plan.workload, kind="failover")
+    assert entry.outcome == "completed", entry.reason
+    assert router.read(plan).weights == {"primary": 0, "secondary": 100}
+    assert {served_by() for _ in range(5)} == {"usw2"}
