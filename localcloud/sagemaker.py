@@ -42,11 +42,18 @@ IMAGE = "lifeboat/model-server:local"  # the container image the local models na
 RUNTIME_FAULTS = ("throttling", "model_error")
 SERVER_FAULTS = ("down", "latency_ms", "wrong_answers", "error_rate")
 
+SERVING = ("InService", "Updating", "SystemUpdating", "RollingBack")  # statuses an endpoint answers in
+
 GUARDED_INTERNALS: list[tuple[str, str, str]] = [
     (
         "moto.sagemakerruntime.responses",
         "SageMakerRuntimeResponse.invoke_endpoint",
         "(self) -> tuple[int, dict[str, typing.Any], str | bytes]",
+    ),
+    (
+        "moto.sagemaker.models",
+        "SageMakerModelBackend.update_endpoint_weights_and_capacities",
+        "(self, endpoint_name: str, desired_weights_and_capacities: list[dict[str, typing.Any]]) -> str",
     ),
 ]
 
@@ -126,7 +133,11 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class LocalSageMaker:
     """The routes from endpoint variants to model servers, and the faults per endpoint (process-wide)."""
 
-    def __init__(self, *, choose: random.Random | None = None) -> None:
+    def __init__(self, *, choose: random.Random | None = None, update_seconds: float = 0.0) -> None:
+        self.update_seconds = update_seconds
+        """How long UpdateEndpointWeightsAndCapacities leaves an endpoint Updating before the new weights
+        apply (0: at once, as moto does). In AWS it is seconds to minutes; a test sets it to watch Lifeboat
+        wait for InService."""
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], dict[str, str]] = {}
         self._faults: dict[tuple[str, str], RuntimeFaults] = {}
@@ -218,7 +229,7 @@ class LocalSageMaker:
         found = sagemaker_backends[account][region].endpoints.get(endpoint)
         if found is None:
             return error(400, "ValidationError", f"Endpoint {endpoint} of account {account} not found.")
-        if found.endpoint_status != "InService":
+        if found.endpoint_status not in SERVING:  # an endpoint being updated still serves, as in AWS
             return error(
                 400,
                 "ValidationError",
@@ -308,9 +319,42 @@ SAGEMAKER = LocalSageMaker()
 """This process's SageMaker runtime routes and faults (the local cloud's, a test's)."""
 
 
-# -- the moto patch -----------------------------------------------------------------------------------------
+# -- the moto patches ---------------------------------------------------------------------------------------
 _install_lock = threading.Lock()
 _original: Any = None
+_original_update: Any = None
+
+
+def _update_weights(
+    self: Any, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
+) -> str:
+    """moto's update, then (with `SAGEMAKER.update_seconds`) the endpoint Updating, serving with its old
+    weights, and refusing another update, until the new weights apply."""
+    from moto.sagemaker.exceptions import ValidationError
+
+    endpoint = self.endpoints.get(endpoint_name)
+    if endpoint is not None and endpoint.endpoint_status == "Updating":
+        raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+    before = {
+        v["VariantName"]: v.get("CurrentWeight") for v in (endpoint.production_variants if endpoint else [])
+    }
+    arn = _original_update(self, endpoint_name, desired_weights_and_capacities)
+    delay = SAGEMAKER.update_seconds
+    if delay <= 0 or endpoint is None:
+        return str(arn)
+    endpoint.endpoint_status = "Updating"
+    for variant in endpoint.production_variants:
+        variant["CurrentWeight"] = before.get(variant["VariantName"])
+
+    def settle() -> None:
+        for variant in endpoint.production_variants:
+            variant["CurrentWeight"] = variant.get("DesiredWeight")
+        endpoint.endpoint_status = "InService"
+
+    timer = threading.Timer(delay, settle)
+    timer.daemon = True
+    timer.start()
+    return str(arn)
 
 
 def _invoke_endpoint(self: Any) -> Any:
@@ -339,26 +383,32 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 def install() -> None:
-    """Route InvokeEndpoint to the registered model servers (idempotent)."""
-    global _original
+    """Route InvokeEndpoint to the registered model servers, let weight updates take time (idempotent)."""
+    global _original, _original_update
+    from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     with _install_lock:
         if _original is None:
             _original = SageMakerRuntimeResponse.__dict__["invoke_endpoint"]
             SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint  # type: ignore[method-assign]
+            _original_update = SageMakerModelBackend.__dict__["update_endpoint_weights_and_capacities"]
+            SageMakerModelBackend.update_endpoint_weights_and_capacities = _update_weights  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
-    """moto's own InvokeEndpoint again, no routes, no faults (idempotent)."""
-    global _original
+    """moto's own InvokeEndpoint and weight updates again, no routes, no faults (idempotent)."""
+    global _original, _original_update
+    from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     with _install_lock:
         if _original is not None:
             SageMakerRuntimeResponse.invoke_endpoint = _original  # type: ignore[method-assign]
-            _original = None
+            SageMakerModelBackend.update_endpoint_weights_and_capacities = _original_update  # type: ignore[method-assign]
+            _original = _original_update = None
     SAGEMAKER.reset()
+    SAGEMAKER.update_seconds = 0.0
 
 
 def original(module: str, qualname: str) -> Any:
@@ -368,7 +418,11 @@ def original(module: str, qualname: str) -> Any:
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
-    return _original if obj is _invoke_endpoint and _original is not None else obj
+    if obj is _invoke_endpoint and _original is not None:
+        return _original
+    if obj is _update_weights and _original_update is not None:
+        return _original_update
+    return obj
 
 
 # -- provisioning -------------------------------------------------------------------------------------------

@@ -88,23 +88,21 @@ def test_an_unknown_variant_or_endpoint_is_refused_as_sagemaker_refuses_it(healt
     assert missing["Error"]["Code"] == "ValidationError" and "ghost" in missing["Error"]["Message"]
 
 
-def test_weights_choose_the_variant_and_a_weight_update_moves_real_requests(local_cloud: LocalCloud) -> None:
-    # Given an endpoint with two variants, blue and green, each on its own model server, all weight on blue
-    from localcloud.model import default_artifact
-
-    sm = local_cloud.client("sagemaker", "us-east-1")
+def blue_green(cloud: LocalCloud, name: str) -> None:
+    """An endpoint `name` in us-east-1 with two variants, blue and green, weighted equally."""
+    sm = cloud.client("sagemaker", "us-east-1")
     for variant in ("blue", "green"):
         sm.create_model(
-            ModelName=f"split-{variant}",
+            ModelName=f"{name}-{variant}",
             ExecutionRoleArn="arn:aws:iam::123456789012:role/split",
             PrimaryContainer={"Image": "lifeboat/model-server:local", "ModelDataUrl": "s3://b/k"},
         )
     sm.create_endpoint_config(
-        EndpointConfigName="split-config",
+        EndpointConfigName=f"{name}-config",
         ProductionVariants=[
             {
                 "VariantName": v,
-                "ModelName": f"split-{v}",
+                "ModelName": f"{name}-{v}",
                 "InitialInstanceCount": 1,
                 "InstanceType": "ml.m5.large",
                 "InitialVariantWeight": 1.0,
@@ -112,7 +110,15 @@ def test_weights_choose_the_variant_and_a_weight_update_moves_real_requests(loca
             for v in ("blue", "green")
         ],
     )
-    sm.create_endpoint(EndpointName="split", EndpointConfigName="split-config")
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+def test_weights_choose_the_variant_and_a_weight_update_moves_real_requests(local_cloud: LocalCloud) -> None:
+    # Given an endpoint with two variants, blue and green, each on its own model server, all weight on blue
+    from localcloud.model import default_artifact
+
+    sm = local_cloud.client("sagemaker", "us-east-1")
+    blue_green(local_cloud, "split")
     servers = {v: ModelServer(default_artifact(), region="us-east-1").start() for v in ("blue", "green")}
     try:
         for variant, server in servers.items():
@@ -357,3 +363,53 @@ def test_a_failover_by_variant_weights_moves_real_requests_under_the_enforced_ro
     assert entry.outcome == "completed", entry.reason
     assert router.read(plan).weights == {"primary": 0, "secondary": 100}
     assert {served_by() for _ in range(5)} == {"usw2"}
+
+
+def test_a_weight_update_takes_time_the_endpoint_serves_and_refuses_another_meanwhile(
+    healthy: Stack,
+) -> None:
+    # Given weight updates that take a second to apply (seconds to minutes in AWS)
+    cloud = healthy.cloud
+    blue_green(cloud, "settle")
+    for variant in ("blue", "green"):
+        SAGEMAKER.register("us-east-1", "settle", variant, healthy.servers["primary"].url)
+    sm, runtime = cloud.client("sagemaker", "us-east-1"), cloud.client("sagemaker-runtime", "us-east-1")
+
+    def weights(blue: float, green: float) -> None:
+        sm.update_endpoint_weights_and_capacities(
+            EndpointName="settle",
+            DesiredWeightsAndCapacities=[
+                {"VariantName": "blue", "DesiredWeight": blue},
+                {"VariantName": "green", "DesiredWeight": green},
+            ],
+        )
+
+    def served() -> str:
+        answer = runtime.invoke_endpoint(EndpointName="settle", Body=json.dumps(CASE).encode())
+        return str(answer["InvokedProductionVariant"])
+
+    weights(1.0, 0.0)
+    SAGEMAKER.update_seconds = 1.0
+    try:
+        # When all weight moves to green
+        weights(0.0, 1.0)
+        described = sm.describe_endpoint(EndpointName="settle")
+        # Then the endpoint is Updating, still on its old weights, still serving
+        assert described["EndpointStatus"] == "Updating"
+        assert {v["VariantName"]: v["CurrentWeight"] for v in described["ProductionVariants"]} == {
+            "blue": 1.0,
+            "green": 0.0,
+        }
+        assert served() == "blue"
+        # And another update meanwhile is refused, as SageMaker refuses it
+        refused = error_of(lambda: weights(1.0, 1.0))
+        assert "Cannot update in-progress endpoint" in refused["Error"]["Message"]
+        # When the update has applied
+        deadline = time.monotonic() + 10
+        while sm.describe_endpoint(EndpointName="settle")["EndpointStatus"] != "InService":
+            assert time.monotonic() < deadline, "the endpoint stayed Updating"
+            time.sleep(0.1)
+        # Then the new weights route the requests
+        assert {served() for _ in range(5)} == {"green"}
+    finally:
+        SAGEMAKER.update_seconds = 0.0
