@@ -413,3 +413,25 @@ def test_a_weight_update_takes_time_the_endpoint_serves_and_refuses_another_mean
         assert {served() for _ in range(5)} == {"green"}
     finally:
         SAGEMAKER.update_seconds = 0.0
+
+
+def test_plan_validation_finds_the_sagemaker_endpoints_and_registries_live(healthy: Stack) -> None:
+    from tests.api_support import ALICE, api_client
+
+    # Given the SageMaker plan as the local cloud provisioned it
+    workload = healthy.plan.workload
+    deps().plans.put(healthy.text, source="test-plan.yaml")  # type: ignore[attr-defined]
+    with api_client(ALICE, cloud=healthy.cloud) as api:
+        # When it is validated against the live resources, the API function's role enforced
+        found = api.post(f"/plans/{workload}/validate").json_body
+    # Then it is valid: both endpoints answer the smoke tests through InvokeEndpoint, both registries exist
+    assert found["valid"] is True, [f for f in found["findings"] if f["severity"] == "error"]
+    oks = {(f["check"], f["subject"]) for f in found["findings"] if f["severity"] == "ok"}
+    assert ("endpoint", "secondary endpoint (us-west-2)") in oks
+    assert ("asset", "fraud-model: model package group fraud-scorer (us-west-2)") in oks
+    # And the permissions it lists include invoking exactly the plan's endpoints
+    invoke = {p["resource"] for p in found["permissions"] if p["action"] == "sagemaker:InvokeEndpoint"}
+    assert invoke == {
+        "arn:aws:sagemaker:us-east-1:123456789012:endpoint/fraud-scorer",
+        "arn:aws:sagemaker:us-west-2:123456789012:endpoint/fraud-scorer",
+    }, found["permissions"]
