@@ -1,10 +1,12 @@
 """`make demo`: the README story on the local cloud, narrated.
 
-Start the local cloud and the two model servers (on free ports), load the example plan, show the protected
-topology and its status; then run the region-outage DR drill: the primary model server is killed and
-Lifeboat does its job on its own (canary errors -> alarms -> trigger decision -> failover state machine ->
-validated traffic switch), the primary is restored and traffic returns to it step by step; the drill
-measures every phase and prints the verdicts (RTO, RPO, failback) and the path of its HTML report.
+Start the local cloud and the two model servers (on free ports), load the example plan (`--plan`: any plan
+the local cloud can run, e.g. plans/fraud-scoring-sagemaker.yaml, whose SageMaker endpoints the local cloud
+serves), show the protected topology and its status; then run the region-outage DR drill: the primary model
+server is killed and Lifeboat does its job on its own (canary errors -> alarms -> trigger decision ->
+failover state machine -> validated traffic switch), the primary is restored and traffic returns to it step
+by step; the drill measures every phase and prints the verdicts (RTO, RPO, failback) and the path of its
+HTML report.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -21,13 +24,38 @@ from rich.table import Table
 
 from chalicelib.models.durations import format_duration as fmt
 from chalicelib.models.durations import format_seconds
-from chalicelib.models.plan import HttpEndpoint
+from chalicelib.models.plan import HttpEndpoint, SageMakerEndpoint
 from lifeboat_cli import cloud as clouds
 from lifeboat_cli import drill as drill_cli
 from lifeboat_cli.main import BREACHED, OK, console, render_local, render_status
 from lifeboat_cli.verify_demo import demo_verification
 
-WORKLOAD = "fraud-scoring"
+DEFAULT_PLAN = Path("plans") / "fraud-scoring.yaml"
+DEMO_PLANS = Path(".lifeboat") / "demo-plans"
+
+
+def demo_plans(plan_file: Path, folder: Path = DEMO_PLANS) -> tuple[Path, str]:
+    """A plans folder holding only `plan_file` (what the demo's local cloud loads), and its workload.
+    Raises CliError naming the file when it cannot be read or is not a valid plan."""
+    from chalicelib.models.planfile import PlanError, load_plan_file
+
+    try:
+        workload = load_plan_file(plan_file).workload
+    except (OSError, PlanError) as exc:
+        raise clouds.CliError(f"cannot run the demo on {plan_file}: {exc}") from exc
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    shutil.copyfile(plan_file, folder / plan_file.name)
+    return folder, workload
+
+
+def endpoint_name(endpoint: Any) -> str:
+    if isinstance(endpoint, SageMakerEndpoint):
+        return f"SageMaker {endpoint.endpoint_name}" + (
+            f"/{endpoint.variant_name}" if endpoint.variant_name else ""
+        )
+    return str(endpoint.url)
 
 
 def show_topology(plan: Any) -> None:
@@ -37,9 +65,12 @@ def show_topology(plan: Any) -> None:
     for col in ("", "primary", "secondary"):
         table.add_column(col)
     table.add_row("region", plan.regions.primary, plan.regions.secondary)
-    table.add_row("endpoint", plan.endpoints.primary.url, plan.endpoints.secondary.url)
+    table.add_row("endpoint", endpoint_name(plan.endpoints.primary), endpoint_name(plan.endpoints.secondary))
     t = plan.traffic
-    table.add_row(f"{t.kind} {t.record_name}", t.set_identifiers.primary, t.set_identifiers.secondary)
+    if hasattr(t, "set_identifiers"):
+        table.add_row(f"{t.kind} {t.record_name}", t.set_identifiers.primary, t.set_identifiers.secondary)
+    else:
+        table.add_row(f"{t.kind} {t.endpoint_name} ({t.region})", t.variants.primary, t.variants.secondary)
     console.print(table)
     trigger = plan.trigger
     console.print(
@@ -49,6 +80,16 @@ def show_topology(plan: Any) -> None:
     )
     for asset in plan.assets:
         console.print(f"  asset {asset.name} ({asset.kind}), RPO {fmt(plan.asset_rpo(asset))}")
+
+
+def predict_on(endpoint: Any, region: str, payload: dict[str, Any]) -> str:
+    """What the endpoint answers: POSTed to an http endpoint, InvokeEndpoint for a SageMaker one."""
+    if isinstance(endpoint, HttpEndpoint):
+        return predict(str(endpoint.url), payload)
+    from chalicelib.adapters.endpoints import EndpointClient
+
+    call = EndpointClient().invoke(endpoint, region, "demo", payload, 2.0)
+    return json.dumps(call.body) if call.error is None else f"no answer ({call.error})"
 
 
 def predict(url: str, payload: dict[str, Any]) -> str:
@@ -134,8 +175,9 @@ def run(args: argparse.Namespace) -> int:
 
     console.rule("[bold]Lifeboat demo: local cloud[/bold]")
     keep = getattr(args, "keep_running", False)
+    plans, workload = demo_plans(Path(getattr(args, "plan", None) or DEFAULT_PLAN))
     state = clouds.local_up(
-        Path("plans"),
+        plans,
         # Unless asked to keep it, the local cloud ends with the demo, even a demo killed mid-way.
         owner=None if keep else os.getpid(),
         on_start=lambda what: console.print(what, soft_wrap=True),
@@ -143,6 +185,11 @@ def run(args: argparse.Namespace) -> int:
     render_local(state)
     dashboard = None
     try:
+        if workload not in state.get("workloads", {}):
+            raise clouds.CliError(
+                f"the local cloud already running here does not run {workload} "
+                "(stop it with `lifeboat local down`, then run the demo again)"
+            )
         clouds.use_local()
         if getattr(args, "dashboard", False):
             from lifeboat_cli import dashboard as web
@@ -150,12 +197,12 @@ def run(args: argparse.Namespace) -> int:
             dashboard = web.start()
             console.print(f"[bold]dashboard: {dashboard.url}[/bold] (watch the story there)", soft_wrap=True)
         d = deps()
-        plan = d.plans.get(WORKLOAD)
+        plan = d.plans.get(workload)
         show_topology(plan)
         render_status(workload_status(plan, d))
 
         # Backups first: prove every asset is in the other region, then break two things and catch both.
-        backups = demo_verification(console, state)
+        backups = demo_verification(console, state, workload=workload)
         caught = backups["before"] == "green" and backups["broken"] != "green" and backups["after"] == "green"
         if not caught:
             console.print(f"[red]verification did not behave as expected: {backups}[/red]")
@@ -175,14 +222,13 @@ def run(args: argparse.Namespace) -> int:
                 render_status(status)
                 if status.active_region:
                     serving = plan.endpoint_for(plan.role_of(status.active_region))
-                    if isinstance(serving, HttpEndpoint):  # the demo's model servers on this machine
-                        answer = predict(str(serving.url), plan.smoke_tests.cases[0].payload)
-                        console.print(f"prediction served by {status.active_region}: {answer}")
+                    answer = predict_on(serving, status.active_region, plan.smoke_tests.cases[0].payload)
+                    console.print(f"prediction served by {status.active_region}: {answer}")
                 console.rule("[bold]Restore the primary, then fail back gradually[/bold]")
 
         narrator = drill_cli.Narrator(plan, d, started=started, on_event=on_event)
         record = drill_cli.run_drill(
-            WORKLOAD, "region-outage", reason="make demo", requested_by="demo", narrator=narrator
+            workload, "region-outage", reason="make demo", requested_by="demo", narrator=narrator
         )
 
         console.rule("[bold]After the failback[/bold]")

@@ -498,6 +498,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the README demo on the local cloud")
     d.add_argument("--keep-running", action="store_true", help="leave the local cloud up afterwards")
     d.add_argument("--dashboard", action="store_true", help="serve the web dashboard during the demo")
+    d.add_argument("--plan", help="the plan to demonstrate (default plans/fraud-scoring.yaml)")
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
     executions_cli.register(sub, plan)  # executions, execution ID, plan check (issue 6)
     drill_cli.register(sub)  # drill WORKLOAD | list | show | recover (issue 8)

@@ -53,7 +53,7 @@ def _rpo_lines(console: Console, report: VerificationReport) -> None:
         )
 
 
-def demo_verification(console: Console, state: dict[str, Any]) -> dict[str, Any]:
+def demo_verification(console: Console, state: dict[str, Any], *, workload: str = WORKLOAD) -> dict[str, Any]:
     """Narrated: green pass; a replication failure and a corrupt replica artifact, both caught; repair."""
     from chalicelib.adapters import aws
     from chalicelib.adapters.s3objects import copy_preserving
@@ -61,7 +61,7 @@ def demo_verification(console: Console, state: dict[str, Any]) -> dict[str, Any]
 
     clouds.use_local()
     d = deps()
-    plan = d.plans.get(WORKLOAD)
+    plan = d.plans.get(workload)
     dataset = next(a for a in plan.assets if a.kind == "s3" and getattr(a, "role", "") == "dataset")
     src = aws.client("s3", plan.regions.primary)
     rep = aws.client("s3", plan.regions.secondary)
@@ -82,7 +82,7 @@ def demo_verification(console: Console, state: dict[str, Any]) -> dict[str, Any]
         f"wrote {SEED_OBJECTS} training files to s3://{dataset.source.bucket}/{dataset.source.prefix}; "
         "S3 replication copied them"
     )
-    first = run_with_progress(WORKLOAD, d, console)
+    first = run_with_progress(workload, d, console)
     render_report(first, console)
 
     console.rule("[bold]Now break two things[/bold]")
@@ -97,7 +97,7 @@ def demo_verification(console: Console, state: dict[str, Any]) -> dict[str, Any]
         return next(
             (
                 e
-                for e in d.ledger.entries(WORKLOAD, limit=20, kind="replication")
+                for e in d.ledger.entries(workload, limit=20, kind="replication")
                 if e.detail.get("key") == late_key
             ),
             None,
@@ -107,7 +107,7 @@ def demo_verification(console: Console, state: dict[str, Any]) -> dict[str, Any]
     if entry is not None:
         console.print(f"   [yellow]S3 replication event -> SQS -> Lifeboat:[/yellow] {entry.reason}")
     # 2. The secondary's copy of the model artifact silently changes (bit rot, a bad sync, tampering).
-    model = state["workloads"][WORKLOAD]["model"]
+    model = state["workloads"][workload]["model"]
     rep.put_object(
         Bucket=model["secondary_bucket"],
         Key=model["secondary_key"],
@@ -119,7 +119,7 @@ def demo_verification(console: Console, state: dict[str, Any]) -> dict[str, Any]
         "is overwritten with other bytes"
     )
 
-    second = run_with_progress(WORKLOAD, d, console)
+    second = run_with_progress(workload, d, console)
     render_report(second, console)
     console.print("[bold]caught:[/bold]")
     _rpo_lines(console, second)
@@ -137,7 +137,7 @@ def demo_verification(console: Console, state: dict[str, Any]) -> dict[str, Any]
         dataset.replica.prefix + late_key[len(dataset.source.prefix) :],
     )
     console.print("restored the replica artifact from the primary and re-drove the failed object")
-    third = run_with_progress(WORKLOAD, d, console)
+    third = run_with_progress(workload, d, console)
     c = COLOURS[third.verdict]
     console.print(
         f"verification after repair: [{c}]{third.verdict.upper()}[/]  ({third.evidence.get('markdown')})"

@@ -75,14 +75,27 @@ class S3Provisioner:
 
 
 class ModelRegistryProvisioner:
-    """S3 manifests: their buckets, then a manifest naming the published model in each region. A SageMaker
-    model package group is not provisioned: the local demo's model servers load the artifact from S3."""
+    """S3 manifests: their buckets, then a manifest naming the published model in each region. SageMaker: the
+    model package group in each region's Model Registry, then an Approved package in each naming that
+    region's copy of the artifact, with its SHA-256 (what registry verification compares)."""
 
     kind = "model-registry"
 
     def create(self, cloud: LocalCloud, plan: DRPlan, asset: ModelRegistryAsset) -> None:
+        if asset.model_package_group is not None:
+            for region in (plan.regions.primary, plan.regions.secondary):
+                sm = cloud.client("sagemaker", region)
+                groups = sm.list_model_package_groups(NameContains=asset.model_package_group)
+                if not any(
+                    g["ModelPackageGroupName"] == asset.model_package_group
+                    for g in groups.get("ModelPackageGroupSummaryList", [])
+                ):
+                    sm.create_model_package_group(
+                        ModelPackageGroupName=asset.model_package_group,
+                        ModelPackageGroupDescription=f"{plan.workload}: approved model versions",
+                    )
+            return
         if asset.source is None or asset.replica is None:
-            log.info("model package group %s is not provisioned locally", asset.model_package_group)
             return
         bucket(cloud, asset.source.bucket, plan.regions.primary)
         bucket(cloud, asset.replica.bucket, plan.regions.secondary)
@@ -90,6 +103,18 @@ class ModelRegistryProvisioner:
     def name_model(
         self, cloud: LocalCloud, plan: DRPlan, asset: ModelRegistryAsset, model: PublishedModel
     ) -> None:
+        if asset.model_package_group is not None:
+            for region, bucket_name, key in (
+                (plan.regions.primary, model.primary_bucket, model.primary_key),
+                (plan.regions.secondary, model.secondary_bucket, model.secondary_key),
+            ):
+                register_package(
+                    cloud.client("sagemaker", region),
+                    asset.model_package_group,
+                    model,
+                    f"s3://{bucket_name}/{key}",
+                )
+            return
         if asset.source is None or asset.replica is None:
             return
         for loc, region, bucket_name, key in (
@@ -113,6 +138,34 @@ class ModelRegistryProvisioner:
                 Body=json.dumps(manifest, indent=2).encode(),
                 ContentType="application/json",
             )
+
+
+PACKAGE_IMAGE = "lifeboat/model-server:local"
+
+
+def register_package(
+    sm: Any, group: str, model: PublishedModel, artifact_url: str, *, status: str = "Approved"
+) -> str:
+    """An Approved package of `group` naming `artifact_url` with the model's version and SHA-256, unless the
+    group already has one for this version (idempotent); its ARN."""
+    pages = sm.list_model_packages(ModelPackageGroupName=group).get("ModelPackageSummaryList", [])
+    for summary in pages:
+        described = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        if (described.get("CustomerMetadataProperties") or {}).get("model_version") == model.version:
+            return str(summary["ModelPackageArn"])
+    return str(
+        sm.create_model_package(
+            ModelPackageGroupName=group,
+            ModelPackageDescription=f"{model.name} {model.version}",
+            InferenceSpecification={
+                "Containers": [{"Image": PACKAGE_IMAGE, "ModelDataUrl": artifact_url}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            ModelApprovalStatus=status,
+            CustomerMetadataProperties={"sha256": model.sha256, "model_version": model.version},
+        )["ModelPackageArn"]
+    )
 
 
 class DynamoDBProvisioner:

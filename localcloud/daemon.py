@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from chalicelib.models.plan import DRPlan, Role
+from chalicelib.models.plan import ROLES, DRPlan, Role
 from chalicelib.models.planfile import PlanError, load_plan_files
 from localcloud.alarms import AlarmSimulator, Canary, CanaryTarget
 from localcloud.drill_faults import DrillFaultController, respawner
@@ -34,6 +34,7 @@ from localcloud.processes import watch_owner
 from localcloud.regional import copies, provision_copy
 from localcloud.replication import ReplicationSimulator, faults_path
 from localcloud.resources import provision_base
+from localcloud.sagemaker import sagemaker_roles, variant_backends
 from localcloud.schedules import Scheduler
 from localcloud.server import LocalCloud
 from localcloud.stack import endpoint_metric_name, provision_plan, start_model_servers
@@ -98,10 +99,22 @@ class Progress:
 def _model_server(
     starting: Callable[[str], None], plan: DRPlan, reserved: dict[Role, PortReservation], role: Role
 ) -> None:
-    url = local_url(plan, role)
+    url = local_url(plan, role) or f"http://127.0.0.1:{reserved[role].port} ({endpoint_label(plan, role)})"
     starting(f"starting model server {plan.workload}/{role} ({plan.region_of(role)}) on {url}")
     _hold_while_asked()
     reserved[role].hand_over()
+
+
+def endpoint_label(plan: DRPlan, role: Role) -> str | None:
+    """How the plan names a role's endpoint: its URL (http), or the SageMaker endpoint and variant the local
+    cloud's SageMaker routes to the role's model server."""
+    url = local_url(plan, role)
+    if url is not None:
+        return url
+    served = [b for b in variant_backends(plan) if b.role == role]
+    if not served:
+        return None
+    return ", ".join(f"SageMaker {b.endpoint}/{b.variant} ({b.region})" for b in served)
 
 
 HOLD_FILE_VARIABLE = "LIFEBOAT_LOCAL_HOLD_FILE"
@@ -164,19 +177,30 @@ def run(
         for path, source in zip(plan_files, sources, strict=True):
             # Free ports for the plan's local endpoints, held for the daemon's life: the plan it stores
             # names them, and a drill restarts a killed model server on the same one.
-            reserved = {role: PortReservation() for role in local_roles(source)}
+            # A SageMaker endpoint's variants are served by their role's model server: a free port each too.
+            http_roles, sagemaker = local_roles(source), sagemaker_roles(source)
+            reserved = {role: PortReservation() for role in ROLES if role in {*http_roles, *sagemaker}}
             ports.extend(reserved.values())
-            plan, text = on_ports(source, {role: r.port for role, r in reserved.items()}, str(path))
+            plan, text = on_ports(source, {role: reserved[role].port for role in http_roles}, str(path))
             starting(f"creating what {plan.workload} needs: buckets, tables, alarms, DNS, state machines")
             res = provision_plan(cloud, plan, text, stage=cloud.stage)
             replicator.watch(plan)
             alarm_regions.update(plan.alarm_region(a) for a in plan.trigger.alarms)
-            procs = start_model_servers(cloud, res, starting=partial(_model_server, starting, plan, reserved))
+            procs = start_model_servers(
+                cloud,
+                res,
+                starting=partial(_model_server, starting, plan, reserved),
+                ports={role: reserved[role].port for role in sagemaker},
+            )
             for role, proc in procs.items():
                 servers[f"{plan.workload}/{role}"] = proc
             first_case = plan.smoke_tests.cases[0].payload
-            for role in ("primary", "secondary"):
-                url = getattr(plan.endpoint_for(role), "url", None)  # type: ignore[arg-type]
+            for role in ROLES:
+                # The canary probes an http endpoint, or the model server behind a SageMaker endpoint's
+                # variants (what CloudWatch's per-variant invocation metrics see of the container).
+                url = getattr(plan.endpoint_for(role), "url", None)
+                if url is None and role in procs and role in sagemaker:
+                    url = procs[role].url + "/invocations"
                 if url:
                     targets.append(
                         CanaryTarget(
@@ -197,7 +221,7 @@ def run(
                         "pid": proc.pid,
                         "port": proc.port,
                         "url": proc.url,  # the server itself: /ping, /admin/faults
-                        "endpoint": local_url(plan, role),  # type: ignore[arg-type]  # as the plan names it
+                        "endpoint": endpoint_label(plan, role),  # type: ignore[arg-type]  # as the plan names it
                         "region": plan.region_of(role),  # type: ignore[arg-type]
                     }
                     for role, proc in procs.items()

@@ -45,6 +45,7 @@ from localcloud.lambda_runner import outside_invocation
 from localcloud.model import ModelArtifact
 from localcloud.modelserver import ModelServer, load_artifact_from_s3, publish_artifact
 from localcloud.region_outage import REGION_OUTAGE
+from localcloud.sagemaker import variant_backends
 from localcloud.stack import local_port
 
 log = logging.getLogger("lifeboat.drills")
@@ -172,6 +173,10 @@ class ServerControl(Protocol):
 
     def alive(self, role: Role) -> bool: ...
 
+    def url(self, role: Role) -> str:
+        """The role's model server (its /ping, /invocations, /admin/faults), whatever the plan's endpoint is:
+        an http endpoint names it, a SageMaker endpoint's variants are routed to it."""
+
 
 def _url(plan: DRPlan, role: Role) -> str:
     endpoint = plan.endpoint_for(role)
@@ -205,7 +210,7 @@ class ThreadServers:
         self.plan = plan
         self.servers = servers
         self.copies = copies
-        self.ports = {role: int(local_port(_url(plan, role)) or 0) for role in ROLES}
+        self.ports = {role: int(local_port(_url(plan, role)) or servers[role].port) for role in ROLES}
 
     def kill(self, role: Role) -> str:
         server = self.servers[role]
@@ -225,6 +230,9 @@ class ThreadServers:
 
     def alive(self, role: Role) -> bool:
         return self.servers[role].running
+
+    def url(self, role: Role) -> str:
+        return f"http://127.0.0.1:{self.ports[role]}"
 
 
 class DaemonServers:
@@ -272,6 +280,9 @@ class DaemonServers:
             return False
         return _port_open(int(server["port"]))
 
+    def url(self, role: Role) -> str:
+        return str(self._server(role)["url"])
+
 
 class OwnedServers:
     """The daemon's own processes: killed and respawned directly (API- and schedule-started drills)."""
@@ -295,6 +306,9 @@ class OwnedServers:
     def alive(self, role: Role) -> bool:
         proc = self.procs.get(f"{self.workload}/{role}")
         return proc is not None and proc.poll() is None
+
+    def url(self, role: Role) -> str:
+        return str(self.procs[f"{self.workload}/{role}"].url)
 
 
 # -- controls that act inside the process running Lifeboat's handlers ----------------------------------------
@@ -411,15 +425,21 @@ class LocalFaults:
         self._region_down: str | None = None
 
     def unsupported(self, scenario: str) -> str | None:
-        missing = [r for r in ROLES if not isinstance(self.plan.endpoint_for(r), HttpEndpoint)]
+        served = {b.role for b in variant_backends(self.plan)}
+        missing = [
+            r for r in ROLES if not isinstance(self.plan.endpoint_for(r), HttpEndpoint) and r not in served
+        ]
         if missing:
             return f"the {' and '.join(missing)} endpoint(s) are not local model servers"
         return None
 
     def _admin(self, role: Role) -> str:
+        # An http endpoint's own fault API; a SageMaker endpoint's is its variant's model server's (the
+        # local SageMaker routes InvokeEndpoint there, so its faults are the endpoint's).
         endpoint = self.plan.endpoint_for(role)
-        assert isinstance(endpoint, HttpEndpoint)
-        return admin_url(endpoint.url)
+        if isinstance(endpoint, HttpEndpoint):
+            return admin_url(endpoint.url)
+        return self.servers.url(role) + "/admin/faults"
 
     # FaultInjector
     def kill(self, role: Role) -> str:

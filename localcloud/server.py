@@ -2,9 +2,9 @@
 
 Four patches make moto behave like AWS where Lifeboat depends on it: `lambda_runner` (Lambda invocations run
 the real handlers), `sfn_events` (executions send their status changes to EventBridge), `sqs_batches`
-(queue batches honour partial-batch failures) and `s3_replication_rules` (replication rules read back as
-they were put); `sfn_programs` makes it faster (a state machine's definition
-is parsed once, not once per execution).
+(queue batches honour partial-batch failures), `s3_replication_rules` (replication rules read back as
+they were put) and `sagemaker` (InvokeEndpoint reaches a real model server); `sfn_programs` makes it faster (a
+state machine's definition is parsed once, not once per execution).
 
 One per process: moto's backends are process-wide and its Step Functions engine finds the server through the
 MOTO_PORT environment variable.
@@ -27,6 +27,7 @@ from localcloud import (
     lambda_runner,
     region_outage,
     s3_replication_rules,
+    sagemaker,
     sfn_events,
     sfn_programs,
     sqs_batches,
@@ -137,6 +138,7 @@ class LocalCloud:
         sfn_programs.install()
         sqs_batches.install()  # queue batches honour ReportBatchItemFailures, as Lambda does
         s3_replication_rules.install()  # replication rules read back as they were put, as in S3
+        sagemaker.install()  # InvokeEndpoint reaches the variant's model server (localcloud/sagemaker.py)
         self.iam.start()  # before the clients are rebuilt: it watches the ones built from now on
         _reset_lifeboat_clients()
 
@@ -160,6 +162,7 @@ class LocalCloud:
         sfn_programs.uninstall()
         sqs_batches.uninstall()
         s3_replication_rules.uninstall()
+        sagemaker.uninstall()
         if self._server is not None:
             self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
             self._server = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chalicelib.models.plan import DRPlan, S3Asset
@@ -25,6 +25,7 @@ from localcloud.ports import local_port
 from localcloud.regional import copies
 from localcloud.replication import configure_replication
 from localcloud.resources import ResourceNames, names
+from localcloud.sagemaker import SAGEMAKER, ArtifactAt, provision_endpoints, sagemaker_roles
 from localcloud.server import LocalCloud
 from localcloud.traffic_kinds import provision_traffic
 
@@ -128,6 +129,15 @@ def provision_plan(
             secondary_key=replica_key,
         )
         name_model(cloud, plan, published)
+        # The SageMaker endpoints the plan names (localcloud/sagemaker.py), each model naming its region's
+        # copy of the artifact; start_model_servers gives their variants a model server.
+        provision_endpoints(
+            cloud,
+            plan,
+            ArtifactAt(
+                {primary: (models.source.bucket, key), secondary: (models.replica.bucket, replica_key)}
+            ),
+        )
 
     # The traffic switch (DNS records...), by the plan's kind of traffic.
     out.zone_id = provision_traffic(cloud, plan)
@@ -182,17 +192,26 @@ def _state_machines(
 
 
 def start_model_servers(
-    cloud: LocalCloud, res: PlanResources, *, starting: Callable[[str], None] | None = None
+    cloud: LocalCloud,
+    res: PlanResources,
+    *,
+    starting: Callable[[str], None] | None = None,
+    ports: Mapping[str, int] | None = None,
 ) -> dict[str, ModelServerProcess]:
     """Spawn one model server per http endpoint of the plan on 127.0.0.1, each loading its region's copy,
-    on the port its URL names; `starting(role)` is told before each one starts."""
+    on the port its URL names, and one per role whose model serves a SageMaker endpoint variant (on
+    `ports[role]`, else a free port), routed to by the local SageMaker runtime; `starting(role)` is told
+    before each one starts."""
     servers: dict[str, ModelServerProcess] = {}
     if not res.model:
         return servers
+    sagemaker = sagemaker_roles(res.plan)
     try:
         for role in ROLES:
             endpoint = res.plan.endpoint_for(role)  # type: ignore[arg-type]
             port = local_port(getattr(endpoint, "url", "") or "")
+            if port is None and role in sagemaker:
+                port = (ports or {}).get(role, 0)
             if port is None:
                 continue
             if starting is not None:
@@ -209,4 +228,5 @@ def start_model_servers(
         for proc in servers.values():
             stop_process(proc)
         raise
+    SAGEMAKER.register_plan(res.plan, {role: proc.url for role, proc in servers.items() if role in sagemaker})
     return servers

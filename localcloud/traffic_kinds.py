@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from chalicelib.models.plan import ROLES, DRPlan, Route53WeightedTraffic
+from chalicelib.models.plan import ROLES, DRPlan, Route53WeightedTraffic, SageMakerVariantsTraffic
 from localcloud.server import LocalCloud
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,37 @@ def _route53_weighted(cloud: LocalCloud, plan: DRPlan) -> str | None:
     return zone_id
 
 
+def _sagemaker_variants(cloud: LocalCloud, plan: DRPlan) -> str | None:
+    # The endpoint and its two variants are created with the plan's other SageMaker endpoints
+    # (localcloud/sagemaker.py, once the model artifact is published); here all traffic goes to the primary's.
+    traffic = plan.traffic
+    assert isinstance(traffic, SageMakerVariantsTraffic)
+    sm = cloud.client("sagemaker", traffic.region)
+    try:
+        sm.describe_endpoint(EndpointName=traffic.endpoint_name)
+    except sm.exceptions.ClientError as exc:
+        raise ValueError(
+            f"endpoint {traffic.endpoint_name} ({traffic.region}) of {plan.workload} was not created: the "
+            "local cloud creates SageMaker endpoints from the plan's model-artifacts asset (none here)"
+        ) from exc
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=traffic.endpoint_name,
+        DesiredWeightsAndCapacities=[
+            {"VariantName": getattr(traffic.variants, role), "DesiredWeight": weight}
+            for role, weight in zip(ROLES, (100.0, 0.0), strict=True)
+        ],
+    )
+    return None
+
+
 PROVISIONERS: dict[str, Provisioner] = {
     "route53-weighted": _route53_weighted,
+    "sagemaker-variants": _sagemaker_variants,
 }
 
 NOT_PROVISIONED: dict[str, str] = {
     "route53-failover": "a plan names its health checks by id, and Route 53 (moto as well) assigns the id "
     "when a health check is created, so the local cloud cannot create the health checks the plan names",
-    "sagemaker-variants": "moto's SageMaker endpoints answer InvokeEndpoint with canned results, not the "
-    "model, so the smoke tests that guard every shift could not judge them; the local cloud serves the "
-    "model over HTTP (localcloud/modelserver.py)",
 }
 
 

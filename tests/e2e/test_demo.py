@@ -56,10 +56,10 @@ def demo_env(home: Path) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": str(home), "COLUMNS": "160", "PYTHONPATH": str(ROOT)}
 
 
-def run_demo(workdir: Path) -> tuple[int, str]:
+def run_demo(workdir: Path, *args: str) -> tuple[int, str]:
     """`lifeboat demo` in its own process group, killed whole if it outlives DEMO_TIMEOUT_S."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lifeboat_cli", "demo"],
+        [sys.executable, "-m", "lifeboat_cli", "demo", *args],
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -142,3 +142,32 @@ def test_demo_drills_a_region_outage_fails_back_and_reports(workdir: Path) -> No
     assert not (folder / ".lifeboat" / "local.json").exists()
     assert not [pid for _, _, pid in servers if alive(int(pid))]
     assert all(port_free(p) for p in ports)
+
+
+@pytest.mark.timeout(DEMO_TIMEOUT_S + 180)
+def test_demo_runs_the_sagemaker_plan_through_invoke_endpoint(workdir: Path) -> None:
+    # Given a fresh folder holding the example plans
+    # When a user runs the demo on the SageMaker plan
+    returncode, out = run_demo(workdir, "--plan", "plans/fraud-scoring-sagemaker.yaml")
+    # Then the local cloud serves its SageMaker endpoints with model servers, and the drill fails over through
+    # them and back, every smoke test going through InvokeEndpoint
+    assert returncode == 0, out[-4000:]
+    for expected in (
+        "reading the plans in .lifeboat/demo-plans/: fraud-scoring-sagemaker.yaml",
+        "starting model server fraud-scoring-sagemaker/primary (us-east-1) on http://127.0.0.1:",
+        "(SageMaker fraud-scorer/AllTraffic (us-east-1))",
+        "Protected workload: fraud-scoring-sagemaker",
+        "SageMaker fraud-scorer/AllTraffic",
+        "verification after repair: GREEN",
+        "drill fault: primary model server killed (SIGKILL",
+        "failover completed",
+        "prediction served by us-west-2",
+        '"score": 0.994437',
+        "failback completed: failed back to us-east-1 (10% -> 25% -> 50% -> 100%)",
+        "drill PASSED",
+        "local cloud stopped",
+    ):
+        assert expected in out, f"missing {expected!r} in demo output:\n{out[-4000:]}"
+    # And only that plan ran: the other example plan's workload never appears
+    assert "fraud-scoring/primary" not in out and "Protected workload: fraud-scoring\n" not in out
+    assert not (workdir / ".lifeboat" / "local.json").exists()

@@ -116,7 +116,7 @@ def test_connect_enables_metrics_and_events_and_reports_what_is_missing(
 
 def test_connect_is_idempotent(cloud: LocalCloud, data_owner_setup: dict[str, str]) -> None:
     # Given an asset connected once
-    plan, asset = find_asset(_plans(), "training-data")
+    plan, asset = find_asset(_plans(), "fraud-scoring/training-data")
     connector = _connector(cloud)
     connector.connect(plan, asset)
     before = cloud.client("s3").get_bucket_notification_configuration(Bucket=SOURCE)["QueueConfigurations"]
@@ -139,9 +139,11 @@ def test_the_cli_verb_connects_against_the_local_cloud(
     # Given the model-artifacts asset (its buckets exist, not yet replicated)
     _bucket(cloud, "fraud-models-use1", "us-east-1", encrypted=True)
     _bucket(cloud, "fraud-models-usw2", "us-west-2", encrypted=True)
-    # When an operator runs `lifeboat --cloud local --json connect model-artifacts --plans plans`
+    # When an operator runs `lifeboat --json connect fraud-scoring/model-artifacts --plans plans`
     # (the CLI reads the local cloud's address from its state file; point it at this one instead)
-    args = cli.parser().parse_args(["--json", "connect", "model-artifacts", "--plans", str(EXAMPLE.parent)])
+    args = cli.parser().parse_args(
+        ["--json", "connect", "fraud-scoring/model-artifacts", "--plans", str(EXAMPLE.parent)]
+    )
     code = args.func(args)
     out = json.loads(capsys.readouterr().out)
     # Then it exits 1 (something is missing: no replication rule) and reports each check

@@ -55,7 +55,9 @@ def test_every_chalice_function_is_packaged_with_its_own_least_privilege_role(te
             ]
 
 
-def test_each_function_gets_only_the_actions_its_service_code_calls(templates: dict) -> None:
+def test_each_function_gets_only_the_actions_its_service_code_calls(
+    templates: dict, plans: list[Any]
+) -> None:
     # Given the packaged secondary-region copy (it runs failovers)
     resources = templates[SECONDARY]["Resources"]
     # Then a lock task touches only the lock table, and only the shift-capable tasks may move traffic
@@ -84,23 +86,27 @@ def test_each_function_gets_only_the_actions_its_service_code_calls(templates: d
         "OnExecutionEndRole",
     }
     assert "ShiftTrafficRole" in shifters
-    # And the record change is pinned to the plan's record, type and UPSERT (the zone is known by name only)
-    change = next(
+    # And the record change is pinned to the plans' records, type and UPSERT (the zone is known by name only)
+    changes = [
         s
         for s in _statements(resources["ShiftTrafficRole"])
         if s["Action"] == ["route53:ChangeResourceRecordSets"]
-    )
-    assert change["Condition"]["ForAllValues:StringEquals"] == {
-        "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["fraud.lifeboat.internal"],
-        "route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
-        "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
-    }
-    # And the alarm handler may start and stop this region's failover machine only
-    starts = [s for s in _statements(resources["OnAlarmRole"]) if "states:StartExecution" in s["Action"]]
-    assert [r["Fn::Sub"] for s in starts for r in s["Resource"]] == [
-        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:"
-        "stateMachine:lifeboat-dev-fraud-scoring-failover"
     ]
+    names = set()
+    for change in changes:
+        condition = change["Condition"]["ForAllValues:StringEquals"]
+        assert condition["route53:ChangeResourceRecordSetsRecordTypes"] == ["CNAME"]
+        assert condition["route53:ChangeResourceRecordSetsActions"] == ["UPSERT"]
+        names.update(condition["route53:ChangeResourceRecordSetsNormalizedRecordNames"])
+    assert names == {p.traffic.record_name.rstrip(".") for p in plans}
+    assert "fraud.lifeboat.internal" in names
+    # And the alarm handler may start and stop this region's failover machines (one per plan) only
+    starts = [s for s in _statements(resources["OnAlarmRole"]) if "states:StartExecution" in s["Action"]]
+    assert sorted(r["Fn::Sub"] for s in starts for r in s["Resource"]) == sorted(
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:"
+        f"stateMachine:lifeboat-dev-{p.workload}-failover"
+        for p in plans
+    )
 
 
 def test_no_identity_policy_breaks_the_least_privilege_rules(templates: dict) -> None:
@@ -264,7 +270,9 @@ def test_queues_topics_and_log_groups_are_encrypted(templates: dict) -> None:
         assert template["Resources"]["LifeboatKey"]["Properties"]["EnableKeyRotation"] is True
 
 
-def test_replication_queue_has_a_dlq_and_accepts_only_the_plans_source_buckets(templates: dict) -> None:
+def test_replication_queue_has_a_dlq_and_accepts_only_the_plans_source_buckets(
+    templates: dict, plans: list[Any]
+) -> None:
     for region, template in templates.items():
         resources = template["Resources"]
         redrive = resources["ReplicationQueue"]["Properties"]["RedrivePolicy"]
@@ -277,7 +285,10 @@ def test_replication_queue_has_a_dlq_and_accepts_only_the_plans_source_buckets(t
             sources = [
                 a["Fn::Sub"].rsplit(":", 1)[-1] for a in allow["Condition"]["ArnLike"]["aws:SourceArn"]
             ]
-            assert sources == ["fraud-data-use1", "fraud-models-use1"]
+            assert sorted(sources) == sorted(
+                a.source.bucket for p in plans for a in p.assets if a.kind == "s3"
+            )
+            assert {"fraud-data-use1", "fraud-models-use1"} <= set(sources)
             assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
         else:
             assert s3 == []
@@ -318,18 +329,19 @@ def test_asynchronous_invocations_have_dead_letter_queues(templates: dict) -> No
                 assert target["DeadLetterConfig"] == {"Arn": dlq}
 
 
-def test_alarm_events_reach_only_the_copy_that_runs_the_failover(templates: dict) -> None:
-    alarms = ["fraud-scoring-use1-errors", "fraud-scoring-use1-latency", "fraud-scoring-use1-canary"]
-    # Given the secondary copy: its alarm rule matches the plan's trigger alarms only
+def test_alarm_events_reach_only_the_copy_that_runs_the_failover(templates: dict, plans: list[Any]) -> None:
+    alarms = sorted(a for p in plans for a in p.trigger.alarms)
+    assert "fraud-scoring-use1-errors" in alarms
+    # Given the secondary copy: its alarm rule matches the plans' trigger alarms only
     event = templates[SECONDARY]["Resources"]["OnAlarm"]["Properties"]["Events"]["OnAlarmEvent"]["Properties"]
-    assert event["Pattern"]["detail"] == {"alarmName": alarms}
+    assert sorted(event["Pattern"]["detail"]["alarmName"]) == alarms
     assert event["Pattern"]["detail-type"] == ["CloudWatch Alarm State Change"]
     assert event["State"] == "ENABLED"
     # And the primary copy does not act on them, it forwards them to the secondary region's event bus
     primary = templates[PRIMARY]["Resources"]
     assert primary["OnAlarm"]["Properties"]["Events"]["OnAlarmEvent"]["Properties"]["State"] == "DISABLED"
     forward = primary["ForwardAlarmsToUsWest2"]["Properties"]
-    assert forward["EventPattern"]["detail"] == {"alarmName": alarms}
+    assert sorted(forward["EventPattern"]["detail"]["alarmName"]) == alarms
     (target,) = forward["Targets"]
     assert target["Arn"] == {
         "Fn::Sub": "arn:${AWS::Partition}:events:us-west-2:${AWS::AccountId}:event-bus/default"

@@ -24,10 +24,12 @@ from localcloud.modelserver import ModelServer
 from localcloud.regional import provision_copy
 from localcloud.replication import ReplicationSimulator
 from localcloud.resources import names
+from localcloud.sagemaker import SAGEMAKER
 from localcloud.server import LocalCloud
 from localcloud.stack import PlanResources, endpoint_metric_name, provision_plan
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "plans" / "fraud-scoring.yaml"
+SAGEMAKER_EXAMPLE = EXAMPLE.with_name("fraud-scoring-sagemaker.yaml")
 LOCAL_ENDPOINT = "http://127.0.0.1:0/invocations"
 SECONDARY = "us-west-2"
 PROBE = "fraud-scoring-usw2-canary"  # a canary alarm in the secondary region on the primary endpoint
@@ -35,18 +37,21 @@ TEST_LATENCY_BUDGET_MS = 1500
 TABLE_KEYS = {"ledger": ("pk", "sk"), "locks": ("pk",), "idempotency": ("id",)}
 
 
-def plan_text(primary_url: str, secondary_url: str, **replacements: str) -> str:
-    """The shipped example plan, pointed at other endpoints, with top-level settings replaced by regex.
+def plan_text(primary_url: str, secondary_url: str, *, path: Path = EXAMPLE, **replacements: str) -> str:
+    """A shipped example plan with top-level settings replaced by regex; its local http endpoints (if any)
+    pointed at `primary_url` and `secondary_url` (a SageMaker plan's endpoints are served by the local
+    cloud's SageMaker, routed to the model servers by `build_stack`).
 
     The smoke tests' p95 latency budget is TEST_LATENCY_BUDGET_MS unless a test sets its own: the example's
     300 ms is a healthy server's answer on a quiet machine, and a busy 2-core machine (the test suite's) can
     exceed it with nothing wrong, so a failover would refuse its backup. The drills' degraded endpoint
     (2.5 s) stays far beyond it."""
     replacements = {"latency_budget_p95_ms": str(TEST_LATENCY_BUDGET_MS), **replacements}
-    text = EXAMPLE.read_text()
-    # Both endpoints are local ones on port 0 ("any free port"); the primary is written first.
-    assert text.count(LOCAL_ENDPOINT) == 2, f"the example plan no longer names {LOCAL_ENDPOINT} twice"
-    text = text.replace(LOCAL_ENDPOINT, primary_url, 1).replace(LOCAL_ENDPOINT, secondary_url, 1)
+    text = path.read_text()
+    # The http example's endpoints are local ones on port 0 ("any free port"); the primary is written first.
+    if LOCAL_ENDPOINT in text:
+        assert text.count(LOCAL_ENDPOINT) == 2, f"the example plan no longer names {LOCAL_ENDPOINT} twice"
+        text = text.replace(LOCAL_ENDPOINT, primary_url, 1).replace(LOCAL_ENDPOINT, secondary_url, 1)
     for pattern, value in replacements.items():
         text, count = re.subn(rf"(?m)^(\s*{pattern}:)\s*[^#\n]*", rf"\g<1> {value}  ", text, count=1)
         assert count == 1, f"no {pattern} in the example plan"
@@ -81,6 +86,7 @@ class Stack:
     plan: DRPlan
     resources: PlanResources
     servers: dict[str, ModelServer]
+    text: str = ""  # the plan as stored
 
     @property
     def sfn(self) -> Any:
@@ -140,8 +146,11 @@ class Stack:
         return self
 
 
-def build_stack(cloud: LocalCloud, *, copy_in_secondary: bool = False, **replacements: str) -> Stack:
-    """The example plan with `replacements`, its two model servers started and its resources provisioned.
+def build_stack(
+    cloud: LocalCloud, *, copy_in_secondary: bool = False, path: Path = EXAMPLE, **replacements: str
+) -> Stack:
+    """An example plan (`path`) with `replacements`, its two model servers started and its resources
+    provisioned; a SageMaker plan's endpoint variants routed to the model servers of their roles.
 
     `copy_in_secondary`: Lifeboat's copy in the secondary region too, and the PROBE alarm that lets it see
     an outage of the primary region (`with_secondary_canary`).
@@ -154,13 +163,17 @@ def build_stack(cloud: LocalCloud, *, copy_in_secondary: bool = False, **replace
         for role, region in (("primary", "us-east-1"), ("secondary", SECONDARY))
     }
     text = plan_text(
-        servers["primary"].url + "/invocations", servers["secondary"].url + "/invocations", **replacements
+        servers["primary"].url + "/invocations",
+        servers["secondary"].url + "/invocations",
+        path=path,
+        **replacements,
     )
     if copy_in_secondary:
         text = with_secondary_canary(text)
     plan = load_plan_text(text, "test-plan.yaml")
     resources = provision_plan(cloud, plan, text, stage=cloud.stage, artifact=artifact)
-    return Stack(cloud=cloud, plan=plan, resources=resources, servers=servers)
+    SAGEMAKER.register_plan(plan, {role: server.url for role, server in servers.items()})
+    return Stack(cloud=cloud, plan=plan, resources=resources, servers=servers, text=text)
 
 
 @contextmanager

@@ -2,8 +2,10 @@
 calls and the drill's replication; the canary and the alarm simulator running in the background; the
 trigger, failover and failback state machines executed by moto's ASL engine; verdicts, evidence and reports.
 
-One module-scoped stack with short windows (sustain 2s, bake 0s, write every 0.5s) keeps this file under a
-few minutes; every scenario starts from all traffic on a healthy primary.
+One module-scoped stack per example plan with short windows (sustain 2s, bake 0s, write every 0.5s) keeps
+this file under a few minutes; every scenario starts from all traffic on a healthy primary. The scenarios
+marked `EVERY_PLAN` run on the SageMaker example plan too (its endpoints served by the local cloud's
+SageMaker, smoke tests through InvokeEndpoint); the others on the http example plan.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from chalicelib.services.deps import deps
 from lifeboat_cli import drill as drill_cli
 from localcloud import lambda_runner, replication_control
 from localcloud.drill_faults import THROTTLE, ArtifactCopies, InProcessControls, LocalFaults, ThreadServers
+from localcloud.server import LocalCloud
 from tests.api_support import ALICE, api_client
 from tests.integration.failback_helpers import locks, stop_running
-from tests.integration.stack import Stack, automation
+from tests.integration.stack import EXAMPLE, SAGEMAKER_EXAMPLE, Stack, automation, running_stack
 
 pytestmark = pytest.mark.timeout(600)  # a bound for a hung drill, far above its ~15 s
 
@@ -49,11 +52,27 @@ STACK_SETTINGS = {
 }
 
 
+PLANS = {"http": EXAMPLE, "sagemaker": SAGEMAKER_EXAMPLE}
+EVERY_PLAN = pytest.mark.parametrize("stack", sorted(PLANS), indirect=True)
+"""A scenario that runs on every example plan (the others run on the http one)."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test of the module names its plan: EVERY_PLAN's, else the http example's.
+    chosen = [m for m in metafunc.definition.iter_markers("parametrize") if m.args[0] == "stack"]
+    if "stack" in metafunc.fixturenames and not chosen:
+        metafunc.parametrize("stack", ["http"], indirect=True)
+
+
 @pytest.fixture(scope="module")
-def stack(stack: Stack) -> Iterator[Stack]:
-    """The module's stack with Lifeboat's automation running (canary, alarm evaluation, replication)."""
-    with automation(stack, stack.cloud.region):
-        yield stack
+def stack(local_cloud: LocalCloud, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """An example plan's stack (`request.param`: a key of PLANS) with Lifeboat's automation running
+    (canary, alarm evaluation, replication)."""
+    with running_stack(local_cloud, path=PLANS[request.param], **STACK_SETTINGS) as built:
+        # The other plan's stack may have run first: the plan store's cache must see this one now.
+        deps().plans.put(built.text, source="test-plan.yaml")  # type: ignore[attr-defined]
+        with automation(built, built.cloud.region):
+            yield built
 
 
 def injector(stack: Stack) -> LocalFaults:
@@ -117,7 +136,9 @@ test then waits for the alarms again, a bounded number of times."""
 
 
 def drill(stack: Stack, scenario: str, tmp_path: Path, **kwargs: Any) -> drills.DrillRecord:
-    request = DrillRequest(workload=W, scenario=scenario, requested_by="tester", reason="integration test")
+    request = DrillRequest(
+        workload=stack.plan.workload, scenario=scenario, requested_by="tester", reason="integration test"
+    )
     for attempt in range(1, QUIET_ATTEMPTS + 1):
         runner = drills.DrillRunner(
             request, deps(), injector(stack), observer=Recorder(), reports_dir=tmp_path, **kwargs
@@ -143,13 +164,14 @@ def assert_clean(stack: Stack) -> None:
             Bucket=asset.source.bucket, Prefix=asset.source.prefix + drills.WRITE_PREFIX
         )
         assert not versions.get("Versions") and not versions.get("DeleteMarkers"), asset.source.bucket
-    assert locks(stack).current(W) is None
-    assert deps().ledger.get_control(W, drills.CONTROL_KEY) is None
+    assert locks(stack).current(stack.plan.workload) is None
+    assert deps().ledger.get_control(stack.plan.workload, drills.CONTROL_KEY) is None
     assert all(server.running for server in stack.servers.values())
     assert THROTTLE.share == 0 and not replication_control.paused("*")
 
 
 # -- the scenarios -----------------------------------------------------------------------------------------
+@EVERY_PLAN
 def test_region_outage_fails_over_measures_and_fails_back(clean: Stack, tmp_path: Path) -> None:
     # Given a healthy workload with the drill writing to its dataset
     # When the region-outage drill kills the primary model server
@@ -181,6 +203,7 @@ def test_region_outage_fails_over_measures_and_fails_back(clean: Stack, tmp_path
     assert_clean(clean)
 
 
+@EVERY_PLAN
 def test_endpoint_degraded_fails_over_on_slow_wrong_answers(clean: Stack, tmp_path: Path) -> None:
     # When the primary answers slower than the canary's timeout, and wrongly when it answers at all
     record = drill(clean, "endpoint-degraded", tmp_path)
@@ -218,6 +241,7 @@ def test_replication_stalled_rpo_equals_the_gap(clean: Stack, tmp_path: Path) ->
     assert_clean(clean)
 
 
+@EVERY_PLAN
 def test_corrupt_replica_artifact_is_refused(clean: Stack, tmp_path: Path) -> None:
     before = clean.servers["secondary"].artifact.sha256()
     # When the replica's model artifact differs (the secondary reloaded it) and the primary region fails

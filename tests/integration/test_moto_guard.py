@@ -12,6 +12,7 @@ from localcloud import (
     crashpoints,
     lambda_runner,
     s3_replication_rules,
+    sagemaker,
     sfn_events,
     sfn_programs,
     sqs_batches,
@@ -340,3 +341,32 @@ def test_guarded_replication_rules_internal_is_unchanged(module: str, qualname: 
     if qualname == "S3Response.get_bucket_replication":
         source = inspect.getsource(target)  # type: ignore[arg-type]
         assert '"DeleteMarkerReplication": {"Status": "Disabled"}' in source, HOW_TO_FIX_REPLICATION_RULES
+
+
+HOW_TO_FIX_SAGEMAKER = (
+    "localcloud/sagemaker.py replaces moto's canned InvokeEndpoint with routing to model servers; re-read "
+    "the moto source named here, adapt it, then update its GUARDED_INTERNALS / this test."
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "expected"),
+    sagemaker.GUARDED_INTERNALS,
+    ids=[f"{m}:{q}" for m, q, _ in sagemaker.GUARDED_INTERNALS],
+)
+def test_guarded_sagemaker_runtime_internal_is_unchanged(module: str, qualname: str, expected: str) -> None:
+    # Given the InvokeEndpoint response the local SageMaker replaces / When we look it up as moto defines it
+    target = sagemaker.original(module, qualname)
+    # Then its signature is unchanged
+    assert str(inspect.signature(target)) == expected, HOW_TO_FIX_SAGEMAKER
+
+
+def test_moto_sagemaker_still_keeps_the_endpoint_attributes_the_runtime_reads() -> None:
+    # Given moto's endpoint model and the runtime's URL paths
+    init = _source("moto.sagemaker.models", "FakeEndpoint.__init__")
+    paths = importlib.import_module("moto.sagemakerruntime.urls").url_paths
+    # Then the endpoint still keeps its status and variants (with their weights), and InvokeEndpoint is still
+    # served on /endpoints/<name>/invocations (the local runtime reads the endpoint name from that path)
+    for attribute in ("self.endpoint_status", "self.production_variants"):
+        assert attribute in init, HOW_TO_FIX_SAGEMAKER
+    assert "{0}/endpoints/(?P<name>[^/]+)/invocations$" in paths, HOW_TO_FIX_SAGEMAKER

@@ -156,41 +156,171 @@ def test_manifest_validation_looks_for_a_manifest_in_each_region(aws: ClientFor)
     ]
 
 
-# -- SageMaker package groups -----------------------------------------------------------------------------
-class FakeSageMaker:
-    """Approved model packages of one group, as list_model_packages/describe_model_package return them."""
-
-    def __init__(self, packages: dict[str, dict[str, Any]]) -> None:
-        self.packages = packages
-
-    def list_model_packages(self, **kwargs: object) -> dict[str, Any]:
-        assert kwargs["ModelApprovalStatus"] == "Approved"
-        return {
-            "ModelPackageSummaryList": [{"ModelPackageArn": arn, "CreationTime": T0} for arn in self.packages]
-        }
-
-    def describe_model_package(self, ModelPackageName: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
-        return self.packages[ModelPackageName]
+# -- SageMaker package groups (moto SageMaker and S3) --------------------------------------------------------
+MODEL_KEY = "models/fraud/3/model.json"
+BODY = b'{"model": "fraud", "version": "3"}'
+SHA = hashlib.sha256(BODY).hexdigest()
 
 
-def test_sagemaker_registry_versions_are_matched_by_artifact_identity() -> None:
-    # Given three approved versions in the primary: one replicated, one not, one without any identity
-    primary = FakeSageMaker(
-        {
-            "arn:p/1": {"CustomerMetadataProperties": {"sha256": "AA"}},
-            "arn:p/2": {"InferenceSpecification": {"Containers": [{"ModelDataETag": "bb"}]}},
-            "arn:p/3": {},
-        }
+def sagemaker_plan(asset: ModelRegistryAsset) -> DRPlan:
+    """The SageMaker example plan: model artifacts fraud-sm-models-use1/models/ -> fraud-sm-models-usw2/."""
+    plan = load_plan_file(ROOT / "plans" / "fraud-scoring-sagemaker.yaml")
+    models = [a for a in plan.assets if a.kind == "s3" and getattr(a, "role", "") == "model-artifacts"]
+    return plan.model_copy(update={"assets": [*models, asset]})
+
+
+def register(
+    aws: ClientFor,
+    region: str,
+    *,
+    url: str,
+    status: str = "Approved",
+    sha: str | None = SHA,
+    version: str = "3",
+) -> str:
+    sm = aws("sagemaker", region)
+    groups = sm.list_model_package_groups()["ModelPackageGroupSummaryList"]
+    if not any(g["ModelPackageGroupName"] == "Scorer" for g in groups):
+        sm.create_model_package_group(ModelPackageGroupName="Scorer")
+    meta = {"model_version": version, **({"sha256": sha} if sha else {})}
+    return str(
+        sm.create_model_package(
+            ModelPackageGroupName="Scorer",
+            InferenceSpecification={
+                "Containers": [{"Image": "scorer:3", "ModelDataUrl": url}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            ModelApprovalStatus=status,
+            CustomerMetadataProperties=meta,
+        )["ModelPackageArn"]
     )
-    secondary = FakeSageMaker({"arn:s/1": {"CustomerMetadataProperties": {"sha256": "aa"}}})
-    checker = ModelRegistryChecker(lambda service, region: primary if region == PRIMARY else secondary)
+
+
+def artifacts(aws: ClientFor, *, replica_body: bytes | None = BODY) -> None:
+    bucket(aws, "fraud-sm-models-use1", PRIMARY)
+    bucket(aws, "fraud-sm-models-usw2", SECONDARY)
+    aws("s3", PRIMARY).put_object(Bucket="fraud-sm-models-use1", Key=MODEL_KEY, Body=BODY)
+    if replica_body is not None:
+        aws("s3", SECONDARY).put_object(Bucket="fraud-sm-models-usw2", Key=MODEL_KEY, Body=replica_body)
+
+
+PRIMARY_URL = f"s3://fraud-sm-models-use1/{MODEL_KEY}"
+REPLICA_URL = f"s3://fraud-sm-models-usw2/{MODEL_KEY}"
+
+
+def verify(aws: ClientFor) -> ShardResult:
     asset = package_group()
+    return ModelRegistryChecker(aws).check(sagemaker_plan(asset), asset, SHARD, now=T0)
+
+
+def breaches(result: ShardResult) -> dict[str, str]:
+    return {f.code: f.message for f in result.findings if f.severity == "breach"}
+
+
+def test_the_same_approved_package_in_both_regions_with_its_replicated_artifact_is_green(
+    aws: ClientFor,
+) -> None:
+    # Given version 3 Approved in both regions, each naming its region's copy, the copies identical
+    artifacts(aws)
+    primary = register(aws, PRIMARY, url=PRIMARY_URL)
+    secondary = register(aws, SECONDARY, url=REPLICA_URL)
     # When the registry shard runs
-    result = checker.check(plan_with(asset), asset, SHARD, now=T0)
-    # Then the unreplicated version is missing, the one with nothing to compare is unverified
-    assert (result.source_objects, result.missing, result.unverified) == (3, 1, 1)
-    assert {s.key: s.kind for s in result.samples} == {"arn:p/2": "missing", "arn:p/3": "unverified"}
-    assert result.oldest_unreplicated_at == T0
+    result = verify(aws)
+    # Then nothing is missing, different or breached, and the report names what was compared
+    assert (result.source_objects, result.replica_objects) == (1, 1)
+    assert (result.missing, result.different, result.unverified, result.findings) == (0, 0, 0, [])
+    [checked] = result.detail["registry_versions"]
+    assert checked["primary"] == primary and checked["secondary"] == secondary
+    assert checked["artifact"] == REPLICA_URL and checked["actual"] == SHA
+
+
+def test_a_package_approved_only_in_the_primary_is_a_breach_saying_so(aws: ClientFor) -> None:
+    # Given version 3 Approved in the primary, still pending approval in the secondary
+    artifacts(aws)
+    register(aws, PRIMARY, url=PRIMARY_URL)
+    pending = register(aws, SECONDARY, url=REPLICA_URL, status="PendingManualApproval")
+    # When the registry shard runs
+    result = verify(aws)
+    # Then it is a breach naming the version, both statuses and the secondary's package
+    assert breaches(result) == {
+        "package-approved-only-in-primary": f"version 3 of Scorer is Approved in the primary but "
+        f"PendingManualApproval in the secondary ({pending}): a failover would not deploy it there; approve "
+        "it in the secondary's registry"
+    }
+    assert result.missing == 1 and result.samples[0].why == "PendingManualApproval in the secondary"
+
+
+def test_a_package_whose_artifact_is_not_in_the_replica_bucket_is_a_breach_naming_the_object(
+    aws: ClientFor,
+) -> None:
+    # Given the secondary's Approved package naming the replica copy, which replication never delivered
+    artifacts(aws, replica_body=None)
+    register(aws, PRIMARY, url=PRIMARY_URL)
+    register(aws, SECONDARY, url=REPLICA_URL)
+    # When the registry shard runs
+    result = verify(aws)
+    # Then it is a breach naming the missing object
+    assert breaches(result) == {
+        "package-artifact-missing": f"version 3 of Scorer: the secondary's package names {REPLICA_URL}, "
+        "which is not in bucket fraud-sm-models-usw2: a failover would not find the model; replicate the "
+        "artifact"
+    }
+    assert result.missing == 1
+
+
+def test_a_package_loading_from_another_regions_bucket_is_a_breach(aws: ClientFor) -> None:
+    # Given the secondary's package loading the primary region's bucket
+    artifacts(aws)
+    register(aws, PRIMARY, url=PRIMARY_URL)
+    register(aws, SECONDARY, url=PRIMARY_URL)
+    # When the registry shard runs (moto has one S3 for both regions: the object is found)
+    result = verify(aws)
+    # Then the location is a breach: the secondary depends on the primary's region
+    assert set(breaches(result)) == {"package-artifact-elsewhere"}
+    assert f"loads {PRIMARY_URL}, not {REPLICA_URL}" in breaches(result)["package-artifact-elsewhere"]
+
+
+def test_a_replica_artifact_with_other_bytes_is_a_breach(aws: ClientFor) -> None:
+    # Given the secondary's package naming the replica copy, whose bytes are not the registered ones
+    artifacts(aws, replica_body=b"corrupt")
+    register(aws, PRIMARY, url=PRIMARY_URL)
+    register(aws, SECONDARY, url=REPLICA_URL)
+    # When the registry shard runs
+    result = verify(aws)
+    # Then it is a breach: the secondary would load another model
+    assert set(breaches(result)) == {"artifact-checksum-mismatch"} and result.different == 1
+
+
+def test_unreplicated_different_or_unidentifiable_versions_are_counted(aws: ClientFor) -> None:
+    # Given three Approved primary versions: one not registered in the secondary at all, one registered there
+    # under another version number, and one with nothing to identify its artifact
+    artifacts(aws)
+    register(aws, PRIMARY, url=PRIMARY_URL, sha="aa" * 32, version="1")
+    register(aws, PRIMARY, url=PRIMARY_URL, version="3")
+    no_identity = register(aws, PRIMARY, url=PRIMARY_URL, sha=None, version="4")
+    register(aws, SECONDARY, url=REPLICA_URL, version="2")
+    # When the registry shard runs
+    result = verify(aws)
+    # Then each is counted as what it is, the version mismatch a breach
+    assert (result.source_objects, result.missing, result.different, result.unverified) == (3, 1, 1, 1)
+    assert set(breaches(result)) == {"package-version-differs"}
+    assert any(s.key == no_identity and s.kind == "unverified" for s in result.samples)
+    assert result.oldest_unreplicated_at is not None
+
+
+def test_the_registry_check_may_read_the_replicated_model_artifacts_it_checksums() -> None:
+    # Given the SageMaker plan's registry and model artifacts
+    asset = package_group()
+    grants = ModelRegistryChecker().grants(asset, sagemaker_plan(asset))
+    # Then the verification may read the replica artifacts (and nothing of the primary's bucket), and list
+    # the replica bucket so that a missing artifact is a 404, not a 403
+    reads = {(g.action, g.resource) for g in grants if g.action.startswith("s3:")}
+    assert reads == {
+        ("s3:GetObject", "arn:${AWS::Partition}:s3:::fraud-sm-models-usw2/models/*"),
+        ("s3:GetObjectVersion", "arn:${AWS::Partition}:s3:::fraud-sm-models-usw2/models/*"),
+        ("s3:ListBucket", "arn:${AWS::Partition}:s3:::fraud-sm-models-usw2"),
+    }
 
 
 def test_a_package_group_missing_in_one_region_fails_validation(aws: ClientFor) -> None:

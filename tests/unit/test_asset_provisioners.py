@@ -69,3 +69,34 @@ def test_the_example_plans_assets_exist_in_both_regions_and_the_registry_names_t
             {"version": "3", "artifact": f"s3://{bucket}/models/fraud/3/model.json", "sha256": "ab" * 32,
              "deployable": True}
         ]  # fmt: skip
+
+
+def test_the_sagemaker_plans_registry_holds_one_approved_package_per_region_naming_its_copy(
+    aws: ClientFor,
+) -> None:
+    # Given the SageMaker example plan (a SageMaker model package group as its registry)
+    plan = load_plan_file(ROOT / "plans" / "fraud-scoring-sagemaker.yaml")
+    cloud = Cloud(aws)
+    model = PublishedModel(
+        name="fraud",
+        version="3",
+        sha256="cd" * 32,
+        primary_bucket="fraud-sm-models-use1",
+        primary_key="models/fraud/3/model.json",
+        secondary_bucket="fraud-sm-models-usw2",
+        secondary_key="models/fraud/3/model.json",
+    )
+    # When its assets are provisioned and the model published, twice (both are idempotent)
+    for _ in range(2):
+        provision_assets(cloud, plan)  # type: ignore[arg-type]
+        name_model(cloud, plan, model)  # type: ignore[arg-type]
+    # Then each region's group holds one Approved package naming that region's copy, with its checksum
+    for bucket, region in (("fraud-sm-models-use1", PRIMARY), ("fraud-sm-models-usw2", SECONDARY)):
+        sm = aws("sagemaker", region)
+        assert sm.describe_model_package_group(ModelPackageGroupName="fraud-scorer")
+        [summary] = sm.list_model_packages(ModelPackageGroupName="fraud-scorer")["ModelPackageSummaryList"]
+        package = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        assert package["ModelApprovalStatus"] == "Approved"
+        container = package["InferenceSpecification"]["Containers"][0]
+        assert container["ModelDataUrl"] == f"s3://{bucket}/models/fraud/3/model.json"
+        assert package["CustomerMetadataProperties"] == {"sha256": "cd" * 32, "model_version": "3"}

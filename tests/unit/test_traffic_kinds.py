@@ -336,3 +336,38 @@ def test_variant_grants_name_the_endpoint_in_lower_case_in_its_region() -> None:
         ("traffic-read", "sagemaker:DescribeEndpoint", endpoint),
         ("traffic-shift", "sagemaker:UpdateEndpointWeightsAndCapacities", endpoint),
     }
+
+
+def test_the_local_cloud_creates_a_sagemaker_variants_switch_with_all_traffic_on_the_primary(
+    aws: None,
+) -> None:
+    # Given a plan whose traffic moves between two production variants of one endpoint
+    from localcloud.sagemaker import ArtifactAt, provision_endpoints, variant_backends
+    from localcloud.traffic_kinds import PROVISIONERS
+
+    plan = plan_with(
+        {
+            "kind": "sagemaker-variants",
+            "endpoint_name": "fraud",
+            "region": PRIMARY,
+            "variants": {"primary": "blue", "secondary": "green"},
+        }
+    )
+
+    class Cloud:
+        account_id = "123456789012"
+
+        def client(self, service: str, region: str | None = None) -> Any:
+            return _client(service, region or PRIMARY)
+
+    # When the local cloud creates its endpoints and then its traffic switch
+    artifact = ArtifactAt({PRIMARY: ("m1", "k"), SECONDARY: ("m2", "k")})
+    assert provision_endpoints(Cloud(), plan, artifact) == [f"fraud ({PRIMARY})"]
+    PROVISIONERS["sagemaker-variants"](Cloud(), plan)  # type: ignore[arg-type]
+    # Then the endpoint has both variants, each served by its role's model server, all weight on the primary's
+    backends = [(b.role, b.region, b.variant) for b in variant_backends(plan)]
+    assert backends == [("primary", PRIMARY, "blue"), ("secondary", PRIMARY, "green")]
+    reading = TrafficRouter(sagemaker=lambda region: _client("sagemaker", region)).read(plan)
+    assert reading.weights == ALL_PRIMARY
+    # And creating it again changes nothing (provisioning is idempotent)
+    assert provision_endpoints(Cloud(), plan, artifact) == []

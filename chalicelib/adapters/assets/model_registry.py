@@ -1,8 +1,9 @@
 """Model registry assets: the registry of model versions must name the same approved versions in both regions.
 
 Two registries: S3 manifests (JSON objects, replicated like any S3 object; the artifact each names in the
-secondary is checksummed) and SageMaker model package groups (approved packages compared by artifact
-identity). One shard per asset (`model-registry`); verdicts are in `chalicelib.domain.assets.model_registry`.
+secondary is checksummed) and SageMaker model package groups (Approved packages compared by artifact
+identity, model version and artifact location; the artifact the secondary's package names is checksummed).
+One shard per asset (`model-registry`); verdicts are in `chalicelib.domain.assets.model_registry`.
 """
 
 from __future__ import annotations
@@ -23,18 +24,21 @@ from chalicelib.adapters.assets.base import (
 from chalicelib.adapters.resources import ResourceReader
 from chalicelib.adapters.s3objects import get_json, iter_objects, object_sha256
 from chalicelib.domain.assets.model_registry import (
-    compare_packages,
+    Package,
+    ReplicaOf,
     judge_artifact,
+    judge_package_artifact,
     manifest_finding,
+    match_packages,
+    package,
     package_group_finding,
-    package_identity,
     version_checks,
 )
 from chalicelib.domain.verification import add_sample
 from chalicelib.invariants import present
-from chalicelib.models.grants import Grant, arn
+from chalicelib.models.grants import Grant, arn, s3_arn
 from chalicelib.models.live_checks import LiveCheck, LiveFinding
-from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Location
+from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, S3Location
 from chalicelib.models.verification import Shard, ShardResult
 
 
@@ -92,17 +96,35 @@ class ModelRegistryChecker:
         return result
 
     def _check_model_packages(self, plan: DRPlan, asset: ModelRegistryAsset, shard: Shard) -> ShardResult:
-        """SageMaker: every Approved package in the primary group has a counterpart in the secondary's with
-        the same artifact identity (CustomerMetadataProperties sha256, else the container's ModelDataETag)."""
+        """SageMaker: every Approved package in the primary's group has an Approved counterpart in the
+        secondary's with the same artifact identity (CustomerMetadataProperties sha256, else the container's
+        ModelDataETag) and model version, loading the primary's artifact as the plan's model-artifacts asset
+        replicates it, and that object really has the registered bytes."""
         group = present(asset.model_package_group, f"the model package group of {asset.name}")
         result = ShardResult(shard=shard, mode="registry")
-        primary = list(_approved_packages(self._client("sagemaker", plan.regions.primary), group))
-        secondary = {
-            ident
-            for ident, _, _ in _approved_packages(self._client("sagemaker", plan.regions.secondary), group)
-        }
-        result.source_objects, result.replica_objects = len(primary), len(secondary)
-        compare_packages(result, primary, secondary)
+        primary = [p for p in _packages(self._client("sagemaker", plan.regions.primary), group)]
+        secondary = list(_packages(self._client("sagemaker", plan.regions.secondary), group))
+        result.source_objects = sum(1 for p in primary if p.status == "Approved")
+        result.replica_objects = sum(1 for p in secondary if p.status == "Approved")
+        checks = match_packages(result, primary, secondary, group=group, replicas=_replicas(plan))
+        rep_s3 = self._client("s3", plan.regions.secondary)
+        checked: list[dict[str, Any]] = []
+        for check in checks:
+            bucket, key = present(check.artifact, f"the artifact of {check.primary.arn}")
+            actual, how = object_sha256(rep_s3, bucket, key)
+            judge_package_artifact(result, check, group=group, actual=actual)
+            checked.append(
+                {
+                    "model": check.primary.label,
+                    "sha256": check.primary.identity,
+                    "primary": check.primary.arn,
+                    "secondary": present(check.secondary, "the counterpart").arn,
+                    "artifact": f"s3://{bucket}/{key}",
+                    "actual": actual,
+                    "verified_by": how,
+                }
+            )
+        result.detail = {"registry_versions": checked}
         return result
 
     def grants(self, asset: ModelRegistryAsset, plan: DRPlan) -> list[Grant]:
@@ -125,6 +147,17 @@ class ModelRegistryChecker:
             resource = arn("sagemaker", region, f"model-package-group/{group}")
             why = f"validate {asset.name}: the model package group exists"
             out.append(grant("inspect", "sagemaker:DescribeModelPackageGroup", resource, why, "ModelGroups"))
+        # The bytes the secondary's packages would load: the replicas of the plan's model artifacts.
+        why = f"verify {asset.name}: checksum the artifact the secondary's package loads"
+        for replica in _replicas(plan):
+            objects = s3_arn(replica.replica_bucket, f"{replica.replica_prefix}*")
+            for action in ("s3:GetObject", "s3:GetObjectVersion"):
+                out.append(grant("asset-verify", action, objects, why, "ModelArtifacts"))
+            # S3 answers a missing object 404 (not 403) only to a caller that may list the bucket, and a
+            # HeadObject carries no s3:prefix to limit that grant with
+            why_list = f"{why}: tell a missing artifact (404) from a denied read (403)"
+            bucket_arn = s3_arn(replica.replica_bucket)
+            out.append(grant("asset-verify", "s3:ListBucket", bucket_arn, why_list, "ModelArtifacts"))
         return out
 
     def live_checks(self, plan: DRPlan, asset: ModelRegistryAsset, reader: ResourceReader) -> list[LiveCheck]:
@@ -141,19 +174,28 @@ class ModelRegistryChecker:
         ]
 
 
-def _approved_packages(sm: Any, group: str) -> Iterator[tuple[str | None, str, datetime | None]]:
-    """(artifact identity, ARN, creation time) of each Approved package of the group."""
-    kwargs: dict[str, Any] = {"ModelPackageGroupName": group, "ModelApprovalStatus": "Approved"}
+def _packages(sm: Any, group: str) -> Iterator[Package]:
+    """Every package of the group (any approval status), described."""
+    kwargs: dict[str, Any] = {"ModelPackageGroupName": group}
     while True:
         page = sm.list_model_packages(**kwargs)
         for summary in page.get("ModelPackageSummaryList", []):
-            package = summary["ModelPackageArn"]
-            description = sm.describe_model_package(ModelPackageName=package)
-            yield package_identity(description), package, summary.get("CreationTime")
+            arn_ = summary["ModelPackageArn"]
+            described = sm.describe_model_package(ModelPackageName=arn_)
+            yield package({"ModelPackageArn": arn_, **described}, summary.get("CreationTime"))
         token = page.get("NextToken")
         if not token:
             return
         kwargs["NextToken"] = token
+
+
+def _replicas(plan: DRPlan) -> list[ReplicaOf]:
+    """Where the plan replicates model artifacts (its S3 assets of role model-artifacts)."""
+    return [
+        ReplicaOf(a.source.bucket, a.source.prefix, a.replica.bucket, a.replica.prefix)
+        for a in plan.assets
+        if isinstance(a, S3Asset) and a.role == "model-artifacts"
+    ]
 
 
 def _manifest(reader: ResourceReader, name: str, loc: S3Location, region: str) -> list[LiveFinding]:

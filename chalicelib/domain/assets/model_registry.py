@@ -2,8 +2,9 @@
 the same bytes, as the primary's?
 
 Two registries: S3 manifests (JSON objects listing versions with their SHA-256 and artifact) and SageMaker
-model package groups (approved packages, identified by their artifact). The reads are in
-`chalicelib.adapters.assets.model_registry`.
+model package groups (Approved packages, identified by their artifact's SHA-256, compared across the
+regions by approval, model version, artifact location and the bytes the secondary's package would load).
+The reads are in `chalicelib.adapters.assets.model_registry`.
 """
 
 from __future__ import annotations
@@ -107,24 +108,188 @@ def package_identity(description: dict[str, Any]) -> str | None:
     return str(ident).lower() if ident else None
 
 
-def compare_packages(
+@dataclass(frozen=True)
+class Package:
+    """One model package of a group, as the registry verification compares it across the regions."""
+
+    arn: str
+    status: str  # ModelApprovalStatus: Approved, PendingManualApproval, Rejected
+    identity: str | None  # package_identity
+    version: str | None  # the model version it registers (metadata model_version, else the package version)
+    artifact: tuple[str, str] | None  # (bucket, key) of its first container's ModelDataUrl
+    created: datetime | None
+
+    @property
+    def label(self) -> str:
+        return f"version {self.version}" if self.version else self.arn
+
+
+def package(description: dict[str, Any], created: datetime | None = None) -> Package:
+    """The parts of a DescribeModelPackage answer the comparison needs."""
+    meta = description.get("CustomerMetadataProperties") or {}
+    containers = (description.get("InferenceSpecification") or {}).get("Containers") or [{}]
+    url = str(containers[0].get("ModelDataUrl") or "")
+    artifact = None
+    if url.startswith("s3://"):
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        artifact = (bucket, key)
+    version = meta.get("model_version") or description.get("ModelPackageVersion")
+    return Package(
+        arn=str(description.get("ModelPackageArn", "")),
+        status=str(description.get("ModelApprovalStatus", "")),
+        identity=package_identity(description),
+        version=str(version) if version is not None else None,
+        artifact=artifact,
+        created=created or description.get("CreationTime"),
+    )
+
+
+@dataclass(frozen=True)
+class ReplicaOf:
+    """Where a plan's model-artifacts asset replicates a primary artifact: the same key under the replica."""
+
+    source_bucket: str
+    source_prefix: str
+    replica_bucket: str
+    replica_prefix: str
+
+    def of(self, bucket: str, key: str) -> tuple[str, str] | None:
+        if bucket != self.source_bucket or not key.startswith(self.source_prefix):
+            return None
+        return self.replica_bucket, self.replica_prefix + key[len(self.source_prefix) :]
+
+
+@dataclass(frozen=True)
+class PackageCheck:
+    """An Approved primary package, its secondary counterpart, and the artifact left to read (if any)."""
+
+    primary: Package
+    secondary: Package | None = None
+    artifact: tuple[str, str] | None = None  # the secondary's artifact: its checksum is read next
+
+
+def match_packages(
     result: ShardResult,
-    primary: Iterable[tuple[str | None, str, datetime | None]],
-    secondary: set[str | None],
-) -> None:
-    """Every approved primary package (identity, ARN, created) needs an approved secondary package with the
-    same artifact identity; one with no identity cannot be verified."""
-    for ident, arn, created in primary:
-        if ident is None:
-            add_sample(result, "unverified", arn, "no sha256 metadata or ModelDataETag to compare", created)
-        elif ident not in secondary:
+    primary: Iterable[Package],
+    secondary: Iterable[Package],
+    *,
+    group: str,
+    replicas: Iterable[ReplicaOf] = (),
+) -> list[PackageCheck]:
+    """Every Approved primary package needs an Approved secondary package with the same artifact identity,
+    model version and artifact location (the primary's artifact as the plan's model-artifacts asset
+    replicates it). What is wrong already is folded into `result`; the checks returned name the secondary
+    artifacts whose bytes must still be read (`judge_package_artifact`)."""
+    theirs = list(secondary)
+    out: list[PackageCheck] = []
+    for mine in (p for p in primary if p.status == "Approved"):
+        if mine.identity is None:
+            add_sample(
+                result, "unverified", mine.arn, "no sha256 metadata or ModelDataETag to compare", mine.created
+            )
+            continue
+        same = [p for p in theirs if p.identity == mine.identity]
+        approved = [p for p in same if p.status == "Approved"]
+        if not same:
             add_sample(
                 result,
                 "missing",
-                arn,
-                f"no approved package with artifact {ident[:16]} in the secondary",
-                created,
+                mine.arn,
+                f"no package with artifact {mine.identity[:16]} in the secondary's group {group}",
+                mine.created,
             )
+            continue
+        if not approved:
+            other = same[0]
+            add_sample(result, "missing", mine.arn, f"{other.status} in the secondary", mine.created)
+            result.findings.append(
+                Finding(
+                    severity="breach",
+                    code="package-approved-only-in-primary",
+                    message=f"{mine.label} of {group} is Approved in the primary but {other.status} in "
+                    f"the secondary ({other.arn}): a failover would not deploy it there; approve it in "
+                    "the secondary's registry",
+                )
+            )
+            continue
+        counterpart = next((p for p in approved if p.version == mine.version), approved[0])
+        if mine.version is not None and counterpart.version != mine.version:
+            add_sample(
+                result,
+                "different",
+                mine.arn,
+                f"the secondary registers this artifact as version {counterpart.version}, the primary as "
+                f"{mine.version}",
+                mine.created,
+            )
+            result.findings.append(
+                Finding(
+                    severity="breach",
+                    code="package-version-differs",
+                    message=f"{group}: the primary's Approved version {mine.version} is version "
+                    f"{counterpart.version} in the secondary ({counterpart.arn})",
+                )
+            )
+            continue
+        if counterpart.artifact is None:
+            add_sample(
+                result, "unverified", mine.arn, "the secondary's package names no S3 model data", mine.created
+            )
+            continue
+        expected = None
+        if mine.artifact is not None:
+            expected = next(
+                (at for r in replicas if (at := r.of(*mine.artifact)) is not None),
+                None,
+            )
+        if expected is not None and counterpart.artifact != expected:
+            b, k = counterpart.artifact
+            result.findings.append(
+                Finding(
+                    severity="breach",
+                    code="package-artifact-elsewhere",
+                    message=f"{mine.label} of {group}: the secondary's package loads s3://{b}/{k}, not "
+                    f"s3://{expected[0]}/{expected[1]} where the primary's artifact is replicated: the "
+                    "secondary would serve bytes replication does not keep in step",
+                )
+            )
+        out.append(PackageCheck(primary=mine, secondary=counterpart, artifact=counterpart.artifact))
+    return out
+
+
+def judge_package_artifact(
+    result: ShardResult, check: PackageCheck, *, group: str, actual: str | None
+) -> None:
+    """Fold the secondary artifact's real SHA-256 (`actual`; None: no such object) into the result."""
+    bucket, key = present(check.artifact, f"the artifact of {check.primary.arn}")
+    mine = check.primary
+    registered = present(mine.identity, f"the identity of {mine.arn}")
+    if actual is None:
+        add_sample(result, "missing", mine.arn, f"artifact s3://{bucket}/{key} is missing", mine.created)
+        result.findings.append(
+            Finding(
+                severity="breach",
+                code="package-artifact-missing",
+                message=f"{mine.label} of {group}: the secondary's package names s3://{bucket}/{key}, which "
+                f"is not in bucket {bucket}: a failover would not find the model; replicate the artifact",
+            )
+        )
+    elif actual != registered:
+        add_sample(
+            result,
+            "different",
+            mine.arn,
+            f"artifact SHA-256 {actual[:12]}... != registered {registered[:12]}... (corrupt or wrong model)",
+            mine.created,
+        )
+        result.findings.append(
+            Finding(
+                severity="breach",
+                code="artifact-checksum-mismatch",
+                message=f"the secondary would load different bytes for {mine.label} of {group} than the "
+                f"primary registered (s3://{bucket}/{key}): restore it from the primary",
+            )
+        )
 
 
 # -- plan validation --------------------------------------------------------------------------------------
