@@ -22,7 +22,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from localcloud import lambda_runner, region_outage, sfn_events, sfn_programs, sqs_batches
+from localcloud import arc, lambda_runner, region_outage, sfn_events, sfn_programs, sqs_batches
 from localcloud.iam import IamEnforcement, mode_from_env
 from localcloud.resources import names
 
@@ -138,6 +138,7 @@ class LocalCloud:
             if _running is not self:
                 return  # never started, already stopped, or refused: the running cloud is not ours to touch
         region_outage.REGION_OUTAGE.end()  # an outage never outlives its cloud
+        arc.stop_clusters(self)  # nor its ARC clusters' endpoints
         # Executions stopped below send no status change: no janitor runs against a cloud going away.
         sfn_events.uninstall()
         # moto's executions run in their own threads and find "the" server through MOTO_PORT: one left

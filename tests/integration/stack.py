@@ -153,7 +153,7 @@ def build_stack(cloud: LocalCloud, *, copy_in_secondary: bool = False, **replace
         text = with_secondary_canary(text)
     plan = load_plan_text(text, "test-plan.yaml")
     resources = provision_plan(cloud, plan, text, stage=cloud.stage, artifact=artifact)
-    return Stack(cloud=cloud, plan=plan, resources=resources, servers=servers)
+    return Stack(cloud=cloud, plan=resources.plan, resources=resources, servers=servers)
 
 
 @contextmanager

@@ -28,13 +28,16 @@ class TrafficRouter:
         *,
         route53: Any | None = None,
         sagemaker: Callable[[str], Any] | None = None,
+        arc_cluster: Callable[[str, str], Any] | None = None,
     ) -> None:
         overrides: dict[str, Callable[[str | None], Any]] = {}
         if route53 is not None:
             overrides["route53"] = lambda _region: route53  # global: one client whatever the region
         if sagemaker is not None:
             overrides["sagemaker"] = lambda region: sagemaker(region or "")
-        self._clients = TrafficClients(overrides)
+        # Route 53 ARC: (region, endpoint url) -> a route53-recovery-cluster client of that endpoint.
+        endpoints = {"route53-recovery-cluster": arc_cluster} if arc_cluster is not None else {}
+        self._clients = TrafficClients(overrides, endpoints)
 
     def read(self, plan: DRPlan) -> TrafficState:
         weights, detail = target_for(plan.traffic).read(plan.traffic, self._clients)
