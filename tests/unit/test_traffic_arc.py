@@ -385,3 +385,25 @@ def test_the_local_cluster_refuses_a_request_signed_for_another_region(cluster: 
     )
     # Then it is refused as AWS refuses a regional endpoint's wrong scope
     assert status == 403 and b"InvalidSignatureException" in body
+
+
+class _DownRoute53:
+    """Route 53's control plane not answering (what a us-east-1 outage can do to it)."""
+
+    def __getattr__(self, operation: str) -> Any:
+        from botocore.exceptions import EndpointConnectionError
+
+        def call(**_: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://route53.amazonaws.com")
+
+        return call
+
+
+def test_a_switch_that_does_not_answer_is_transient_and_named() -> None:
+    # Given a route53-weighted plan and Route 53's control plane down
+    plan = _shipped()
+    router = TrafficRouter(route53=_DownRoute53())
+    # When the router reads or shifts, it fails as the state machine retries, naming the switch
+    for attempt in (lambda: router.read(plan), lambda: router.shift(plan, ALL_SECONDARY, BOTH_HEALTHY)):
+        with pytest.raises(TransientError, match=r"route53-weighted fraud.lifeboat.internal. unreachable"):
+            attempt()
