@@ -28,7 +28,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, SageMakerVariantsTraffic
+from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, route53_records
 from infra import permissions
 from localcloud.resources import DLQ_MAX_RECEIVE_COUNT, IDEMPOTENCY_TTL_ATTRIBUTE, ResourceNames, names
 
@@ -260,13 +260,14 @@ class _Renderer:
         granted on that zone alone, not on every zone of the account."""
         if self.target.stage in ZONE_BY_NAME_STAGES:
             return
+        records = [(p, route53_records(p.traffic)) for p in self.plans]
         unresolved = sorted(
             {
-                f"{p.workload} ({p.traffic.hosted_zone_name})"
-                for p in self.plans
-                if not isinstance(p.traffic, SageMakerVariantsTraffic)
-                and p.traffic.hosted_zone_id is None
-                and permissions.zone_key(p.traffic.hosted_zone_name or "") not in self.hosted_zones
+                f"{p.workload} ({r.hosted_zone_name})"
+                for p, r in records
+                if r is not None
+                and r.hosted_zone_id is None
+                and permissions.zone_key(r.hosted_zone_name or "") not in self.hosted_zones
             }
         )
         if unresolved:

@@ -485,7 +485,9 @@ def _arc_cluster(call: Call) -> list[_Request]:
     # Every routing control the call names; overriding a safety rule sets AllowSafetyRulesOverrides (absent
     # when the call overrides none, so a policy's BoolIfExists false allows it).
     p = call.params
-    context = {ALLOW_OVERRIDES: ("true",)} if p.get("SafetyRulesToOverride") else {}
+    context: dict[str, tuple[str, ...]] = (
+        {ALLOW_OVERRIDES: ("true",)} if p.get("SafetyRulesToOverride") else {}
+    )
     known = frozenset({ALLOW_OVERRIDES})
     if call.operation == "UpdateRoutingControlStates":
         entries = p.get("UpdateRoutingControlStateEntries") or []

@@ -449,6 +449,16 @@ Traffic = Annotated[
 ]
 
 
+def route53_records(traffic: Traffic) -> _Route53Traffic | None:
+    """The Route 53 records (and their hosted zone) a traffic switch changes, if it changes any: the switch's
+    own for the Route 53 kinds, an arc-routing-control plan's failback records."""
+    if isinstance(traffic, _Route53Traffic):
+        return traffic
+    if isinstance(traffic, ArcRoutingControlTraffic):
+        return traffic.failback_records
+    return None
+
+
 # -- smoke tests
 class Expectation(_Model):
     """What one field of the prediction must be: a number within a tolerance, or an exact value."""

@@ -158,6 +158,20 @@ def run_to_end(cloud: LocalCloud, machine: str, name: str, body: dict[str, Any])
     )
 
 
+def wait_probe_ok(w: ArcWorld) -> None:
+    probe = "fraud-scoring-arc-usw2-canary"
+    cloudwatch = w.cloud.client("cloudwatch", SECONDARY)
+    wait_for(
+        f"{probe} OK (the us-west-2 canary sees a healthy primary)",
+        lambda: [
+            a
+            for a in cloudwatch.describe_alarms(AlarmNames=[probe])["MetricAlarms"]
+            if a["StateValue"] == "OK"
+        ],
+        timeout=60,
+    )
+
+
 def ledger(cloud: LocalCloud, region: str = SECONDARY) -> Ledger:
     return Ledger(names(cloud.stage).ledger_table, cloud.client("dynamodb", region))
 
@@ -257,6 +271,7 @@ def test_region_api_outage_with_route53s_control_plane_and_two_endpoints_down_ar
         automation(Stack(w.cloud, w.plan, w.res, w.servers), SECONDARY),
         environment(copy_env(w.cloud, SECONDARY)),
     ):
+        wait_probe_ok(w)  # the us-west-2 canary has seen the healthy primary
         runner = drills.DrillRunner(
             request,
             deps(),

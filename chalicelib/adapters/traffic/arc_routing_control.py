@@ -58,6 +58,7 @@ class ArcRoutingControl:
         states = _states(traffic, clients)
         detail: dict[str, Any] = {"routing_controls": states}
         on = [role for role in ROLES if states[role] == ON]
+        weights: dict[str, int]
         if len(on) == 1:
             weights = {role: 100 if role == on[0] else 0 for role in ROLES}
         elif not on:
@@ -200,7 +201,7 @@ def _on_any_endpoint(
     )
 
 
-def _next_endpoint(exc: BaseException) -> bool:
+def _next_endpoint(exc: Exception) -> bool:
     from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import HTTPClientError
 
@@ -251,7 +252,7 @@ def _update(traffic: ArcRoutingControlTraffic, clients: TrafficClients, states: 
     _on_any_endpoint(traffic, clients, update, f"set the routing controls ({wanted})")
 
 
-def _refusal(exc: BaseException, states: Mapping[Role, str]) -> str:
+def _refusal(exc: Exception, states: Mapping[Role, str]) -> str:
     error: Mapping[str, Any] = getattr(exc, "response", {}).get("Error", {})
     body: Mapping[str, Any] = getattr(exc, "response", {})
     rule = body.get("resourceId") or error.get("resourceId") or "unnamed"
