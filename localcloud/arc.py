@@ -24,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from chalicelib.domain import arc_rules
 from chalicelib.domain.arc_rules import OFF, ON, SafetyRule
@@ -87,6 +89,7 @@ class ArcCluster:
     _controls: dict[str, RoutingControl] = field(default_factory=dict)
     _rules: list[SafetyRule] = field(default_factory=list)
     _down: set[str] = field(default_factory=set)
+    _health_checks: dict[str, list[str]] = field(default_factory=dict)
     _servers: dict[str, ThreadingHTTPServer] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -144,6 +147,12 @@ class ArcCluster:
             )
             self._rules.append(rule)
             return rule
+
+    def associate_health_check(self, control: str, health_check_id: str) -> None:
+        """A Route 53 health check of type RECOVERY_CONTROL driven by `control`."""
+        with self._lock:
+            self._control(control)
+            self._health_checks.setdefault(control, []).append(health_check_id)
 
     def remove_rule(self, name: str) -> None:
         with self._lock:
@@ -287,6 +296,53 @@ class ArcCluster:
             ", ".join(f"{a.rsplit('/', 1)[-1]} {s}" for a, s in updates.items()),
         )
 
+    # -- the recovery control configuration API (control plane, read-only here) ---------------------------
+    def describe(self, resource: str, arn: str, listing: str | None) -> dict[str, Any]:
+        """route53-recovery-control-config's answer about `arn` (a cluster, control panel or routing control),
+        or its `listing` (safetyrules, associatedRoute53HealthChecks); ArcError when it has none."""
+        with self._lock:
+            if resource == "cluster" and arn == self.arn and listing is None:
+                return {
+                    "Cluster": {
+                        "ClusterArn": self.arn,
+                        "Name": self.arn.rsplit("/", 1)[-1],
+                        "Status": "DEPLOYED",
+                        "ClusterEndpoints": self.endpoints(),
+                    }
+                }
+            panels = {c.panel_arn for c in self._controls.values()}
+            if resource == "controlpanel" and arn in panels:
+                if listing == "safetyrules":
+                    return {
+                        "SafetyRules": [_rule_body(r) for r in self._rules if r.arn.startswith(arn + "/")]
+                    }
+                if listing is None:
+                    controls = [c for c in self._controls.values() if c.panel_arn == arn]
+                    return {
+                        "ControlPanel": {
+                            "ClusterArn": self.arn,
+                            "ControlPanelArn": arn,
+                            "Name": arn.rsplit("/", 1)[-1],
+                            "Status": "DEPLOYED",
+                            "DefaultControlPanel": False,
+                            "RoutingControlCount": len(controls),
+                        }
+                    }
+            if resource == "routingcontrol" and arn in self._controls:
+                if listing == "associatedRoute53HealthChecks":
+                    return {"HealthCheckIds": list(self._health_checks.get(arn, []))}
+                if listing is None:
+                    control = self._controls[arn]
+                    return {
+                        "RoutingControl": {
+                            "ControlPanelArn": control.panel_arn,
+                            "Name": control.name,
+                            "RoutingControlArn": arn,
+                            "Status": "DEPLOYED",
+                        }
+                    }
+        raise ArcError("ResourceNotFoundException", 404, f"{resource} {arn} not found")
+
     # -- the HTTP endpoints --------------------------------------------------------------------------------
     def respond(self, region: str, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
         """The status and JSON body an endpoint answers a request with (HTTP and in-process alike)."""
@@ -346,6 +402,22 @@ class ArcCluster:
             ]
 
 
+def _rule_body(rule: SafetyRule) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "ControlPanelArn": rule.arn.split("/safetyrule/", 1)[0],
+        "Name": rule.name,
+        "RuleConfig": {"Type": rule.type, "Threshold": rule.threshold, "Inverted": rule.inverted},
+        "SafetyRuleArn": rule.arn,
+        "Status": "DEPLOYED",
+        "WaitPeriodMs": 5000,
+    }
+    if rule.kind == "ASSERTION":
+        body["AssertedControls"] = list(rule.controls)
+    else:
+        body["GatingControls"], body["TargetControls"] = list(rule.controls), list(rule.targets)
+    return {rule.kind: body}
+
+
 def _required(body: Mapping[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
@@ -388,6 +460,53 @@ def _handler(cluster: ArcCluster, region: str) -> type[BaseHTTPRequestHandler]:
             return None
 
     return Handler
+
+
+# -- the configuration API, in front of moto ----------------------------------------------------------------
+CONFIG_SERVICE = "route53-recovery-control-config"
+_CONFIG_PATH = re.compile(
+    r"^/(?P<resource>cluster|controlpanel|routingcontrol)/(?P<arn>[^/?]+)(?:/(?P<listing>[^/?]+))?"
+)
+
+
+class ConfigMiddleware:
+    """WSGI middleware in front of moto answering route53-recovery-control-config's reads (plan validation's
+    DescribeCluster, DescribeControlPanel, DescribeRoutingControl, ListSafetyRules,
+    ListAssociatedRoute53HealthChecks) from the owner's clusters; every other request goes to moto."""
+
+    def __init__(self, app: Any, owner: object) -> None:
+        self.app, self.owner = app, owner
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        scope = credential_scope(environ.get("HTTP_AUTHORIZATION"), str(environ.get("QUERY_STRING", "")))
+        if scope is None or scope.service != CONFIG_SERVICE:
+            return self.app(environ, start_response)
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
+        found = _CONFIG_PATH.match(raw.split("?", 1)[0])
+        status, body = 404, ArcError("ResourceNotFoundException", 404, f"no such resource: {raw}").body()
+        if found is not None:
+            arn = unquote(found["arn"])
+            for cluster in clusters_of(self.owner).values():
+                try:
+                    status, body = 200, cluster.describe(found["resource"], arn, found["listing"])
+                    break
+                except ArcError as exc:
+                    status, body = exc.status, exc.body()
+        payload = json.dumps(body).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        if status != 200:
+            headers.append(("x-amzn-ErrorType", str(body["__type"])))
+        start_response(f"{status} {'OK' if status == 200 else 'Error'}", headers)
+        return [payload]
+
+
+def install_config(server: Any, owner: object) -> None:
+    """Wrap a started ThreadedMotoServer's WSGI application (as localcloud/region_outage.py does)."""
+    wsgi = server._server
+    if wsgi is None or not hasattr(wsgi, "app"):
+        raise RuntimeError("the moto server is not started, or moto changed how it keeps its WSGI server")
+    if not isinstance(wsgi.app, ConfigMiddleware):
+        wsgi.app = ConfigMiddleware(wsgi.app, owner)
 
 
 # -- one cluster per ARN and local cloud ---------------------------------------------------------------------

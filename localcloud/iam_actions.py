@@ -502,8 +502,22 @@ def _arc_cluster(call: Call) -> list[_Request]:
     return [_Request(None)]  # ListRoutingControls
 
 
+def _arc_config(call: Call) -> list[_Request]:
+    # Plan validation's reads of the ARC configuration: each names the resource by its ARN.
+    p = call.params
+    for param, resource_type in (
+        ("RoutingControlArn", "routingcontrol"),
+        ("ControlPanelArn", "controlpanel"),
+        ("ClusterArn", "cluster"),
+    ):
+        if p.get(param):
+            return [_Request({resource_type: str(p[param])})]
+    return [_Request(None)]  # ListClusters, ListControlPanels
+
+
 BINDERS: dict[str, Callable[[Call], list[_Request]]] = {
     "route53-recovery-cluster": _arc_cluster,
+    "route53-recovery-control-config": _arc_config,
     "s3": _s3,
     "dynamodb": _dynamodb,
     "states": _states,

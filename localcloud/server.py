@@ -110,6 +110,9 @@ class LocalCloud:
         server.start()
         self._server = server
         _, self._port = server.get_host_and_port()
+        # Route 53 ARC's configuration API (plan validation's reads), answered by this cloud's ARC clusters;
+        # behind the outage middleware: it lives in us-west-2 and goes down with that region.
+        arc.install_config(server, self)
         # Pass-through until a test or a drill takes a region's APIs down (localcloud/region_outage.py).
         region_outage.install(server)
 

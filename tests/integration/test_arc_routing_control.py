@@ -205,6 +205,21 @@ def test_the_local_cloud_serves_the_plans_cluster_on_five_endpoints(world: ArcWo
     assert [r.name for r in world.cluster.rules()] == ["fraud-scoring-arc-one-region-serves"]
 
 
+def test_plan_check_reads_the_cluster_controls_and_rules_from_the_local_cluster(world: ArcWorld) -> None:
+    # When the ARC plan is validated against the local cloud's live resources (as `lifeboat plan check`)
+    from chalicelib.services.validate import validate_plan
+
+    report = validate_plan(world.plan.workload, deps(), probe_endpoints=False, simulate_iam=False)
+    traffic = {(f.subject, f.severity): f.message for f in report.findings if f.check == "traffic"}
+    # Then the switch reads back, and the cluster, each control and the safety rules pass
+    assert all(severity == "ok" for _, severity in traffic), traffic
+    subjects = " ".join(subject for subject, _ in traffic)
+    controls = world.traffic.routing_controls
+    for found in (world.traffic.cluster_arn, controls.primary, controls.secondary, "safety rules"):
+        assert found in subjects, traffic
+    assert any("fraud-scoring-arc-one-region-serves" in m for m in traffic.values()), traffic
+
+
 def test_an_operator_failover_flips_both_controls_in_one_call(fresh: ArcWorld) -> None:
     w = fresh
     # When an operator fails over through the home copy's generated state machine

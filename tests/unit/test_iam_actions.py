@@ -319,3 +319,21 @@ def test_routing_control_updates_ask_for_each_control_and_say_whether_they_overr
         "GetRoutingControlState",
         RoutingControlArn=f"{panel}/routingcontrol/a",
     ) == [f"route53-recovery-cluster:GetRoutingControlState on {panel}/routingcontrol/a"]
+
+
+def test_arc_configuration_reads_ask_for_the_resource_they_name(data: IamData) -> None:
+    # Given plan validation's reads of an ARC cluster's configuration
+    cluster = f"arn:aws:route53-recovery-control::{ACCOUNT}:cluster/c"
+    panel = f"arn:aws:route53-recovery-control::{ACCOUNT}:controlpanel/p"
+    control = f"{panel}/routingcontrol/a"
+    service = "route53-recovery-control-config"
+    # Then each asks for its action on the ARN it names
+    assert asks(data, service, "DescribeCluster", region="us-west-2", ClusterArn=cluster) == [
+        f"{service}:DescribeCluster on {cluster}"
+    ]
+    assert asks(data, service, "ListSafetyRules", region="us-west-2", ControlPanelArn=panel) == [
+        f"{service}:ListSafetyRules on {panel}"
+    ]
+    assert asks(
+        data, service, "ListAssociatedRoute53HealthChecks", region="us-west-2", RoutingControlArn=control
+    ) == [f"{service}:ListAssociatedRoute53HealthChecks on {control}"]
