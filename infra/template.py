@@ -869,20 +869,11 @@ class _Renderer:
                     if plan.alarm_region(a) == self.target.region and a not in alarms
                 ]
         for alarm in alarms:
-            # Fn::Join, not Fn::Sub: an alarm name may contain "${".
+            # An alarm name may contain "${": Fn::Sub takes it literally written "${!".
+            literal = alarm.replace("${", "${!")
             arn = {
-                "Fn::Join": [
-                    "",
-                    [
-                        "arn:",
-                        ref("AWS::Partition"),
-                        ":cloudwatch:",
-                        ref("AWS::Region"),
-                        ":",
-                        ref("AWS::AccountId"),
-                        f":alarm:{alarm}",
-                    ],
-                ]
+                "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:"
+                + literal
             }
             digest = hashlib.sha256(alarm.encode()).hexdigest()[:10].upper()
             self.resources[cfn_id(fn.name, "from-alarm") + digest] = {
