@@ -281,7 +281,9 @@ def test_replication_queue_has_a_dlq_and_accepts_only_the_plans_source_buckets(
                 a["Fn::Sub"].rsplit(":", 1)[-1] for a in allow["Condition"]["ArnLike"]["aws:SourceArn"]
             ]
             assert "fraud-data-use1" in sources and "fraud-models-use1" in sources  # the example plan's
-            assert sources == sorted({a.source.bucket for p in plans for a in p.assets if a.kind == "s3"})
+            assert sorted(sources) == sorted(
+                {a.source.bucket for p in plans for a in p.assets if a.kind == "s3"}
+            )
             assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
         else:
             assert s3 == []
