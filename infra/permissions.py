@@ -29,6 +29,7 @@ from chalicelib.models.plan import (
     S3Location,
     SageMakerEndpoint,
     SageMakerVariantsTraffic,
+    route53_records,
 )
 
 Statement = dict[str, Any]
@@ -337,7 +338,8 @@ def _traffic_grants(plan: DRPlan, s: Scope) -> list[Grant]:
     kind's grants keep `hostedzone/*`: reads take any zone, and the one write (ChangeResourceRecordSets) is
     pinned by condition keys to the plan's record, type and UPSERT."""
     grants = grants_for(plan.traffic)
-    zone_id = s.hosted_zones.get(zone_key(getattr(plan.traffic, "hosted_zone_name", None) or ""))
+    records = route53_records(plan.traffic)
+    zone_id = s.hosted_zones.get(zone_key(records.hosted_zone_name or "")) if records is not None else None
     if not zone_id:
         return grants
     pinned = f"hostedzone/{zone_id.split('/')[-1]}"

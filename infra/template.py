@@ -28,7 +28,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, SageMakerVariantsTraffic
+from chalicelib.models.plan import DRPlan, ModelRegistryAsset, S3Asset, route53_records
 from infra import permissions
 from localcloud.resources import DLQ_MAX_RECEIVE_COUNT, IDEMPOTENCY_TTL_ATTRIBUTE, ResourceNames, names
 
@@ -260,13 +260,14 @@ class _Renderer:
         granted on that zone alone, not on every zone of the account."""
         if self.target.stage in ZONE_BY_NAME_STAGES:
             return
+        records = [(p, route53_records(p.traffic)) for p in self.plans]
         unresolved = sorted(
             {
-                f"{p.workload} ({p.traffic.hosted_zone_name})"
-                for p in self.plans
-                if not isinstance(p.traffic, SageMakerVariantsTraffic)
-                and p.traffic.hosted_zone_id is None
-                and permissions.zone_key(p.traffic.hosted_zone_name or "") not in self.hosted_zones
+                f"{p.workload} ({r.hosted_zone_name})"
+                for p, r in records
+                if r is not None
+                and r.hosted_zone_id is None
+                and permissions.zone_key(r.hosted_zone_name or "") not in self.hosted_zones
             }
         )
         if unresolved:
@@ -868,20 +869,11 @@ class _Renderer:
                     if plan.alarm_region(a) == self.target.region and a not in alarms
                 ]
         for alarm in alarms:
-            # Fn::Join, not Fn::Sub: an alarm name may contain "${".
+            # An alarm name may contain "${": Fn::Sub takes it literally written "${!".
+            literal = alarm.replace("${", "${!")
             arn = {
-                "Fn::Join": [
-                    "",
-                    [
-                        "arn:",
-                        ref("AWS::Partition"),
-                        ":cloudwatch:",
-                        ref("AWS::Region"),
-                        ":",
-                        ref("AWS::AccountId"),
-                        f":alarm:{alarm}",
-                    ],
-                ]
+                "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:"
+                + literal
             }
             digest = hashlib.sha256(alarm.encode()).hexdigest()[:10].upper()
             self.resources[cfn_id(fn.name, "from-alarm") + digest] = {

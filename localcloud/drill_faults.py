@@ -44,7 +44,7 @@ from localcloud.faults import _operation_from, _response, _Rule
 from localcloud.lambda_runner import outside_invocation
 from localcloud.model import ModelArtifact
 from localcloud.modelserver import ModelServer, load_artifact_from_s3, publish_artifact
-from localcloud.region_outage import REGION_OUTAGE
+from localcloud.region_outage import GLOBAL_SERVICES, REGION_OUTAGE
 from localcloud.sagemaker import variant_backends
 from localcloud.stack import local_port
 
@@ -327,7 +327,13 @@ class Controls(Protocol):
 
 
 class InProcessControls:
-    """The handlers run in this process (tests, the daemon itself)."""
+    """The handlers run in this process (tests, the daemon itself).
+
+    `global_services`: a region outage of us-east-1 takes Route 53's and IAM's control planes down too (they
+    live there): what a plan whose traffic switch calls Route 53's control plane cannot survive."""
+
+    def __init__(self, *, global_services: bool = False) -> None:
+        self.global_services = global_services
 
     def throttle(self, share: float) -> None:
         THROTTLE.set(share)
@@ -336,7 +342,8 @@ class InProcessControls:
         if region is None:
             REGION_OUTAGE.end()
         else:
-            REGION_OUTAGE.begin(region)
+            homes = set(GLOBAL_SERVICES.values())
+            REGION_OUTAGE.begin(region, global_services=self.global_services and region in homes)
 
     def pause_replication(self, since: datetime | None) -> None:
         if since is not None:
@@ -495,9 +502,11 @@ class LocalFaults:
     def take_region_down(self, region: str) -> str:
         self.controls.region_outage(region)
         self._region_down = region
+        global_too = any(o.region == region and o.global_services for o in REGION_OUTAGE.active())
         return (
-            f"every AWS API of {region} down (CloudWatch, EventBridge, S3, DynamoDB, Lambda, Step Functions: "
-            "connections dropped)"
+            f"every AWS API of {region} down (CloudWatch, EventBridge, S3, DynamoDB, Lambda, Step Functions"
+            + (", and the Route 53 and IAM control planes homed there" if global_too else "")
+            + ": connections dropped)"
         )
 
     def pause_replication(self) -> str:

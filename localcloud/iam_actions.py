@@ -478,7 +478,46 @@ def _kms(call: Call) -> list[_Request]:
     ]
 
 
+ALLOW_OVERRIDES = "route53-recovery-cluster:AllowSafetyRulesOverrides"
+
+
+def _arc_cluster(call: Call) -> list[_Request]:
+    # Every routing control the call names; overriding a safety rule sets AllowSafetyRulesOverrides (absent
+    # when the call overrides none, so a policy's BoolIfExists false allows it).
+    p = call.params
+    context: dict[str, tuple[str, ...]] = (
+        {ALLOW_OVERRIDES: ("true",)} if p.get("SafetyRulesToOverride") else {}
+    )
+    known = frozenset({ALLOW_OVERRIDES})
+    if call.operation == "UpdateRoutingControlStates":
+        entries = p.get("UpdateRoutingControlStateEntries") or []
+        return [
+            _Request(
+                {"routingcontrol": str(e.get("RoutingControlArn", ""))}, context=dict(context), known=known
+            )
+            for e in entries
+        ]
+    if p.get("RoutingControlArn"):
+        return [_Request({"routingcontrol": p["RoutingControlArn"]}, context=context, known=known)]
+    return [_Request(None)]  # ListRoutingControls
+
+
+def _arc_config(call: Call) -> list[_Request]:
+    # Plan validation's reads of the ARC configuration: each names the resource by its ARN.
+    p = call.params
+    for param, resource_type in (
+        ("RoutingControlArn", "routingcontrol"),
+        ("ControlPanelArn", "controlpanel"),
+        ("ClusterArn", "cluster"),
+    ):
+        if p.get(param):
+            return [_Request({resource_type: str(p[param])})]
+    return [_Request(None)]  # ListClusters, ListControlPanels
+
+
 BINDERS: dict[str, Callable[[Call], list[_Request]]] = {
+    "route53-recovery-cluster": _arc_cluster,
+    "route53-recovery-control-config": _arc_config,
     "s3": _s3,
     "dynamodb": _dynamodb,
     "states": _states,

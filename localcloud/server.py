@@ -24,6 +24,7 @@ from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
 from localcloud import (
+    arc,
     lambda_runner,
     region_outage,
     s3_replication_rules,
@@ -119,6 +120,9 @@ class LocalCloud:
         server.start()
         self._server = server
         _, self._port = server.get_host_and_port()
+        # Route 53 ARC's configuration API (plan validation's reads), answered by this cloud's ARC clusters;
+        # behind the outage middleware: it lives in us-west-2 and goes down with that region.
+        arc.install_config(server, self)
         # Pass-through until a test or a drill takes a region's APIs down (localcloud/region_outage.py).
         region_outage.install(server)
 
@@ -149,6 +153,7 @@ class LocalCloud:
             if _running is not self:
                 return  # never started, already stopped, or refused: the running cloud is not ours to touch
         region_outage.REGION_OUTAGE.end()  # an outage never outlives its cloud
+        arc.stop_clusters(self)  # nor its ARC clusters' endpoints
         # Executions stopped below send no status change: no janitor runs against a cloud going away.
         sfn_events.uninstall()
         # moto's executions run in their own threads and find "the" server through MOTO_PORT: one left

@@ -27,7 +27,7 @@ from localcloud.replication import configure_replication
 from localcloud.resources import ResourceNames, names
 from localcloud.sagemaker import SAGEMAKER, ArtifactAt, provision_endpoints, sagemaker_roles
 from localcloud.server import LocalCloud
-from localcloud.traffic_kinds import provision_traffic
+from localcloud.traffic_kinds import localise_traffic, provision_traffic
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ def provision_plan(
 ) -> PlanResources:
     """Create (idempotently) what `plan` protects and what Lifeboat needs for it, in the local cloud."""
     n = names(stage)
+    # The plan as the local cloud runs it (an ARC plan's endpoints are the local cluster's): what is stored
+    # and what the caller gets back in `PlanResources.plan`.
+    plan, plan_text = localise_traffic(cloud, plan, plan_text)
     out = PlanResources(plan=plan)
     primary, secondary = plan.regions.primary, plan.regions.secondary
     cloud.iam.deploy_plan(plan)  # the functions' roles now grant what the template grants for this plan

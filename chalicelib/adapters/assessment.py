@@ -38,6 +38,7 @@ from chalicelib.models.plan import (
     S3Location,
     SageMakerEndpoint,
     SageMakerVariantsTraffic,
+    route53_records,
 )
 
 T = TypeVar("T")
@@ -489,12 +490,14 @@ class AssessmentReader:
         return list(resp.get("MetricAlarms", []))
 
     def _dns(self, plan: DRPlan, facts: AssessmentFacts) -> DnsFacts | None:
-        traffic = plan.traffic
-        if isinstance(traffic, SageMakerVariantsTraffic):
+        # The Route 53 records the switch moves: the Route 53 kinds' own, an ARC plan's failback records
+        # (its failover is the routing controls: no record to read then), none for SageMaker variants.
+        traffic = route53_records(plan.traffic)
+        if traffic is None:
             return None
         out = DnsFacts(
             record_name=traffic.record_name,
-            plan_path="traffic.ttl",
+            plan_path="traffic.ttl" if traffic is plan.traffic else "traffic.failback_records.ttl",
             plan_ttl_seconds=int(traffic.ttl.total_seconds()),
         )
         records = self._read(
@@ -508,8 +511,8 @@ class AssessmentReader:
         return out
 
     def _records(self, plan: DRPlan) -> list[dict[str, Any]]:
-        traffic = plan.traffic
-        if isinstance(traffic, SageMakerVariantsTraffic):
+        traffic = route53_records(plan.traffic)
+        if traffic is None:
             return []
         route53 = self._client("route53", plan.regions.primary)
         zone = traffic.hosted_zone_id

@@ -38,7 +38,13 @@ class ClientFactory:
             connect_timeout=2,
             read_timeout=5,
         )
+        # For services answering on several regional endpoints, tried in turn by the caller (a Route 53 ARC
+        # cluster): no retry at one endpoint, the next one is the retry.
+        self._one_endpoint = Config(
+            retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5
+        )
         self._clients: dict[tuple[str, str, bool], Any] = {}
+        self._at: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
 
     def client(self, service: str, region: str | None = None, *, fail_fast: bool = False) -> Any:
@@ -57,6 +63,22 @@ class ClientFactory:
             for observer in list(_observers):
                 observer(built)
             self._clients[key] = built
+            return built
+
+    def client_at(self, service: str, region: str, endpoint_url: str) -> Any:
+        """A client of one regional endpoint the caller names (signed for `region`), one attempt per call."""
+        key = (service, region, endpoint_url)
+        with self._lock:
+            existing = self._at.get(key)
+            if existing is not None:
+                return existing
+            session = self._session or boto3.session.Session()
+            built = session.client(
+                service, region_name=region, endpoint_url=endpoint_url, config=self._one_endpoint
+            )
+            for observer in list(_observers):
+                observer(built)
+            self._at[key] = built
             return built
 
 
@@ -100,6 +122,11 @@ def factory() -> ClientFactory:
 def client(service: str, region: str | None = None, *, fail_fast: bool = False) -> Any:
     """Shorthand for `factory().client(service, region, fail_fast=...)`."""
     return factory().client(service, region, fail_fast=fail_fast)
+
+
+def client_at(service: str, region: str, endpoint_url: str) -> Any:
+    """Shorthand for `factory().client_at(service, region, endpoint_url)`."""
+    return factory().client_at(service, region, endpoint_url)
 
 
 class Client:

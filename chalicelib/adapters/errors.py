@@ -31,8 +31,9 @@ def is_transient(exc: BaseException) -> bool:
     from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import HTTPClientError
 
-    # HTTPClientError covers read timeouts and connections closed before an answer.
-    if isinstance(exc, BotoConnectionError | HTTPClientError):
+    # HTTPClientError covers read timeouts and connections closed before an answer; an adapter's own
+    # TransientError (e.g. no endpoint of an ARC cluster answered) is transient by definition.
+    if isinstance(exc, BotoConnectionError | HTTPClientError | TransientError):
         return True
     response: Any = getattr(exc, "response", None)
     if not isinstance(response, dict):

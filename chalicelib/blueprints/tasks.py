@@ -25,7 +25,7 @@ def task(fn: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any], Any],
         try:
             result = fn(event)
         except Exception as exc:
-            if is_transient(exc):
+            if is_transient(exc) and not isinstance(exc, TransientError):
                 raise TransientError(f"{type(exc).__name__}: {exc}") from exc
             raise
         return result.model_dump(mode="json") if hasattr(result, "model_dump") else result

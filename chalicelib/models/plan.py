@@ -377,9 +377,101 @@ class SageMakerVariantsTraffic(_Model):
     variants: VariantNames = Field(description="Variant name of each role.")
 
 
-Traffic = Annotated[
-    Route53WeightedTraffic | Route53FailoverTraffic | SageMakerVariantsTraffic, Field(discriminator="kind")
+# Route 53 ARC (route53-recovery-control) ARNs carry no region: the cluster is global, its endpoints regional.
+ARC_CLUSTER_PATTERN = r"^arn:aws[a-z-]*:route53-recovery-control::\d{12}:cluster/[A-Za-z0-9_-]{1,64}$"
+ARC_CONTROL_PATTERN = (
+    r"^arn:aws[a-z-]*:route53-recovery-control::\d{12}:controlpanel/[A-Za-z0-9_-]{1,64}"
+    r"/routingcontrol/[A-Za-z0-9_-]{1,64}$"
+)
+ArcClusterArn = Annotated[
+    str,
+    _pattern(
+        ARC_CLUSTER_PATTERN,
+        "a Route 53 ARC cluster ARN such as arn:aws:route53-recovery-control::123456789012:cluster/<id>",
+    ),
 ]
+ArcControlArn = Annotated[
+    str,
+    _pattern(
+        ARC_CONTROL_PATTERN,
+        "a Route 53 ARC routing control ARN such as "
+        "arn:aws:route53-recovery-control::123456789012:controlpanel/<id>/routingcontrol/<id>",
+    ),
+]
+
+
+class ClusterEndpoint(_Model):
+    """One regional endpoint of a Route 53 ARC cluster (what DescribeCluster lists as ClusterEndpoints)."""
+
+    region: Region = Field(description="Region of the endpoint; requests to it are signed for this region.")
+    url: HttpUrl = Field(
+        description="The endpoint's URL, e.g. https://host-aaaaaa.us-east-1.example.aws/v1 (from "
+        "`aws route53-recovery-control-config describe-cluster`)."
+    )
+
+
+class RoutingControlArns(_Model):
+    """The routing control that lets traffic reach each region (On: traffic flows there)."""
+
+    primary: ArcControlArn = Field(description="Routing control of the primary region's record.")
+    secondary: ArcControlArn = Field(description="Routing control of the secondary region's record.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RoutingControlArns:
+        if self.primary == self.secondary:
+            raise rule_error("must differ from the primary routing control (both are the same)", "secondary")
+        return self
+
+
+class WeightedRecords(_Route53Traffic):
+    """Weighted records (each with the routing control's health check) that split traffic while both
+    controls are On: what gradual failback moves, through Route 53's control plane."""
+
+
+class ArcRoutingControlTraffic(_Model):
+    """Route 53 ARC routing controls: failover sets the two controls' states on the cluster's data plane
+    (any of its regional endpoints), which works while Route 53's control plane is down."""
+
+    kind: Literal["arc-routing-control"] = Field(description="Discriminator: arc-routing-control.")
+    cluster_arn: ArcClusterArn = Field(description="The ARC cluster whose endpoints set the controls.")
+    cluster_endpoints: list[ClusterEndpoint] = Field(
+        min_length=1,
+        description="The cluster's regional endpoints (a cluster has five), tried in random order until one "
+        "answers. Written in the plan, not looked up at failover time: DescribeCluster is a control-plane "
+        "call (us-west-2). `lifeboat plan check` compares them with the cluster.",
+    )
+    routing_controls: RoutingControlArns = Field(description="The routing control of each region.")
+    health_check_ids: HealthCheckIds | None = Field(
+        default=None,
+        description="The Route 53 health checks the controls drive (type RECOVERY_CONTROL), attached to the "
+        "records clients resolve; `lifeboat plan check` checks that each is associated with its control.",
+    )
+    failback_records: WeightedRecords | None = Field(
+        default=None,
+        description="Weighted records that split traffic while both controls are On; required for a "
+        "failback in steps (failback.steps other than [100]).",
+    )
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> ArcRoutingControlTraffic:
+        _unique([e.url for e in self.cluster_endpoints], "endpoint url", "cluster_endpoints")
+        return self
+
+
+Traffic = Annotated[
+    Route53WeightedTraffic | Route53FailoverTraffic | SageMakerVariantsTraffic | ArcRoutingControlTraffic,
+    Field(discriminator="kind"),
+]
+
+
+def route53_records(traffic: Traffic) -> _Route53Traffic | None:
+    """The Route 53 records (and their hosted zone) a traffic switch changes, if it changes any: the switch's
+    own for the Route 53 kinds, an arc-routing-control plan's failback records."""
+    if isinstance(traffic, _Route53Traffic):
+        return traffic
+    if isinstance(traffic, ArcRoutingControlTraffic):
+        return traffic.failback_records
+    return None
 
 
 # -- smoke tests
@@ -829,6 +921,18 @@ class DRPlan(_Model):
                         side,
                         "kms_key",
                     )
+        if (
+            isinstance(self.traffic, ArcRoutingControlTraffic)
+            and self.traffic.failback_records is None
+            and self.failback.steps != [100]
+        ):
+            raise rule_error(
+                f"must be [100] with traffic kind arc-routing-control and no traffic.failback_records (got "
+                f"{self.failback.steps}): routing controls move all traffic at once; name weighted records "
+                "in traffic.failback_records to fail back in steps",
+                "failback",
+                "steps",
+            )
         if self.drill.target == self.workload:
             raise rule_error(
                 "must name another plan (a drill copy of the workload), not this one", "drill", "target"

@@ -82,8 +82,9 @@ def test_only_an_alarm_living_where_its_failover_runs_may_invoke_the_alarm_actio
     assert grant["Action"] == "lambda:InvokeFunction"
     assert grant["FunctionName"] == {"Fn::GetAtt": ["OnAlarmAction", "Arn"]}
     assert grant["SourceAccount"] == {"Ref": "AWS::AccountId"}
-    arn = grant["SourceArn"]["Fn::Join"][1]
-    assert arn[-1] == f":alarm:{PROBE}" and {"Ref": "AWS::Region"} in arn
+    assert grant["SourceArn"] == {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{PROBE}"
+    }
     # And the function is asynchronous: failed invocations go to the events dead-letter queue
     function = templates["us-west-2"]["Resources"]["OnAlarmAction"]["Properties"]
     assert function["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}

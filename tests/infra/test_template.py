@@ -98,7 +98,9 @@ def test_each_function_gets_only_the_actions_its_service_code_calls(
         assert condition["route53:ChangeResourceRecordSetsRecordTypes"] == ["CNAME"]
         assert condition["route53:ChangeResourceRecordSetsActions"] == ["UPSERT"]
         names.update(condition["route53:ChangeResourceRecordSetsNormalizedRecordNames"])
-    assert names == {p.traffic.record_name.rstrip(".") for p in plans}
+    # (the Route 53 kinds' own records: an arc-routing-control plan's failover is its controls, and only its
+    # failback touches its weighted records)
+    assert names == {p.traffic.record_name.rstrip(".") for p in plans if hasattr(p.traffic, "record_name")}
     assert "fraud.lifeboat.internal" in names
     # And the alarm handler may start and stop this region's failover machines (one per plan) only
     starts = [s for s in _statements(resources["OnAlarmRole"]) if "states:StartExecution" in s["Action"]]
@@ -364,10 +366,10 @@ def test_execution_status_changes_reach_the_janitor_of_the_copy_that_runs_them(t
         resources = template["Resources"]
         rule = resources["OnExecutionEnd"]["Properties"]["Events"]["OnExecutionEndEvent"]["Properties"]
         assert rule["Pattern"]["source"] == ["aws.states"]
-        assert rule["Pattern"]["detail"] == {
-            "status": ["SUCCEEDED", "ABORTED", "TIMED_OUT", "FAILED"],
-            "stateMachineArn": cleaned,
-        }
+        detail = rule["Pattern"]["detail"]
+        assert detail["status"] == ["SUCCEEDED", "ABORTED", "TIMED_OUT", "FAILED"]
+        assert sorted(detail["stateMachineArn"], key=str) == sorted(cleaned, key=str)
+        assert set(detail) == {"status", "stateMachineArn"}
         assert rule["State"] == "ENABLED"
         # And it may release locks, read traffic and move it back (off a target that failed its smoke
         # test), never touch executions

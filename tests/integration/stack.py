@@ -172,8 +172,8 @@ def build_stack(
         text = with_secondary_canary(text)
     plan = load_plan_text(text, "test-plan.yaml")
     resources = provision_plan(cloud, plan, text, stage=cloud.stage, artifact=artifact)
-    SAGEMAKER.register_plan(plan, {role: server.url for role, server in servers.items()})
-    return Stack(cloud=cloud, plan=plan, resources=resources, servers=servers, text=text)
+    SAGEMAKER.register_plan(resources.plan, {role: server.url for role, server in servers.items()})
+    return Stack(cloud=cloud, plan=resources.plan, resources=resources, servers=servers, text=text)
 
 
 @contextmanager

@@ -279,3 +279,61 @@ def test_a_scan_names_no_leading_key(data: IamData, lock_table: Any) -> None:
     call = Call(_model("dynamodb"), "Scan", {"TableName": "locks"}, "us-east-1", ACCOUNT)
     (only,) = authorizations(call, data)
     assert "dynamodb:LeadingKeys" not in only.context
+
+
+def test_routing_control_updates_ask_for_each_control_and_say_whether_they_override(data: IamData) -> None:
+    # Given an update of two routing controls at a cluster endpoint
+    panel = f"arn:aws:route53-recovery-control::{ACCOUNT}:controlpanel/p"
+    entries = [
+        {"RoutingControlArn": f"{panel}/routingcontrol/{name}", "RoutingControlState": "On"}
+        for name in ("a", "b")
+    ]
+    call = Call(
+        service_model=_model("route53-recovery-cluster"),
+        operation="UpdateRoutingControlStates",
+        params={"UpdateRoutingControlStateEntries": entries},
+        region="eu-west-1",
+        account=ACCOUNT,
+    )
+    auths = authorizations(call, data)
+    # Then it asks for the action on each control, and overriding no rule sets no override key
+    assert describe(auths) == [
+        f"route53-recovery-cluster:UpdateRoutingControlStates on {panel}/routingcontrol/a",
+        f"route53-recovery-cluster:UpdateRoutingControlStates on {panel}/routingcontrol/b",
+    ]
+    key = "route53-recovery-cluster:AllowSafetyRulesOverrides"
+    assert all(key in a.known_keys and key not in a.context for a in auths)
+    # And an update overriding a rule carries the key
+    overriding = Call(
+        service_model=_model("route53-recovery-cluster"),
+        operation="UpdateRoutingControlStates",
+        params={"UpdateRoutingControlStateEntries": entries[:1], "SafetyRulesToOverride": ["r"]},
+        region="eu-west-1",
+        account=ACCOUNT,
+    )
+    assert authorizations(overriding, data)[0].context[key] == ("true",)
+    # And a read asks for the one control
+    assert asks(
+        data,
+        "route53-recovery-cluster",
+        "GetRoutingControlState",
+        RoutingControlArn=f"{panel}/routingcontrol/a",
+    ) == [f"route53-recovery-cluster:GetRoutingControlState on {panel}/routingcontrol/a"]
+
+
+def test_arc_configuration_reads_ask_for_the_resource_they_name(data: IamData) -> None:
+    # Given plan validation's reads of an ARC cluster's configuration
+    cluster = f"arn:aws:route53-recovery-control::{ACCOUNT}:cluster/c"
+    panel = f"arn:aws:route53-recovery-control::{ACCOUNT}:controlpanel/p"
+    control = f"{panel}/routingcontrol/a"
+    service = "route53-recovery-control-config"
+    # Then each asks for its action on the ARN it names
+    assert asks(data, service, "DescribeCluster", region="us-west-2", ClusterArn=cluster) == [
+        f"{service}:DescribeCluster on {cluster}"
+    ]
+    assert asks(data, service, "ListSafetyRules", region="us-west-2", ControlPanelArn=panel) == [
+        f"{service}:ListSafetyRules on {panel}"
+    ]
+    assert asks(
+        data, service, "ListAssociatedRoute53HealthChecks", region="us-west-2", RoutingControlArn=control
+    ) == [f"{service}:ListAssociatedRoute53HealthChecks on {control}"]

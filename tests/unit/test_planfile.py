@@ -292,7 +292,7 @@ ERROR_CASES = [
         edit("kind: route53-weighted", "kind: dns"),
         "kind: dns",
         "traffic.kind: unknown kind 'dns'; expected one of: route53-weighted, route53-failover, "
-        "sagemaker-variants",
+        "sagemaker-variants, arc-routing-control",
     ),
     mistake(
         "missing kind",

@@ -31,6 +31,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "health_check_ids": {"primary": "hc-1", "secondary": "hc-2"},
         **R53,
     },
+    "arc-routing-control": {
+        "kind": "arc-routing-control",
+        "cluster_arn": "arn:aws:route53-recovery-control::123456789012:cluster/c1",
+        "cluster_endpoints": [{"region": "us-west-2", "url": "https://host.us-west-2.example.aws/v1"}],
+        "routing_controls": {
+            "primary": "arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/a",
+            "secondary": "arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/b",
+        },
+    },
     "sagemaker-variants": {
         "kind": "sagemaker-variants",
         "endpoint_name": "fraud",
@@ -51,6 +60,8 @@ def plan_kinds() -> set[str]:
 def plan_with(kind: str) -> DRPlan:
     data = load_plan_file(PLAN).model_dump(mode="json", exclude_none=True)
     data["traffic"] = EXAMPLES[kind]
+    if kind == "arc-routing-control":
+        data["failback"]["steps"] = [100]  # routing controls alone move all traffic at once
     return DRPlan.model_validate(data)
 
 

@@ -2,8 +2,9 @@
 errors the state machines catch and the AWS clients a kind is handed. The checks a kind adds to plan
 validation are `chalicelib.models.live_checks.LiveCheck`s, as the asset kinds' are.
 
-A kind is one module of this package (route53_weighted, route53_failover, sagemaker_variants), registered by
-the plan model's `kind` in `registry.py`. Kinds hold no state: the router hands them its `TrafficClients`.
+A kind is one module of this package (route53_weighted, route53_failover, sagemaker_variants,
+arc_routing_control), registered by the plan model's `kind` in `registry.py`. Kinds hold no state: the router
+hands them its `TrafficClients`.
 """
 
 from __future__ import annotations
@@ -42,15 +43,28 @@ class Reading(NamedTuple):
 class TrafficClients:
     """The AWS clients the kinds call, and what they may remember for the router's lifetime."""
 
-    def __init__(self, overrides: Mapping[str, Callable[[str | None], Any]] | None = None) -> None:
+    def __init__(
+        self,
+        overrides: Mapping[str, Callable[[str | None], Any]] | None = None,
+        endpoints: Mapping[str, Callable[[str, str], Any]] | None = None,
+    ) -> None:
         # service -> (region -> client): clients a test or the local cloud hands in; the factory otherwise.
         self._overrides = dict(overrides or {})
+        # service -> ((region, endpoint url) -> client), for services called at endpoints the plan names.
+        self._endpoints = dict(endpoints or {})
         self.memo: dict[str, Any] = {}  # lookups that never change for a plan (a hosted zone's id by name)
 
     def client(self, service: str, region: str | None = None) -> Any:
         make = self._overrides.get(service)
         # Not cached here: the factory caches, and resetting it (local cloud, tests) must reach us.
         return make(region) if make is not None else aws.client(service, region)
+
+    def client_at(self, service: str, region: str, endpoint_url: str) -> Any:
+        """A client of one regional endpoint a plan names (an ARC cluster's), signed for `region`."""
+        make = self._endpoints.get(service)
+        return (
+            make(region, endpoint_url) if make is not None else aws.client_at(service, region, endpoint_url)
+        )
 
 
 TrafficT = TypeVar("TrafficT", contravariant=True)

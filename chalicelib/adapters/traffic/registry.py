@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.adapters.traffic.arc_routing_control import ArcRoutingControl
 from chalicelib.adapters.traffic.base import TrafficTarget
 from chalicelib.adapters.traffic.route53_failover import Route53Failover
 from chalicelib.adapters.traffic.route53_weighted import Route53Weighted
@@ -13,7 +14,12 @@ from chalicelib.models.grants import Grant
 from chalicelib.models.plan import Traffic
 
 # Annotated so that mypy checks each kind against the protocol.
-_TARGETS: tuple[TrafficTarget[Any], ...] = (Route53Weighted(), Route53Failover(), SageMakerVariants())
+_TARGETS: tuple[TrafficTarget[Any], ...] = (
+    Route53Weighted(),
+    Route53Failover(),
+    SageMakerVariants(),
+    ArcRoutingControl(),
+)
 KINDS: dict[str, TrafficTarget[Any]] = {target.kind: target for target in _TARGETS}
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 from chalicelib.adapters.traffic.base import TrafficClients
 from chalicelib.models.grants import Grant, arn
-from chalicelib.models.plan import Route53FailoverTraffic, Route53WeightedTraffic
+from chalicelib.models.plan import Route53FailoverTraffic, Route53WeightedTraffic, WeightedRecords
 
-Route53Traffic = Route53WeightedTraffic | Route53FailoverTraffic
+# WeightedRecords: an arc-routing-control plan's records for gradual failback.
+Route53Traffic = Route53WeightedTraffic | Route53FailoverTraffic | WeightedRecords
 
 
 def normalise(name: str) -> str:

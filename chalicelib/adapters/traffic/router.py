@@ -7,9 +7,11 @@ skip them. Every shift is one atomic AWS call, made by the kind (`registry.py`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from chalicelib.adapters.errors import TransientError, unreachable
 from chalicelib.adapters.traffic.base import (
     ShiftRefused,
     TrafficClients,
@@ -28,16 +30,20 @@ class TrafficRouter:
         *,
         route53: Any | None = None,
         sagemaker: Callable[[str], Any] | None = None,
+        arc_cluster: Callable[[str, str], Any] | None = None,
     ) -> None:
         overrides: dict[str, Callable[[str | None], Any]] = {}
         if route53 is not None:
             overrides["route53"] = lambda _region: route53  # global: one client whatever the region
         if sagemaker is not None:
             overrides["sagemaker"] = lambda region: sagemaker(region or "")
-        self._clients = TrafficClients(overrides)
+        # Route 53 ARC: (region, endpoint url) -> a route53-recovery-cluster client of that endpoint.
+        endpoints = {"route53-recovery-cluster": arc_cluster} if arc_cluster is not None else {}
+        self._clients = TrafficClients(overrides, endpoints)
 
     def read(self, plan: DRPlan) -> TrafficState:
-        weights, detail = target_for(plan.traffic).read(plan.traffic, self._clients)
+        with self._named(plan):
+            weights, detail = target_for(plan.traffic).read(plan.traffic, self._clients)
         return TrafficState(weights=weights, active_region=_active(plan, weights), detail=detail)
 
     def shift(
@@ -48,7 +54,8 @@ class TrafficRouter:
         verdict = check_shift(wanted, last_smoke_passed)
         if not verdict.allowed:
             raise ShiftRefused(verdict.reason)
-        before = target_for(plan.traffic).apply(plan.traffic, wanted, self._clients)
+        with self._named(plan):
+            before = target_for(plan.traffic).apply(plan.traffic, wanted, self._clients)
         return TrafficState(
             weights=wanted,
             active_region=_active(plan, wanted),
@@ -57,7 +64,8 @@ class TrafficRouter:
 
     def verify(self, plan: DRPlan, expected: Mapping[str, int]) -> TrafficState:
         """Read back; raise TrafficNotConverged until AWS shows exactly the expected weights."""
-        target_for(plan.traffic).ready(plan.traffic, self._clients)
+        with self._named(plan):
+            target_for(plan.traffic).ready(plan.traffic, self._clients)
         state = self.read(plan)
         want = {k: int(v) for k, v in expected.items()}
         if state.weights != want:
@@ -71,6 +79,21 @@ class TrafficRouter:
     def live_checks(self, plan: DRPlan) -> list[LiveCheck]:
         """Plan validation's checks of the switch's own resources, beyond reading the weights."""
         return target_for(plan.traffic).live_checks(plan.traffic, self._clients)
+
+    @contextmanager
+    def _named(self, plan: DRPlan) -> Iterator[None]:
+        # A switch that does not answer is transient (the state machine retries), and says which switch it
+        # was: "route53-weighted fraud.example.com. unreachable" tells an operator which plane was down.
+        try:
+            yield
+        except TransientError:
+            raise
+        except Exception as exc:
+            if unreachable(exc):
+                raise TransientError(
+                    f"{self.describe(plan)} unreachable: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise
 
 
 def _active(plan: DRPlan, weights: Mapping[str, int]) -> str | None:
