@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.models.plan import route53_records
 from chalicelib.settings import Settings, load_settings
 from infra import build, permissions
 from infra.checks import iam_violations
@@ -98,9 +99,9 @@ def test_each_function_gets_only_the_actions_its_service_code_calls(
         assert condition["route53:ChangeResourceRecordSetsRecordTypes"] == ["CNAME"]
         assert condition["route53:ChangeResourceRecordSetsActions"] == ["UPSERT"]
         names.update(condition["route53:ChangeResourceRecordSetsNormalizedRecordNames"])
-    # (the Route 53 kinds' own records: an arc-routing-control plan's failover is its controls, and only its
-    # failback touches its weighted records)
-    assert names == {p.traffic.record_name.rstrip(".") for p in plans if hasattr(p.traffic, "record_name")}
+    # (the Route 53 kinds' own records, and an arc-routing-control plan's failback records)
+    records = [route53_records(p.traffic) for p in plans]
+    assert names == {r.record_name.rstrip(".") for r in records if r is not None}
     assert "fraud.lifeboat.internal" in names
     # And the alarm handler may start and stop this region's failover machines (one per plan) only
     starts = [s for s in _statements(resources["OnAlarmRole"]) if "states:StartExecution" in s["Action"]]
@@ -288,7 +289,7 @@ def test_replication_queue_has_a_dlq_and_accepts_only_the_plans_source_buckets(
                 a["Fn::Sub"].rsplit(":", 1)[-1] for a in allow["Condition"]["ArnLike"]["aws:SourceArn"]
             ]
             assert sorted(sources) == sorted(
-                a.source.bucket for p in plans for a in p.assets if a.kind == "s3"
+                {a.source.bucket for p in plans for a in p.assets if a.kind == "s3"}
             )
             assert {"fraud-data-use1", "fraud-models-use1"} <= set(sources)
             assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
@@ -333,7 +334,8 @@ def test_asynchronous_invocations_have_dead_letter_queues(templates: dict) -> No
 
 def test_alarm_events_reach_only_the_copy_that_runs_the_failover(templates: dict, plans: list[Any]) -> None:
     alarms = sorted(a for p in plans for a in p.trigger.alarms)
-    assert "fraud-scoring-use1-errors" in alarms
+    forwarded = sorted(a for p in plans for a in p.trigger.alarms if p.alarm_region(a) == PRIMARY)
+    assert "fraud-scoring-use1-errors" in forwarded
     # Given the secondary copy: its alarm rule matches the plans' trigger alarms only
     event = templates[SECONDARY]["Resources"]["OnAlarm"]["Properties"]["Events"]["OnAlarmEvent"]["Properties"]
     assert sorted(event["Pattern"]["detail"]["alarmName"]) == alarms
@@ -343,7 +345,7 @@ def test_alarm_events_reach_only_the_copy_that_runs_the_failover(templates: dict
     primary = templates[PRIMARY]["Resources"]
     assert primary["OnAlarm"]["Properties"]["Events"]["OnAlarmEvent"]["Properties"]["State"] == "DISABLED"
     forward = primary["ForwardAlarmsToUsWest2"]["Properties"]
-    assert sorted(forward["EventPattern"]["detail"]["alarmName"]) == alarms
+    assert sorted(forward["EventPattern"]["detail"]["alarmName"]) == forwarded
     (target,) = forward["Targets"]
     assert target["Arn"] == {
         "Fn::Sub": "arn:${AWS::Partition}:events:us-west-2:${AWS::AccountId}:event-bus/default"
