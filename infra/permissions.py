@@ -24,6 +24,7 @@ from chalicelib.adapters.traffic import grants_for
 from chalicelib.models.grants import Capability, Grant
 from chalicelib.models.plan import (
     DRPlan,
+    S3Asset,
     S3Location,
     SageMakerEndpoint,
 )
@@ -539,6 +540,53 @@ def _drill_writes(s: Scope) -> list[Statement]:
     return out
 
 
+RESTORE_PREFIX = "lifeboat-restore/"  # chalicelib.models.restore.RESTORE_PREFIX
+
+
+def _assets_restore(s: Scope) -> list[Statement]:
+    # services.restore (resolve, run_batches -> adapters/restore_s3.ObjectRestorer) on each S3 asset's
+    # source and replica (a restore reads and writes the side it is asked for): GetBucketVersioning,
+    # ListObjectVersions of the asset's prefix, ListObjectsV2 of the target (it must be empty), HeadObject
+    # or GetObject of a version (its checksum, or its bytes when no checksum proves the copy), CopyObject from
+    # it (GetObjectVersion and its tags). Copies go to <bucket>/lifeboat-restore/<asset>/... or, in place,
+    # over the asset (PutObject and its tags; DeleteObject: keys created after the restore time get delete
+    # markers, no version is ever deleted). Any other target needs the operator's own credentials (the CLI).
+    buckets: dict[str, set[str]] = {}
+    reads: list[Any] = []
+    writes: list[Any] = []
+    for plan in s.plans:
+        for asset in plan.assets:
+            if not isinstance(asset, S3Asset):
+                continue
+            for loc in (asset.source, asset.replica):
+                bucket = f"{ARN}:s3:::{loc.bucket}"
+                restored = f"{RESTORE_PREFIX}{asset.name}/"
+                buckets.setdefault(bucket, set()).update({loc.prefix, restored})
+                reads += [_sub(f"{bucket}/{loc.prefix}*"), _sub(f"{bucket}/{restored}*")]
+                writes += [_sub(f"{bucket}/{loc.prefix}*"), _sub(f"{bucket}/{restored}*")]
+    if not buckets:
+        return []
+    out = [
+        _stmt("RestoreBuckets", ["s3:GetBucketVersioning"], [_sub(b) for b in sorted(buckets)]),
+        _stmt(
+            "RestoreRead",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"],
+            _unique(reads),
+        ),
+        _stmt("RestoreWrite", ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"], _unique(writes)),
+    ]
+    for index, (bucket, prefixes) in enumerate(sorted(buckets.items())):
+        condition = (
+            None if "" in prefixes else {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}
+        )
+        out.append(
+            _stmt(
+                f"RestoreList{index}", ["s3:ListBucket", "s3:ListBucketVersions"], [_sub(bucket)], condition
+            )
+        )
+    return out
+
+
 def _assets_verify(s: Scope) -> list[Statement]:
     # services.verification (plan_shards, run_shard -> the asset kinds' checkers): their "asset-verify"
     # grants, e.g. bucket versioning and replication rules, listings and version listings, object heads and
@@ -570,6 +618,8 @@ def _key_locations(s: Scope, use: str) -> dict[tuple[str, ...], list[str]]:
                 wanted = [(decrypt, loc) for loc in (source, replica, inventory)]
             elif use == "redrive":  # CopyObject reads the source version and writes the replica
                 wanted = [(decrypt, source), (encrypt, replica)]
+            elif use == "restore" and asset.kind == "s3":  # CopyObject within the side restored
+                wanted = [(decrypt, source), (encrypt, source), (decrypt, replica), (encrypt, replica)]
             elif use == "drill" and asset.kind == "s3":  # PutObject of the drill's writes (S3 assets)
                 wanted = [(encrypt, source)]
             else:
@@ -646,8 +696,9 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "resources.inspect": _resources_inspect,
     "evidence.write": _evidence_write,
     "assets.verify": _assets_verify,
+    "assets.restore": _assets_restore,
     "replication.redrive": _replication_redrive,
-    "asset.keys": _asset_keys,  # asset.keys:<verify|redrive|drill>
+    "asset.keys": _asset_keys,  # asset.keys:<verify|redrive|drill|restore>
     "queue.consume": _queue_consume,
     "evidence.read": _evidence_read,
     "evidence.list": _evidence_list,
@@ -801,6 +852,13 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "states.stop:failback",
         "evidence.write",
     ),
+    # restore.task_plan -> resolve: the plan, GetBucketVersioning, the target's listing (must be empty)
+    "restore_plan": ("plans.read", "assets.restore"),
+    # restore.task_batch -> run_batches: ListObjectVersions, CopyObject (+ HeadObject/GetObject to verify),
+    # DeleteObject in place
+    "restore_batch": ("assets.restore", "asset.keys:restore"),
+    # restore.task_record -> publish: EvidenceStore.put_json, Ledger.record (metrics are log lines)
+    "restore_record": ("evidence.write", "ledger.write"),
     # drills.schedule_monthly (schedule) -> request_drill per plan: resolve the target, put the request
     "drill_monthly": ("plans.read", "ledger.write", "events.put"),
     # The REST API (console, executions, failover/failback operations and controls, plan validation).

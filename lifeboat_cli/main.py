@@ -474,6 +474,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=lambda a: __import__("lifeboat_cli.demo", fromlist=["run"]).run(a), offline=True)
     executions_cli.register(sub, plan)  # executions, execution ID, plan check (issue 6)
     drill_cli.register(sub)  # drill WORKLOAD | list | show | recover (issue 8)
+    __import__("lifeboat_cli.restore_cmd", fromlist=["register"]).register(sub)  # restore (issue 17)
     return p
 
 

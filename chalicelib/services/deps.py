@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.evidence import EvidenceStore
     from chalicelib.adapters.idempotency import IdempotentEvents
     from chalicelib.adapters.resources import ResourceReader
+    from chalicelib.adapters.restore_s3 import ObjectRestorer
 
 
 @dataclass
@@ -105,6 +106,12 @@ class Deps:
         from chalicelib.adapters.resources import ResourceReader
 
         return ResourceReader()
+
+    @cached_property
+    def restorer(self) -> ObjectRestorer:
+        from chalicelib.adapters.restore_s3 import ObjectRestorer
+
+        return ObjectRestorer()
 
 
 _deps: Deps | None = None
