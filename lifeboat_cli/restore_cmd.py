@@ -1,9 +1,11 @@
 """`lifeboat restore WORKLOAD ASSET --to TIME`: point-in-time restore of an S3 asset's prefix (in process).
 
-`--dry-run` lists exactly what would change and changes nothing. By default the keys are restored into a new
-prefix of the same bucket (lifeboat-restore/<asset>/<TIME>/); `--target s3://bucket/prefix/` picks another
-empty place; `--in-place --yes` restores over the asset itself. Exit 0 when restored (or planned), 1 when
-refused or when any object was not restored, 2 on usage errors.
+`--dry-run` lists exactly what would change and changes nothing. An S3 asset's keys are restored into a new
+prefix of the same bucket (lifeboat-restore/<asset>/<TIME>/) by default; `--target s3://bucket/prefix/` picks
+another empty place; `--in-place --yes` restores over the asset itself. A DynamoDB asset's table is restored
+into a new table (`--target NAME`, default <table>-restored-<TIME>), waited for and validated; `--swap
+RESTORED --yes` then puts that table's items into use. Exit 0 when restored (or planned), 1 when refused or
+when anything was not restored, 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ def register(sub: Any) -> None:
     r = sub.add_parser("restore", help="restore an S3 asset's prefix to a point in time (dry-run first)")
     r.add_argument("workload")
     r.add_argument("asset", help="an S3 asset of the workload's plan")
-    r.add_argument("--to", required=True, help="ISO 8601 time, e.g. 2026-01-02T03:04:05Z (no zone: UTC)")
+    r.add_argument("--to", help="ISO 8601 time, e.g. 2026-01-02T03:04:05Z (no zone: UTC)")
+    r.add_argument(
+        "--swap", metavar="TABLE", help="DynamoDB: write a restored table over the asset's (--yes)"
+    )
     r.add_argument("--dry-run", action="store_true", help="list what would change; change nothing")
-    r.add_argument("--target", help="s3://bucket/prefix/ to restore into (empty); default a new prefix")
+    r.add_argument("--target", help="s3://bucket/prefix/ (empty) or, for a table, a new table name")
     r.add_argument("--in-place", action="store_true", help="restore over the asset itself (needs --yes)")
     r.add_argument("--yes", action="store_true", help="confirm an in-place restore")
     r.add_argument("--side", choices=["primary", "secondary"], default="primary", help="bucket to restore")
@@ -46,6 +51,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from chalicelib.services.restore import RestoreRefused, restore
 
     err = Console(stderr=True, highlight=False)
+    if args.swap:
+        return _swap(args, err)
+    if not args.to:
+        err.print("[red]error:[/red] --to TIME is required (or --swap TABLE)")
+        return USAGE
     if args.in_place and not args.yes:
         err.print(f"[red]error:[/red] an in-place restore rewrites {args.asset}: add --yes to confirm")
         return USAGE
@@ -73,7 +83,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
             err.print(f"  {counts['planned']} keys decided, {counts['applied']} restored", highlight=False)
 
     try:
-        report = restore(request, deps(), workers=args.workers, list_limit=max(0, args.limit), on_key=on_key)
+        d = deps()
+        if d.plans.get(args.workload).asset(args.asset).kind == "dynamodb":
+            from chalicelib.services.restore_table import restore_table
+
+            return _show_table(restore_table(request, d), args)
+        report = restore(request, d, workers=args.workers, list_limit=max(0, args.limit), on_key=on_key)
     except RestoreRefused as exc:
         err.print(f"[red]refused:[/red] {exc}", soft_wrap=True)
         return FAILED
@@ -127,3 +142,64 @@ def render(report: RestoreReport, console: Console) -> None:
         console.print(f"[red]error:[/red] {report.error}", soft_wrap=True)
     if report.evidence:
         console.print(f"report: {report.evidence}")
+
+
+def _swap(args: argparse.Namespace, err: Console) -> int:
+    from chalicelib.services.deps import deps
+    from chalicelib.services.restore import RestoreRefused
+    from chalicelib.services.restore_table import swap_table
+
+    if not args.yes:
+        err.print(f"[red]error:[/red] a swap rewrites {args.asset}'s table: add --yes to confirm")
+        return USAGE
+    try:
+        done = swap_table(
+            args.workload, args.asset, args.swap, confirm=args.workload, actor=_identity(), d=deps()
+        )
+    except RestoreRefused as exc:
+        err.print(f"[red]refused:[/red] {exc}", soft_wrap=True)
+        return FAILED
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(done.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+    else:
+        Console(highlight=False).print(
+            f"{done.source_table} now holds {done.restored_table}'s items: {done.written} written, "
+            f"{done.deleted} written after the restore time deleted"
+        )
+    return OK
+
+
+def _show_table(report: Any, args: argparse.Namespace) -> int:
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+        return OK if report.verdict in ("planned", "restored") else FAILED
+    console = Console(highlight=False)
+    colour = {"planned": "cyan", "restored": "green", "failed": "red"}[report.verdict]
+    console.rule(
+        f"[bold]Table restore: {report.workload}/{report.asset}[/bold]  [{colour}]{report.verdict.upper()}[/]"
+    )
+    verb = "would restore" if report.dry_run else "restored"
+    console.print(
+        f"{report.source_table} ({report.region}) as it was at {report.to.isoformat()}: {verb} into "
+        f"{report.target_table}",
+        soft_wrap=True,
+    )
+    if not report.dry_run:
+        console.print(
+            f"ACTIVE after {report.wait_seconds}s; {report.items} items "
+            f"(source now: {report.source_items_now}); "
+            f"key schema {'matches' if report.key_schema_matches else 'DIFFERS'}"
+        )
+        states = {
+            s: sum(1 for x in report.sample if x.now == s) for s in ("same", "changed-since", "deleted-since")
+        }
+        console.print("sample against the source now: " + ", ".join(f"{v} {k}" for k, v in states.items()))
+        console.print(
+            f"put it into use: lifeboat restore {report.workload} {report.asset} "
+            f"--swap {report.target_table} --yes"
+        )
+    for problem in report.problems:
+        console.print(f"[red]✗[/red] {problem}", soft_wrap=True)
+    if report.evidence:
+        console.print(f"report: {report.evidence}")
+    return OK if report.verdict in ("planned", "restored") else FAILED

@@ -15,6 +15,7 @@ asset's own keys). The deployed roles may write there and, for in-place restores
 
 Side = Literal["primary", "secondary"]
 Verdict = Literal["planned", "restored", "failed"]
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 
 
@@ -65,8 +66,8 @@ class RestoreRequest(BaseModel):
     @field_validator("target")
     @classmethod
     def _uri(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_s3_uri(value)
+        if value is not None and (value.startswith("s3://") or not TABLE_NAME.match(value)):
+            parse_s3_uri(value)  # an S3 asset's target; a table asset's is a table name
         return value
 
 
@@ -212,3 +213,51 @@ class RestoreTaskInput(BaseModel):
     scope: RestoreScope | None = None
     progress: Progress = Field(default_factory=Progress)
     error: dict[str, Any] | None = None
+
+
+class TableSample(BaseModel):
+    """One restored item compared with the source table as it is now."""
+
+    key: dict[str, Any]
+    now: Literal["same", "changed-since", "deleted-since"]
+
+
+class TableRestoreReport(BaseModel):
+    """A DynamoDB point-in-time restore into a new table: waited for, validated, measured."""
+
+    workload: str
+    asset: str
+    run_id: str
+    verdict: Verdict
+    to: datetime
+    region: str
+    source_table: str
+    target_table: str
+    dry_run: bool
+    items: int | None = Field(None, description="Items in the restored table (a full Scan count).")
+    source_items_now: int | None = Field(None, description="Items in the source table now, for comparison.")
+    key_schema_matches: bool | None = None
+    sample: list[TableSample] = Field(
+        default_factory=list, description="Restored items against the source now."
+    )
+    wait_seconds: float | None = Field(None, description="How long the restored table took to become ACTIVE.")
+    problems: list[str] = Field(default_factory=list)
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    requested_by: str
+    reason: str | None = None
+    evidence: str | None = None
+
+
+class TableSwapReport(BaseModel):
+    """The explicit second step: the restored items written over the source table, later items removed."""
+
+    workload: str
+    asset: str
+    region: str
+    source_table: str
+    restored_table: str
+    written: int
+    deleted: int
+    requested_by: str

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.evidence import EvidenceStore
     from chalicelib.adapters.idempotency import IdempotentEvents
     from chalicelib.adapters.resources import ResourceReader
+    from chalicelib.adapters.restore_dynamodb import TableRestorer
     from chalicelib.adapters.restore_s3 import ObjectRestorer
 
 
@@ -112,6 +113,12 @@ class Deps:
         from chalicelib.adapters.restore_s3 import ObjectRestorer
 
         return ObjectRestorer()
+
+    @cached_property
+    def tables(self) -> TableRestorer:
+        from chalicelib.adapters.restore_dynamodb import TableRestorer
+
+        return TableRestorer()
 
 
 _deps: Deps | None = None

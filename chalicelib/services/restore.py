@@ -94,6 +94,8 @@ def resolve(
             raise RestoreRefused(w, "an in-place restore writes to the asset itself: give no target")
         target = source
     elif request.target is not None:
+        if not request.target.startswith("s3://"):
+            raise RestoreRefused(w, f"restore {asset.name} into s3://bucket/prefix/, not {request.target!r}")
         bucket, prefix = parse_s3_uri(request.target)
         target = Location(region=source.region, bucket=bucket, prefix=prefix)
     else:
