@@ -587,6 +587,21 @@ def _assets_restore(s: Scope) -> list[Statement]:
     return out
 
 
+def _restore_test_cleanup(s: Scope) -> list[Statement]:
+    # restore_test.run_restore_test -> ObjectRestorer.purge: every version of the test's scratch prefix
+    # (lifeboat-restore/<asset>/test-<time>/) removed (ListObjectVersions is in assets.restore; DeleteObjects
+    # with version ids). Only there: no role may delete a version of an asset's own data.
+    scratch = [
+        _sub(f"{ARN}:s3:::{asset.source.bucket}/{RESTORE_PREFIX}{asset.name}/test-*")
+        for plan in s.plans
+        for asset in plan.assets
+        if isinstance(asset, S3Asset)
+    ]
+    if not scratch:
+        return []
+    return [_stmt("RestoreTestCleanup", ["s3:DeleteObject", "s3:DeleteObjectVersion"], _unique(scratch))]
+
+
 def _assets_verify(s: Scope) -> list[Statement]:
     # services.verification (plan_shards, run_shard -> the asset kinds' checkers): their "asset-verify"
     # grants, e.g. bucket versioning and replication rules, listings and version listings, object heads and
@@ -697,6 +712,7 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "evidence.write": _evidence_write,
     "assets.verify": _assets_verify,
     "assets.restore": _assets_restore,
+    "restore.test_cleanup": _restore_test_cleanup,
     "replication.redrive": _replication_redrive,
     "asset.keys": _asset_keys,  # asset.keys:<verify|redrive|drill|restore>
     "queue.consume": _queue_consume,
@@ -859,6 +875,16 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "restore_batch": ("assets.restore", "asset.keys:restore"),
     # restore.task_record -> publish: EvidenceStore.put_json, Ledger.record (metrics are log lines)
     "restore_record": ("evidence.write", "ledger.write"),
+    # restore_test.run_scheduled (schedule) -> per S3 asset: a sample restored to scratch (as restore_batch),
+    # the scratch purged, EvidenceStore.put_json, Ledger.record
+    "restore_test_scheduled": (
+        "plans.read",
+        "assets.restore",
+        "asset.keys:restore",
+        "restore.test_cleanup",
+        "evidence.write",
+        "ledger.write",
+    ),
     # drills.schedule_monthly (schedule) -> request_drill per plan: resolve the target, put the request
     "drill_monthly": ("plans.read", "ledger.write", "events.put"),
     # The REST API (console, executions, failover/failback operations and controls, plan validation).

@@ -105,6 +105,25 @@ class ObjectRestorer:
                 kwargs.pop("VersionIdMarker", None)
 
     # -- writes -------------------------------------------------------------------------------------------
+    def purge(self, loc: Location) -> int:
+        """Delete every version and delete marker under the location (a restore test's scratch prefix);
+        returns how many were deleted."""
+        s3, deleted = self._client(loc.region), 0
+        while True:
+            page = s3.list_object_versions(Bucket=loc.bucket, Prefix=loc.prefix, MaxKeys=1000)
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            if not doomed:
+                return deleted
+            errors = s3.delete_objects(Bucket=loc.bucket, Delete={"Objects": doomed, "Quiet": True}).get(
+                "Errors"
+            )
+            if errors:
+                raise RuntimeError(f"{loc.uri()}: {len(errors)} versions not deleted, e.g. {errors[0]}")
+            deleted += len(doomed)
+
     def apply(
         self,
         source: Location,

@@ -1,10 +1,11 @@
-"""Restore handlers: the restore state machine's tasks (plan the run, one batch of keys, record it)."""
+"""Restore handlers: the restore state machine's tasks (plan the run, one batch of keys, record it) and the
+daily restore test."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice import Blueprint, Rate
 
 from chalicelib.blueprints.tasks import task
 
@@ -40,3 +41,11 @@ def restore_record(event: dict[str, Any]) -> Any:
 
     context = RestoreTaskInput.model_validate(event["context"])
     return uc.task_record(context, event.get("execution"), deps())
+
+
+@bp.schedule(Rate(1, unit=Rate.DAYS), name="restore_test_scheduled")
+def restore_test_scheduled(event: Any) -> dict[str, Any]:
+    from chalicelib.services import restore_test as uc
+    from chalicelib.services.deps import deps
+
+    return uc.run_scheduled(deps())

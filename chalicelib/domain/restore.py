@@ -169,3 +169,38 @@ def describe(kp: KeyPlan) -> dict[str, str | int | None]:
         "version_id": kp.version.version_id if kp.version else None,
         "size": kp.version.size if kp.version else None,
     }
+
+
+# -- restore tests ----------------------------------------------------------------------------------------
+def projected_seconds(
+    *,
+    listing_seconds: float,
+    copy_seconds: float,
+    sample_objects: int,
+    sample_bytes: int,
+    objects: int,
+    size: int,
+) -> float:
+    """Time to restore the whole asset, from a measured sample restore: the full listing as measured, plus the
+    copies scaled by the slower of the per-object and per-byte rates (small objects cost requests, large
+    ones bandwidth)."""
+    if sample_objects <= 0:
+        return listing_seconds
+    by_objects = copy_seconds * objects / sample_objects
+    by_bytes = copy_seconds * size / sample_bytes if sample_bytes > 0 else 0.0
+    return listing_seconds + max(by_objects, by_bytes)
+
+
+RestoreTestVerdict = Literal["passed", "breached", "failed", "empty"]
+
+
+def restore_test_verdict(
+    *, failed: int, sample_objects: int, projected: float, rto_seconds: float
+) -> RestoreTestVerdict:
+    """A restore test fails when a sample copy does not verify, breaches when the projected restore of the
+    whole asset takes longer than the plan's RTO, and proves nothing on an empty asset."""
+    if failed:
+        return "failed"
+    if sample_objects == 0:
+        return "empty"
+    return "breached" if projected > rto_seconds else "passed"

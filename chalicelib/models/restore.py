@@ -261,3 +261,30 @@ class TableSwapReport(BaseModel):
     written: int
     deleted: int
     requested_by: str
+
+
+class RestoreTestReport(BaseModel):
+    """A scheduled restore test of one S3 asset: a sample restored to scratch, verified, timed, extrapolated
+    to the whole asset against the plan's RTO, the scratch deleted."""
+
+    workload: str
+    asset: str
+    run_id: str
+    verdict: Literal["passed", "breached", "failed", "empty"]
+    tested_at: datetime
+    scratch: Location
+    sample_objects: int = Field(description="Objects restored and verified in the sample.")
+    sample_bytes: int
+    copy_seconds: float = Field(description="Wall time of the sample's copies and checks.")
+    objects: int = Field(description="Objects of the asset (at least: see listing_complete).")
+    bytes: int
+    listing_seconds: float = Field(description="Wall time of listing the asset's versions.")
+    listing_complete: bool = Field(
+        description="False: the listing was cut at its time budget (a lower bound)."
+    )
+    projected_seconds: float = Field(description="Projected time to restore the whole asset.")
+    rto_seconds: float
+    failed: int
+    failures: list[dict[str, str]] = Field(default_factory=list)
+    scratch_deleted: int = Field(description="Versions removed from the scratch prefix afterwards.")
+    evidence: str | None = None

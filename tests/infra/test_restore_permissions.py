@@ -46,3 +46,18 @@ def test_planning_reads_and_recording_writes_only_evidence_and_the_ledger() -> N
     record = by_sid(permissions.statements_for("restore_record", scope(example())))
     assert "s3:ListBucketVersions" in plan_fn and "s3:GetBucketVersioning" in plan_fn
     assert set(record) == {"EvidenceWrite", "LedgerWrite"}
+
+
+def test_the_restore_test_may_delete_versions_only_in_its_scratch_prefixes() -> None:
+    statements = by_sid(permissions.statements_for("restore_test_scheduled", scope(example())))
+    cleanup = statements["RestoreTestCleanup"]
+    assert cleanup["Action"] == ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    assert arns(cleanup) == [
+        "arn:${AWS::Partition}:s3:::fraud-data-use1/lifeboat-restore/training-data/test-*",
+        "arn:${AWS::Partition}:s3:::fraud-models-use1/lifeboat-restore/model-artifacts/test-*",
+    ]
+    # And no other statement of any role deletes a version
+    for fn in permissions.FUNCTIONS:
+        for statement in permissions.statements_for(fn, scope(example())):
+            if "s3:DeleteObjectVersion" in statement["Action"] and statement["Sid"] != "RestoreTestCleanup":
+                assert statement["Sid"] == "DrillWrites", (fn, statement["Sid"])  # the drill's own writes

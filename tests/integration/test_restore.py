@@ -202,3 +202,22 @@ def test_the_cli_dry_runs_then_restores_in_place(fresh: Stack, tmp_path: Path) -
     report = json.loads(done.stdout)
     assert (report["verdict"], report["copies"], report["deletes"], report["failed"]) == ("restored", 2, 1, 0)
     assert read(fresh, f"{PREFIX}a.csv") == b"good a.csv" and read(fresh, f"{PREFIX}z.csv") is None
+
+
+# -- the scheduled restore test ----------------------------------------------------------------------------
+def test_the_daily_restore_test_runs_with_its_own_role_and_leaves_no_scratch(fresh: Stack) -> None:
+    damaged(fresh)
+    # When the schedule's function runs (as Lambda runs it: its role's permissions enforced)
+    answer = fresh.cloud.client("lambda").invoke(
+        FunctionName="lifeboat-dev-restore_test_scheduled",
+        Payload=(ROOT / "events" / "eventbridge" / "scheduled-event.json").read_bytes(),
+    )
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    results = json.loads(answer["Payload"].read())
+    # Then the training data was sample-restored, verified and projected within the RTO
+    assert results[f"{W}/{ASSET}"] == "passed", results
+    (entry,) = [e for e in deps().ledger.entries(W, limit=20) if e.outcome.startswith("test-")][:1]
+    assert entry.kind == "restore" and entry.detail["asset"] in (ASSET, "model-artifacts")
+    # And no scratch copy is left behind
+    left = s3(fresh).list_object_versions(Bucket=bucket(fresh), Prefix=f"lifeboat-restore/{ASSET}/test-")
+    assert not left.get("Versions") and not left.get("DeleteMarkers")

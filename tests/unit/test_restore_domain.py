@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from chalicelib.domain.restore import (
     grouped,
     newest_first,
     plan_restore,
+    projected_seconds,
+    restore_test_verdict,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -184,3 +187,26 @@ def test_in_place_restore_reconstructs_the_state_at_time(
         kp.key: kp.version.version_id for kp in plan_restore(listing, at(when), in_place=False) if kp.version
     }
     assert copied == then
+
+
+# -- restore tests ----------------------------------------------------------------------------------------
+def test_the_projection_scales_the_sample_by_the_slower_of_objects_and_bytes() -> None:
+    # Given a 10-object, 1 MB sample restored in 2 s and an asset of 1,000 objects and 10 MB, listed in 3 s
+    common = {"listing_seconds": 3.0, "copy_seconds": 2.0, "sample_objects": 10, "sample_bytes": 10**6}
+    # Then many small objects cost requests (x100), a few big ones bandwidth (x1000 by size)
+    assert projected_seconds(**common, objects=1000, size=10 * 10**6) == 3.0 + 200.0
+    assert projected_seconds(**common, objects=20, size=1000 * 10**6) == 3.0 + 2000.0
+    assert projected_seconds(**{**common, "sample_objects": 0}, objects=5, size=5) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("failed", "sample", "projected", "verdict"),
+    [(0, 10, 299.0, "passed"), (0, 10, 301.0, "breached"), (1, 10, 1.0, "failed"), (0, 0, 0.0, "empty")],
+)
+def test_a_restore_test_passes_only_when_every_copy_verifies_within_the_rto(
+    failed: int, sample: int, projected: float, verdict: str
+) -> None:
+    assert (
+        restore_test_verdict(failed=failed, sample_objects=sample, projected=projected, rto_seconds=300)
+        == verdict
+    )

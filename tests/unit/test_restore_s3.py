@@ -24,6 +24,7 @@ from chalicelib.models.ledger import WorkloadState
 from chalicelib.models.restore import Progress, RestoreRequest
 from chalicelib.services import restore as uc
 from chalicelib.services.deps import Deps
+from chalicelib.services.restore_test import run_restore_test, run_scheduled
 from tests.unit.fakes import FakeLedger
 from tests.unit.moto_aws import ClientFor, bucket
 
@@ -264,3 +265,61 @@ def test_batches_resume_from_their_cursor_and_add_up_to_one_run(
     assert progress.model_dump(exclude={"cursor", "batches"}) == whole.model_dump(
         exclude={"cursor", "batches"}
     )
+
+
+# -- scheduled restore tests -----------------------------------------------------------------------------
+def ticking(step: float) -> Any:
+    """A monotonic clock that moves `step` seconds at every look."""
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += step
+        return now[0]
+
+    return clock
+
+
+def test_a_restore_test_restores_a_sample_to_scratch_extrapolates_and_cleans_up(world: Any) -> None:
+    d, s3, clock = world
+    damage(s3, clock)  # now: a.csv (overwritten), c.csv, z.csv; b.csv deleted
+    plan = d.plans.get(W)
+    # When the restore test samples two objects (each look at the clock: one second later)
+    report = run_restore_test(plan, plan.asset(ASSET), d, sample=2, monotonic=ticking(1.0))
+    # Then both were restored and verified, the whole asset was counted, and the projection scales the sample
+    assert (report.sample_objects, report.failed, report.objects, report.listing_complete) == (2, 0, 3, True)
+    # (by the slower rate: here bytes, the sample's objects being smaller than the rest)
+    by_objects, by_bytes = 3 / 2, report.bytes / report.sample_bytes
+    assert by_bytes > by_objects
+    assert report.projected_seconds == round(report.listing_seconds + report.copy_seconds * by_bytes, 3)
+    assert report.verdict == "passed" and report.rto_seconds == 300
+    # And the scratch prefix is gone, every version of it, and nothing else was touched
+    assert report.scratch.prefix.startswith("lifeboat-restore/training-data/test-")
+    left = s3.list_object_versions(Bucket=SRC, Prefix=report.scratch.prefix)
+    assert not left.get("Versions") and not left.get("DeleteMarkers") and report.scratch_deleted == 2
+    assert body(s3, "datasets/a.csv") == b"CORRUPT" and body(s3, "datasets/z.csv") is not None
+    # And the evidence and the ledger entry are there
+    stored = json.loads(
+        s3.get_object(Bucket=EVIDENCE, Key=f"restore-tests/{W}/{report.run_id}.json")["Body"].read()
+    )
+    assert stored["verdict"] == "passed"
+    assert d.ledger.outcomes[-1][:2] == ("restore", "test-passed")
+
+
+def test_a_restore_test_projecting_past_the_rto_is_a_breach(world: Any) -> None:
+    d, s3, clock = world
+    damage(s3, clock)
+    plan = d.plans.get(W)
+    # When each look at the clock is 200 s later: one sample copy "takes" 200 s, so three take 600 s > 300 s
+    report = run_restore_test(plan, plan.asset(ASSET), d, sample=1, monotonic=ticking(200.0))
+    assert report.verdict == "breached" and report.projected_seconds > report.rto_seconds
+    assert d.ledger.outcomes[-1][:2] == ("restore", "test-breached")
+
+
+def test_the_schedule_tests_every_s3_asset_of_every_plan(world: Any) -> None:
+    d, s3, clock = world
+    damage(s3, clock)
+    # Given the example plan's other S3 asset (model artefacts) in an empty bucket of its own
+    bucket(lambda service, region: s3, "fraud-models-use1", "us-east-1")
+    # When the daily schedule runs, each S3 asset is tested; an empty one proves nothing and says so
+    results = run_scheduled(d)
+    assert results == {f"{W}/training-data": "passed", f"{W}/model-artifacts": "empty"}
