@@ -115,7 +115,8 @@ def resolve(
     return RestoreScope(
         workload=w,
         asset=asset.name,
-        run_id=run_id or f"{asset.name}-{stamp(request.to)}-{uuid.uuid4().hex[:6]}",
+        # An execution name too (at most 80 characters): asset names may be 64 long.
+        run_id=run_id or f"{asset.name[:40]}-{stamp(request.to)}-{uuid.uuid4().hex[:6]}",
         to=request.to,
         source=source,
         target=target,
