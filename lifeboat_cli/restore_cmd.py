@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
     """The `restore` subcommand (main.py calls this)."""
     r = sub.add_parser("restore", help="restore an S3 asset's prefix to a point in time (dry-run first)")
     r.add_argument("workload")
-    r.add_argument("asset", help="an S3 asset of the workload's plan")
+    r.add_argument("asset", help="an S3 or DynamoDB asset of the workload's plan")
     r.add_argument("--to", help="ISO 8601 time, e.g. 2026-01-02T03:04:05Z (no zone: UTC)")
     r.add_argument(
         "--swap", metavar="TABLE", help="DynamoDB: write a restored table over the asset's (--yes)"
@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     r.add_argument("--dry-run", action="store_true", help="list what would change; change nothing")
     r.add_argument("--target", help="s3://bucket/prefix/ (empty) or, for a table, a new table name")
     r.add_argument("--in-place", action="store_true", help="restore over the asset itself (needs --yes)")
-    r.add_argument("--yes", action="store_true", help="confirm an in-place restore")
+    r.add_argument("--yes", action="store_true", help="confirm an in-place restore or a swap")
     r.add_argument("--side", choices=["primary", "secondary"], default="primary", help="bucket to restore")
     r.add_argument("--workers", type=int, default=16, help="copies in parallel (default 16)")
     r.add_argument("--limit", type=int, default=1000, help="changes listed (default 1000; counts are exact)")
