@@ -154,6 +154,8 @@ def run_batches(
     (`done`) or `deadline` (monotonic seconds) has passed after a whole batch."""
     stream = _keys(scope, d, progress.cursor)
     out = progress.model_copy(deep=True)
+    if deadline is None:  # one pass, the copies pipelined with the listing (no batch to wait for)
+        return _one_pass(scope, d, out, stream, list_limit=list_limit, workers=workers, on_key=on_key)
     while True:
         chunk = list(islice(stream, BATCH_KEYS))
         if not chunk:
@@ -177,6 +179,46 @@ def run_batches(
         out.batches += 1
         if deadline is not None and monotonic() >= deadline:
             return out
+
+
+def _one_pass(
+    scope: RestoreScope,
+    d: Deps,
+    out: Progress,
+    stream: Iterator[KeyPlan],
+    *,
+    list_limit: int,
+    workers: int,
+    on_key: OnKey | None,
+) -> Progress:
+    tally = RestoreTally(limit=max(0, list_limit - len(out.listed)))
+    last: list[KeyPlan] = []
+
+    def decided() -> Iterator[KeyPlan]:
+        for kp in stream:
+            tally.add(kp)
+            last[:] = [kp]
+            if on_key:
+                on_key("planned", kp)
+            yield kp
+
+    if scope.dry_run:
+        for _ in decided():
+            pass
+    else:
+        d.restorer.apply(
+            scope.source,
+            scope.target,
+            decided(),
+            workers=workers,
+            on_applied=lambda a: _applied(out, a, on_key),
+        )
+    _merge(out, tally)
+    if last:
+        out.cursor = scope.source.prefix + last[0].key
+        out.batches += 1
+    out.done = True
+    return out
 
 
 def _applied(out: Progress, applied: Any, on_key: OnKey | None) -> None:
