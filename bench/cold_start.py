@@ -23,16 +23,10 @@ BASELINE = (
 APP = "import app\n"
 # What a task function's first invocation adds on top: its handler imports its use case and models then.
 FIRST_CALL = (
-    "import app\n"
-    "import chalicelib.services.failover, chalicelib.models.failover, chalicelib.services.deps\n"
+    "import app\nimport chalicelib.services.failover, chalicelib.models.failover, chalicelib.services.deps\n"
 )
 
-TIMER = (
-    "import time, sys\n"
-    "t0 = time.perf_counter()\n"
-    "{body}"
-    "sys.stdout.write(repr(time.perf_counter() - t0))\n"
-)
+TIMER = "import time, sys\nt0 = time.perf_counter()\n{body}sys.stdout.write(repr(time.perf_counter() - t0))\n"
 
 
 def sample(body: str) -> float:

@@ -154,9 +154,11 @@ def main() -> int:
             f"failover, alarm event -> validated switch: median {med * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms "
             f"over {len(totals)} runs ({med / b:.1f}x the bare switch)"
         )
-        print(f"share of the time in AWS calls made by Lifeboat: {statistics.median(aws_share):.0%}; "
-              f"in Lifeboat's own code: {statistics.median(handler_share):.0%}; "
-              f"the rest is Step Functions orchestration and Lambda invocation")
+        print(
+            f"share of the time in AWS calls made by Lifeboat: {statistics.median(aws_share):.0%}; "
+            f"in Lifeboat's own code: {statistics.median(handler_share):.0%}; "
+            f"the rest is Step Functions orchestration and Lambda invocation"
+        )
         print(f"RESULT failover_overhead_median_s {med:.3f} target <= 1.0")
         return 0
     finally:

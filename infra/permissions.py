@@ -26,6 +26,7 @@ from chalicelib.models.plan import (
     DRPlan,
     DynamoDBAsset,
     ModelRegistryAsset,
+    S3Asset,
     S3Location,
     SageMakerEndpoint,
     SageMakerVariantsTraffic,
@@ -614,6 +615,68 @@ def _drill_writes(s: Scope) -> list[Statement]:
     return out
 
 
+RESTORE_PREFIX = "lifeboat-restore/"  # chalicelib.models.restore.RESTORE_PREFIX
+
+
+def _assets_restore(s: Scope) -> list[Statement]:
+    # services.restore (resolve, run_batches -> adapters/restore_s3.ObjectRestorer) on each S3 asset's
+    # source and replica (a restore reads and writes the side it is asked for): GetBucketVersioning,
+    # ListObjectVersions of the asset's prefix, ListObjectsV2 of the target (it must be empty), HeadObject
+    # or GetObject of a version (its checksum, or its bytes when no checksum proves the copy), CopyObject from
+    # it (GetObjectVersion and its tags). Copies go to <bucket>/lifeboat-restore/<asset>/... or, in place,
+    # over the asset (PutObject and its tags; DeleteObject: keys created after the restore time get delete
+    # markers, no version is ever deleted). Any other target needs the operator's own credentials (the CLI).
+    buckets: dict[str, set[str]] = {}
+    reads: list[Any] = []
+    writes: list[Any] = []
+    for plan in s.plans:
+        for asset in plan.assets:
+            if not isinstance(asset, S3Asset):
+                continue
+            for loc in (asset.source, asset.replica):
+                bucket = f"{ARN}:s3:::{loc.bucket}"
+                restored = f"{RESTORE_PREFIX}{asset.name}/"
+                buckets.setdefault(bucket, set()).update({loc.prefix, restored})
+                reads += [_sub(f"{bucket}/{loc.prefix}*"), _sub(f"{bucket}/{restored}*")]
+                writes += [_sub(f"{bucket}/{loc.prefix}*"), _sub(f"{bucket}/{restored}*")]
+    if not buckets:
+        return []
+    out = [
+        _stmt("RestoreBuckets", ["s3:GetBucketVersioning"], [_sub(b) for b in sorted(buckets)]),
+        _stmt(
+            "RestoreRead",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"],
+            _unique(reads),
+        ),
+        _stmt("RestoreWrite", ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"], _unique(writes)),
+    ]
+    for index, (bucket, prefixes) in enumerate(sorted(buckets.items())):
+        condition = (
+            None if "" in prefixes else {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}
+        )
+        out.append(
+            _stmt(
+                f"RestoreList{index}", ["s3:ListBucket", "s3:ListBucketVersions"], [_sub(bucket)], condition
+            )
+        )
+    return out
+
+
+def _restore_test_cleanup(s: Scope) -> list[Statement]:
+    # restore_test.run_restore_test -> ObjectRestorer.purge: every version of the test's scratch prefix
+    # (lifeboat-restore/<asset>/test-<time>/) removed (ListObjectVersions is in assets.restore; DeleteObjects
+    # with version ids). Only there: no role may delete a version of an asset's own data.
+    scratch = [
+        _sub(f"{ARN}:s3:::{asset.source.bucket}/{RESTORE_PREFIX}{asset.name}/test-*")
+        for plan in s.plans
+        for asset in plan.assets
+        if isinstance(asset, S3Asset)
+    ]
+    if not scratch:
+        return []
+    return [_stmt("RestoreTestCleanup", ["s3:DeleteObject", "s3:DeleteObjectVersion"], _unique(scratch))]
+
+
 def _assets_verify(s: Scope) -> list[Statement]:
     # services.verification (plan_shards, run_shard -> the asset kinds' checkers): their "asset-verify"
     # grants, e.g. bucket versioning and replication rules, listings and version listings, object heads and
@@ -645,6 +708,8 @@ def _key_locations(s: Scope, use: str) -> dict[tuple[str, ...], list[str]]:
                 wanted = [(decrypt, loc) for loc in (source, replica, inventory)]
             elif use == "redrive":  # CopyObject reads the source version and writes the replica
                 wanted = [(decrypt, source), (encrypt, replica)]
+            elif use == "restore" and asset.kind == "s3":  # CopyObject within the side restored
+                wanted = [(decrypt, source), (encrypt, source), (decrypt, replica), (encrypt, replica)]
             elif use == "drill" and asset.kind == "s3":  # PutObject of the drill's writes (S3 assets)
                 wanted = [(encrypt, source)]
             else:
@@ -721,8 +786,10 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "resources.inspect": _resources_inspect,
     "evidence.write": _evidence_write,
     "assets.verify": _assets_verify,
+    "assets.restore": _assets_restore,
+    "restore.test_cleanup": _restore_test_cleanup,
     "replication.redrive": _replication_redrive,
-    "asset.keys": _asset_keys,  # asset.keys:<verify|redrive|drill>
+    "asset.keys": _asset_keys,  # asset.keys:<verify|redrive|drill|restore>
     "queue.consume": _queue_consume,
     "evidence.read": _evidence_read,
     "evidence.list": _evidence_list,
@@ -881,6 +948,23 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # (Ledger/AssetStateStore queries), the last verification report and the reports written
     # (EvidenceStore get_json of a report that may not exist: 404 needs ListBucket), AssessmentReader.gather
     "assess_scheduled": ("plans.read", "ledger.read", "evidence.write", "evidence.list", "assess.read"),
+    # restore.task_plan -> resolve: the plan, GetBucketVersioning, the target's listing (must be empty)
+    "restore_plan": ("plans.read", "assets.restore"),
+    # restore.task_batch -> run_batches: ListObjectVersions, CopyObject (+ HeadObject/GetObject to verify),
+    # DeleteObject in place
+    "restore_batch": ("assets.restore", "asset.keys:restore"),
+    # restore.task_record -> publish: EvidenceStore.put_json, Ledger.record (metrics are log lines)
+    "restore_record": ("evidence.write", "ledger.write"),
+    # restore_test.run_scheduled (schedule) -> per S3 asset: a sample restored to scratch (as restore_batch),
+    # the scratch purged, EvidenceStore.put_json, Ledger.record
+    "restore_test_scheduled": (
+        "plans.read",
+        "assets.restore",
+        "asset.keys:restore",
+        "restore.test_cleanup",
+        "evidence.write",
+        "ledger.write",
+    ),
     # drills.schedule_monthly (schedule) -> request_drill per plan: resolve the target, put the request
     "drill_monthly": ("plans.read", "ledger.write", "events.put"),
     # The REST API (console, executions, failover/failback operations and controls, plan validation).

@@ -50,6 +50,9 @@ EXECUTION_HANDLERS: dict[str, tuple[str, ...]] = {"on_execution_end": ("failover
 PLACEMENT: dict[str, str] = {"failover": "secondary", "failback": "primary", "verify": "secondary"}
 # Metric an RPO measurement emits when it breaches the objective (namespace Lifeboat; workload, service).
 RPO_BREACH_METRIC = "RPOBreached"
+# Metric a scheduled restore test emits when its projected full restore exceeds the RTO, or it failed
+# (chalicelib/services/restore_test.BREACH_METRIC).
+RESTORE_TEST_BREACH_METRIC = "RestoreTestBreached"
 METRIC_NAMESPACE = "Lifeboat"
 SERVICE = "lifeboat"
 LOG_RETENTION_DAYS = 90
@@ -1190,6 +1193,21 @@ class _Renderer:
                 Statistic="Sum",
                 Threshold=1,
             )
+            if any(a.kind == "s3" for a in plan.assets):
+                self._alarm(
+                    cfn_id(plan.workload, "restore-test-breach-alarm"),
+                    f"{p}-{plan.workload}-restore-test-breach",
+                    f"A restore test of {plan.workload} failed or projects a restore longer than its RTO "
+                    f"({plan.rto})",
+                    Namespace=METRIC_NAMESPACE,
+                    MetricName=RESTORE_TEST_BREACH_METRIC,
+                    Dimensions=[
+                        {"Name": "workload", "Value": plan.workload},
+                        {"Name": "service", "Value": SERVICE},
+                    ],
+                    Statistic="Sum",
+                    Threshold=1,
+                )
 
     def add_dashboard(self, machines: list[_Machine]) -> None:
         region = "${AWS::Region}"

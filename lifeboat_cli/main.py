@@ -505,6 +505,7 @@ def parser() -> argparse.ArgumentParser:
     __import__("lifeboat_cli.dashboard", fromlist=["register"]).register(sub)  # dashboard (issue 19)
     watch_cli.register(sub)  # watch EXECUTION (issue 18)
     accept_global_flags_anywhere(p)  # keep last: covers every subcommand above
+    __import__("lifeboat_cli.restore_cmd", fromlist=["register"]).register(sub)  # restore (issue 17)
     return p
 
 

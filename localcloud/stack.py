@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
+from chalicelib.workflows.restore import build_restore
 from chalicelib.workflows.verify import build_verification
 from localcloud.alarms import alarm_spec_for
 from localcloud.asset_kinds import PublishedModel, name_model, provision_assets
@@ -181,7 +182,10 @@ def _state_machines(
         ("failover", build_failover(plan, lambda fn: functions[n.function(fn)])),
         ("failback", build_failback(plan, lambda fn: functions[n.function(fn)])),
         ("verify", build_verification(plan, lambda fn: functions[n.function(fn)])),
+        ("restore", build_restore(plan, lambda fn: functions[n.function(fn)])),
     ):
+        if definition is None:  # a plan with nothing that kind acts on (restore: no S3 asset)
+            continue
         name = n.state_machine(plan.workload, kind)
         body = json.dumps(definition)
         if name in existing:

@@ -256,6 +256,31 @@ def assess(workload: str) -> Response:
 
 @route(
     bp,
+    "/workloads/{workload}/restores",
+    "POST",
+    tag="operations",
+    body="chalicelib.models.restore:RestoreBody",
+    responses={202: "chalicelib.services.console:OperationStarted"},
+    errors=(404, 409, 501),
+)
+def restores(workload: str) -> Response:
+    """Restore an S3 asset's prefix to a point in time (each key's version then), or dry-run it.
+
+    Checked before answering (the asset is an S3 asset of the plan, the time is past, the bucket is
+    versioned, the target is empty, an in-place restore is confirmed with the workload's name): 409 with
+    the reason otherwise. Then 202 with the restore execution; its output is the report (counts, the
+    changes, every copy verified against its source version), also in the evidence bucket and the ledger.
+    """
+    from chalicelib.models.restore import RestoreBody
+    from chalicelib.services import restore
+    from chalicelib.services.deps import deps
+
+    body = parse_body(bp, RestoreBody)
+    return reply(restore.request_restore(body.request(workload_param(workload), caller(bp)), deps()), 202)
+
+
+@route(
+    bp,
     "/workloads/{workload}/drills",
     "POST",
     tag="drills",

@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EntryKind = Literal["decision", "failover", "failback", "verification", "replication", "drill", "operator"]
+EntryKind = Literal[
+    "decision", "failover", "failback", "verification", "replication", "drill", "operator", "restore"
+]
 
 
 class LedgerEntry(BaseModel):

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from chalicelib.adapters.evidence import EvidenceStore
     from chalicelib.adapters.idempotency import IdempotentEvents
     from chalicelib.adapters.resources import ResourceReader
+    from chalicelib.adapters.restore_dynamodb import TableRestorer
+    from chalicelib.adapters.restore_s3 import ObjectRestorer
 
 
 @dataclass
@@ -112,6 +114,18 @@ class Deps:
         from chalicelib.adapters.resources import ResourceReader
 
         return ResourceReader()
+
+    @cached_property
+    def restorer(self) -> ObjectRestorer:
+        from chalicelib.adapters.restore_s3 import ObjectRestorer
+
+        return ObjectRestorer()
+
+    @cached_property
+    def tables(self) -> TableRestorer:
+        from chalicelib.adapters.restore_dynamodb import TableRestorer
+
+        return TableRestorer()
 
 
 _deps: Deps | None = None

@@ -400,6 +400,9 @@ def test_lifeboat_watches_its_own_health(templates: dict, plans: list) -> None:
         machines = resources_of(template, "AWS::StepFunctions::StateMachine")
         assert metrics.count({"ExecutionsFailed", "ExecutionsTimedOut"}) == len(machines)
         assert metrics.count("RPOBreached") == len(plans)
+        # And every plan with an S3 asset: its scheduled restore tests (a failure or a projected breach)
+        tested = [p for p in plans if any(a.kind == "s3" for a in p.assets)]
+        assert metrics.count("RestoreTestBreached") == len(tested) > 0
         for alarm in alarms.values():
             assert alarm["Properties"]["AlarmActions"] == [{"Ref": "HealthTopic"}]
         assert "Dashboard" in resources_of(template, "AWS::CloudWatch::Dashboard")

@@ -32,6 +32,7 @@ from chalicelib.services import assessment as assessment_module
 from chalicelib.services import console
 from chalicelib.services import deps as deps_module
 from chalicelib.services import executions as runs
+from chalicelib.services import restore as restore_module
 from chalicelib.services import validate as validate_module
 from chalicelib.services.operations import FailoverPlanPreview
 from chalicelib.services.validate import ValidationReport
@@ -58,6 +59,7 @@ ROUTES = [
     ("POST", f"/workloads/{WORKLOAD}/verify"),
     ("POST", f"/workloads/{WORKLOAD}/drills"),
     ("POST", f"/workloads/{WORKLOAD}/assess"),
+    ("POST", f"/workloads/{WORKLOAD}/restores"),
     *[
         ("POST", f"/executions/{EXEC_NAME}/{action}")
         for action in ("approve", "reject", "pause", "resume", "abort", "fast-track")
@@ -147,6 +149,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, tuple[Any
     monkeypatch.setattr(console, "control_execution", stub("control_execution", outcome))
     monkeypatch.setattr(console, "request_drill", stub("request_drill", _drill_started))
     monkeypatch.setattr(console, "list_drills", stub("list_drills", DrillList(drills=[])))
+    monkeypatch.setattr(restore_module, "request_restore", stub("request_restore", _restore_started))
     monkeypatch.setattr(console, "show_drill", stub("show_drill", _unknown_workload))
     monkeypatch.setattr(runs, "list_executions", stub("list_executions", runs.ExecutionList(executions=[])))
     monkeypatch.setattr(runs, "get_execution", stub("get_execution", _unknown_execution))
@@ -180,6 +183,11 @@ def _assessed(workload: str, d: Any, **_: Any) -> Any:
 
     found = FakePlans().get(workload)
     return assess(found, AssessmentFacts(workload=workload, read_at=NOW), now=NOW)
+
+
+def _restore_started(request: Any, d: Any) -> console.OperationStarted:
+    FakePlans().get(request.workload)
+    return _started()
 
 
 def _unlocked(workload: str, reason: str, actor: str, d: Any) -> Unlocked:
@@ -267,6 +275,39 @@ def test_the_callers_identity_reaches_the_use_case(api: Api, calls: list[Any]) -
     assert response.status_code == 202, response.body
     name, args = calls[-1]
     assert name == "request_failover" and args[2] == ALICE
+
+
+def test_a_restore_request_reaches_the_use_case_with_its_time_and_the_caller(
+    api: Api, calls: list[Any]
+) -> None:
+    # When alice asks for an in-place restore of an asset to a point in time
+    body = {"asset": "training-data", "to": "2026-03-01T12:00:10Z", "in_place": True, "confirm": WORKLOAD}
+    response = api.post(f"/workloads/{WORKLOAD}/restores", body)
+    # Then the use case gets the request with the time parsed (UTC) and her identity as the requester
+    assert response.status_code == 202, response.body
+    name, (request, _) = calls[-1]
+    assert name == "request_restore" and request.requested_by == ALICE
+    assert (request.workload, request.in_place, request.to.isoformat()) == (
+        WORKLOAD,
+        True,
+        "2026-03-01T12:00:10+00:00",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"asset": "training-data", "to": "2026-03-01T12:00:10"}, "to"),  # no zone: ambiguous
+        ({"asset": "training-data", "to": "yesterday-ish-please"}, "to"),
+        ({"asset": "training-data", "to": "2026-03-01T12:00:10Z", "target": "bucket/prefix"}, "target"),
+    ],
+)
+def test_a_restore_body_that_cannot_be_read_exactly_is_refused(
+    api: Api, calls: list[Any], body: dict[str, Any], field: str
+) -> None:
+    response = api.post(f"/workloads/{WORKLOAD}/restores", body)
+    assert response.status_code == 400 and field in response.body.decode(), response.body
+    assert calls == []
 
 
 # -- request parsing ------------------------------------------------------------------------------------
