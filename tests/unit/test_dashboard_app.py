@@ -139,7 +139,7 @@ def test_the_execution_page_shows_the_step_view_and_offers_the_controls_that_app
     ref = source.page.view.id
     page = client.get(f"/executions/{ref}").get_data(as_text=True)
     # Then it says where it stands and offers approve / reject / abort, each through a confirmation page
-    assert "waiting for an operator&#39;s approval" in page
+    assert "waiting for approval" in page and "Waiting for approval" in page
     assert "step 0 of 4 (no traffic moved yet)" in page
     offered = re.findall(r'data-action="([a-z-]+)" href="([^"]+)"', page)
     assert offered == [(a, f"/executions/{ref}/{a}") for a in ("approve", "reject", "abort")]
