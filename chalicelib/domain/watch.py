@@ -133,7 +133,7 @@ class WatchView(BaseModel):
     stage: str | None = Field(None, description="The failover stage's short name.")
     weights: dict[str, int] | None = Field(None, description="Share of traffic per region, last read back.")
     primary: str | None = Field(None, description="The primary region (where a failback moves traffic).")
-    share: int | None = Field(None, description="Failback: the primary's share at the current step (percent).")
+    share: int | None = Field(None, description="Failback: the primary's share at this step (percent).")
     countdown: str | None = Field(
         None, description="What the current wait has left, in words (bake, sustain window, a human's wait)."
     )
@@ -169,7 +169,7 @@ class WatchView(BaseModel):
         return self.phase + (f" ({self.countdown})" if self.countdown else "")
 
     def progress(self) -> str:
-        """Step k of n (a failback, with the primary's share), stage k of n (a failover), or "" when neither."""
+        """Step k of n (a failback, with the primary's share), stage k of n (a failover), else ""."""
         if self.kind == "failback" and self.steps:
             if self.step is None:
                 return f"step 0 of {self.steps} (no traffic moved yet)"
