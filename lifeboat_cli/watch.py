@@ -61,24 +61,11 @@ def render(view: WatchView) -> Group:
         table.add_row("run", "  or  ".join(view.pending.commands))
     for decision in view.decisions[-3:]:
         table.add_row("decided", decision)
-    table.add_row("clock", _clock(view))
+    table.add_row("clock", view.clock())
     parts: list[Any] = [title, table]
     if view.verdict:
         parts.append(verdict_line(view))
     return Group(*parts)
-
-
-def _clock(view: WatchView) -> str:
-    from chalicelib.models.durations import format_seconds
-
-    elapsed = format_seconds(view.rto_seconds if view.rto_seconds is not None else view.elapsed_seconds)
-    if view.objective_seconds is None:
-        return f"{elapsed} since it started"
-    objective = format_seconds(view.objective_seconds)
-    left = view.objective_seconds - (view.rto_seconds or view.elapsed_seconds)
-    word = "measured RTO" if view.rto_seconds is not None else "RTO clock"
-    tail = f", {format_seconds(left)} to spare" if left >= 0 else f", over by {format_seconds(-left)}"
-    return f"{word} {elapsed} of {objective}{tail}"
 
 
 def verdict_line(view: WatchView) -> Text:

@@ -132,6 +132,8 @@ class WatchView(BaseModel):
     steps: int | None = Field(None, description="How many steps or stages there are.")
     stage: str | None = Field(None, description="The failover stage's short name.")
     weights: dict[str, int] | None = Field(None, description="Share of traffic per region, last read back.")
+    primary: str | None = Field(None, description="The primary region (where a failback moves traffic).")
+    share: int | None = Field(None, description="Failback: the primary's share at this step (percent).")
     countdown: str | None = Field(
         None, description="What the current wait has left, in words (bake, sustain window, a human's wait)."
     )
@@ -159,6 +161,41 @@ class WatchView(BaseModel):
         if self.pending is not None:
             parts.append(" or ".join(self.pending.commands))
         return " · ".join(parts)
+
+    def now(self) -> str:
+        """What it is doing now with what the current wait has left, or how it ended."""
+        if self.verdict:
+            return self.verdict
+        return self.phase + (f" ({self.countdown})" if self.countdown else "")
+
+    def progress(self) -> str:
+        """Step k of n (a failback, with the primary's share), stage k of n (a failover), else ""."""
+        if self.kind == "failback" and self.steps:
+            if self.step is None:
+                return f"step 0 of {self.steps} (no traffic moved yet)"
+            share = f" ({self.share}% on {self.primary})" if self.share is not None and self.primary else ""
+            return f"step {self.step} of {self.steps}{share}"
+        if self.step is not None and self.steps:
+            return f"stage {self.step} of {self.steps}" + (f" ({self.stage})" if self.stage else "")
+        return ""
+
+    @property
+    def within_objective(self) -> bool | None:
+        """The RTO (measured, else the clock so far) against the objective; None without an objective."""
+        if self.objective_seconds is None:
+            return None
+        spent = self.rto_seconds if self.rto_seconds is not None else self.elapsed_seconds
+        return spent <= self.objective_seconds
+
+    def clock(self) -> str:
+        """The RTO clock against the objective (a failover), or the time since it started."""
+        spent = self.rto_seconds if self.rto_seconds is not None else self.elapsed_seconds
+        if self.objective_seconds is None:
+            return f"{format_seconds(spent)} since it started"
+        left = self.objective_seconds - spent
+        word = "measured RTO" if self.rto_seconds is not None else "RTO clock"
+        tail = f", {format_seconds(left)} to spare" if left >= 0 else f", over by {format_seconds(-left)}"
+        return f"{word} {format_seconds(spent)} of {format_seconds(self.objective_seconds)}{tail}"
 
 
 def failover_steps_in_words(plan: DRPlan, states: Sequence[str]) -> list[str]:
@@ -271,6 +308,7 @@ def watch_view(
         "execution": name,
         "status": status,
         "weights": weights,
+        "primary": plan.regions.primary,
         "decisions": _decisions(entries),
     }
     if kind == "failover":
@@ -425,6 +463,7 @@ def _failback(
         "countdown": countdown,
         "step": step_no,
         "steps": len(shares),
+        "share": share,
         "bake_left_seconds": bake_left,
         "bake_seconds": float(bake_seconds),
         "gates": gates,

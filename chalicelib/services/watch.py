@@ -15,8 +15,9 @@ from chalicelib.domain.history import steps_from_history
 from chalicelib.domain.watch import Kind, WatchView, watch_view
 from chalicelib.models.api import ExecutionRef
 from chalicelib.models.ledger import LedgerEntry
+from chalicelib.models.plan import DRPlan
 from chalicelib.services.deps import Deps
-from chalicelib.services.executions import resolve_execution, split_machine_name
+from chalicelib.services.executions import ExecutionDetail, resolve_execution, split_machine_name
 
 WATCHABLE: tuple[Kind, ...] = ("failover", "failback")
 LEDGER_SCAN = 100  # the newest ledger entries read on each look for the execution's decisions
@@ -87,6 +88,26 @@ class ExecutionWatch:
             error=desc.get("error"),
             traffic=self._traffic,
         )
+
+
+def detail_view(detail: ExecutionDetail, plan: DRPlan, *, now: datetime) -> WatchView | None:
+    """The watch view of an execution already read whole (`executions.get_execution`: its steps and its
+    ledger entries), as the dashboard shows it; None when it is not a failover or a failback."""
+    if detail.kind not in WATCHABLE:
+        return None
+    return watch_view(
+        kind=detail.kind,  # type: ignore[arg-type]
+        plan=plan,
+        name=detail.name,
+        status=detail.status,
+        started_at=detail.started_at or now,
+        stopped_at=detail.stopped_at,
+        steps=detail.steps,
+        execution_input=detail.input,
+        entries=detail.decisions,
+        now=now,
+        error=detail.error,
+    )
 
 
 @dataclass(frozen=True)

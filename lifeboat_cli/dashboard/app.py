@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from chalicelib.models.durations import format_seconds
 from lifeboat_cli.dashboard.source import Overview, Refused, Source, UnknownItem
 from lifeboat_cli.dashboard.steps import CONTROLS
 
@@ -72,6 +73,7 @@ def create_app(
     notices: OrderedDict[str, tuple[str, str]] = OrderedDict()
     app.jinja_env.filters["hms"] = _hms
     app.jinja_env.filters["when"] = _when
+    app.jinja_env.filters["seconds"] = format_seconds
     app.jinja_env.globals.update(
         identity=source.identity, csrf=csrf, refresh_ms=REFRESH_SECONDS * 1000, controls=CONTROLS
     )

@@ -14,7 +14,7 @@ from chalicelib.models.durations import format_duration
 from chalicelib.models.plan import DRPlan
 from chalicelib.models.replication import AssetReplicationState
 from chalicelib.services.status import WorkloadStatus
-from lifeboat_cli.dashboard.steps import ExecutionView, format_duration_s
+from lifeboat_cli.dashboard.steps import ExecutionView
 
 
 class EndpointRow(BaseModel):
@@ -106,6 +106,11 @@ def workload_view(
         verification_verdict=str(verification.get("verdict")) if verification else None,
         running=running,
     )
+
+
+def format_duration_s(seconds: float) -> str:
+    """Whole seconds, spelled like plan durations: 75.4 -> "1m15s"."""
+    return format_duration(timedelta(seconds=int(max(0.0, seconds))))
 
 
 def _serving(status: WorkloadStatus) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from chalicelib.models.durations import format_seconds
 from chalicelib.models.failback import ControlOutcome, FailbackView
 from chalicelib.models.ledger import LedgerEntry, WorkloadState
 from chalicelib.services.status import EndpointHealth, WorkloadStatus
@@ -19,7 +20,7 @@ from lifeboat_cli.dashboard.app import create_app
 from lifeboat_cli.dashboard.source import ExecutionPage, Overview, Refused, UnknownItem
 from lifeboat_cli.dashboard.steps import execution_view
 from lifeboat_cli.dashboard.views import workload_view
-from tests.unit.dashboard_support import T0, detail, plan, step
+from tests.unit.dashboard_support import T0, bake, detail, gate, plan, progress, step
 
 TOKEN = "test-token"
 OPERATOR = "arn:aws:iam::123456789012:user/alice"
@@ -139,12 +140,35 @@ def test_the_execution_page_shows_the_step_view_and_offers_the_controls_that_app
     ref = source.page.view.id
     page = client.get(f"/executions/{ref}").get_data(as_text=True)
     # Then it says where it stands and offers approve / reject / abort, each through a confirmation page
-    assert "waiting for an operator&#39;s approval" in page
+    assert "waiting for approval" in page and "Waiting for approval" in page
     assert "step 0 of 4 (no traffic moved yet)" in page
     offered = re.findall(r'data-action="([a-z-]+)" href="([^"]+)"', page)
     assert offered == [(a, f"/executions/{ref}/{a}") for a in ("approve", "reject", "abort")]
     # And the fragment it refreshes from is there too
     assert client.get(f"/fragment/executions/{ref}").status_code == 200
+
+
+def test_a_baking_failback_s_page_shows_the_watch_view_s_step_traffic_bake_and_gates(
+    client: FlaskClient, source: FakeSource
+) -> None:
+    # Given a failback baking at 25% on the primary after its first gate passed
+    steps = [
+        step("ShiftStep", 2, result=progress(0, 10)),
+        step("EvaluateGates", 5, result=gate("pass", "every gate alarm OK, smoke tests pass")),
+        step("ShiftStep", 6, result=progress(1, 25)),
+        step("CheckBake", 7, result=bake(1, T0 + timedelta(seconds=60))),
+        step("Bake", 8, None, type_="Wait"),
+    ]
+    view = execution_view(detail("failback", steps), plan(), now=T0 + timedelta(seconds=30))
+    source.page = ExecutionPage(view=view, decisions=[])
+    # When its page is opened
+    page = client.get(f"/executions/{view.id}").get_data(as_text=True)
+    # Then it shows the watch view's words: the step with its share, traffic per region, bake left, gate
+    assert "step 2 of 4 (25% on us-east-1)" in page
+    assert re.search(r'data-test="weights">us-east-1 <meter[^>]*></meter> 25%', page)
+    bake_words = f"30s left (bakes {format_seconds(plan().failback.bake.total_seconds())} a step)"
+    assert f'data-test="bake">{bake_words}</dd>' in page
+    assert "<td>10%</td><td>gate</td>" in page and "every gate alarm OK, smoke tests pass" in page
 
 
 def test_a_control_takes_a_confirmation_page_then_a_post_with_the_token(

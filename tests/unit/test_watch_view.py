@@ -310,3 +310,36 @@ def test_a_dry_run_s_path_reads_as_steps_in_words_each_once() -> None:
     assert "moving all traffic to us-west-2" in steps
     assert len(steps) == len(set(steps))
     assert not {w for s in steps for w in re.findall(r"[A-Za-z]+", s)} & state_names()
+
+
+def test_a_failback_s_progress_names_its_step_and_the_primary_s_share() -> None:
+    # Given a failback waiting for approval, and one baking at its second step
+    waiting = Captured("failback-awaiting-approval").at(len(Captured("failback-awaiting-approval").events))
+    _, baking = Captured("failback-baking").first(lambda v: v.step == 2 and v.bake_left_seconds is not None)
+    # Then nothing has moved before the approval, and the second step is 25% on the primary
+    assert waiting.progress() == "step 0 of 4 (no traffic moved yet)"
+    assert (baking.share, baking.primary) == (25, "us-east-1")
+    assert baking.progress() == "step 2 of 4 (25% on us-east-1)"
+    # And what it does now carries the bake left
+    assert baking.now() == f"baking at 25% for 2.0s ({baking.countdown})"
+    # And as it ended, it is at 100% on the primary and says its verdict
+    done = Captured("failback-completed").at()
+    assert done.progress() == "step 4 of 4 (100% on us-east-1)" and done.now() == done.verdict
+
+
+def test_a_failover_s_clock_runs_against_the_objective_and_says_when_it_is_over() -> None:
+    # Given an alarm-started failover waiting out its sustain window
+    run = Captured("failover-alarm-completed")
+    _, waiting = run.first(lambda v: v.phase.startswith("waiting out the sustain window"))
+    # Then its progress is the stage, and its clock counts against the 5m objective with time to spare
+    assert waiting.progress() == "stage 1 of 7 (sustain)"
+    assert waiting.within_objective is True
+    assert waiting.clock().startswith("RTO clock ") and waiting.clock().endswith(" to spare")
+    assert " of 5m, " in waiting.clock()
+    # And the same moment against a 1s objective is over it
+    late = waiting.model_copy(update={"objective_seconds": 1.0, "elapsed_seconds": 3.5})
+    assert late.within_objective is False
+    assert late.clock() == "RTO clock 3.5s of 1.0s, over by 2.5s"
+    # And a failback has no objective: its clock is the time since it started
+    _, baking = Captured("failback-baking").first(lambda v: v.step == 2)
+    assert baking.within_objective is None and baking.clock().endswith(" since it started")
