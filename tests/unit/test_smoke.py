@@ -13,7 +13,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.smoke import _MISSING, Invocation, extract, judge_case, p95, verdict
+from chalicelib.domain.smoke import (
+    _MISSING,
+    Invocation,
+    SmokeVerdict,
+    extract,
+    judge_case,
+    p95,
+    remeasure_slow,
+    slow_only,
+    verdict,
+)
 from chalicelib.models.plan import DRPlan, Expectation, SmokeTests
 from chalicelib.models.planfile import load_plan_file
 
@@ -332,3 +342,53 @@ def test_cases_that_never_ran_count_as_failures() -> None:
     # Then the verdict fails and says so
     assert not result.passed
     assert "only 3 of 4 cases ran" in result.reason
+
+
+# -- a precondition re-measures an endpoint that is only slow
+def _verdict(*, correct: bool, slow: bool) -> SmokeVerdict:
+    budget = SmokeTests.model_validate(
+        {
+            "latency_budget_p95_ms": 100,
+            "cases": [{"name": "c", "payload": {}, "expect": {"field": "x", "equals": 1}}],
+        }
+    )
+    body = {"x": 1 if correct else 2}
+    inv = Invocation(case="c", status=200, latency_ms=500.0 if slow else 5.0, body=body)
+    return verdict(budget, [inv], target="primary", region="us-east-1", at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_a_slow_but_right_endpoint_is_measured_again_and_passes_once_it_is_fast() -> None:
+    # Given an endpoint that answers right, slowly the first time and then fast
+    answers = iter([_verdict(correct=True, slow=True), _verdict(correct=True, slow=False)])
+    calls = []
+
+    def measure() -> SmokeVerdict:
+        calls.append(1)
+        return next(answers)
+
+    # When the precondition measures it with three attempts
+    result = remeasure_slow(measure, 3)
+    # Then the spike did not refuse it: it was measured twice and passed
+    assert result.passed and len(calls) == 2
+    assert slow_only(_verdict(correct=True, slow=True))
+
+
+def test_a_wrong_answer_is_final_and_a_slow_endpoint_stays_refused_after_its_attempts() -> None:
+    # Given an endpoint answering wrong, and one that stays slow
+    wrong, slow = [], []
+
+    def measure_wrong() -> SmokeVerdict:
+        wrong.append(1)
+        return _verdict(correct=False, slow=True)
+
+    def measure_slow() -> SmokeVerdict:
+        slow.append(1)
+        return _verdict(correct=True, slow=True)
+
+    # When each is measured with three attempts
+    w, s = remeasure_slow(measure_wrong, 3), remeasure_slow(measure_slow, 3)
+    # Then the wrong answer fails on the first measurement, the slow one after all three, naming the latency
+    assert not w.passed and len(wrong) == 1 and not slow_only(w)
+    assert not s.passed and len(slow) == 3 and "p95 latency" in s.reason
+    with pytest.raises(ValueError):
+        remeasure_slow(measure_slow, 0)
