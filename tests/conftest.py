@@ -15,6 +15,15 @@ _CLI_VARIABLES = ("POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_DISABLED")
 _AT_START = {name: os.environ.get(name) for name in _CLI_VARIABLES}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`): the infrastructure
+    tests share session fixtures (`chalice package` of every stage, which writes Chalice's dependency cache in
+    .chalice/), so they run together on one worker; every other test goes wherever a worker is free."""
+    for item in items:
+        if "tests/infra/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("infra"))
+
+
 @pytest.fixture(autouse=True)
 def _cli_settings_do_not_leak() -> Iterator[None]:
     yield
