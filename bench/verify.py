@@ -211,8 +211,12 @@ class IndexedVersions:
                 self.version = version
 
             def __deepcopy__(self, memo: Any) -> Any:
+                self.version.etag  # noqa: B018 computed (from the body) on the original, kept by the clone
                 clone = object.__new__(type(self.version))
                 clone.__dict__.update(self.version.__dict__)
+                # The clone shares the original's body buffer: collecting it must not close that buffer
+                # (moto's FakeKey.__del__ disposes of its body), or the next read of the key fails (500).
+                clone.disposed = True
                 return clone
 
         class Keys:
