@@ -37,6 +37,7 @@ import io
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -191,6 +192,7 @@ class IndexedVersions:
 
         self.backend_class: Any = S3Backend
         self.original: Any = S3Backend.list_object_versions
+        self.original_objects: Any = S3Backend.list_objects
         self.index: dict[str, tuple[int, list[str]]] = {}
 
     def names(self, bucket: Any) -> list[str]:
@@ -267,10 +269,48 @@ class IndexedVersions:
                 view, bucket_name, delimiter, key_marker, max_keys, prefix, version_id_marker
             )
 
+        class Latest:
+            """The current object of each name in a window (what moto's list_objects iterates)."""
+
+            def __init__(self, keys: Any, names: list[str]) -> None:
+                self._keys, self._names = keys, names
+
+            def items(self) -> Any:
+                return ((n, self._keys[n]) for n in self._names)
+
+        class ObjectsWindow:
+            def __init__(self, bucket: Any, names: list[str]) -> None:
+                self.name, self.keys = bucket.name, Latest(bucket.keys, names)
+
+        def list_objects(
+            backend: Any,
+            bucket: Any,
+            prefix: str | None,
+            delimiter: str | None,
+            marker: str | None,
+            max_keys: int | None,
+        ) -> Any:
+            """ListObjects (V1, what rclone sends; V2 comes through here too) on the keys that can be on
+            the page: those under the prefix, from the marker on when there is no delimiter (moto does not
+            apply the marker to common prefixes, so with one the whole prefix stays), a page's worth."""
+            names = index.names(bucket)
+            lo = bisect.bisect_left(names, prefix or "")
+            if marker and not delimiter:
+                limit = backend._pagination_tokens.get(marker) or marker
+                lo = max(lo, bisect.bisect_right(names, limit))
+            hi = lo
+            cap = len(names) if delimiter or max_keys is None else lo + max_keys + 1
+            while hi < len(names) and hi < cap and names[hi].startswith(prefix or ""):
+                hi += 1
+            window = ObjectsWindow(bucket, names[lo:hi])
+            return index.original_objects(backend, window, prefix, delimiter, marker, max_keys)
+
         self.backend_class.list_object_versions = list_object_versions
+        self.backend_class.list_objects = list_objects
 
     def uninstall(self) -> None:
         self.backend_class.list_object_versions = self.original
+        self.backend_class.list_objects = self.original_objects
 
 
 # -- children ---------------------------------------------------------------------------------------------
@@ -324,9 +364,17 @@ LAUNCH: Launcher | None = None
 SERVER: LatencyServer | None = None
 
 
+SERVER_CPU = {"last": 0.0}
+"""CPU seconds this process (the S3 server: moto rendering pages, one GIL) spent during the last child."""
+
+
 def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, str, int]:
     assert LAUNCH is not None
-    return LAUNCH.run(cmd, env)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    out = LAUNCH.run(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    SERVER_CPU["last"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return out
 
 
 def lifeboat_child(args: argparse.Namespace) -> int:
@@ -431,7 +479,9 @@ def run_lifeboat(
     result = json.loads(out)
     assert LAUNCH is not None
     requests = (SERVER.app.requests if SERVER else 0) - before
-    result.update(seconds=seconds, rss_kib=rss, cpu=LAUNCH.last_cpu, requests=requests)
+    result.update(
+        seconds=seconds, rss_kib=rss, cpu=LAUNCH.last_cpu, requests=requests, server_cpu=SERVER_CPU["last"]
+    )
     return result
 
 
@@ -482,6 +532,7 @@ def run_rclone(conf: Path, src: str, rep: str, extra: list[str], folder: Path) -
         "flags": " ".join(extra),
         "cpu": LAUNCH.last_cpu,
         "requests": requests,
+        "server_cpu": SERVER_CPU["last"],
     }
 
 
@@ -571,7 +622,8 @@ def main() -> int:
                 rows.append({"n": n, "tool": name, **r, "exact": exact})
                 print(
                     f"  {name:28s} {r['seconds']:7.2f}s {n / r['seconds']:9.0f} obj/s  CPU {r['cpu']:6.1f}s  "
-                    f"requests {r['requests']:6d}  peak RSS {r['rss_kib'] / 1024:6.1f} MiB  "
+                    f"requests {r['requests']:6d}  server CPU {r['server_cpu']:6.1f}s  "
+                    f"peak RSS {r['rss_kib'] / 1024:6.1f} MiB  "
                     f"objects {r['objects']}  exact differences: {exact}"
                 )
             if traced is not None:
