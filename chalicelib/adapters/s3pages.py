@@ -8,9 +8,10 @@ signs, sends, retries and raises errors as it does for any call; only a successf
 and only for calls made through `list_versions_page` (the flag is per thread: other callers of the same
 client get botocore's parse as before).
 
-The parser fails loudly (`UnexpectedListing`) on a body it does not understand: another root element
-(an error S3 embedded in a 200 answer is turned into a 500 first, so botocore retries it as it would), an
-entry without its key, version, timestamp or size, a value of the wrong type. Elements it does not use
+A 200 answer whose body is not well-formed XML (cut short in transit) or is an S3 error embedded in it
+becomes a 500, which botocore retries as its own check would make it. Any other body the parser does not
+understand fails loudly (`UnexpectedListing`), never an empty page: another root element, an entry without
+its key, IsLatest, timestamp or size, a value of the wrong type. Elements it does not use
 (Owner, StorageClass, RestoreStatus, fields S3 adds later) are ignored, as botocore ignores unmodelled ones.
 """
 
@@ -85,6 +86,10 @@ def parse_versions(body: bytes) -> VersionPage:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise UnexpectedListing(f"not XML: {exc}") from exc
+    return _page(root)
+
+
+def _page(root: ET.Element) -> VersionPage:
     if _local(root.tag) != "ListVersionsResult":
         raise UnexpectedListing(f"root element {_local(root.tag)!r}, not ListVersionsResult")
     ns = root.tag[: len(root.tag) - len("ListVersionsResult")]
@@ -202,38 +207,17 @@ def _before_parse(
         or response_dict.get("status_code") != 200
     ):
         return
-    body = response_dict.get("body") or b""
     try:
-        page = parse_versions(body)
-    except UnexpectedListing:
-        root = _root_tag(body)
-        if root is None or root == "Error":
-            # Truncated in transit, or an error S3 embedded in a 200: a 500, which botocore retries (what
-            # its own check, which then sees this body, does too).
-            response_dict["status_code"] = 500
-            return
-        raise
-    customized_response_dict[PAGE_KEY] = page
-    response_dict["body"] = EMPTY_RESULT
-
-
-def _root_tag(body: bytes) -> str | None:
-    try:
-        for _, element in ET.iterparse(_Bytes(body), events=("start",)):
-            return _local(element.tag)
+        root = ET.fromstring(response_dict.get("body") or b"")
     except ET.ParseError:
-        return None
-    return None
-
-
-class _Bytes:
-    def __init__(self, data: bytes) -> None:
-        self._data, self._at = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self._data) if n < 0 else self._at + n
-        out, self._at = self._data[self._at : end], min(end, len(self._data))
-        return out
+        # Cut short in transit: a 500, which botocore retries (as its own check of 200 answers would).
+        response_dict["status_code"] = 500
+        return
+    if _local(root.tag) == "Error":  # an error S3 embedded in a 200: the same
+        response_dict["status_code"] = 500
+        return
+    customized_response_dict[PAGE_KEY] = _page(root)  # any other shape raises UnexpectedListing
+    response_dict["body"] = EMPTY_RESULT
 
 
 HOOK_ID = "lifeboat-version-pages"
@@ -265,7 +249,11 @@ def _install(s3: Any) -> bool:
 
 
 def list_versions_page(s3: Any, **kwargs: Any) -> VersionPage:
-    """One ListObjectVersions call (botocore signs, sends, retries, raises), its page read from the body."""
+    """One ListObjectVersions call (botocore signs, sends, retries, raises), its page read from the body.
+
+    Keys come back decoded: botocore asks S3 to URL-encode them (`kwargs` must not set EncodingType)."""
+    if "EncodingType" in kwargs:
+        raise ValueError("list_versions_page decodes keys itself: do not pass EncodingType")
     if not _install(s3):
         return from_botocore(s3.list_object_versions(**kwargs))
     _wanted.on = True

@@ -230,7 +230,8 @@ GOOD = (
     "first",
     [
         (200, b"<Error><Code>InternalError</Code><Message>embedded</Message></Error>"),
-        (200, GOOD[:50]),  # cut short in transit
+        (200, GOOD[:50]),  # cut short in transit, in the root element
+        (200, GOOD[:-40]),  # cut short in transit, in an entry
         (503, b"<Error><Code>SlowDown</Code><Message>slow</Message></Error>"),
     ],
 )
