@@ -17,8 +17,11 @@ with the server):
   large buckets); the replica is listed. Printed above the result, not the result.
 
 moto's ListObjectVersions deep-copies every version in the bucket on every request (seconds per page at 20k
-objects; S3 seeks by key). The benchmark serves it from a sorted key index instead (`IndexedVersions`: the
-same answers, cost proportional to the page, as in S3), so that it measures the tools, not moto.
+objects), and its ListObjects scans and sorts every key of the bucket per page; S3 seeks by key. The
+benchmark serves both from a sorted key index instead (`IndexedVersions`: moto's own answers, cost
+proportional to the page, as in S3), so that it measures the tools, not moto. moto still renders each page
+(~120-150 ms of CPU per 1,000 entries, in this process, one GIL for every request): each tool's line says how
+much of that "server CPU" it needed, since on a small machine that, not the latency, is what both wait for.
 
 Each tool must find exactly the injected differences. Throughput is source objects verified per second of
 wall time; memory is each child's peak RSS (ru_maxrss from wait4), plus Python's tracemalloc peak for
@@ -37,6 +40,7 @@ import io
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -177,7 +181,8 @@ class LatencyServer:
 
 
 class IndexedVersions:
-    """ListObjectVersions served from a sorted index of the bucket's keys (installed into moto's backend).
+    """ListObjectVersions (and ListObjects, V1 and V2) served from a sorted index of the bucket's keys
+    (installed into moto's backend).
 
     moto's own implementation deep-copies every version of every key in the bucket (their bodies included),
     then filters by prefix, on every request; S3 seeks to the prefix/marker. This hands moto's implementation
@@ -191,6 +196,7 @@ class IndexedVersions:
 
         self.backend_class: Any = S3Backend
         self.original: Any = S3Backend.list_object_versions
+        self.original_objects: Any = S3Backend.list_objects
         self.index: dict[str, tuple[int, list[str]]] = {}
 
     def names(self, bucket: Any) -> list[str]:
@@ -211,8 +217,12 @@ class IndexedVersions:
                 self.version = version
 
             def __deepcopy__(self, memo: Any) -> Any:
+                self.version.etag  # noqa: B018 computed (from the body) on the original, kept by the clone
                 clone = object.__new__(type(self.version))
                 clone.__dict__.update(self.version.__dict__)
+                # The clone shares the original's body buffer: collecting it must not close that buffer
+                # (moto's FakeKey.__del__ disposes of its body), or the next read of the key fails (500).
+                clone.disposed = True
                 return clone
 
         class Keys:
@@ -263,10 +273,48 @@ class IndexedVersions:
                 view, bucket_name, delimiter, key_marker, max_keys, prefix, version_id_marker
             )
 
+        class Latest:
+            """The current object of each name in a window (what moto's list_objects iterates)."""
+
+            def __init__(self, keys: Any, names: list[str]) -> None:
+                self._keys, self._names = keys, names
+
+            def items(self) -> Any:
+                return ((n, self._keys[n]) for n in self._names)
+
+        class ObjectsWindow:
+            def __init__(self, bucket: Any, names: list[str]) -> None:
+                self.name, self.keys = bucket.name, Latest(bucket.keys, names)
+
+        def list_objects(
+            backend: Any,
+            bucket: Any,
+            prefix: str | None,
+            delimiter: str | None,
+            marker: str | None,
+            max_keys: int | None,
+        ) -> Any:
+            """ListObjects (V1, what rclone sends; V2 comes through here too) on the keys that can be on
+            the page: those under the prefix, from the marker on when there is no delimiter (moto does not
+            apply the marker to common prefixes, so with one the whole prefix stays), a page's worth."""
+            names = index.names(bucket)
+            lo = bisect.bisect_left(names, prefix or "")
+            if marker and not delimiter:
+                limit = backend._pagination_tokens.get(marker) or marker
+                lo = max(lo, bisect.bisect_right(names, limit))
+            hi = lo
+            cap = len(names) if delimiter or max_keys is None else lo + max_keys + 1
+            while hi < len(names) and hi < cap and names[hi].startswith(prefix or ""):
+                hi += 1
+            window = ObjectsWindow(bucket, names[lo:hi])
+            return index.original_objects(backend, window, prefix, delimiter, marker, max_keys)
+
         self.backend_class.list_object_versions = list_object_versions
+        self.backend_class.list_objects = list_objects
 
     def uninstall(self) -> None:
         self.backend_class.list_object_versions = self.original
+        self.backend_class.list_objects = self.original_objects
 
 
 # -- children ---------------------------------------------------------------------------------------------
@@ -320,9 +368,17 @@ LAUNCH: Launcher | None = None
 SERVER: LatencyServer | None = None
 
 
+SERVER_CPU = {"last": 0.0}
+"""CPU seconds this process (the S3 server: moto rendering pages, one GIL) spent during the last child."""
+
+
 def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, str, int]:
     assert LAUNCH is not None
-    return LAUNCH.run(cmd, env)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    out = LAUNCH.run(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    SERVER_CPU["last"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return out
 
 
 def lifeboat_child(args: argparse.Namespace) -> int:
@@ -427,7 +483,9 @@ def run_lifeboat(
     result = json.loads(out)
     assert LAUNCH is not None
     requests = (SERVER.app.requests if SERVER else 0) - before
-    result.update(seconds=seconds, rss_kib=rss, cpu=LAUNCH.last_cpu, requests=requests)
+    result.update(
+        seconds=seconds, rss_kib=rss, cpu=LAUNCH.last_cpu, requests=requests, server_cpu=SERVER_CPU["last"]
+    )
     return result
 
 
@@ -478,6 +536,7 @@ def run_rclone(conf: Path, src: str, rep: str, extra: list[str], folder: Path) -
         "flags": " ".join(extra),
         "cpu": LAUNCH.last_cpu,
         "requests": requests,
+        "server_cpu": SERVER_CPU["last"],
     }
 
 
@@ -567,7 +626,8 @@ def main() -> int:
                 rows.append({"n": n, "tool": name, **r, "exact": exact})
                 print(
                     f"  {name:28s} {r['seconds']:7.2f}s {n / r['seconds']:9.0f} obj/s  CPU {r['cpu']:6.1f}s  "
-                    f"requests {r['requests']:6d}  peak RSS {r['rss_kib'] / 1024:6.1f} MiB  "
+                    f"requests {r['requests']:6d}  server CPU {r['server_cpu']:6.1f}s  "
+                    f"peak RSS {r['rss_kib'] / 1024:6.1f} MiB  "
                     f"objects {r['objects']}  exact differences: {exact}"
                 )
             if traced is not None:

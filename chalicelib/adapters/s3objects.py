@@ -22,10 +22,10 @@ from urllib.parse import unquote
 
 from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.errors import is_transient
+from chalicelib.adapters.s3pages import Entry, iter_pages
 from chalicelib.clock import Clock, utc_now
 from chalicelib.domain.listings import ObjectInfo
 from chalicelib.domain.verification import clip, start_after
-from chalicelib.invariants import present
 from chalicelib.models.verification import BucketSettings, Encryption, ObjectLock, Setting
 
 CHECKSUM_FIELDS = (
@@ -74,8 +74,7 @@ def iter_objects(
             page = s3.list_objects_v2(**kwargs)
             read_at = clock()
             for obj in page.get("Contents", []):
-                # model_construct: S3's own types, validated by botocore; this loop runs per object.
-                yield ObjectInfo.model_construct(
+                yield ObjectInfo(
                     key=obj["Key"][len(base) :],
                     size=int(obj["Size"]),
                     etag=str(obj.get("ETag", "")).strip('"') or None,
@@ -104,72 +103,64 @@ def iter_object_versions(
     delimiter: str | None = None,
     relative_to: str | None = None,
     clock: Clock = utc_now,
+    page_size: int | None = None,
 ) -> Iterator[ObjectInfo]:
     """ListObjectVersions grouped per key: the current version, with the key's version count.
 
-    Keys whose current version is a delete marker are absent, as they are from ListObjectsV2.
+    Keys whose current version is a delete marker are absent, as they are from ListObjectsV2. Pages are
+    read from the response body (`s3pages`); `page_size` (MaxKeys) is S3's 1000 unless given.
     """
     base = prefix if relative_to is None else relative_to
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    if page_size:
+        kwargs["MaxKeys"] = page_size
     if delimiter:
         kwargs["Delimiter"] = delimiter
     after = start_after(base, start)
     if after is not None:
         kwargs["KeyMarker"] = after
 
-    def entries() -> Iterator[tuple[str, dict[str, Any] | None]]:
-        while True:
-            page = s3.list_object_versions(**kwargs)
-            read_at = clock()
-            merged: list[tuple[str, int, dict[str, Any] | None]] = []
-            for v in page.get("Versions", []):
-                merged.append((v["Key"], 0, {**v, "_read_at": read_at}))
-            for m in page.get("DeleteMarkers", []):
-                merged.append((m["Key"], 1, {**m, "_delete": True}))
-            # Stable: a key's versions keep S3's newest-first order within each list.
-            merged.sort(key=lambda e: e[0])
-            for key, _, entry in merged:
-                yield key, entry
-            if not page.get("IsTruncated"):
-                return
-            kwargs["KeyMarker"] = page.get("NextKeyMarker")
-            if page.get("NextVersionIdMarker"):
-                kwargs["VersionIdMarker"] = page["NextVersionIdMarker"]
-            else:
-                kwargs.pop("VersionIdMarker", None)
-
     def grouped() -> Iterator[ObjectInfo]:
+        # Entries are (key, deleted, latest, version id, size, etag, last modified, checksum type), read
+        # from the raw page (s3pages); an ObjectInfo is built only for each key's current version.
         current_key: str | None = None
-        latest: dict[str, Any] | None = None
+        latest: Entry | None = None
+        read_at: datetime | None = None
+        latest_read_at: datetime | None = None
         count = 0
-        for key, entry in entries():
-            if key != current_key:
-                if current_key is not None and latest is not None:
-                    yield _version_info(current_key[len(base) :], latest, count)
-                current_key, latest, count = key, None, 0
-            entry = present(entry, f"the version entry of {key}")
-            if not entry.get("_delete"):
-                count += 1
-            if entry.get("IsLatest"):
-                latest = None if entry.get("_delete") else entry
-        if current_key is not None and latest is not None:
-            yield _version_info(current_key[len(base) :], latest, count)
+        cut = len(base)
+        for page in iter_pages(s3, kwargs):
+            read_at = clock()
+            for entry in page.entries:
+                key = entry[0]
+                if key != current_key:
+                    if latest is not None:
+                        yield _version_info(latest, cut, count, latest_read_at)
+                    current_key, latest, count = key, None, 0
+                if not entry[1]:
+                    count += 1
+                if entry[2]:
+                    latest = None if entry[1] else entry
+                    latest_read_at = read_at
+        if latest is not None:
+            yield _version_info(latest, cut, count, latest_read_at)
 
     return clip(grouped(), start, end)
 
 
-def _version_info(key: str, v: dict[str, Any], count: int) -> ObjectInfo:
-    return ObjectInfo.model_construct(
-        key=key,
-        size=int(v["Size"]),
-        etag=str(v.get("ETag", "")).strip('"') or None,
+def _version_info(v: Entry, cut: int, count: int, read_at: datetime | None) -> ObjectInfo:
+    key, _, _, version_id, size, etag, last_modified, checksum_type = v
+    return ObjectInfo(
+        key=key[cut:],
+        size=size,
+        etag=etag,
         checksum=None,
-        checksum_type=v.get("ChecksumType"),
+        checksum_type=checksum_type,
         encryption=None,
-        last_modified=_utc(v["LastModified"]),
-        version_id=v.get("VersionId"),
+        last_modified=last_modified,
+        version_id=version_id,
         version_count=count,
-        listed_at=v.get("_read_at"),
+        listed_at=read_at,
     )
 
 
@@ -419,7 +410,7 @@ def iter_inventory(
         if not full.startswith(prefix):
             continue
         # Inventory names a checksum algorithm, never its value: content is judged by ETag.
-        yield ObjectInfo.model_construct(
+        yield ObjectInfo(
             key=full[len(prefix) :],
             size=int(row[col["Size"]] or 0),
             etag=(row[col["ETag"]] if "ETag" in col else "") or None,

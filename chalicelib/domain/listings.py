@@ -13,35 +13,36 @@ pairs still unknown to be reported (`report_unverified`) instead of silently cou
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 
-class ObjectInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One object of a listing. A slotted dataclass, not a model: listings make one per object (millions
+    per run), and the values come from S3 through the adapters' parsers, which check them."""
 
-    key: str = Field(description="Key relative to the asset prefix.")
+    key: str
+    """Key relative to the asset prefix."""
     size: int
-    etag: str | None = None
-    checksum: str | None = Field(None, description="Stored checksum 'ALGO:value' when known.")
-    checksum_type: str | None = Field(
-        None, description="FULL_OBJECT or COMPOSITE (multipart checksum of checksums) when known."
-    )
-    encryption: str | None = Field(
-        None,
-        description="Server-side encryption when known (HeadObject): none, AES256, aws:kms, aws:kms:dsse, "
-        "SSE-C. Listings do not say (None).",
-    )
     last_modified: datetime
-    version_id: str | None = Field(None, description="Version of the current object, when listed.")
-    version_count: int | None = Field(
-        None, description="Versions of the key (not delete markers), if listed."
-    )
-    listed_at: datetime | None = Field(
-        None, description="When the listing page holding this entry was read (exposure is measured then)."
-    )
+    etag: str | None = None
+    checksum: str | None = None
+    """Stored checksum 'ALGO:value' when known."""
+    checksum_type: str | None = None
+    """FULL_OBJECT or COMPOSITE (multipart checksum of checksums) when known."""
+    encryption: str | None = None
+    """Server-side encryption when known (HeadObject): none, AES256, aws:kms, aws:kms:dsse, SSE-C.
+    Listings do not say (None)."""
+    version_id: str | None = None
+    """Version of the current object, when listed."""
+    version_count: int | None = None
+    """Versions of the key (not delete markers), if listed."""
+    listed_at: datetime | None = None
+    """When the listing page holding this entry was read (exposure is measured then)."""
 
 
 DiffKind = Literal["missing", "extra", "different", "stale", "unverified"]

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -281,12 +282,12 @@ def test_a_differing_etag_proves_nothing_until_the_encryption_is_known() -> None
     assert judged(a, b) == ([("unverified", "k")], ["none"])
     # When HeadObject says both are SSE-KMS and carry equal SHA-256 checksums / Then they are the same
     kms = {"encryption": "aws:kms", "checksum": "SHA256:q83vEjRWeJA="}
-    resolve = lambda x, y: (x.model_copy(update=kms), y.model_copy(update=kms))  # noqa: E731
+    resolve = lambda x, y: (replace(x, **kms), replace(y, **kms))  # noqa: E731
     assert judged(a, b, resolve=resolve) == ([], ["checksum"])
     # When HeadObject says both are SSE-S3 / Then the ETags are MD5s and the content differs
     sse_s3 = lambda x, y: (  # noqa: E731
-        x.model_copy(update={"encryption": "AES256"}),
-        y.model_copy(update={"encryption": "AES256"}),
+        replace(x, encryption="AES256"),
+        replace(y, encryption="AES256"),
     )
     assert judged(a, b, resolve=sse_s3) == ([("different", "k")], ["etag-md5"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,8 @@ def test_unprovable_pairs_are_resolved_with_stored_checksums_and_reported_when_s
         asked.append(a.key)
         if a.key == "a.bin":  # HEAD finds stored full-object checksums for a.bin only
             return (
-                a.model_copy(update={"checksum": "SHA256:same"}),
-                b.model_copy(update={"checksum": "SHA256:same"}),
+                replace(a, checksum="SHA256:same"),
+                replace(b, checksum="SHA256:same"),
             )
         return a, b
 

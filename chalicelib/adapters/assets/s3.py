@@ -8,6 +8,7 @@ Each object shard merge-joins the two sides' listings (`domain/listings.py`); ve
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import time
 from collections.abc import Callable, Iterator
@@ -327,7 +328,7 @@ def _with_facts(s3: Any, bucket: str, prefix: str, obj: ObjectInfo) -> ObjectInf
     if found.get("checksum"):
         update["checksum"] = found["checksum"]
         update["checksum_type"] = found.get("checksum_type") or obj.checksum_type
-    return obj.model_copy(update=update)
+    return dataclasses.replace(obj, **update)
 
 
 Side = tuple[Any, str, str]
