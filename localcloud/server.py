@@ -71,8 +71,12 @@ class LocalCloud:
         apply_environ: bool = True,
         reset_state: bool = True,
         iam: str | None = None,
+        retry_cap_s: int | None = None,
     ) -> None:
         self.stage = stage
+        # The generated state machines' retriers wait at most this long between attempts (None: as
+        # generated, as deployed). moto really sleeps through them; the integration tests cap them.
+        self.retry_cap_s = retry_cap_s
         self.region = region
         self.secondary_region = secondary_region
         self.handler_module = handler_module

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chalicelib.models.plan import DRPlan, S3Asset
+from chalicelib.workflows.asl import capped_retries
 from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
 from chalicelib.workflows.restore import build_restore
@@ -187,6 +188,8 @@ def _state_machines(
         if definition is None:  # a plan with nothing that kind acts on (restore: no S3 asset)
             continue
         name = n.state_machine(plan.workload, kind)
+        if cloud.retry_cap_s is not None:
+            definition = capped_retries(definition, cloud.retry_cap_s)
         body = json.dumps(definition)
         if name in existing:
             sfn.update_state_machine(stateMachineArn=existing[name], definition=body)

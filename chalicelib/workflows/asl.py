@@ -35,6 +35,37 @@ TRANSIENT_RETRY: dict[str, Any] = {
 # execution-wide timeout (it would skip their release path); their tasks are bounded by this instead.
 TASK_TIMEOUT_SECONDS = 120
 
+
+def capped_retries(definition: Mapping[str, Any], seconds: int) -> dict[str, Any]:
+    """`definition` with every retrier's waits capped at `seconds` (IntervalSeconds and MaxDelaySeconds, in
+    nested Map/Parallel states too); what is retried, how often, the backoff rate and the jitter stay.
+
+    For engines that really sleep through a retrier's waits (moto's, in the local cloud's tests): the runs
+    take the same paths in seconds instead of minutes. Deployed definitions never go through this.
+    """
+    if seconds < 1:
+        raise ValueError(f"a retrier waits at least 1 s (IntervalSeconds), got {seconds}")
+
+    def cap(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            out = {key: cap(value) for key, value in node.items()}
+            if isinstance(out.get("Retry"), list):
+                out["Retry"] = [
+                    {
+                        **retrier,
+                        "IntervalSeconds": min(int(retrier.get("IntervalSeconds", 1)), seconds),
+                        "MaxDelaySeconds": min(int(retrier.get("MaxDelaySeconds", seconds)), seconds),
+                    }
+                    for retrier in out["Retry"]
+                ]
+            return out
+        if isinstance(node, list):
+            return [cap(item) for item in node]
+        return node
+
+    return dict(cap(definition))
+
+
 Resolver = Callable[[str], str]
 """Maps a task function name (e.g. "smoke_test") to its Lambda ARN, or a ${Substitution} in CloudFormation."""
 

@@ -312,7 +312,7 @@ def test_region_api_outage_with_route53s_control_plane_and_two_endpoints_down_ar
     assert w.weights() == ON_PRIMARY and w.states() == ("On", "Off")
 
 
-@pytest.mark.timeout(420)  # the shift is retried as for any transient failure (about 80 s) before failing
+@pytest.mark.timeout(420)  # the shift is retried as for any transient failure before failing
 def test_the_same_outage_stops_a_route53_weighted_failover_and_says_why(weighted: Stack) -> None:
     s = weighted
     s.fresh()

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.models.planfile import load_plan_text
 from chalicelib.services.operations import happy_path
-from chalicelib.workflows.asl import TASK_TIMEOUT_SECONDS
+from chalicelib.workflows.asl import TASK_TIMEOUT_SECONDS, capped_retries
 from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
 from chalicelib.workflows.verify import build_verification
@@ -95,6 +95,31 @@ def test_every_task_rides_out_transient_errors_with_capped_jittered_backoff(buil
         assert retry["JitterStrategy"] == "FULL", name
         # And no wait is longer than MaxDelaySeconds, so a task's retries take minutes at most, not hours
         assert max(_waits(retry)) == retry["MaxDelaySeconds"] and sum(_waits(retry)) <= 90, name
+
+
+@pytest.mark.parametrize("build", [build_failover, build_failback, build_verification])
+def test_capped_retries_shorten_only_the_waits(build: Any) -> None:
+    # Given a generated machine (as deployed) and the same machine with its retriers capped at 1 s
+    built = build(load_plan_text(EXAMPLE), lambda fn: f"arn:fn:{fn}")
+    deployed = copy.deepcopy(built)
+    capped = capped_retries(built, 1)
+    # Then the generated one is untouched: deployed definitions keep their real backoff
+    assert built == deployed
+    # And the capped one differs only in its retriers' waits: same states, errors, attempts, rate, jitter
+    for (name, st), (_, short) in zip(_tasks(built), _tasks(capped), strict=True):
+        assert len(short["Retry"]) == len(st["Retry"]), name
+        for retry, capped_retry in zip(st["Retry"], short["Retry"], strict=True):
+            assert capped_retry["IntervalSeconds"] == 1 and capped_retry["MaxDelaySeconds"] == 1, name
+            kept = {k: v for k, v in retry.items() if k not in ("IntervalSeconds", "MaxDelaySeconds")}
+            assert {k: capped_retry[k] for k in kept} == kept, name
+    strip = {"IntervalSeconds", "MaxDelaySeconds"}
+
+    def without_waits(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: without_waits(v) for k, v in node.items() if k not in strip}
+        return [without_waits(v) for v in node] if isinstance(node, list) else node
+
+    assert without_waits(capped) == without_waits(deployed)
 
 
 def _without(definition: dict, removed: str) -> dict:
