@@ -15,6 +15,9 @@ _CLI_VARIABLES = ("POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_DISABLED")
 _AT_START = {name: os.environ.get(name) for name in _CLI_VARIABLES}
 
 
+INFRA_TIMEOUT_S = 900
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`): the infrastructure
     tests share session fixtures (`chalice package` of every stage, which writes Chalice's dependency cache in
@@ -22,6 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/infra/" in item.nodeid:
             item.add_marker(pytest.mark.xdist_group("infra"))
+            # `chalice package` of every stage and region (the session fixtures, paid by whichever test comes
+            # first) and checkov on each template: minutes of CPU, more beside three busy workers.
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(INFRA_TIMEOUT_S))
 
 
 @pytest.fixture(autouse=True)

@@ -173,17 +173,32 @@ def slow_only(result: SmokeVerdict) -> bool:
     return not result.passed and bool(result.cases) and all(c.passed for c in result.cases)
 
 
-def remeasure_slow(measure: Callable[[], SmokeVerdict], attempts: int) -> SmokeVerdict:
+def remeasure_slow(
+    measure: Callable[[], SmokeVerdict], attempts: int, max_spent_ms: float | None = None
+) -> SmokeVerdict:
     """The first verdict that passes or fails on more than latency, measuring at most `attempts` times.
 
-    A precondition is not refused on one latency spike of a busy host: an endpoint that answers every case
-    right but slowly is measured again, and refused only if it stays slow. A wrong or missing answer is final.
+    A decision is not taken on one latency spike of a busy host: an endpoint that answers every case right but
+    slowly is measured again, and judged slow only if it stays slow. A wrong or missing answer is final. With
+    `max_spent_ms`, no new measurement starts once the requests measured so far took that long in all (a task
+    with a Lambda timeout bounds its time: a side that is really slow is not measured for minutes).
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     result = measure()
+    spent = sum(c.latency_ms for c in result.cases)
     for _ in range(attempts - 1):
-        if not slow_only(result):
+        if not slow_only(result) or (max_spent_ms is not None and spent >= max_spent_ms):
             break
         result = measure()
+        spent += sum(c.latency_ms for c in result.cases)
     return result
+
+
+SLOW_SMOKE_ATTEMPTS = 3
+"""How many times a decision measures a side that is only slow before it judges it slow."""
+
+
+def smoke_spend_ms(config: SmokeTests) -> float:
+    """The request time one measurement may take at worst: what re-measuring a slow side may add to a task."""
+    return config.request_timeout.total_seconds() * 1000 * len(config.cases)

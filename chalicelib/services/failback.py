@@ -5,6 +5,7 @@ and conclude. Each is one use case over the plan, the adapters and the pure rule
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, get_args
 
 from chalicelib.clock import parse_timestamp
@@ -19,6 +20,7 @@ from chalicelib.domain.failback import (
     step_weights,
 )
 from chalicelib.domain.listings import diff_listings
+from chalicelib.domain.smoke import SLOW_SMOKE_ATTEMPTS, remeasure_slow, smoke_spend_ms
 from chalicelib.models.durations import format_duration, format_seconds
 from chalicelib.models.failback import (
     AwaitInput,
@@ -117,7 +119,11 @@ def check_readiness(inp: TaskInput, d: Deps) -> Readiness:
     except Exception as exc:  # unreadable traffic is a reason not to start, never a crash
         checks["traffic"] = Check(passed=False, reason=f"cannot read traffic: {type(exc).__name__}: {exc}")
 
-    smoke = run_smoke(plan, "primary", d, phase="failback-readiness")
+    smoke = remeasure_slow(
+        partial(run_smoke, plan, "primary", d, phase="failback-readiness"),
+        SLOW_SMOKE_ATTEMPTS,
+        smoke_spend_ms(plan.smoke_tests),
+    )
     checks["smoke"] = Check(passed=smoke.passed, reason=f"primary smoke tests: {smoke.reason}")
 
     timeout = plan.smoke_tests.request_timeout.total_seconds()
@@ -283,7 +289,11 @@ def evaluate_step_gates(inp: GateInput, d: Deps) -> dict[str, Any]:
     plan = d.plans.get(inp.workload)
     alarms = plan.failback.gate_alarms
     snaps = {s.name: s for s in d.alarms.snapshots(alarms, plan.regions.primary)} if alarms else {}
-    smoke = run_smoke(plan, "primary", d, phase=f"failback-{inp.phase}-{inp.step.primary}")
+    smoke = remeasure_slow(
+        partial(run_smoke, plan, "primary", d, phase=f"failback-{inp.phase}-{inp.step.primary}"),
+        SLOW_SMOKE_ATTEMPTS,
+        smoke_spend_ms(plan.smoke_tests),
+    )
     verdict = evaluate_gates(alarms, snaps, smoke)
     emit(f"FailbackGate{verdict.outcome.capitalize()}", 1, workload=plan.workload)
     log = logger.info if verdict.outcome == "pass" else logger.warning

@@ -392,3 +392,17 @@ def test_a_wrong_answer_is_final_and_a_slow_endpoint_stays_refused_after_its_att
     assert not s.passed and len(slow) == 3 and "p95 latency" in s.reason
     with pytest.raises(ValueError):
         remeasure_slow(measure_slow, 0)
+
+
+def test_re_measuring_stops_once_the_requests_took_the_time_a_task_may_spend() -> None:
+    # Given a side that stays slow (500 ms a measurement) and a task that may spend 900 ms on requests
+    calls = []
+
+    def measure() -> SmokeVerdict:
+        calls.append(1)
+        return _verdict(correct=True, slow=True)
+
+    # When it is measured with three attempts and that spend
+    result = remeasure_slow(measure, 3, max_spent_ms=900)
+    # Then the second measurement reached the spend and no third one started
+    assert not result.passed and len(calls) == 2

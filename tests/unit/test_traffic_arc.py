@@ -89,6 +89,39 @@ def test_the_control_that_is_on_serves_all_traffic(cluster: ArcCluster) -> None:
     assert off.weights == {"primary": 0, "secondary": 0} and "both" in off.detail["warning"]
 
 
+class _FlipAfterFirstRead:
+    """A cluster client on which a failover (both controls in one update) lands right after the first read."""
+
+    def __init__(self, client: Any, cluster: ArcCluster) -> None:
+        self._client, self._cluster, self.reads = client, cluster, 0
+
+    def get_routing_control_state(self, **kwargs: Any) -> Any:
+        answer = self._client.get_routing_control_state(**kwargs)
+        self.reads += 1
+        if self.reads == 1:
+            self._cluster.set_state(USE1, "Off")
+            self._cluster.set_state(USW2, "On")
+        return answer
+
+
+def test_a_failover_between_the_two_reads_is_never_seen_as_both_on(cluster: ArcCluster) -> None:
+    # Given a failover that lands between the reads of the two controls (two calls; the update is one)
+    clients: list[_FlipAfterFirstRead] = []
+
+    def client(region: str, url: str) -> Any:
+        clients.append(_FlipAfterFirstRead(in_process_client(cluster, region, url), cluster))
+        return clients[-1]
+
+    router = TrafficRouter(route53=None, arc_cluster=client)
+    # When the router reads the traffic of a plan with weighted failback records (read when both are On)
+    state = router.read(arc_plan(steps=[25, 100], failback_records=RECORDS))
+    # Then it saw the state after the failover, never "both On" (which would read the records of a Route 53
+    # that may be down): the first control changed while the second was read, so the pair was read again
+    assert state.weights == ALL_SECONDARY
+    assert state.detail["routing_controls"] == {"primary": "Off", "secondary": "On"}
+    assert sum(c.reads for c in clients) > 3
+
+
 def test_a_failover_sets_both_controls_in_one_call_and_reads_back(cluster: ArcCluster) -> None:
     # When traffic moves to the secondary
     router = router_for(cluster)

@@ -223,15 +223,25 @@ def _states(traffic: ArcRoutingControlTraffic, clients: TrafficClients) -> dict[
                 raise LookupError(f"routing control {control} not found in the cluster") from exc
             raise
 
-    return {
-        role: _on_any_endpoint(
-            traffic,
-            clients,
-            partial(get, getattr(traffic.routing_controls, role)),
-            f"read the {role} routing control",
-        )
-        for role in ROLES
-    }
+    def read(role: Role) -> str:
+        control = partial(get, getattr(traffic.routing_controls, role))
+        return _on_any_endpoint(traffic, clients, control, f"read the {role} routing control")
+
+    # Two controls, two calls: an update (one call, both controls) landing between them would show a state
+    # that never was (both On while a failover turns the primary Off and the secondary On). The first control
+    # is read again after the second; a pair is returned only when it did not change meanwhile.
+    for _ in range(_SNAPSHOT_ATTEMPTS):
+        first = read(ROLES[0])
+        states = {ROLES[0]: first, ROLES[1]: read(ROLES[1])}
+        if read(ROLES[0]) == first:
+            return states
+    raise TransientError(
+        f"the routing controls of {traffic.cluster_arn} kept changing while they were read "
+        f"({_SNAPSHOT_ATTEMPTS} attempts)"
+    )
+
+
+_SNAPSHOT_ATTEMPTS = 5
 
 
 def _update(traffic: ArcRoutingControlTraffic, clients: TrafficClients, states: Mapping[Role, str]) -> None:

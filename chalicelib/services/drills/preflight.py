@@ -6,17 +6,13 @@ from functools import partial
 
 from chalicelib.clock import parse_timestamp
 from chalicelib.domain import drills as rules
-from chalicelib.domain.smoke import remeasure_slow
+from chalicelib.domain.smoke import SLOW_SMOKE_ATTEMPTS, remeasure_slow
 from chalicelib.services.drills.context import DrillContext
 from chalicelib.services.drills.control import CONTROL_KEY
 from chalicelib.services.drills.errors import DrillRefused
 from chalicelib.services.drills.subject import ON_PRIMARY
 from chalicelib.services.smoke import run_smoke
 from chalicelib.settings import get_settings
-
-# A side that answers every case right but over the latency budget is measured again before the drill is
-# refused: one spike of a busy host is not an unhealthy endpoint (wrong answers refuse at once).
-PRECONDITION_SMOKE_ATTEMPTS = 3
 
 
 def preflight(run: DrillContext) -> None:
@@ -67,7 +63,7 @@ def preflight(run: DrillContext) -> None:
         raise DrillRefused(f"trigger alarm(s) already in ALARM before the drill: {', '.join(firing)}")
     for role in ("primary", "secondary"):
         measure = partial(run_smoke, plan, role, d, phase="drill-precondition")  # type: ignore[arg-type]
-        verdict = remeasure_slow(measure, PRECONDITION_SMOKE_ATTEMPTS)
+        verdict = remeasure_slow(measure, SLOW_SMOKE_ATTEMPTS)  # a latency spike is not a refusal
         if not verdict.passed:
             raise DrillRefused(
                 f"the {role} fails its smoke tests before anything was broken: {verdict.reason}"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.drill_faults import FaultInjector
+from chalicelib.adapters.errors import TransientError
 from chalicelib.domain import drills as rules
 from chalicelib.domain.drill_report import plan_facts
 from chalicelib.models.drill import DrillRecord, DrillRequest
@@ -210,7 +211,13 @@ class DrillRunner:
         if self._switched:
             return
         drill = self.drill
-        weights = drill.d.router.read(drill.subject).weights
+        try:
+            weights = drill.d.router.read(drill.subject).weights
+        except TransientError as exc:
+            # Watching only: a switch that does not answer now (a region outage, a throttle) is read again at
+            # the next tick; the automation's own failover is what the drill judges.
+            logger.warning("traffic unreadable while watching", drill=drill.record.drill_id, reason=str(exc))
+            return
         if weights == ON_PRIMARY:
             return
         self._switched = True
