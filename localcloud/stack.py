@@ -17,6 +17,7 @@ from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
 from chalicelib.workflows.restore import build_restore
+from chalicelib.workflows.rollback import build_rollback
 from chalicelib.workflows.verify import build_verification
 from localcloud.alarms import alarm_spec_for
 from localcloud.asset_kinds import PublishedModel, name_model, provision_assets
@@ -183,8 +184,10 @@ def _state_machines(
         ("failback", build_failback(plan, lambda fn: functions[n.function(fn)])),
         ("verify", build_verification(plan, lambda fn: functions[n.function(fn)])),
         ("restore", build_restore(plan, lambda fn: functions[n.function(fn)])),
+        ("rollback", build_rollback(plan, lambda fn: functions[n.function(fn)])),
     ):
-        if definition is None:  # a plan with nothing that kind acts on (restore: no S3 asset)
+        # a plan with nothing that kind acts on (restore: no S3 asset; rollback: no model registry)
+        if definition is None:
             continue
         name = n.state_machine(plan.workload, kind)
         body = json.dumps(definition)

@@ -8,7 +8,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 EntryKind = Literal[
-    "decision", "failover", "failback", "verification", "replication", "drill", "operator", "restore"
+    "decision",
+    "failover",
+    "failback",
+    "verification",
+    "replication",
+    "drill",
+    "operator",
+    "restore",
+    "rollback",
 ]
 
 
