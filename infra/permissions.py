@@ -740,8 +740,8 @@ def _models_rollback_deploy(s: Scope) -> list[Statement]:
     # CreateModel (named <endpoint>-v<version>-<time>, from the version's model package or model data, with
     # the execution role the endpoint's current model has: iam:PassRole to SageMaker only),
     # CreateEndpointConfig (the current config with that model), UpdateEndpoint of the plans' endpoints to
-    # it or back. Names start with the endpoint's. Nothing is deleted. http endpoints are deployed through their model server's own
-    # /admin/model (no IAM).
+    # it or back. Names start with the endpoint's. Nothing is deleted. http endpoints are deployed
+    # through their model server's own /admin/model (no IAM).
     models: list[Any] = []
     configs: list[Any] = []
     endpoints: list[Any] = []

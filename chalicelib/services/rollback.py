@@ -11,6 +11,7 @@ decision in domain/rollback.py), `deploy`, `settle` (a SageMaker endpoint update
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -133,7 +134,7 @@ def resolve(request: RollbackRequest, d: Deps, *, run_id: str | None = None) -> 
         raise RollbackRefused(w, f"version {target.version} names no artifact to load")
     return RollbackScope(
         workload=w,
-        run_id=run_id or f"rollback-{role}-{stamp(started)}",
+        run_id=run_id or f"rollback-{role}-{stamp(started)}-{uuid.uuid4().hex[:6]}",
         role=role,
         region=region,
         endpoint=_endpoint_name(plan, role),
@@ -441,7 +442,7 @@ def request_rollback(request: RollbackRequest, d: Deps) -> Any:
         raise OperationConflict(
             request.workload, "rollback", arn, f"a rollback of {request.workload} is running"
         )
-    run_id = f"rollback-{request.role}-{stamp(d.clock())}"
+    run_id = f"rollback-{request.role}-{stamp(d.clock())}-{uuid.uuid4().hex[:6]}"
     with _deployed("rollback", request.workload):
         arn, started_now = d.executions.start(
             request.workload, "rollback", run_id, request.model_dump(mode="json")
