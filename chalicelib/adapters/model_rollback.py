@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from chalicelib.adapters import aws, outbound
+from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.s3objects import get_json, iter_objects
 from chalicelib.domain.assets.model_registry import package
 from chalicelib.invariants import present
@@ -182,9 +183,13 @@ class ModelDeployer:
         else:
             old = old_model.get("PrimaryContainer") or (old_model.get("Containers") or [{}])[0]
             container = {"Image": old.get("Image"), "ModelDataUrl": present(artifact, "the model data")}
-        sm.create_model(
-            ModelName=model_name, ExecutionRoleArn=old_model["ExecutionRoleArn"], PrimaryContainer=container
-        )
+        # A retried step finds what its first attempt created (the names are the run's own).
+        if not _exists(lambda: sm.describe_model(ModelName=model_name)):
+            sm.create_model(
+                ModelName=model_name,
+                ExecutionRoleArn=old_model["ExecutionRoleArn"],
+                PrimaryContainer=container,
+            )
         described = sm.describe_endpoint_config(EndpointConfigName=old_config)
         variants = []
         for variant in described["ProductionVariants"]:
@@ -192,7 +197,8 @@ class ModelDeployer:
             if endpoint.variant_name in (None, variant["VariantName"]):
                 copy["ModelName"] = model_name
             variants.append(copy)
-        sm.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=variants)
+        if not _exists(lambda: sm.describe_endpoint_config(EndpointConfigName=config_name)):
+            sm.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=variants)
         sm.update_endpoint(EndpointName=endpoint.endpoint_name, EndpointConfigName=config_name)
 
     def switch_config(self, endpoint: SageMakerEndpoint, region: str, config_name: str) -> None:
@@ -251,6 +257,16 @@ _VARIANT_KEYS = frozenset(
         "InferenceAmiVersion",
     }
 )
+
+
+def _exists(describe: Callable[[], Any]) -> bool:
+    try:
+        describe()
+    except Exception as exc:
+        if error_code(exc) in ("ValidationException", "ResourceNotFound"):
+            return False
+        raise
+    return True
 
 
 def _str(value: Any) -> str | None:
