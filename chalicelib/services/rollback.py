@@ -163,7 +163,6 @@ def deploy(scope: RollbackScope, d: Deps) -> RollbackProgress:
         if target.sha256 and served.sha256 != target.sha256:
             raise RuntimeError(f"{scope.endpoint} serves sha256 {served.sha256}, not {target.sha256}")
         return RollbackProgress(phase="deploy", deployed=True, settled=True)
-    assert isinstance(endpoint, SageMakerEndpoint)
     d.deployer.deploy_sagemaker(
         endpoint,
         scope.region,
@@ -223,7 +222,6 @@ def revert(scope: RollbackScope, progress: RollbackProgress, d: Deps) -> Rollbac
             raise RuntimeError(f"{scope.endpoint} did not say which artifact it served before: cannot revert")
         d.deployer.deploy_http(endpoint, artifact, before.sha256)
         return out.model_copy(update={"settled": True, "reverted": True})
-    assert isinstance(endpoint, SageMakerEndpoint)
     d.deployer.switch_config(endpoint, scope.region, scope.config_before or "")
     return settle(scope, out.model_copy(update={"reverted": True}), d)
 
