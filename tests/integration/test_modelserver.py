@@ -132,8 +132,36 @@ def test_ping_reports_a_healthy_server_and_the_model_it_serves(server, published
         "status": "healthy",
         "model_version": artifact.version,
         "model_sha256": published,
+        "model_artifact": f"s3://{BUCKET}/{KEY}",
         "region": REGION,
     }
+
+
+def test_a_deployment_loads_another_artifact_checked_and_a_bad_one_changes_nothing(
+    server, s3, published, artifact
+):
+    # Given another version published next to the served one
+    other = artifact.model_copy(update={"version": "0.9.0", "bias": artifact.bias - 1})
+    other_key = KEY.replace(artifact.version, "0.9.0") if artifact.version in KEY else f"{KEY}.0.9.0"
+    other_sha = publish_artifact(s3, BUCKET, other_key, other)
+    try:
+        # When it is deployed with the wrong checksum, and when a missing artifact is deployed
+        wrong = call(
+            "POST", f"{server}/admin/model", {"artifact": f"s3://{BUCKET}/{other_key}", "sha256": "0" * 64}
+        )
+        missing = call("POST", f"{server}/admin/model", {"artifact": f"s3://{BUCKET}/nothing/here.json"})
+        # Then both are refused and the server still serves what it served
+        assert wrong[0] == missing[0] == 422, (wrong, missing)
+        assert call("GET", f"{server}/ping")[1]["model_sha256"] == published
+        # When it is deployed with its registered checksum
+        status, body = call(
+            "POST", f"{server}/admin/model", {"artifact": f"s3://{BUCKET}/{other_key}", "sha256": other_sha}
+        )
+        # Then the server serves it from the next request on, and says so
+        assert status == 200 and (body["model_version"], body["model_sha256"]) == ("0.9.0", other_sha)
+        assert call("GET", f"{server}/ping")[1]["model_artifact"] == f"s3://{BUCKET}/{other_key}"
+    finally:
+        assert call("POST", f"{server}/admin/model", {"artifact": f"s3://{BUCKET}/{KEY}"})[0] == 200
 
 
 def test_invocations_return_the_golden_answers(server, artifact):
