@@ -1,4 +1,4 @@
-"""`lifeboat rollback WORKLOAD [--region R] [--to-version V | --latest] [--dry-run]`: an endpoint back to an
+"""`lifeboat rollback WORKLOAD [--side S] [--to-version V | --latest] [--dry-run]`: an endpoint back to an
 approved registry version, gated by the plan's smoke tests (in process).
 
 Without `--to-version` the endpoint gets the approved version registered before the one it serves; `--latest`
@@ -29,8 +29,11 @@ def register(sub: Any) -> None:
         "rollback", help="roll an endpoint back to an approved model version (dry-run first; smoke-tested)"
     )
     r.add_argument("workload")
+    # `--side`, as `lifeboat restore` has it: the global --region picks the copy of Lifeboat to talk to
     r.add_argument(
-        "--region", default="primary", help="primary (default), secondary, or one of the plan's region names"
+        "--side",
+        default="primary",
+        help="the endpoint: primary (default), secondary, or one of the plan's two region names",
     )
     target = r.add_mutually_exclusive_group()
     target.add_argument("--to-version", help="an approved registry version (default: the previous approved)")
@@ -55,7 +58,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         d = deps()
         request = RollbackRequest(
             workload=args.workload,
-            role=role_of(d.plans.get(args.workload), args.region),
+            role=role_of(d.plans.get(args.workload), args.side),
             to_version=args.to_version,
             latest=args.latest,
             dry_run=args.dry_run,

@@ -5,8 +5,12 @@ role infra/permissions.py gives it: IAM enforced); the model server loads the ch
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +23,7 @@ from tests.integration.stack import Stack
 
 pytestmark = pytest.mark.timeout(300)
 
+ROOT = Path(__file__).resolve().parents[2]
 W, PRIMARY = "fraud-scoring", "us-east-1"
 
 
@@ -162,3 +167,44 @@ def test_a_rollback_whose_smoke_tests_fail_is_reverted_and_reported_failed(
     assert entry.outcome == "failed" and entry.detail["reverted"] is True, entry
     assert "smoke tests failed on version 0.9.0" in entry.reason
     assert served(stack) == ("1.0.0", good["sha256"])
+
+
+# -- the CLI ---------------------------------------------------------------------------------------------
+def lifeboat(stack: Stack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`lifeboat --cloud local ...` as a subprocess against this module's local cloud."""
+    state = tmp_path / ".lifeboat" / "local.json"
+    state.parent.mkdir(exist_ok=True)
+    state.write_text(
+        json.dumps({"ready": True, "pid": os.getpid(), "env": stack.cloud.env(), "workloads": {}})
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "lifeboat_cli", "--cloud", "local", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_cli_dry_runs_rolls_back_then_refuses_a_second_rollback(
+    stack: Stack, registry: Registry, tmp_path: Path
+) -> None:
+    # Given the primary serving 1.1.0, registered after 1.0.0
+    good = registry.artifact(default_artifact())
+    bad = registry.artifact(bad_model("1.1.0"))
+    registry.holds(good, bad)
+    deploy(stack, bad)
+    # When the operator dry-runs, rolls back, then asks for another rollback
+    dry = lifeboat(stack, tmp_path, "rollback", W, "--side", PRIMARY, "--dry-run")
+    done = lifeboat(stack, tmp_path, "rollback", W, "--json", "--reason", "bad model")
+    again = lifeboat(stack, tmp_path, "rollback", W)
+    # Then the dry run showed the change; the rollback deployed 1.0.0, smoke-tested; the second is refused
+    assert dry.returncode == 0, dry.stderr
+    assert "1.1.0 -> 1.0.0" in dry.stdout and "would deploy" in dry.stdout
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["verdict"], report["to_version"], report["smoke_passed"]) == ("rolled-back", "1.0.0", True)
+    assert served(stack) == ("1.0.0", good["sha256"])
+    assert again.returncode == 1 and "no approved version before 1.0.0" in again.stderr
