@@ -17,7 +17,14 @@ from typing import Any
 from chalicelib.models.plan import DRPlan
 from chalicelib.workflows.asl import TASK_TIMEOUT_SECONDS, Resolver, task
 
-ROLLBACK_TASKS = ("rollback_plan", "rollback_deploy", "rollback_settle", "rollback_smoke", "rollback_revert")
+ROLLBACK_TASKS = (
+    "rollback_plan",
+    "rollback_deploy",
+    "rollback_settle",
+    "rollback_smoke",
+    "rollback_revert",
+    "rollback_record",
+)
 
 
 def build_rollback(plan: DRPlan, resolve: Resolver) -> dict[str, Any] | None:
