@@ -50,7 +50,8 @@ def register(sub: Any) -> None:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from chalicelib.models.rollback import RollbackRequest
     from chalicelib.services.deps import deps
-    from chalicelib.services.rollback import RollbackRefused, role_of, rollback
+    from chalicelib.services.rollback import role_of, rollback
+    from chalicelib.services.workload_lock import OperationConflict
     from lifeboat_cli.restore_cmd import _identity
 
     err = Console(stderr=True, highlight=False)
@@ -66,7 +67,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             requested_by=_identity(),
         )
         report = rollback(request, d)
-    except RollbackRefused as exc:
+    except OperationConflict as exc:  # refused: the rollback itself, a held workload lock, a running drill
         err.print(f"[red]refused:[/red] {exc}", soft_wrap=True)
         return FAILED
     except ValueError as exc:

@@ -157,3 +157,6 @@ class RollbackTaskInput(BaseModel):
     scope: RollbackScope | None = None
     progress: RollbackProgress = Field(default_factory=RollbackProgress)
     error: dict[str, Any] | None = None
+    execution: str | None = Field(
+        None, description="The execution's ARN: it holds the workload lock, renewed by each step."
+    )

@@ -6,18 +6,27 @@ decision in domain/rollback.py), `deploy`, `settle` (a SageMaker endpoint update
 (failing: `revert` to what was served before, then `settle` again), `publish` (evidence, ledger, metrics).
 `lifeboat rollback` runs them in this process (`rollback`); the API starts the rollback state machine
 (`request_rollback`), whose tasks are the `task_*` functions and whose waits are Wait states over data.
+
+A rollback (not a dry run) holds the workload lock from before it reads the endpoint until it is recorded,
+as a failover or failback does: none of them starts while another runs, and a drill neither. Each step renews
+the lease for the wait it is about to start (domain.leases), so a run that dies frees the workload within
+minutes even when nothing releases its lock (the janitor does, for a stopped or timed-out execution).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
+from chalicelib.adapters.locks import LockHeld
+from chalicelib.clock import parse_timestamp
+from chalicelib.domain import leases
 from chalicelib.domain.rollback import (
     RollbackRefusal,
     choose_target,
@@ -39,9 +48,12 @@ from chalicelib.models.rollback import (
 )
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
-from chalicelib.services.workload_lock import OperationConflict
+from chalicelib.services.workload_lock import OperationConflict, conflict, start_claimed
 
 EVIDENCE_PREFIX = "rollback/"
+CLI_HOLDER = "cli:"
+"""The lock holder of a rollback run by `lifeboat rollback` in the operator's process: `cli:<run id>`."""
+DRILL_CONTROL = "drill"  # services.drills.control.CONTROL_KEY (not imported: it pulls in the fault injector)
 MAX_POLLS = 120  # 30 s apart at most: an hour for a SageMaker endpoint to take the new config
 
 Sleep = Callable[[float], None]
@@ -94,6 +106,51 @@ def _endpoint_name(plan: DRPlan, role: Role) -> str:
     return str(endpoint.url)
 
 
+# -- the workload lock ------------------------------------------------------------------------------------
+def hold(workload: str, holder: str, d: Deps, wait_seconds: float = 0) -> None:
+    """Take or renew the workload lock for `holder` (re-entrant): for the wait it is about to start and the
+    steps after it (domain.leases). LockHeld when another operation holds it."""
+    d.locks.acquire(workload, holder, "rollback", leases.lease(timedelta(seconds=wait_seconds)))
+
+
+def refuse_during_drill(workload: str, d: Deps) -> None:
+    """A drill runs a failover and then a failback of the workload, holding the lock only while each runs:
+    a rollback in between would change the model the drill measures. Refused while its lease is alive."""
+    control = d.ledger.get_control(workload, DRILL_CONTROL)
+    if not control or control.get("status") != "running":
+        return
+    try:
+        alive = parse_timestamp(str(control.get("lease_until"))) > d.clock()
+    except ValueError:
+        alive = True
+    if alive:
+        raise OperationConflict(
+            workload,
+            "drill",
+            None,
+            f"drill {control.get('drill_id')} is running on {workload} (phase {control.get('phase')}): "
+            "a rollback would change the model it measures; wait for it to end",
+        )
+
+
+@contextmanager
+def _locked(workload: str, holder: str, d: Deps) -> Iterator[None]:
+    """The lock for a rollback in this process, released however the run ends; 409-style OperationConflict
+    naming the holder when another operation has it."""
+    try:
+        hold(workload, holder, d)
+    except LockHeld as held:
+        raise conflict(held.info, d) from None
+    try:
+        yield
+    finally:
+        d.locks.release(workload, holder)
+
+
+def _run_id(role: str, d: Deps) -> str:
+    return f"rollback-{role}-{stamp(d.clock())}-{uuid.uuid4().hex[:6]}"
+
+
 # -- the decision -----------------------------------------------------------------------------------------
 def resolve(request: RollbackRequest, d: Deps, *, run_id: str | None = None) -> RollbackScope:
     """The request checked against the plan, the endpoint and the registry: what changes, or refused."""
@@ -134,7 +191,7 @@ def resolve(request: RollbackRequest, d: Deps, *, run_id: str | None = None) -> 
         raise RollbackRefused(w, f"version {target.version} names no artifact to load")
     return RollbackScope(
         workload=w,
-        run_id=run_id or f"rollback-{role}-{stamp(started)}-{uuid.uuid4().hex[:6]}",
+        run_id=run_id or _run_id(role, d),
         role=role,
         region=region,
         endpoint=_endpoint_name(plan, role),
@@ -316,31 +373,44 @@ def publish(report: RollbackReport, d: Deps, *, execution: str | None = None) ->
 
 # -- in this process: `lifeboat rollback` -----------------------------------------------------------------
 def rollback(request: RollbackRequest, d: Deps, *, sleep: Sleep = time.sleep) -> RollbackReport:
-    """A whole rollback (or dry run) in this process; RollbackRefused before anything changes."""
-    scope = resolve(request, d)
+    """A whole rollback (or dry run) in this process; RollbackRefused before anything changes, and
+    OperationConflict (naming the holder) while another operation holds the workload lock or a drill runs.
+    A dry run takes no lock: it changes nothing."""
+    if request.dry_run:
+        return report_of(resolve(request, d), RollbackProgress(), d.clock())
+    d.plans.get(request.workload)  # an unknown workload is refused before any lock is taken
+    refuse_during_drill(request.workload, d)
+    run_id = _run_id(request.role, d)
+    holder = f"{CLI_HOLDER}{run_id}"
+    with _locked(request.workload, holder, d):
+        return _rollback(resolve(request, d, run_id=run_id), holder, d, sleep)
+
+
+def _rollback(scope: RollbackScope, holder: str, d: Deps, sleep: Sleep) -> RollbackReport:
     progress = RollbackProgress()
-    if scope.dry_run:
-        return report_of(scope, progress, d.clock())
     error = None
     try:
-        progress = _until_settled(scope, deploy(scope, d), d, sleep)
+        progress = _until_settled(scope, deploy(scope, d), d, sleep, holder)
+        hold(scope.workload, holder, d)
         progress = smoke(scope, progress, d)
         if progress.phase == "revert":
-            progress = _until_settled(scope, revert(scope, progress, d), d, sleep)
+            hold(scope.workload, holder, d)
+            progress = _until_settled(scope, revert(scope, progress, d), d, sleep, holder)
     except Exception as exc:  # recorded as a failed rollback, then the endpoint is put back when it moved
         error = f"{type(exc).__name__}: {exc}"
         if progress.deployed and not progress.reverted:
             try:
-                progress = _until_settled(scope, revert(scope, progress, d), d, sleep)
+                progress = _until_settled(scope, revert(scope, progress, d), d, sleep, holder)
             except Exception as again:  # noqa: BLE001 - both reasons are reported
                 error += f"; reverting failed too: {type(again).__name__}: {again}"
     return publish(report_of(scope, progress, d.clock(), error), d)
 
 
 def _until_settled(
-    scope: RollbackScope, progress: RollbackProgress, d: Deps, sleep: Sleep
+    scope: RollbackScope, progress: RollbackProgress, d: Deps, sleep: Sleep, holder: str
 ) -> RollbackProgress:
     while not progress.settled:
+        hold(scope.workload, holder, d, progress.wait_seconds)
         sleep(progress.wait_seconds)
         progress = settle(scope, progress, d)
     return progress
@@ -357,20 +427,35 @@ def _scope(inp: RollbackTaskInput) -> RollbackScope:
     return inp.scope
 
 
+def _renewing(
+    inp: RollbackTaskInput, d: Deps, step: Callable[[RollbackScope], RollbackProgress]
+) -> RollbackProgress:
+    """A step under the execution's lock: renewed before it acts (LockHeld if the lease lapsed and another
+    operation took the workload: the step fails into RecordRollback), and again for the wait it asks for."""
+    scope = _scope(inp)
+    if inp.execution is None or scope.dry_run:
+        return step(scope)
+    hold(scope.workload, inp.execution, d)
+    progress = step(scope)
+    if progress.wait_seconds > 0:
+        hold(scope.workload, inp.execution, d, progress.wait_seconds)
+    return progress
+
+
 def task_deploy(inp: RollbackTaskInput, d: Deps) -> RollbackProgress:
-    return deploy(_scope(inp), d)
+    return _renewing(inp, d, lambda scope: deploy(scope, d))
 
 
 def task_settle(inp: RollbackTaskInput, d: Deps) -> RollbackProgress:
-    return settle(_scope(inp), inp.progress, d)
+    return _renewing(inp, d, lambda scope: settle(scope, inp.progress, d))
 
 
 def task_smoke(inp: RollbackTaskInput, d: Deps) -> RollbackProgress:
-    return smoke(_scope(inp), inp.progress, d)
+    return _renewing(inp, d, lambda scope: smoke(scope, inp.progress, d))
 
 
 def task_revert(inp: RollbackTaskInput, d: Deps) -> RollbackProgress:
-    return revert(_scope(inp), inp.progress, d)
+    return _renewing(inp, d, lambda scope: revert(scope, inp.progress, d))
 
 
 def task_record(
@@ -426,11 +511,15 @@ def request_of(body: RollbackBody, workload: str, actor: str, d: Deps) -> Rollba
 
 def request_rollback(request: RollbackRequest, d: Deps) -> Any:
     """Start the rollback state machine (the API): the plan checked first (409 with the reason); one rollback
-    of a workload at a time. The registry and the endpoint are read by the machine's first task."""
+    of a workload at a time, and none while a failover, failback or drill runs: the workload lock is claimed
+    for the execution before it starts (409 naming the holder), as an operator failover claims it. A dry run
+    takes no lock. The registry and the endpoint are read by the machine's first task."""
     from chalicelib.services.console import OperationStarted, _deployed
 
     plan = d.plans.get(request.workload)
     registry_of(plan)
+    if not request.dry_run:
+        refuse_during_drill(request.workload, d)
     try:
         running = d.executions.running(request.workload, "rollback")
     except LookupError:
@@ -440,11 +529,13 @@ def request_rollback(request: RollbackRequest, d: Deps) -> Any:
         raise OperationConflict(
             request.workload, "rollback", arn, f"a rollback of {request.workload} is running"
         )
-    run_id = f"rollback-{request.role}-{stamp(d.clock())}-{uuid.uuid4().hex[:6]}"
+    run_id = _run_id(request.role, d)
+    payload = request.model_dump(mode="json")
     with _deployed("rollback", request.workload):
-        arn, started_now = d.executions.start(
-            request.workload, "rollback", run_id, request.model_dump(mode="json")
-        )
+        if request.dry_run:
+            arn, started_now = d.executions.start(request.workload, "rollback", run_id, payload)
+        else:
+            arn, started_now = start_claimed(request.workload, "rollback", run_id, payload, d)
     target = request.to_version or (
         "the newest approved version" if request.latest else "the previous approved version"
     )

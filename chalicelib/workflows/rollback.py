@@ -1,13 +1,17 @@
 """The rollback state machine: an endpoint back to an approved registry version, gated by the smoke tests.
 
-Begin -> PlanRollback (what the endpoint serves, the registry's versions, the decision; refusals recorded)
--> DryRun? -> Deploy (http: the model server loads the artifact; SageMaker: model, endpoint config,
-UpdateEndpoint) -> Settled? (WaitSettle -> CheckSettled, looping over data: the wait is what the last look
-asked for) -> SmokeTest -> Passed? -> RecordRollback; failed smoke tests -> Revert (the previous model or
-endpoint config) -> Settled? ... -> RecordRollback -> RolledBack | RollbackFailed.
+Begin -> Locked? (a dry run takes no lock) -> AcquireLock (the workload lock, as failover and failback take
+it; re-entrant: the API claimed it for this execution) -> PlanRollback (what the endpoint serves, the
+registry's versions, the decision; refusals recorded) -> DryRun? -> Deploy (http: the model server loads the
+artifact; SageMaker: model, endpoint config, UpdateEndpoint) -> Settled? (WaitSettle -> CheckSettled, looping
+over data: the wait is what the last look asked for) -> SmokeTest -> Passed? -> RecordRollback; failed smoke
+tests -> Revert (the previous model or endpoint config) -> Settled? ... -> RecordRollback -> ReleaseLock ->
+RolledBack | RollbackFailed.
 
-A failed step is caught into RecordRollback, which reverts a deployed change it finds unreverted, so every run
-ends recorded. No workload lock: a rollback moves no traffic; one rollback of a workload runs at a time.
+A failed step (a lock held by another operation included) is caught into RecordRollback, which reverts a
+deployed change it finds unreverted, so every run ends recorded; every way out passes a ReleaseLock (a
+conditional delete: a run that never got the lock releases nothing). A stopped or timed-out execution skips
+them: the janitor releases its lock (services.janitor), and its lease lapses within minutes regardless.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from chalicelib.models.plan import DRPlan
 from chalicelib.workflows.asl import TASK_TIMEOUT_SECONDS, Resolver, task
 
 ROLLBACK_TASKS = (
+    "acquire_lock",
     "rollback_plan",
     "rollback_deploy",
     "rollback_settle",
     "rollback_smoke",
     "rollback_revert",
     "rollback_record",
+    "release_lock",
 )
 
 
@@ -37,7 +43,12 @@ def build_rollback(plan: DRPlan, resolve: Resolver) -> dict[str, Any] | None:
         return task(
             resolve,
             function,
-            parameters={"workload": w, "scope.$": "$.scope", "progress.$": "$.progress"},
+            parameters={
+                "workload": w,
+                "scope.$": "$.scope",
+                "progress.$": "$.progress",
+                "execution.$": "$$.Execution.Id",
+            },
             result_path="$.progress",
             next_state=nxt,
             catch_to="RecordRollback",
@@ -49,8 +60,23 @@ def build_rollback(plan: DRPlan, resolve: Resolver) -> dict[str, Any] | None:
             "Type": "Pass",
             "Comment": "Keep the request apart from the progress the steps carry.",
             "Parameters": {"request.$": "$", "progress": {"phase": "deploy"}},
-            "Next": "PlanRollback",
+            "Next": "Locked",
         },
+        "Locked": {
+            "Type": "Choice",
+            "Comment": "A dry run changes nothing: it takes no lock, and refuses nothing else.",
+            "Choices": [{"Variable": "$.request.dry_run", "BooleanEquals": True, "Next": "PlanRollback"}],
+            "Default": "AcquireLock",
+        },
+        "AcquireLock": task(
+            resolve,
+            "acquire_lock",
+            parameters={"workload": w, "execution.$": "$$.Execution.Id", "operation": "rollback"},
+            result_path="$.lock",
+            next_state="PlanRollback",
+            catch_to="RecordRollback",
+            comment="One failover, failback or rollback per workload (lease lock, renewed by every step).",
+        ),
         "PlanRollback": task(
             resolve,
             "rollback_plan",
@@ -99,9 +125,27 @@ def build_rollback(plan: DRPlan, resolve: Resolver) -> dict[str, Any] | None:
             "rollback_record",
             parameters={"workload": w, "context.$": "$", "execution.$": "$$.Execution.Id"},
             result_path="$.report",
-            next_state="Outcome",
-            catch_to="NotRecorded",
+            next_state="ReleaseLock",
+            catch_to="ReleaseUnrecorded",
             comment="Evidence report, ledger entry and metrics (a dry run writes nothing).",
+        ),
+        "ReleaseLock": task(
+            resolve,
+            "release_lock",
+            parameters={"workload": w, "execution.$": "$$.Execution.Id"},
+            result_path="$.released",
+            next_state="Outcome",
+            catch_to="Outcome",
+            comment="Only if this execution holds it; a failed release leaves the janitor and the lease.",
+        ),
+        "ReleaseUnrecorded": task(
+            resolve,
+            "release_lock",
+            parameters={"workload": w, "execution.$": "$$.Execution.Id"},
+            result_path="$.released",
+            next_state="NotRecorded",
+            catch_to="NotRecorded",
+            comment="The report failed: the lock is released all the same.",
         ),
         "Outcome": {
             "Type": "Choice",

@@ -4,7 +4,7 @@ while to update is waited for as it asks (injected sleep), and failed smoke test
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +16,8 @@ from chalicelib.models.ledger import WorkloadState
 from chalicelib.models.planfile import load_plan_text
 from chalicelib.models.rollback import Deployed, RegistryVersion, RollbackRequest
 from chalicelib.services.rollback import RollbackRefused, rollback
-from tests.unit.fakes import FakeLedger
+from chalicelib.services.workload_lock import OperationConflict
+from tests.unit.fakes import FakeLedger, FakeLocks
 
 PLAN = load_plan_text(
     (Path(__file__).resolve().parents[2] / "plans" / "fraud-scoring-sagemaker.yaml").read_text(), "plan.yaml"
@@ -80,6 +81,8 @@ def deps(endpoint: SlowEndpoint, *, scores: float) -> Any:
     return SimpleNamespace(
         plans=SimpleNamespace(get=lambda w: PLAN),
         ledger=FakeLedger(WorkloadState(workload=W)),
+        locks=FakeLocks(now=NOW),
+        executions=SimpleNamespace(describe=lambda arn: {"status": "RUNNING"}),
         evidence=Evidence(),
         deployer=endpoint,
         registry=SimpleNamespace(versions=lambda plan, asset, region: VERSIONS),
@@ -104,6 +107,11 @@ def test_failed_smoke_tests_put_the_previous_config_back_after_waiting_for_each_
     assert (report.from_version, report.to_version) == ("1.1.0", "1.0.0")
     assert d.ledger.outcomes[-1][:2] == ("rollback", "failed")
     assert list(d.evidence.written) == [f"rollback/{W}/{report.run_id}.json"]
+    # And it held the workload lock all along, renewed for each wait, and released it at the end
+    holder = f"cli:{report.run_id}"
+    assert {h for h, _ in d.locks.leases} == {holder} and d.locks.released == [holder]
+    assert max(lease for _, lease in d.locks.leases) == timedelta(minutes=15, seconds=10)
+    assert d.locks.held is None
 
 
 def test_a_dry_run_names_the_configs_and_changes_nothing() -> None:
@@ -116,6 +124,7 @@ def test_a_dry_run_names_the_configs_and_changes_nothing() -> None:
         "fraud-scorer-v1-0-0-20261202T110000",
     )
     assert endpoint.calls == [] and d.ledger.recorded == [] and d.evidence.written == {}
+    assert d.locks.leases == []  # a dry run takes no lock
 
 
 def test_a_refusal_changes_nothing_and_says_why() -> None:
@@ -124,3 +133,33 @@ def test_a_refusal_changes_nothing_and_says_why() -> None:
     with pytest.raises(RollbackRefused, match="1.1.0 is already deployed"):
         rollback(RollbackRequest(workload=W, latest=True), d)
     assert endpoint.calls == []
+    assert d.locks.held is None and len(d.locks.released) == 1  # taken, then given back
+
+
+def test_a_rollback_is_refused_while_another_operation_holds_the_lock_naming_it() -> None:
+    # Given a failover holding the workload's lock
+    endpoint = SlowEndpoint()
+    d = deps(endpoint, scores=0.9)
+    failover = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-dev-fraud-scoring-failover:fo-1"
+    d.locks.acquire(W, failover, "failover", timedelta(minutes=15))
+    # When a rollback is asked for
+    with pytest.raises(OperationConflict) as refused:
+        rollback(RollbackRequest(workload=W), d, sleep=pytest.fail)
+    # Then it names the failover, changes nothing, and leaves its lock alone
+    assert "locked by a running failover (fo-1)" in str(refused.value)
+    assert refused.value.execution == failover
+    assert endpoint.calls == [] and d.locks.held is not None and d.locks.held.holder == failover
+
+
+def test_a_rollback_is_refused_while_a_drill_runs_between_its_failover_and_failback() -> None:
+    endpoint = SlowEndpoint()
+    d = deps(endpoint, scores=0.9)
+    d.ledger.controls["drill"] = {
+        "drill_id": "drill-1",
+        "status": "running",
+        "phase": "failback",
+        "lease_until": (NOW + timedelta(seconds=30)).isoformat(),
+    }
+    with pytest.raises(OperationConflict, match="drill drill-1 is running"):
+        rollback(RollbackRequest(workload=W), d, sleep=pytest.fail)
+    assert endpoint.calls == [] and d.locks.leases == []

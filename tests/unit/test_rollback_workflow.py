@@ -50,9 +50,50 @@ def test_every_task_is_bounded_retried_and_caught_into_the_record() -> None:
     assert {st["Resource"].rsplit(":", 1)[-1] for st in tasks.values()} == set(ROLLBACK_TASKS)
     for name, st in tasks.items():
         assert "TransientError" in st["Retry"][-1]["ErrorEquals"] and st["TimeoutSeconds"] > 0, name
-        expected = "NotRecorded" if name == "RecordRollback" else "RecordRollback"
+        expected = CATCHES.get(name, "RecordRollback")
         assert st["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": expected}
     assert "QueryLanguage" not in json.dumps(d)
+
+
+# The record's own failure still releases the lock; a failed release goes on to the outcome.
+CATCHES = {
+    "RecordRollback": "ReleaseUnrecorded",
+    "ReleaseLock": "Outcome",
+    "ReleaseUnrecorded": "NotRecorded",
+}
+
+
+def paths(states: dict[str, Any], start: str, seen: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every path from `start` to an end state (loops cut at their second visit), Catch targets included."""
+    path = (*seen, start)
+    st = states[start]
+    if st["Type"] in ("Succeed", "Fail"):
+        return [path]
+    nexts = {st.get("Next"), st.get("Default")} | {c["Next"] for c in st.get("Choices", [])}
+    nexts |= {c["Next"] for c in st.get("Catch", [])}
+    return [p for n in sorted(nexts - {None}) if n not in seen for p in paths(states, n, path)]
+
+
+def test_a_rollback_takes_the_workload_lock_first_and_every_way_out_releases_it() -> None:
+    d = definition((PLANS / "fraud-scoring-sagemaker.yaml").read_text())
+    assert d is not None
+    states = d["States"]
+    # Then a rollback takes the lock before it reads anything; a dry run takes none
+    assert states["Begin"]["Next"] == "Locked" and states["Locked"]["Default"] == "AcquireLock"
+    assert states["Locked"]["Choices"][0] == {
+        "Variable": "$.request.dry_run",
+        "BooleanEquals": True,
+        "Next": "PlanRollback",
+    }
+    assert states["AcquireLock"]["Parameters"]["operation"] == "rollback"
+    assert states["AcquireLock"]["Next"] == "PlanRollback"
+    # And every step carries the execution, which renews the lock
+    for name in ("Deploy", "CheckSettled", "SmokeTest", "Revert"):
+        assert states[name]["Parameters"]["execution.$"] == "$$.Execution.Id", name
+    # And every path from the lock to an end passes a release (refusal, failure, revert, success)
+    found = paths(states, "AcquireLock")
+    assert found and all({"ReleaseLock", "ReleaseUnrecorded"} & set(p) for p in found)
+    assert {p[-1] for p in found} == {"RolledBack", "RollbackFailed", "NotRecorded"}
 
 
 def test_a_plan_without_a_model_registry_gets_no_rollback_machine() -> None:
