@@ -1065,15 +1065,15 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # rollback.task_plan -> resolve: the plan, what the endpoint serves, the registry's versions
     "rollback_plan": ("plans.read", "models.rollback"),
     # rollback.task_deploy -> deploy: CreateModel, CreateEndpointConfig, UpdateEndpoint (SageMaker), then a
-    # first DescribeEndpoint (settle)
-    "rollback_deploy": ("plans.read", "models.rollback", "models.deploy"),
+    # first DescribeEndpoint (settle); every rollback step renews the workload lock (LockTable.acquire)
+    "rollback_deploy": ("plans.read", "models.rollback", "models.deploy", "locks.write"),
     # rollback.task_settle -> settle: DescribeEndpoint
-    "rollback_settle": ("plans.read", "models.rollback"),
+    "rollback_settle": ("plans.read", "models.rollback", "locks.write"),
     # rollback.task_smoke -> run_smoke (endpoints, the verdict in the ledger state)
-    "rollback_smoke": ("plans.read", *_SMOKE),
+    "rollback_smoke": ("plans.read", *_SMOKE, "locks.write"),
     # rollback.task_revert -> revert: UpdateEndpoint back (SageMaker); an http endpoint's artifact from the
     # registry, then DescribeEndpoint (settle)
-    "rollback_revert": ("plans.read", "models.rollback", "models.deploy"),
+    "rollback_revert": ("plans.read", "models.rollback", "models.deploy", "locks.write"),
     # rollback.task_record -> publish (EvidenceStore.put_json, Ledger.record) after reverting a failed run
     # that deployed and was not reverted yet (as rollback_revert)
     "rollback_record": ("plans.read", "models.rollback", "models.deploy", "evidence.write", "ledger.write"),
