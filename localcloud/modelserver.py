@@ -2,6 +2,10 @@
 fault injection (`/admin/faults`) so drills can break a region's model on purpose, and deployment
 (`/admin/model`: load another artifact from S3, check its SHA-256, serve it; what a model rollback calls).
 
+A deployment is durable, as a real endpoint's is: with `--deployment-file` (the local cloud gives one to each
+server) the accepted artifact is recorded there before it is served, and a restarted server loads what that
+record names instead of `--bucket/--key` (falling back to them, loudly, when the record's object is gone).
+
 Run it as `python -m localcloud.modelserver --port 0 --region us-east-1 --bucket B --key K
 --endpoint-url http://127.0.0.1:5000`; it prints `READY <port>` on stdout once it is listening (port 0: a
 free one). Spawned by the local cloud, it also stops when the process that spawned it ends.
@@ -90,6 +94,42 @@ Loader = Callable[[str, str], ModelArtifact]
 """(bucket, key) -> the artifact, checked against its sha256 metadata (load_artifact_from_s3)."""
 
 
+def read_deployment(path: Path | None) -> str | None:
+    """The artifact URI a deployment record names (None: no record, or an unreadable one)."""
+    if path is None:
+        return None
+    try:
+        uri = json.loads(path.read_text(encoding="utf-8")).get("artifact")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return uri if isinstance(uri, str) and uri.startswith("s3://") and "/" in uri[5:] else None
+
+
+def write_deployment(path: Path, uri: str, artifact: ModelArtifact) -> None:
+    """Record a deployment atomically (a restart never reads half a record)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"artifact": uri, "sha256": artifact.sha256(), "version": artifact.version, "at": time.time()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(body, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_deployed(
+    loader: Loader, deployment_file: Path | None, bucket: str, key: str
+) -> tuple[ModelArtifact, str, str | None]:
+    """What a (re)starting server serves: the recorded deployment, else `bucket/key`. Returns the artifact,
+    its URI, and a warning when a record was there but its artifact could not be loaded."""
+    uri = read_deployment(deployment_file)
+    if uri is not None and uri != f"s3://{bucket}/{key}":
+        deployed_bucket, _, deployed_key = uri[5:].partition("/")
+        try:
+            return loader(deployed_bucket, deployed_key), uri, None
+        except ArtifactError as exc:
+            warning = f"deployment record {deployment_file} names {uri}, which cannot be loaded ({exc})"
+            return loader(bucket, key), f"s3://{bucket}/{key}", warning
+    return loader(bucket, key), f"s3://{bucket}/{key}", None
+
+
 class _ServerState:
     """What every request thread shares: the artifact, its hash, where it came from, and the faults."""
 
@@ -102,11 +142,13 @@ class _ServerState:
         sleep: Callable[[float], None],
         loader: Loader | None = None,
         artifact_uri: str | None = None,
+        deployment_file: Path | None = None,
     ):
         self.artifact = artifact
         self.sha256 = artifact.sha256()
         self.artifact_uri = artifact_uri
         self.loader = loader
+        self.deployment_file = deployment_file
         self.region = region
         self.verbose = verbose
         self.sleep = sleep
@@ -123,8 +165,11 @@ class _ServerState:
             return self.artifact, self.sha256, self.artifact_uri
 
     def deploy(self, artifact: ModelArtifact, uri: str) -> None:
-        """Serve `artifact` from the next request on (requests under way finish with the old one)."""
+        """Serve `artifact` from the next request on (requests under way finish with the old one), recorded
+        first when the server has a deployment file: a restart serves it too. OSError: nothing changed."""
         with self._lock:
+            if self.deployment_file is not None:
+                write_deployment(self.deployment_file, uri, artifact)
             self.artifact, self.sha256, self.artifact_uri = artifact, artifact.sha256(), uri
 
     def replace_faults(self, change: Callable[[Faults], Faults]) -> Faults:
@@ -247,7 +292,11 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": f"{uri} hashes to {artifact.sha256()}, not the registered {expected}"},
             )
             return
-        self._state.deploy(artifact, uri)
+        try:
+            self._state.deploy(artifact, uri)
+        except OSError as exc:
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"cannot record the deployment: {exc}"})
+            return
         self.log_message("deployed %s (%s)", uri, artifact.version)
         self._send(HTTPStatus.OK, self._model())
 
@@ -390,9 +439,11 @@ class ModelServer:
         sleep: Callable[[float], None] = time.sleep,
         loader: Loader | None = None,
         artifact_uri: str | None = None,
+        deployment_file: Path | None = None,
     ) -> None:
         """`loader` reads a deployed artifact (default: from S3 in `region`, through AWS_ENDPOINT_URL if
-        set); `artifact_uri` says where `artifact` came from (GET /ping names it)."""
+        set); `artifact_uri` says where `artifact` came from (GET /ping names it); `deployment_file`, if
+        given, records every accepted deployment (load_deployed reads it back on a restart)."""
         if host != LOOPBACK:
             raise ValueError(f"the model server only binds {LOOPBACK} (it has no auth), not {host!r}")
         if not 0 <= port <= 65535:
@@ -404,7 +455,13 @@ class ModelServer:
                 return load_artifact_from_s3(client, bucket, key)
 
         self._state = _ServerState(
-            artifact, region=region, verbose=verbose, sleep=sleep, loader=loader, artifact_uri=artifact_uri
+            artifact,
+            region=region,
+            verbose=verbose,
+            sleep=sleep,
+            loader=loader,
+            artifact_uri=artifact_uri,
+            deployment_file=deployment_file,
         )
         self._address = (host, port)
         self._httpd: _HTTPServer | None = None
@@ -450,6 +507,15 @@ class ModelServer:
     @property
     def artifact(self) -> ModelArtifact:
         return self._state.serving()[0]
+
+    @property
+    def artifact_uri(self) -> str | None:
+        """Where the served artifact came from (the last deployment's, after one)."""
+        return self._state.serving()[2]
+
+    @property
+    def deployment_file(self) -> Path | None:
+        return self._state.deployment_file
 
     @property
     def faults(self) -> Faults:
@@ -539,6 +605,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--key", help="S3 key of the artifact")
     parser.add_argument("--endpoint-url", help="S3 endpoint override (the local cloud)")
     parser.add_argument("--artifact", help="local artifact file, instead of --bucket/--key")
+    parser.add_argument(
+        "--deployment-file",
+        type=Path,
+        help="record of the last deployment (/admin/model): written on each, served instead of "
+        "--bucket/--key on a restart",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.add_argument(
         "--exit-with-parent",
@@ -569,12 +641,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return load_artifact_from_s3(_s3_client(args.region, args.endpoint_url), bucket, key)
 
     try:
+        uri: str | None = None
         if args.artifact is not None:
             artifact = load_artifact_from_file(args.artifact)
-            uri = None
         else:
-            artifact = loader(args.bucket, args.key)
-            uri = f"s3://{args.bucket}/{args.key}"
+            artifact, uri, warning = load_deployed(loader, args.deployment_file, args.bucket, args.key)
+            if warning:
+                print(f"modelserver: {warning}; serving {uri}", file=sys.stderr, flush=True)
         server = ModelServer(
             artifact,
             region=args.region,
@@ -583,6 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verbose=args.verbose,
             loader=loader,
             artifact_uri=uri,
+            deployment_file=args.deployment_file,
         ).start()
     except (ArtifactError, ValueError, OSError) as exc:
         print(f"modelserver: refusing to start: {exc}", file=sys.stderr, flush=True)
@@ -634,9 +708,11 @@ def spawn_model_server(
     *,
     verbose: bool = False,
     timeout: float = READY_TIMEOUT_S,
+    deployment_file: Path | str | None = None,
 ) -> ModelServerProcess:
     """Start `python -m localcloud.modelserver` and wait for READY. `env` is layered over this process's
-    environment. Raises ModelServerStartError (with the server's stderr) if it exits or stays silent."""
+    environment; `deployment_file` makes its deployments durable (see the module docstring). Raises
+    ModelServerStartError (with the server's stderr) if it exits or stays silent."""
     command = [
         sys.executable,
         "-m",
@@ -655,6 +731,8 @@ def spawn_model_server(
         command += ["--endpoint-url", endpoint_url]
     if verbose:
         command.append("--verbose")
+    if deployment_file is not None:
+        command += ["--deployment-file", str(deployment_file)]
     child_env = {**os.environ, **(env or {})}
     child_env["PYTHONUNBUFFERED"] = "1"
     child_env["PYTHONPATH"] = os.pathsep.join(
