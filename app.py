@@ -9,6 +9,7 @@ from chalicelib.blueprints.failback import bp as failback_bp
 from chalicelib.blueprints.janitor import bp as janitor_bp
 from chalicelib.blueprints.replication import bp as replication_bp
 from chalicelib.blueprints.restore import bp as restore_bp
+from chalicelib.blueprints.rollback import bp as rollback_bp
 from chalicelib.blueprints.tasks import bp as tasks_bp
 from chalicelib.blueprints.triggers import bp as triggers_bp
 from chalicelib.blueprints.verification import bp as verification_bp
@@ -25,4 +26,5 @@ app.register_blueprint(replication_bp)
 app.register_blueprint(drills_bp)
 app.register_blueprint(assessment_bp)
 app.register_blueprint(restore_bp)
+app.register_blueprint(rollback_bp)
 app.register_blueprint(api_bp)

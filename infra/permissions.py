@@ -677,6 +677,101 @@ def _restore_test_cleanup(s: Scope) -> list[Statement]:
     return [_stmt("RestoreTestCleanup", ["s3:DeleteObject", "s3:DeleteObjectVersion"], _unique(scratch))]
 
 
+def _rollback_plans(s: Scope) -> list[tuple[DRPlan, ModelRegistryAsset]]:
+    return [
+        (plan, asset) for plan in s.plans for asset in plan.assets if isinstance(asset, ModelRegistryAsset)
+    ]
+
+
+def _models_rollback_read(s: Scope) -> list[Statement]:
+    # services.rollback.resolve: ModelDeployer.current (SageMaker endpoints: DescribeEndpoint ->
+    # DescribeEndpointConfig -> DescribeModel; an http endpoint's GET /ping needs no IAM) and
+    # ModelRegistry.versions in the endpoint's region: an S3 registry's manifests (ListObjectsV2 of the
+    # manifest prefix, GetObject of each), a SageMaker registry's packages (ListModelPackages, "*" only;
+    # DescribeModelPackage of the group's packages).
+    manifests: dict[str, set[str]] = {}
+    objects: list[Any] = []
+    packages: list[Any] = []
+    for plan, asset in _rollback_plans(s):
+        for loc in (asset.source, asset.replica):
+            if loc is not None:
+                manifests.setdefault(f"{ARN}:s3:::{loc.bucket}", set()).add(loc.prefix)
+                objects.append(_sub(f"{ARN}:s3:::{loc.bucket}/{loc.prefix}*"))
+        if asset.model_package_group:
+            group = asset.model_package_group.lower()
+            for region in (plan.regions.primary, plan.regions.secondary):
+                packages.append(_sub(f"{ARN}:sagemaker:{region}:{ACCOUNT}:model-package/{group}/*"))
+    out = _list_bucket("RollbackManifestsList", manifests)
+    if objects:
+        out.append(_stmt("RollbackManifests", ["s3:GetObject"], _unique(objects)))
+    if packages:
+        out.append(_stmt("RollbackPackagesList", ["sagemaker:ListModelPackages"], ["*"]))
+        out.append(_stmt("RollbackPackages", ["sagemaker:DescribeModelPackage"], _unique(packages)))
+    endpoints = _rollback_endpoints(s)
+    if endpoints:
+        regions = sorted({r for p, _ in _rollback_plans(s) for r in (p.regions.primary, p.regions.secondary)})
+        out.append(_stmt("RollbackEndpoints", ["sagemaker:DescribeEndpoint"], endpoints))
+        out.append(
+            _stmt(
+                "RollbackEndpointConfigs",
+                ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                [
+                    _sub(f"{ARN}:sagemaker:{r}:{ACCOUNT}:{kind}/*")
+                    for r in regions
+                    for kind in ("endpoint-config", "model")
+                ],
+            )
+        )
+    return out
+
+
+def _rollback_endpoints(s: Scope) -> list[Any]:
+    arns = []
+    for plan, _ in _rollback_plans(s):
+        for role in ("primary", "secondary"):
+            endpoint = plan.endpoint_for(role)  # type: ignore[arg-type]
+            if isinstance(endpoint, SageMakerEndpoint):
+                arns.append(_sagemaker_endpoint(plan.region_of(role), endpoint.endpoint_name))  # type: ignore[arg-type]
+    return _unique(arns)
+
+
+def _models_rollback_deploy(s: Scope) -> list[Statement]:
+    # services.rollback.deploy/revert on SageMaker endpoints (ModelDeployer.deploy_sagemaker/switch_config):
+    # CreateModel (named <endpoint>-v<version>-<time>, from the version's model package or model data, with
+    # the execution role the endpoint's current model has: iam:PassRole to SageMaker only),
+    # CreateEndpointConfig (the current config with that model), UpdateEndpoint of the plans' endpoints to
+    # it or back. Names start with the endpoint's. Nothing is deleted. http endpoints are deployed
+    # through their model server's own /admin/model (no IAM).
+    models: list[Any] = []
+    configs: list[Any] = []
+    endpoints: list[Any] = []
+    for plan, _ in _rollback_plans(s):
+        for role in ("primary", "secondary"):
+            endpoint = plan.endpoint_for(role)  # type: ignore[arg-type]
+            if not isinstance(endpoint, SageMakerEndpoint):
+                continue
+            region, name = plan.region_of(role), endpoint.endpoint_name.lower()  # type: ignore[arg-type]
+            models.append(_sub(f"{ARN}:sagemaker:{region}:{ACCOUNT}:model/{name}-v*"))
+            configs.append(_sub(f"{ARN}:sagemaker:{region}:{ACCOUNT}:endpoint-config/{name}*"))
+            endpoints.append(_sagemaker_endpoint(region, endpoint.endpoint_name))
+    if not endpoints:
+        return []
+    out = [
+        _stmt("RollbackCreateModel", ["sagemaker:CreateModel"], _unique(models)),
+        _stmt("RollbackCreateConfig", ["sagemaker:CreateEndpointConfig"], _unique(configs)),
+        _stmt("RollbackUpdateEndpoint", ["sagemaker:UpdateEndpoint"], _unique(endpoints) + _unique(configs)),
+    ]
+    out.append(
+        _stmt(
+            "RollbackPassRole",
+            ["iam:PassRole"],
+            [_sub(f"{ARN}:iam::{ACCOUNT}:role/*")],
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+    )
+    return out
+
+
 def _assets_verify(s: Scope) -> list[Statement]:
     # services.verification (plan_shards, run_shard -> the asset kinds' checkers): their "asset-verify"
     # grants, e.g. bucket versioning and replication rules, listings and version listings, object heads and
@@ -796,6 +891,8 @@ CAPABILITIES: dict[str, Callable[..., list[Statement]]] = {
     "events.put": _events_put,
     "drill.writes": _drill_writes,
     "assess.read": _assess_read,
+    "models.rollback": _models_rollback_read,
+    "models.deploy": _models_rollback_deploy,
 }
 
 _SMOKE = ("endpoints.invoke", "ledger.read", "ledger.write")  # services.smoke.run_smoke (records the verdict)
@@ -965,6 +1062,21 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "evidence.write",
         "ledger.write",
     ),
+    # rollback.task_plan -> resolve: the plan, what the endpoint serves, the registry's versions
+    "rollback_plan": ("plans.read", "models.rollback"),
+    # rollback.task_deploy -> deploy: CreateModel, CreateEndpointConfig, UpdateEndpoint (SageMaker), then a
+    # first DescribeEndpoint (settle); every rollback step renews the workload lock (LockTable.acquire)
+    "rollback_deploy": ("plans.read", "models.rollback", "models.deploy", "locks.write"),
+    # rollback.task_settle -> settle: DescribeEndpoint
+    "rollback_settle": ("plans.read", "models.rollback", "locks.write"),
+    # rollback.task_smoke -> run_smoke (endpoints, the verdict in the ledger state)
+    "rollback_smoke": ("plans.read", *_SMOKE, "locks.write"),
+    # rollback.task_revert -> revert: UpdateEndpoint back (SageMaker); an http endpoint's artifact from the
+    # registry, then DescribeEndpoint (settle)
+    "rollback_revert": ("plans.read", "models.rollback", "models.deploy", "locks.write"),
+    # rollback.task_record -> publish (EvidenceStore.put_json, Ledger.record) after reverting a failed run
+    # that deployed and was not reverted yet (as rollback_revert)
+    "rollback_record": ("plans.read", "models.rollback", "models.deploy", "evidence.write", "ledger.write"),
     # drills.schedule_monthly (schedule) -> request_drill per plan: resolve the target, put the request
     "drill_monthly": ("plans.read", "ledger.write", "events.put"),
     # The REST API (console, executions, failover/failback operations and controls, plan validation).

@@ -44,7 +44,7 @@ ALARM_ACTION_PRINCIPAL = "lambda.alarms.cloudwatch.amazonaws.com"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 # Execution-status handlers -> the state machine kinds they clean up after. Their EventBridge rule only
 # matches executions of those kinds' machines in this region.
-EXECUTION_HANDLERS: dict[str, tuple[str, ...]] = {"on_execution_end": ("failover", "failback")}
+EXECUTION_HANDLERS: dict[str, tuple[str, ...]] = {"on_execution_end": ("failover", "failback", "rollback")}
 # Which role's region runs a state machine kind: the region a failover/failback activates; a verification
 # runs next to the replica it proves. Kinds not listed are deployed in both regions of the plan.
 PLACEMENT: dict[str, str] = {"failover": "secondary", "failback": "primary", "verify": "secondary"}

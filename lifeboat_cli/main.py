@@ -506,6 +506,7 @@ def parser() -> argparse.ArgumentParser:
     watch_cli.register(sub)  # watch EXECUTION (issue 18)
     accept_global_flags_anywhere(p)  # keep last: covers every subcommand above
     __import__("lifeboat_cli.restore_cmd", fromlist=["register"]).register(sub)  # restore (issue 17)
+    __import__("lifeboat_cli.rollback_cmd", fromlist=["register"]).register(sub)  # rollback (issue 17)
     return p
 
 

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -37,7 +38,7 @@ from localcloud.resources import provision_base
 from localcloud.sagemaker import sagemaker_roles, variant_backends
 from localcloud.schedules import Scheduler
 from localcloud.server import LocalCloud
-from localcloud.stack import endpoint_metric_name, provision_plan, start_model_servers
+from localcloud.stack import deployment_file, endpoint_metric_name, provision_plan, start_model_servers
 from localcloud.state import DEFAULT_STATE, read_state, write_state  # noqa: F401 (read_state: importers)
 
 # Not under "lifeboat": that is the functions' JSON logger (powertools), which would swallow these lines.
@@ -94,6 +95,11 @@ class Progress:
             self._out.write(" ".join(line.split()) + "\n")
         except OSError:  # the waiter is gone (Ctrl-C): keep starting, nobody is listening
             self.close()
+
+
+def deployments_dir(state_path: Path) -> Path:
+    """The model servers' deployment records, next to the state file."""
+    return state_path.with_name(f"{state_path.stem}.deployments")
 
 
 def _model_server(
@@ -171,6 +177,10 @@ def run(
             starting(f"creating Lifeboat's copy in {region}")
             provision_copy(cloud, region)
         replicator = ReplicationSimulator(cloud, faults_file=faults_path(state_path)).reset_faults()
+        # What each model server was last deployed with (a model rollback's /admin/model), for its restarts;
+        # the objects they name lived in this run's S3 only, so a new local cloud starts without them.
+        deployments = deployments_dir(state_path)
+        shutil.rmtree(deployments, ignore_errors=True)
         targets: list[CanaryTarget] = []
         alarm_regions = {cloud.region}
         workloads: dict[str, Any] = {}
@@ -191,6 +201,7 @@ def run(
                 res,
                 starting=partial(_model_server, starting, plan, reserved),
                 ports={role: reserved[role].port for role in sagemaker},
+                deployments=deployments,
             )
             for role, proc in procs.items():
                 servers[f"{plan.workload}/{role}"] = proc
@@ -223,6 +234,8 @@ def run(
                         "url": proc.url,  # the server itself: /ping, /admin/faults
                         "endpoint": endpoint_label(plan, role),  # type: ignore[arg-type]  # as the plan names it
                         "region": plan.region_of(role),  # type: ignore[arg-type]
+                        # what a restart serves: the last deployment (localcloud.modelserver)
+                        "deployment_file": str(deployment_file(deployments, plan.workload, role)),
                     }
                     for role, proc in procs.items()
                 },
@@ -285,6 +298,7 @@ def run(
         for reservation in ports:
             reservation.close()
         state_path.unlink(missing_ok=True)
+        shutil.rmtree(deployments_dir(state_path), ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

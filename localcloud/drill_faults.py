@@ -222,10 +222,20 @@ class ThreadServers:
         if self.alive(role):
             self.servers[role].stop()
         region = self.plan.region_of(role)
-        artifact = load_artifact_from_s3(
-            aws.client("s3", region), self.copies.buckets[role], self.copies.keys[role]
-        )
-        self.servers[role] = ModelServer(artifact, region=region, port=self.ports[role]).start()
+        old = self.servers[role]
+        # Served again: what it was last deployed with (a rollback's /admin/model), else the plan's copy.
+        bucket, key = self.copies.buckets[role], self.copies.keys[role]
+        if old.artifact_uri:
+            bucket, _, key = old.artifact_uri.removeprefix("s3://").partition("/")
+        artifact = load_artifact_from_s3(aws.client("s3", region), bucket, key)
+        uri = f"s3://{bucket}/{key}"
+        self.servers[role] = ModelServer(
+            artifact,
+            region=region,
+            port=self.ports[role],
+            artifact_uri=uri,
+            deployment_file=old.deployment_file,
+        ).start()
         return f"{role} model server restarted on port {self.ports[role]} ({artifact.version})"
 
     def alive(self, role: Role) -> bool:
@@ -692,6 +702,7 @@ def respawner(cloud: Any, state_path: Path, procs: dict[str, Any]) -> Callable[[
                 info["model"][f"{role}_key"],
                 cloud.endpoint_url,
                 env={k: v for k, v in cloud.env().items() if k.startswith("AWS_")},
+                deployment_file=server.get("deployment_file"),  # serves its last deployment again
             )
             procs[f"{workload}/{role}"] = proc
             server["pid"] = proc.pid

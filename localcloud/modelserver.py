@@ -1,5 +1,10 @@
 """A real HTTP model server for the local cloud: SageMaker-style `/ping` and `/invocations` for one artifact,
-plus fault injection (`/admin/faults`) so drills can break a region's model on purpose.
+fault injection (`/admin/faults`) so drills can break a region's model on purpose, and deployment
+(`/admin/model`: load another artifact from S3, check its SHA-256, serve it; what a model rollback calls).
+
+A deployment is durable, as a real endpoint's is: with `--deployment-file` (the local cloud gives one to each
+server) the accepted artifact is recorded there before it is served, and a restarted server loads what that
+record names instead of `--bucket/--key` (falling back to them, loudly, when the record's object is gone).
 
 Run it as `python -m localcloud.modelserver --port 0 --region us-east-1 --bucket B --key K
 --endpoint-url http://127.0.0.1:5000`; it prints `READY <port>` on stdout once it is listening (port 0: a
@@ -85,14 +90,65 @@ def _describe(error: ValidationError) -> str:
     )
 
 
+Loader = Callable[[str, str], ModelArtifact]
+"""(bucket, key) -> the artifact, checked against its sha256 metadata (load_artifact_from_s3)."""
+
+
+def read_deployment(path: Path | None) -> str | None:
+    """The artifact URI a deployment record names (None: no record, or an unreadable one)."""
+    if path is None:
+        return None
+    try:
+        uri = json.loads(path.read_text(encoding="utf-8")).get("artifact")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return uri if isinstance(uri, str) and uri.startswith("s3://") and "/" in uri[5:] else None
+
+
+def write_deployment(path: Path, uri: str, artifact: ModelArtifact) -> None:
+    """Record a deployment atomically (a restart never reads half a record)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"artifact": uri, "sha256": artifact.sha256(), "version": artifact.version, "at": time.time()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(body, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_deployed(
+    loader: Loader, deployment_file: Path | None, bucket: str, key: str
+) -> tuple[ModelArtifact, str, str | None]:
+    """What a (re)starting server serves: the recorded deployment, else `bucket/key`. Returns the artifact,
+    its URI, and a warning when a record was there but its artifact could not be loaded."""
+    uri = read_deployment(deployment_file)
+    if uri is not None and uri != f"s3://{bucket}/{key}":
+        deployed_bucket, _, deployed_key = uri[5:].partition("/")
+        try:
+            return loader(deployed_bucket, deployed_key), uri, None
+        except ArtifactError as exc:
+            warning = f"deployment record {deployment_file} names {uri}, which cannot be loaded ({exc})"
+            return loader(bucket, key), f"s3://{bucket}/{key}", warning
+    return loader(bucket, key), f"s3://{bucket}/{key}", None
+
+
 class _ServerState:
-    """What every request thread shares: the artifact, its hash, and the current faults."""
+    """What every request thread shares: the artifact, its hash, where it came from, and the faults."""
 
     def __init__(
-        self, artifact: ModelArtifact, *, region: str, verbose: bool, sleep: Callable[[float], None]
+        self,
+        artifact: ModelArtifact,
+        *,
+        region: str,
+        verbose: bool,
+        sleep: Callable[[float], None],
+        loader: Loader | None = None,
+        artifact_uri: str | None = None,
+        deployment_file: Path | None = None,
     ):
         self.artifact = artifact
         self.sha256 = artifact.sha256()
+        self.artifact_uri = artifact_uri
+        self.loader = loader
+        self.deployment_file = deployment_file
         self.region = region
         self.verbose = verbose
         self.sleep = sleep
@@ -103,6 +159,18 @@ class _ServerState:
     def faults(self) -> Faults:
         with self._lock:
             return self._faults
+
+    def serving(self) -> tuple[ModelArtifact, str, str | None]:
+        with self._lock:
+            return self.artifact, self.sha256, self.artifact_uri
+
+    def deploy(self, artifact: ModelArtifact, uri: str) -> None:
+        """Serve `artifact` from the next request on (requests under way finish with the old one), recorded
+        first when the server has a deployment file: a restart serves it too. OSError: nothing changed."""
+        with self._lock:
+            if self.deployment_file is not None:
+                write_deployment(self.deployment_file, uri, artifact)
+            self.artifact, self.sha256, self.artifact_uri = artifact, artifact.sha256(), uri
 
     def replace_faults(self, change: Callable[[Faults], Faults]) -> Faults:
         with self._lock:
@@ -141,6 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
         "/ping": {"GET": "_ping"},
         "/invocations": {"POST": "_invoke"},
         "/admin/faults": {"GET": "_get_faults", "POST": "_post_faults", "DELETE": "_delete_faults"},
+        "/admin/model": {"GET": "_get_model", "POST": "_post_model"},
     }
 
     def do_GET(self) -> None:
@@ -182,13 +251,54 @@ class _Handler(BaseHTTPRequestHandler):
         up = not state.faults().down
         self._send(
             HTTPStatus.OK if up else HTTPStatus.SERVICE_UNAVAILABLE,
-            {
-                "status": "healthy" if up else "down",
-                "model_version": state.artifact.version,
-                "model_sha256": state.sha256,
-                "region": state.region,
-            },
+            {"status": "healthy" if up else "down", **self._model(), "region": state.region},
         )
+
+    def _model(self) -> dict[str, Any]:
+        artifact, sha256, uri = self._state.serving()
+        return {"model_version": artifact.version, "model_sha256": sha256, "model_artifact": uri}
+
+    def _get_model(self) -> None:
+        self._discard_body()
+        self._send(HTTPStatus.OK, self._model())
+
+    def _post_model(self) -> None:
+        """Deploy: {"artifact": "s3://bucket/key", "sha256": "<hex>"} loaded, checked (its sha256 metadata and
+        the one given), then served; any failure answers an error and leaves the served model as it was."""
+        raw = self._read_body()
+        if raw is None:
+            return
+        body = self._parse_json(raw)
+        if body is _ANSWERED:
+            return
+        uri = body.get("artifact") if isinstance(body, dict) else None
+        if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
+            self._send(HTTPStatus.BAD_REQUEST, {"error": "body must name an artifact: s3://bucket/key"})
+            return
+        expected = body.get("sha256")
+        loader = self._state.loader
+        if loader is None:
+            self._send(HTTPStatus.NOT_IMPLEMENTED, {"error": "this model server cannot load from S3"})
+            return
+        bucket, _, key = uri[5:].partition("/")
+        try:
+            artifact = loader(bucket, key)
+        except ArtifactError as exc:
+            self._send(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": str(exc)})
+            return
+        if expected and str(expected).lower() != artifact.sha256():
+            self._send(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                {"error": f"{uri} hashes to {artifact.sha256()}, not the registered {expected}"},
+            )
+            return
+        try:
+            self._state.deploy(artifact, uri)
+        except OSError as exc:
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"cannot record the deployment: {exc}"})
+            return
+        self.log_message("deployed %s (%s)", uri, artifact.version)
+        self._send(HTTPStatus.OK, self._model())
 
     def _invoke(self) -> None:
         state = self._state
@@ -216,8 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
         if extra:
             self._send(HTTPStatus.BAD_REQUEST, {"error": f"unexpected top-level key(s): {', '.join(extra)}"})
             return
+        artifact, sha256, _ = state.serving()
         try:
-            result = predict(state.artifact, body["features"], sha256=state.sha256)
+            result = predict(artifact, body["features"], sha256=sha256)
         except ValueError as exc:
             self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
             return
@@ -326,12 +437,32 @@ class ModelServer:
         port: int = 0,
         verbose: bool = False,
         sleep: Callable[[float], None] = time.sleep,
+        loader: Loader | None = None,
+        artifact_uri: str | None = None,
+        deployment_file: Path | None = None,
     ) -> None:
+        """`loader` reads a deployed artifact (default: from S3 in `region`, through AWS_ENDPOINT_URL if
+        set); `artifact_uri` says where `artifact` came from (GET /ping names it); `deployment_file`, if
+        given, records every accepted deployment (load_deployed reads it back on a restart)."""
         if host != LOOPBACK:
             raise ValueError(f"the model server only binds {LOOPBACK} (it has no auth), not {host!r}")
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
-        self._state = _ServerState(artifact, region=region, verbose=verbose, sleep=sleep)
+        if loader is None:
+
+            def loader(bucket: str, key: str) -> ModelArtifact:
+                client = _s3_client(region, os.environ.get("AWS_ENDPOINT_URL"))
+                return load_artifact_from_s3(client, bucket, key)
+
+        self._state = _ServerState(
+            artifact,
+            region=region,
+            verbose=verbose,
+            sleep=sleep,
+            loader=loader,
+            artifact_uri=artifact_uri,
+            deployment_file=deployment_file,
+        )
         self._address = (host, port)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -375,7 +506,16 @@ class ModelServer:
 
     @property
     def artifact(self) -> ModelArtifact:
-        return self._state.artifact
+        return self._state.serving()[0]
+
+    @property
+    def artifact_uri(self) -> str | None:
+        """Where the served artifact came from (the last deployment's, after one)."""
+        return self._state.serving()[2]
+
+    @property
+    def deployment_file(self) -> Path | None:
+        return self._state.deployment_file
 
     @property
     def faults(self) -> Faults:
@@ -465,6 +605,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--key", help="S3 key of the artifact")
     parser.add_argument("--endpoint-url", help="S3 endpoint override (the local cloud)")
     parser.add_argument("--artifact", help="local artifact file, instead of --bucket/--key")
+    parser.add_argument(
+        "--deployment-file",
+        type=Path,
+        help="record of the last deployment (/admin/model): written on each, served instead of "
+        "--bucket/--key on a restart",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.add_argument(
         "--exit-with-parent",
@@ -491,15 +637,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
 
+    def loader(bucket: str, key: str) -> ModelArtifact:
+        return load_artifact_from_s3(_s3_client(args.region, args.endpoint_url), bucket, key)
+
     try:
+        uri: str | None = None
         if args.artifact is not None:
             artifact = load_artifact_from_file(args.artifact)
         else:
-            artifact = load_artifact_from_s3(
-                _s3_client(args.region, args.endpoint_url), args.bucket, args.key
-            )
+            artifact, uri, warning = load_deployed(loader, args.deployment_file, args.bucket, args.key)
+            if warning:
+                print(f"modelserver: {warning}; serving {uri}", file=sys.stderr, flush=True)
         server = ModelServer(
-            artifact, region=args.region, host=args.host, port=args.port, verbose=args.verbose
+            artifact,
+            region=args.region,
+            host=args.host,
+            port=args.port,
+            verbose=args.verbose,
+            loader=loader,
+            artifact_uri=uri,
+            deployment_file=args.deployment_file,
         ).start()
     except (ArtifactError, ValueError, OSError) as exc:
         print(f"modelserver: refusing to start: {exc}", file=sys.stderr, flush=True)
@@ -551,9 +708,11 @@ def spawn_model_server(
     *,
     verbose: bool = False,
     timeout: float = READY_TIMEOUT_S,
+    deployment_file: Path | str | None = None,
 ) -> ModelServerProcess:
     """Start `python -m localcloud.modelserver` and wait for READY. `env` is layered over this process's
-    environment. Raises ModelServerStartError (with the server's stderr) if it exits or stays silent."""
+    environment; `deployment_file` makes its deployments durable (see the module docstring). Raises
+    ModelServerStartError (with the server's stderr) if it exits or stays silent."""
     command = [
         sys.executable,
         "-m",
@@ -572,6 +731,8 @@ def spawn_model_server(
         command += ["--endpoint-url", endpoint_url]
     if verbose:
         command.append("--verbose")
+    if deployment_file is not None:
+        command += ["--deployment-file", str(deployment_file)]
     child_env = {**os.environ, **(env or {})}
     child_env["PYTHONUNBUFFERED"] = "1"
     child_env["PYTHONPATH"] = os.pathsep.join(

@@ -13,6 +13,11 @@ Faults per endpoint (`SAGEMAKER.set_faults`): `throttling` and `model_error` act
 the service answers); `down`, `latency_ms`, `wrong_answers` and `error_rate` are the model servers' own faults
 (their `/admin/faults`), applied to every variant of the endpoint.
 
+UpdateEndpoint (which moto lacks) is added: the endpoint is Updating (for `SAGEMAKER.update_seconds`, serving
+its old config meanwhile), then each variant's model server loads the model data the new config's model
+names (its ModelDataUrl, or its model package's) and the new config is in service; a model server that
+cannot load it leaves the old config in service with a FailureReason, as SageMaker does.
+
 An endpoint no model server was registered for keeps moto's canned answer.
 """
 
@@ -306,12 +311,12 @@ def _model_error(variant: str, status: int, message: str, endpoint: str, region:
     )
 
 
-def _call(url: str, method: str, body: dict[str, Any] | None = None) -> Any:
+def _call(url: str, method: str, body: dict[str, Any] | None = None, *, timeout: float = 5) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
     )
-    with _NO_PROXY.open(request, timeout=5) as response:
+    with _NO_PROXY.open(request, timeout=timeout) as response:
         return json.loads(response.read() or b"null")
 
 
@@ -323,6 +328,68 @@ SAGEMAKER = LocalSageMaker()
 _install_lock = threading.Lock()
 _original: Any = None
 _original_update: Any = None
+
+
+def _backend_update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
+    """SageMaker's UpdateEndpoint on moto's backend (see the module docstring)."""
+    from moto.sagemaker.exceptions import ValidationError
+
+    endpoint = self.endpoints.get(endpoint_name)
+    if endpoint is None:
+        raise ValidationError(message=f"Could not find endpoint '{endpoint_name}'.")
+    if endpoint.endpoint_status == "Updating":
+        raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+    config = self.describe_endpoint_config(endpoint_config_name)  # ValidationError when missing
+    endpoint.endpoint_status = "Updating"
+    region = self.region_name
+
+    def apply() -> None:
+        try:
+            for variant in config["ProductionVariants"]:
+                url = _model_data(self, variant["ModelName"])
+                server = SAGEMAKER.backends(region, endpoint_name).get(variant["VariantName"])
+                if server is not None and url is not None:
+                    _call(server + "/admin/model", "POST", {"artifact": url}, timeout=30)
+        except Exception as exc:  # noqa: BLE001 - the update fails, the old config stays in service
+            detail = exc.read().decode("utf-8", "replace") if isinstance(exc, urllib.error.HTTPError) else ""
+            endpoint.failure_reason = f"the new model could not be loaded: {exc} {detail}".strip()[:1000]
+        else:
+            endpoint.endpoint_config_name = endpoint_config_name
+            endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+            endpoint.failure_reason = None
+        endpoint.endpoint_status = "InService"
+
+    if SAGEMAKER.update_seconds <= 0:
+        apply()
+    else:
+        timer = threading.Timer(SAGEMAKER.update_seconds, apply)
+        timer.daemon = True
+        timer.start()
+    return str(endpoint.arn)
+
+
+def _model_data(backend: Any, model_name: str) -> str | None:
+    """The S3 URL of the model data a model names, directly or through its model package."""
+    model = backend.describe_model(model_name)
+    container = model.primary_container or (model.containers or [{}])[0]
+    if container.get("ModelDataUrl"):
+        return str(container["ModelDataUrl"])
+    package = container.get("ModelPackageName")
+    if not package:
+        return None
+    found = backend.describe_model_package(package)
+    containers = (found.inference_specification or {}).get("Containers") or [{}]
+    return containers[0].get("ModelDataUrl")
+
+
+def _response_update_endpoint(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    arn = self.sagemaker_backend.update_endpoint(
+        endpoint_name=self._get_param("EndpointName"),
+        endpoint_config_name=self._get_param("EndpointConfigName"),
+    )
+    return ActionResult({"EndpointArn": arn})
 
 
 def _update_weights(
@@ -386,6 +453,7 @@ def install() -> None:
     """Route InvokeEndpoint to the registered model servers, let weight updates take time (idempotent)."""
     global _original, _original_update
     from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     with _install_lock:
@@ -394,18 +462,27 @@ def install() -> None:
             SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint  # type: ignore[method-assign]
             _original_update = SageMakerModelBackend.__dict__["update_endpoint_weights_and_capacities"]
             SageMakerModelBackend.update_endpoint_weights_and_capacities = _update_weights  # type: ignore[method-assign]
+            # moto has no UpdateEndpoint: added (a later moto's own would be replaced, on purpose: it could
+            # not reach the model servers)
+            SageMakerModelBackend.update_endpoint = _backend_update_endpoint  # type: ignore[attr-defined]
+            SageMakerResponse.update_endpoint = _response_update_endpoint  # type: ignore[attr-defined]
 
 
 def uninstall() -> None:
     """moto's own InvokeEndpoint and weight updates again, no routes, no faults (idempotent)."""
     global _original, _original_update
     from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     with _install_lock:
         if _original is not None:
             SageMakerRuntimeResponse.invoke_endpoint = _original  # type: ignore[method-assign]
             SageMakerModelBackend.update_endpoint_weights_and_capacities = _original_update  # type: ignore[method-assign]
+            ours = (_backend_update_endpoint, _response_update_endpoint)
+            for cls in (SageMakerModelBackend, SageMakerResponse):
+                if cls.__dict__.get("update_endpoint") in ours:
+                    delattr(cls, "update_endpoint")
             _original = _original_update = None
     SAGEMAKER.reset()
     SAGEMAKER.update_seconds = 0.0

@@ -12,12 +12,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from chalicelib.models.plan import DRPlan, S3Asset
 from chalicelib.workflows.asl import capped_retries
 from chalicelib.workflows.failback import build_failback
 from chalicelib.workflows.failover import build_failover
 from chalicelib.workflows.restore import build_restore
+from chalicelib.workflows.rollback import build_rollback
 from chalicelib.workflows.verify import build_verification
 from localcloud.alarms import alarm_spec_for
 from localcloud.asset_kinds import PublishedModel, name_model, provision_assets
@@ -184,8 +186,10 @@ def _state_machines(
         ("failback", build_failback(plan, lambda fn: functions[n.function(fn)])),
         ("verify", build_verification(plan, lambda fn: functions[n.function(fn)])),
         ("restore", build_restore(plan, lambda fn: functions[n.function(fn)])),
+        ("rollback", build_rollback(plan, lambda fn: functions[n.function(fn)])),
     ):
-        if definition is None:  # a plan with nothing that kind acts on (restore: no S3 asset)
+        # a plan with nothing that kind acts on (restore: no S3 asset; rollback: no model registry)
+        if definition is None:
             continue
         name = n.state_machine(plan.workload, kind)
         if cloud.retry_cap_s is not None:
@@ -201,17 +205,24 @@ def _state_machines(
     return arns
 
 
+def deployment_file(deployments: Path, workload: str, role: str) -> Path:
+    """Where the model server of `workload`'s `role` records its deployment (localcloud.modelserver)."""
+    return deployments / f"{workload}-{role}.json"
+
+
 def start_model_servers(
     cloud: LocalCloud,
     res: PlanResources,
     *,
     starting: Callable[[str], None] | None = None,
     ports: Mapping[str, int] | None = None,
+    deployments: Path | None = None,
 ) -> dict[str, ModelServerProcess]:
     """Spawn one model server per http endpoint of the plan on 127.0.0.1, each loading its region's copy,
     on the port its URL names, and one per role whose model serves a SageMaker endpoint variant (on
     `ports[role]`, else a free port), routed to by the local SageMaker runtime; `starting(role)` is told
-    before each one starts."""
+    before each one starts. With `deployments` (a folder), each server records what it is deployed with
+    in `deployment_file(deployments, workload, role)` and serves that again when it is restarted."""
     servers: dict[str, ModelServerProcess] = {}
     if not res.model:
         return servers
@@ -233,6 +244,9 @@ def start_model_servers(
                 res.model[f"{role}_key"],
                 cloud.endpoint_url,
                 env={k: v for k, v in cloud.env().items() if k.startswith("AWS_")},
+                deployment_file=(
+                    deployment_file(deployments, res.plan.workload, role) if deployments is not None else None
+                ),
             )
     except Exception:
         for proc in servers.values():

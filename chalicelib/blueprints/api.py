@@ -281,6 +281,36 @@ def restores(workload: str) -> Response:
 
 @route(
     bp,
+    "/workloads/{workload}/rollback",
+    "POST",
+    tag="operations",
+    body="chalicelib.models.rollback:RollbackBody",
+    body_required=False,
+    responses={202: "chalicelib.services.console:OperationStarted"},
+    errors=(404, 409, 501),
+)
+def rollback(workload: str) -> Response:
+    """Roll an endpoint back to the previous (or a named) approved registry version, or dry-run it.
+
+    The plan is checked before answering (it names a model registry, the region is one of its two): 409
+    with the reason otherwise, and while a rollback of the workload runs. Then 202 with the rollback
+    execution: it reads what the endpoint serves and the registry, refuses (no earlier approved version, a
+    version not approved or already deployed) or deploys, runs the smoke tests and reverts when they fail.
+    Its output is the report (current -> target version, endpoint configs), also in the ledger.
+    """
+    from chalicelib.models.rollback import RollbackBody
+    from chalicelib.services import rollback as uc
+    from chalicelib.services.deps import deps
+
+    body = parse_body(bp, RollbackBody, required=False)
+    d = deps()
+    name = workload_param(workload)
+    request = uc.request_of(body, name, caller(bp), d)
+    return reply(uc.request_rollback(request, d), 202)
+
+
+@route(
+    bp,
     "/workloads/{workload}/drills",
     "POST",
     tag="drills",

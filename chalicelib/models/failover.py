@@ -53,7 +53,9 @@ class TaskInput(BaseModel):
 
 
 class LockInput(TaskInput):
-    operation: Literal["failover", "failback", "drill"] = Field(description="What takes the lock.")
+    operation: Literal["failover", "failback", "drill", "rollback"] = Field(
+        description="What takes the lock."
+    )
 
 
 class RecheckInput(TaskInput):

@@ -8,7 +8,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 EntryKind = Literal[
-    "decision", "failover", "failback", "verification", "replication", "drill", "operator", "restore"
+    "decision",
+    "failover",
+    "failback",
+    "verification",
+    "replication",
+    "drill",
+    "operator",
+    "restore",
+    "rollback",
 ]
 
 
@@ -53,10 +61,10 @@ class WorkloadState(BaseModel):
 
 
 class LockInfo(BaseModel):
-    """A lease lock: one failover or failback per workload at a time."""
+    """A lease lock: one failover, failback or model rollback per workload at a time."""
 
     workload: str = Field(description="Workload the lock protects.")
     holder: str = Field(description="Who holds it (an execution ARN or an operator request id).")
-    operation: str = Field(description="failover, failback or drill.")
+    operation: str = Field(description="failover, failback, drill or rollback.")
     acquired_at: datetime = Field(description="When the lease was taken.")
     expires_at: datetime = Field(description="When the lease lapses if never released (crash safety).")

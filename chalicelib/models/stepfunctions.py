@@ -89,7 +89,7 @@ class JanitorOutcome(BaseModel):
     workload: str | None = Field(
         default=None, description="The workload, when the execution is one of Lifeboat's."
     )
-    kind: Literal["failover", "failback"] | None = Field(
+    kind: Literal["failover", "failback", "rollback"] | None = Field(
         default=None, description="Which state machine it ran."
     )
     lock_released: bool = Field(default=False, description="The janitor released a lock this execution held.")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.drill_requests import DrillRequests
     from chalicelib.adapters.evidence import EvidenceStore
     from chalicelib.adapters.idempotency import IdempotentEvents
+    from chalicelib.adapters.model_rollback import ModelDeployer, ModelRegistry
     from chalicelib.adapters.resources import ResourceReader
     from chalicelib.adapters.restore_dynamodb import TableRestorer
     from chalicelib.adapters.restore_s3 import ObjectRestorer
@@ -126,6 +127,18 @@ class Deps:
         from chalicelib.adapters.restore_dynamodb import TableRestorer
 
         return TableRestorer()
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        from chalicelib.adapters.model_rollback import ModelRegistry
+
+        return ModelRegistry()
+
+    @cached_property
+    def deployer(self) -> ModelDeployer:
+        from chalicelib.adapters.model_rollback import ModelDeployer
+
+        return ModelDeployer()
 
 
 _deps: Deps | None = None

@@ -13,6 +13,9 @@ act on, or a Conclude that crashed). Traffic then goes back where the run took i
 the traffic adapter's safety rules (domain.reconcile.retreat). Anything else — a split left by a stopped
 failback, say — stays as it is, recorded as it is.
 
+A model rollback that ended (services.rollback) gets its lock released if it still holds it; one stopped or
+timed out before it recorded its report is recorded as such (its endpoint may serve the new version untested).
+
 Idempotent, as EventBridge delivers at least once: the release is conditional on the holder, the state
 follows the read-back, and the ledger's conclusion mark lets exactly one party record the outcome.
 """
@@ -40,13 +43,14 @@ from chalicelib.services.truth import Truth, holds_lock, record_truth
 
 Kind = Literal["failover", "failback"]
 KINDS: tuple[Kind, ...] = ("failover", "failback")
+ROLLBACK: Literal["rollback"] = "rollback"
 OUTCOMES = {"ABORTED": "stopped", "TIMED_OUT": "timed-out", "FAILED": "failed"}
 WORDS = {"ABORTED": "was stopped", "TIMED_OUT": "timed out", "FAILED": "failed"}
 # Who stops a run and concludes it from outside (services.failback_ops.abort, the drill cleanup).
 STOPPED_BY_OWNER = ("operator", "drill")
 
 
-def _identify(detail: ExecutionStatusDetail, d: Deps) -> tuple[DRPlan, Kind] | None:
+def _identify(detail: ExecutionStatusDetail, d: Deps) -> tuple[DRPlan, Kind | Literal["rollback"]] | None:
     """The plan and kind whose state machine ran the execution (None: not one of Lifeboat's operations)."""
     machine = detail.state_machine_arn.rsplit(":", 1)[-1]
     try:
@@ -56,9 +60,9 @@ def _identify(detail: ExecutionStatusDetail, d: Deps) -> tuple[DRPlan, Kind] | N
     # The input names the workload, unless EventBridge left it out (inputs over 248 KB): then ask every plan.
     plans = [d.plans.get(named)] if isinstance(named, str) and named else d.plans.all()
     for plan in plans:
-        for kind in KINDS:
+        for kind in (*KINDS, ROLLBACK):
             if d.executions.state_machine_name(plan.workload, kind) == machine:
-                return plan, kind
+                return plan, kind  # type: ignore[return-value]
     return None
 
 
@@ -79,9 +83,12 @@ def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
             execution=arn,
             status=detail.status,
             action="ignored",
-            reason="not a failover or failback execution of a plan Lifeboat protects",
+            reason="not a failover, failback or rollback execution of a plan Lifeboat protects",
         )
-    plan, kind = found
+    plan, found_kind = found
+    if found_kind == "rollback":
+        return _rollback_ended(plan, detail, d)
+    kind = found_kind
     out = JanitorOutcome(
         execution=arn, status=detail.status, action="cleaned", reason="", workload=plan.workload, kind=kind
     )
@@ -113,6 +120,39 @@ def tidy_up(change: ExecutionStatusChange, d: Deps) -> JanitorOutcome:
         return out
     out.action = "concluded"
     out.reason = _record(plan, kind, detail, change.id, out.lock_released, truth, d, moved)
+    return out
+
+
+def _rollback_ended(plan: DRPlan, detail: ExecutionStatusDetail, d: Deps) -> JanitorOutcome:
+    """A rollback moves no traffic: its lock, released if it still holds it, is all it can leave behind.
+    Stopped or timed out, it skipped its RecordRollback too: the ledger says so, once."""
+    arn = detail.execution_arn
+    released = d.locks.release(plan.workload, arn)
+    out = JanitorOutcome(
+        execution=arn,
+        status=detail.status,
+        action="cleaned",
+        reason="lock released" if released else "it held no lock",
+        workload=plan.workload,
+        kind=ROLLBACK,
+        lock_released=released,
+    )
+    if released:
+        emit("JanitorLockReleased", 1, workload=plan.workload)
+        logger.warning("janitor released a lock", workload=plan.workload, execution=arn, status=detail.status)
+    if detail.status not in ("ABORTED", "TIMED_OUT") or not d.ledger.mark_concluded(
+        plan.workload, arn, "janitor"
+    ):
+        return out
+    reason = (
+        f"rollback {detail.name} {WORDS[detail.status]} before it was recorded"
+        + ("; its lock was released" if released else "")
+        + "; the endpoint may serve the version it was deploying, smoke tests not run: check it with "
+        f"`lifeboat rollback {plan.workload} --dry-run`"
+    )
+    facts = {"status": detail.status, "lock_released": released}
+    d.ledger.record(plan.workload, ROLLBACK, OUTCOMES[detail.status], reason, execution=arn, detail=facts)
+    out.action, out.reason = "concluded", reason
     return out
 
 

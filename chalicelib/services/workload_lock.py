@@ -1,10 +1,11 @@
 """The workload lock as operators meet it: claimed before an operator-started execution exists, shown with
 whether its holder still runs, and broken by hand when it outlived its holder.
 
-One lease lock per workload (`adapters/locks.py`); the failover and failback state machines take it in
-AcquireLock with their execution ARN as holder. An operator start claims it first, for the ARN the execution
-is about to have, so the API and the CLI answer 202 or 409 before anything runs; AcquireLock then finds its
-own ARN holding the lock, which is re-entrant (it renews the lease).
+One lease lock per workload (`adapters/locks.py`); the failover, failback and rollback state machines take it
+in AcquireLock with their execution ARN as holder (`lifeboat rollback`, run in the operator's process, holds
+it as `cli:<run id>`). An operator start claims it first, for the ARN the execution is about to have, so the
+API and the CLI answer 202 or 409 before anything runs; AcquireLock then finds its own ARN holding the lock,
+which is re-entrant (it renews the lease).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from chalicelib.models.ledger import LockInfo
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
 from chalicelib.services.failover import lock_lease
+
+PROCESS_HOLDER = "cli:"
+"""A holder that is a process, not an execution (services.rollback.CLI_HOLDER): nothing to describe; it
+releases the lock when it ends, or its lease lapses."""
 
 
 class OperationConflict(RuntimeError):
@@ -62,6 +67,14 @@ def describe_lock(info: LockInfo, d: Deps) -> HeldLock:
     """The lock with its holder's execution status (one DescribeExecution)."""
     status: str | None = None
     problem: str | None = None
+    if info.holder.startswith(PROCESS_HOLDER):
+        return HeldLock(
+            **info.model_dump(),
+            holder_name=info.holder,
+            stale=False,
+            stale_reason="it is held by `lifeboat` in an operator's process, which releases it when done "
+            "(or its lease lapses)",
+        )
     if not EXECUTION_ARN.match(info.holder):
         problem = f"{info.holder!r} is not an execution ARN"
     else:
@@ -102,6 +115,8 @@ def conflict(info: LockInfo, d: Deps) -> OperationConflict:
         )
     else:
         state = "running" if held.holder_status == "RUNNING" else "starting"  # claimed, not started yet
+        if info.holder.startswith(PROCESS_HOLDER):
+            state = "running (CLI)"
         message = (
             f"{info.workload} is locked by a {state} {info.operation} ({held.holder_name}) until {until}"
         )

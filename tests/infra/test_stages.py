@@ -202,7 +202,21 @@ def test_failover_tasks_have_reserved_concurrency_where_failovers_run(
         }
         # Then exactly the failover machine's task functions have it (none where no failover runs)
         assert set(reserved) == tasks, region
-        assert all(n == FAILOVER_RESERVED_CONCURRENCY for n in reserved.values())
+        # And each keeps FAILOVER_RESERVED_CONCURRENCY, or one per machine here that calls it when more do
+        # (acquire_lock and release_lock: every failover, failback and rollback machine of the copy)
+        callers = {
+            name: sum(
+                1
+                for m in machines
+                if name
+                in {
+                    v["Fn::GetAtt"][0]
+                    for v in template["Resources"][m]["Properties"]["DefinitionSubstitutions"].values()
+                }
+            )
+            for name in reserved
+        }
+        assert reserved == {n: max(FAILOVER_RESERVED_CONCURRENCY, c) for n, c in callers.items()}, region
     assert any(template["Metadata"]["Lifeboat"]["state_machines"] for template in rendered.values())
 
 

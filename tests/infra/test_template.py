@@ -357,11 +357,12 @@ def test_alarm_events_reach_only_the_copy_that_runs_the_failover(templates: dict
 def test_execution_status_changes_reach_the_janitor_of_the_copy_that_runs_them(templates: dict) -> None:
     for region, template in templates.items():
         # Given a copy's failover and failback machines (failover in the secondary, failback in the primary)
+        # and its rollback machines (they hold the workload lock too)
         machines = resources_of(template, "AWS::StepFunctions::StateMachine")
         cleaned = [
             {"Ref": logical}
             for logical, m in machines.items()
-            if m["Properties"]["StateMachineName"].endswith(("-failover", "-failback"))
+            if m["Properties"]["StateMachineName"].endswith(("-failover", "-failback", "-rollback"))
         ]
         assert cleaned, region
         # Then the janitor's rule matches every end of an execution of exactly those machines

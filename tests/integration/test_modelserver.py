@@ -132,8 +132,75 @@ def test_ping_reports_a_healthy_server_and_the_model_it_serves(server, published
         "status": "healthy",
         "model_version": artifact.version,
         "model_sha256": published,
+        "model_artifact": f"s3://{BUCKET}/{KEY}",
         "region": REGION,
     }
+
+
+def test_a_deployment_loads_another_artifact_checked_and_a_bad_one_changes_nothing(
+    server, s3, published, artifact
+):
+    # Given another version published next to the served one
+    other = artifact.model_copy(update={"version": "0.9.0", "bias": artifact.bias - 1})
+    other_key = KEY.replace(artifact.version, "0.9.0") if artifact.version in KEY else f"{KEY}.0.9.0"
+    other_sha = publish_artifact(s3, BUCKET, other_key, other)
+    try:
+        # When it is deployed with the wrong checksum, and when a missing artifact is deployed
+        wrong = call(
+            "POST", f"{server}/admin/model", {"artifact": f"s3://{BUCKET}/{other_key}", "sha256": "0" * 64}
+        )
+        missing = call("POST", f"{server}/admin/model", {"artifact": f"s3://{BUCKET}/nothing/here.json"})
+        # Then both are refused and the server still serves what it served
+        assert wrong[0] == missing[0] == 422, (wrong, missing)
+        assert call("GET", f"{server}/ping")[1]["model_sha256"] == published
+        # When it is deployed with its registered checksum
+        status, body = call(
+            "POST", f"{server}/admin/model", {"artifact": f"s3://{BUCKET}/{other_key}", "sha256": other_sha}
+        )
+        # Then the server serves it from the next request on, and says so
+        assert status == 200 and (body["model_version"], body["model_sha256"]) == ("0.9.0", other_sha)
+        assert call("GET", f"{server}/ping")[1]["model_artifact"] == f"s3://{BUCKET}/{other_key}"
+    finally:
+        assert call("POST", f"{server}/admin/model", {"artifact": f"s3://{BUCKET}/{KEY}"})[0] == 200
+
+
+def test_a_restarted_server_serves_its_last_deployment_and_falls_back_when_it_is_gone(
+    moto_endpoint, s3, published, artifact, tmp_path
+):
+    # Given a server with a deployment record (as the local cloud starts them), deployed with 0.8.0
+    record = tmp_path / "deployments" / "fraud-scoring-primary.json"
+
+    def start() -> ModelServerProcess:
+        env = CREDENTIALS
+        return spawn_model_server(0, REGION, BUCKET, KEY, moto_endpoint, env=env, deployment_file=record)
+
+    def restarted() -> tuple[dict[str, Any], str]:
+        proc = start()
+        try:
+            return call("GET", f"{proc.url}/ping")[1], proc.stderr_text()
+        finally:
+            stop_process(proc)
+
+    older = artifact.model_copy(update={"version": "0.8.0", "bias": artifact.bias - 2})
+    older_key = "models/fraud-scorer/0.8.0/model.json"
+    older_sha = publish_artifact(s3, BUCKET, older_key, older)
+    first = start()
+    try:
+        deployed = {"artifact": f"s3://{BUCKET}/{older_key}", "sha256": older_sha}
+        assert call("POST", f"{first.url}/admin/model", deployed)[0] == 200
+    finally:
+        stop_process(first)
+    # When it is started again from the same --bucket/--key and record (a restart, a drill's respawn)
+    ping, _ = restarted()
+    # Then it serves the deployed 0.8.0, not the artifact it was started with
+    assert (ping["model_version"], ping["model_sha256"]) == ("0.8.0", older_sha)
+    assert ping["model_artifact"] == f"s3://{BUCKET}/{older_key}"
+    # When the deployed object is gone and it starts once more
+    s3.delete_object(Bucket=BUCKET, Key=older_key)
+    ping, log = restarted()
+    # Then it serves --bucket/--key, and its log says why
+    assert (ping["model_version"], ping["model_sha256"]) == (artifact.version, published)
+    assert f"names s3://{BUCKET}/{older_key}, which cannot be loaded" in log
 
 
 def test_invocations_return_the_golden_answers(server, artifact):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.models.ledger import LedgerEntry, WorkloadState
+from chalicelib.adapters.locks import LockHeld
+from chalicelib.models.ledger import LedgerEntry, LockInfo, WorkloadState
 
 
 @dataclass
@@ -17,6 +18,7 @@ class FakeLedger:
     recorded: list[LedgerEntry] = field(default_factory=list)
     marks: dict[str, str] = field(default_factory=dict)
     controls_deleted: list[str] = field(default_factory=list)
+    controls: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def outcomes(self) -> list[tuple[str, str, str]]:
@@ -51,8 +53,45 @@ class FakeLedger:
         """Newest first, as the ledger answers."""
         return [e for e in reversed(self.recorded) if kind is None or e.kind == kind][:limit]
 
+    def get_control(self, workload: str, key: str) -> dict[str, Any] | None:
+        return self.controls.get(key)
+
     def delete_control(self, workload: str, key: str) -> None:
         self.controls_deleted.append(key)
+
+
+@dataclass
+class FakeLocks:
+    """The lock table of one workload: conditional as the real one (re-entrant for its holder), with every
+    lease asked for kept in `leases` (holder, lease)."""
+
+    held: LockInfo | None = None
+    leases: list[tuple[str, timedelta]] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    now: datetime = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+
+    def current(self, workload: str) -> LockInfo | None:
+        return self.held
+
+    def acquire(self, workload: str, holder: str, operation: str, lease: timedelta) -> LockInfo:
+        if self.held is not None and self.held.holder != holder:
+            raise LockHeld(self.held)
+        self.leases.append((holder, lease))
+        self.held = LockInfo(
+            workload=workload,
+            holder=holder,
+            operation=operation,
+            acquired_at=self.now,
+            expires_at=self.now + lease,
+        )
+        return self.held
+
+    def release(self, workload: str, holder: str) -> bool:
+        if self.held is None or self.held.holder != holder:
+            return False
+        self.held = None
+        self.released.append(holder)
+        return True
 
 
 @dataclass

@@ -33,6 +33,7 @@ from chalicelib.services import console
 from chalicelib.services import deps as deps_module
 from chalicelib.services import executions as runs
 from chalicelib.services import restore as restore_module
+from chalicelib.services import rollback as rollback_module
 from chalicelib.services import validate as validate_module
 from chalicelib.services.operations import FailoverPlanPreview
 from chalicelib.services.validate import ValidationReport
@@ -60,6 +61,7 @@ ROUTES = [
     ("POST", f"/workloads/{WORKLOAD}/drills"),
     ("POST", f"/workloads/{WORKLOAD}/assess"),
     ("POST", f"/workloads/{WORKLOAD}/restores"),
+    ("POST", f"/workloads/{WORKLOAD}/rollback"),
     *[
         ("POST", f"/executions/{EXEC_NAME}/{action}")
         for action in ("approve", "reject", "pause", "resume", "abort", "fast-track")
@@ -150,6 +152,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, tuple[Any
     monkeypatch.setattr(console, "request_drill", stub("request_drill", _drill_started))
     monkeypatch.setattr(console, "list_drills", stub("list_drills", DrillList(drills=[])))
     monkeypatch.setattr(restore_module, "request_restore", stub("request_restore", _restore_started))
+    monkeypatch.setattr(rollback_module, "request_rollback", stub("request_rollback", _restore_started))
     monkeypatch.setattr(console, "show_drill", stub("show_drill", _unknown_workload))
     monkeypatch.setattr(runs, "list_executions", stub("list_executions", runs.ExecutionList(executions=[])))
     monkeypatch.setattr(runs, "get_execution", stub("get_execution", _unknown_execution))
@@ -307,6 +310,25 @@ def test_a_restore_body_that_cannot_be_read_exactly_is_refused(
 ) -> None:
     response = api.post(f"/workloads/{WORKLOAD}/restores", body)
     assert response.status_code == 400 and field in response.body.decode(), response.body
+    assert calls == []
+
+
+def test_a_rollback_request_reaches_the_use_case_with_its_region_as_a_role(
+    api: Api, calls: list[Any]
+) -> None:
+    # When alice dry-runs a rollback of the secondary's endpoint, naming its region, to a named version
+    body = {"region": "us-west-2", "to_version": "1.0.0", "dry_run": True}
+    response = api.post(f"/workloads/{WORKLOAD}/rollback", body)
+    # Then the use case gets the secondary's endpoint, the version and her identity
+    assert response.status_code == 202, response.body
+    name, (request, _) = calls[-1]
+    assert name == "request_rollback" and request.requested_by == ALICE
+    assert (request.role, request.to_version, request.dry_run) == ("secondary", "1.0.0", True)
+
+
+def test_a_rollback_in_a_region_the_plan_does_not_name_is_refused(api: Api, calls: list[Any]) -> None:
+    response = api.post(f"/workloads/{WORKLOAD}/rollback", {"region": "eu-west-1"})
+    assert response.status_code == 409 and "eu-west-1 is not a region" in response.body.decode()
     assert calls == []
 
 

@@ -159,6 +159,47 @@ def test_the_example_plan_needs_route53_s3_dynamodb_alarms_and_sns_but_no_sagema
     assert publish.resource == "arn:aws:sns:us-east-1:123456789012:lifeboat-fraud-scoring"
 
 
+def test_validation_lists_what_restore_and_model_rollback_need_each_once() -> None:
+    # Given the example plan (S3 assets, an S3-manifest model registry, HTTP endpoints)
+    plan = load_plan_file(PLAN)
+    # When the permissions it needs are derived
+    perms = required_permissions(plan, LB, grants=[*grants_for(plan.traffic), *asset_grants(plan)])
+    listed = {(p.action, p.resource) for p in perms}
+    # Then the restore and rollback state machines can be started, and each action is listed once
+    machines = "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-dev-fraud-scoring"
+    assert {("states:StartExecution", f"{machines}-{k}") for k in ("restore", "rollback")} <= listed
+    assert len(listed) == len(perms)
+    # And a restore reads versions and writes its copy under the asset's restore prefix (or in place)
+    data = "arn:aws:s3:::fraud-data-use1"
+    assert {
+        ("s3:ListBucketVersions", data),
+        ("s3:GetObjectVersion", f"{data}/datasets/*"),
+        ("s3:PutObject", f"{data}/lifeboat-restore/training-data/*"),
+        ("s3:DeleteObjectVersion", f"{data}/lifeboat-restore/training-data/test-*"),
+    } <= listed
+    assert ("s3:DeleteObjectVersion", f"{data}/datasets/*") not in listed  # never a version of the asset
+    # And an http endpoint's rollback needs the registry's manifests only: no SageMaker
+    assert not any(a.startswith("sagemaker:") or a == "iam:PassRole" for a, _ in listed)
+
+
+def test_validation_lists_a_sagemaker_rollback_new_model_config_and_update() -> None:
+    # Given a plan whose endpoints are SageMaker's and whose registry is the Model Registry
+    plan = load_plan_file(PLAN.with_name("fraud-scoring-sagemaker.yaml"))
+    perms = required_permissions(plan, LB, grants=[*grants_for(plan.traffic), *asset_grants(plan)])
+    listed = {(p.action, p.resource) for p in perms}
+    # Then the rollback's deployment in each region is listed, scoped to the endpoint's names
+    for region in (plan.regions.primary, plan.regions.secondary):
+        base = f"arn:aws:sagemaker:{region}:123456789012"
+        assert {
+            ("sagemaker:CreateModel", f"{base}:model/fraud-scorer-v*"),
+            ("sagemaker:CreateEndpointConfig", f"{base}:endpoint-config/fraud-scorer*"),
+            ("sagemaker:UpdateEndpoint", f"{base}:endpoint/fraud-scorer"),
+            ("sagemaker:DescribeModelPackage", f"{base}:model-package/fraud-scorer/*"),
+        } <= listed
+    assert ("iam:PassRole", "arn:aws:iam::123456789012:role/*") in listed
+    assert len(listed) == len(perms)
+
+
 def test_the_role_behind_an_assumed_role_session_is_what_iam_simulates() -> None:
     # Given the identity a Lambda function runs as
     session = "arn:aws:sts::123456789012:assumed-role/lifeboat-dev/lifeboat-dev-api"

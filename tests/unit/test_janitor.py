@@ -253,3 +253,42 @@ def test_a_run_whose_conclude_crashed_after_releasing_is_moved_back_under_a_lock
     assert d.locks.current(W) is None and out.lock_released is False
     assert out.active_region == "us-east-1"
     assert d.notifier.sent == ["[Lifeboat] fraud-scoring: failover FAILED - us-east-1 serves users"]
+
+
+ROLLBACK = "arn:aws:states:us-east-1:123456789012:execution:lifeboat-dev-fraud-scoring-rollback:rb-1"
+
+
+@pytest.mark.parametrize(("status", "outcome"), [("ABORTED", "stopped"), ("TIMED_OUT", "timed-out")])
+def test_a_stopped_rollback_gets_its_lock_released_and_is_recorded_once(status: str, outcome: str) -> None:
+    # Given a rollback stopped while it held the workload lock (it skipped RecordRollback and ReleaseLock)
+    d = deps(holder=ROLLBACK)
+    # When the janitor hears of it, twice
+    first = tidy_up(event(status, kind="rollback", execution=ROLLBACK), d)
+    second = tidy_up(event(status, kind="rollback", execution=ROLLBACK), d)
+    # Then the lock is free, one rollback entry says what to check; traffic and state are not touched
+    assert (first.action, first.kind, first.lock_released) == ("concluded", "rollback", True)
+    assert d.locks.current(W) is None
+    assert [(k, o) for k, o, _ in d.ledger.outcomes] == [("rollback", outcome)]
+    assert "smoke tests not run" in first.reason and f"lifeboat rollback {W} --dry-run" in first.reason
+    assert d.router.shifts == [] and d.notifier.sent == []
+    assert d.ledger.get_state(W).active_region == "us-west-2"
+    assert (second.action, second.lock_released) == ("cleaned", False)
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED"])
+def test_a_rollback_that_recorded_itself_only_gets_its_lock_back(status: str) -> None:
+    # Given a rollback that ended through its own RecordRollback, whose ReleaseLock failed
+    d = deps(holder=ROLLBACK)
+    out = tidy_up(event(status, kind="rollback", execution=ROLLBACK), d)
+    # Then the janitor releases the lock and records nothing
+    assert (out.action, out.lock_released) == ("cleaned", True)
+    assert d.locks.current(W) is None and d.ledger.outcomes == []
+
+
+def test_the_janitor_leaves_another_operations_lock_when_a_rollback_ends() -> None:
+    # Given a failback holding the lock, and a (refused) rollback that ended
+    d = deps()
+    out = tidy_up(event("FAILED", kind="rollback", execution=ROLLBACK), d)
+    # Then the failback's lock stays
+    assert (out.action, out.lock_released) == ("cleaned", False)
+    assert d.locks.current(W) is not None and d.locks.current(W).holder == RUN  # type: ignore[union-attr]
