@@ -1,6 +1,7 @@
 """The drill's own objects in the workload's dataset: written to the primary while the drill runs (the
-application's writes whose replication the drill measures), listed in either region, and removed, every
-version, when it ends.
+application's writes whose replication the drill measures), listed in either region with their checksums,
+damaged on purpose (data-corruption: overwritten, deleted), and removed, every version, when it ends; and
+for an asset's keys, whether the replica has caught up with the source.
 
 Where real time passes here, it must: the writer paces its writes with real sleeps (replication copies them
 in real time) and stamps each with the drill's clock; the removal waits, boundedly, for replication to stop
