@@ -117,13 +117,11 @@ class DrillDataset:
         return behind
 
     def _etag(self, region: str, bucket: str, key: str) -> str | None:
-        try:
-            return str(self._s3(region).head_object(Bucket=bucket, Key=key).get("ETag", "")).strip('"')
-        except Exception as exc:  # noqa: BLE001 - absent (404, or 403 without ListBucket) reads as absent
-            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"):
-                return None
-            raise
+        # A listing, not HeadObject: a missing key's HEAD needs ListBucket on the whole bucket to answer 404,
+        # while a listing of the key's own prefix is what the roles' prefix-scoped ListBucket allows.
+        page = self._s3(region).list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        found = [o for o in page.get("Contents", []) if o["Key"] == key]
+        return str(found[0].get("ETag", "")).strip('"') if found else None
 
     def source_keys(self, copy: ReplicaCopy) -> set[str]:
         return self.keys(copy.source_bucket, copy.source_prefix, copy.source_region)

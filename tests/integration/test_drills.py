@@ -441,3 +441,25 @@ def test_the_aws_injector_breaks_drill_target_endpoints_through_their_fault_api(
     assert clean.servers["primary"].faults.down and clean.servers["secondary"].faults.wrong_answers
     assert len(faults.restore_all()) == 2
     assert not clean.servers["primary"].faults.down and not clean.servers["secondary"].faults.wrong_answers
+
+
+def test_data_corruption_drill_started_through_the_api_restores_under_the_drill_functions_role(
+    clean: Stack,
+) -> None:
+    # Given the local cloud's injector plugged in, as the daemon does for the drill function (whose role the
+    # local cloud enforces: it must be allowed to restore the assets in place)
+    unregister = drills.register_injector(lambda plan: injector(clean))
+    try:
+        with api_client(ALICE, cloud=clean.cloud) as api:
+            started = api.post(
+                f"/workloads/{W}/drills", {"scenario": "data-corruption", "reason": "game day"}
+            )
+            assert started.status_code == 202, started.body
+            lambda_runner.drain(timeout=180)
+            record = api.get(f"/drills/{started.json_body['drill_id']}").json_body
+    finally:
+        unregister()
+    # Then the drill function restored both assets and passed
+    assert record["verdict"] == "passed", (record["verdict_reason"], record["restore_problems"])
+    assert {a["asset"] for a in record["restored_assets"]} == {"training-data", "model-artifacts"}
+    assert_clean(clean)
