@@ -1021,7 +1021,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     ),
     # drills.run_requested (EventBridge: lifeboat.drills) -> DrillRunner.run: pre-conditions (router, locks,
     # executions, alarms, smoke), the dataset writes, faults through the drill target's HTTP fault API,
-    # failback start, cleanup (stop/release/reconcile), histories, evidence, ledger.
+    # failback start, a data-corruption drill's in-place restores, cleanup (stop/release/reconcile),
+    # histories, evidence, ledger.
     "drill_run": (
         "plans.read",
         "ledger.read",
@@ -1035,6 +1036,10 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "replication.list",
         "drill.writes",
         "asset.keys:drill",
+        # data-corruption (local cloud only: an account's drill target cannot take it) restores the damaged
+        # assets in place, as restore_batch does, and compares their keys on both sides
+        "assets.restore",
+        "asset.keys:restore",
         "states.read",
         "states.start:failback",
         "states.stop:failover",

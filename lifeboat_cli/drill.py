@@ -338,6 +338,7 @@ def register(sub: Any) -> None:
             "api-throttling",
             "alarm-flapping",
             "backup-unhealthy",
+            "data-corruption",
         ],
         help="the fault to inject (default: the plan's drill.scenario)",
     )

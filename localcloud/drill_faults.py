@@ -1,6 +1,6 @@
 """Real faults for DR drills in the local cloud: processes killed, responses delayed or wrong, replication
-paused (the replication simulator honours `replication_control`), a replica artifact swapped, a share of
-Lifeboat's AWS calls throttled. Never deployed.
+paused (the replication simulator honours `replication_control`), a replica artifact swapped (or a bad model
+deployed to both regions), a share of Lifeboat's AWS calls throttled. Never deployed.
 
 `LocalFaults` is the drill's `FaultInjector`. What it does to a model server depends on who owns it:
 - `ThreadServers`: in-process `ModelServer`s (integration tests): killing one closes its socket, restoring it
@@ -505,6 +505,43 @@ class LocalFaults:
             f"(sha256 {self.copies.sha256[:12]} -> {sha[:12]}); the {role} model server reloaded it"
         )
 
+    def corrupt_model(self) -> str:
+        with outside_invocation():  # the local cloud's doing: a bad deployment, not Lifeboat's calls
+            return self._corrupt_model()
+
+    def _corrupt_model(self) -> str:
+        for role in ROLES:  # what restore_all puts back if the drill's own restore does not
+            s3 = aws.client("s3", self.plan.region_of(role))
+            body = s3.get_object(Bucket=self.copies.buckets[role], Key=self.copies.keys[role])["Body"].read()
+            self._originals.setdefault(role, body)
+        good = ModelArtifact.from_json_bytes(self._originals["primary"])
+        # A bad model under the same name (inverted weights: every score is wrong), written to the primary
+        # like any deployment; replication carries it to the replica.
+        bad = good.model_copy(
+            update={
+                "version": f"{good.version}-bad-deploy",
+                "weights": [-w for w in good.weights],
+                "bias": -good.bias,
+            }
+        )
+        bucket, key = self.copies.buckets["primary"], self.copies.keys["primary"]
+        sha = publish_artifact(aws.client("s3", self.plan.regions.primary), bucket, key, bad)
+        replica = (self.copies.buckets["secondary"], self.copies.keys["secondary"])
+        _wait_artifact(self.plan.regions.secondary, *replica, sha)
+        for role in ROLES:
+            self.servers.kill(role)
+            self.servers.start(role)
+        return (
+            f"model artefact s3://{bucket}/{key} overwritten by a bad model (sha256 "
+            f"{self.copies.sha256[:12]} -> {sha[:12]}), replicated to s3://{replica[0]}/{replica[1]}; "
+            "both model servers reloaded it"
+        )
+
+    def redeploy(self, role: Role) -> str:
+        with outside_invocation():
+            self.servers.kill(role)  # a daemon's server still up would not reload otherwise
+            return self.servers.start(role)
+
     def throttle(self, share: float) -> str:
         self.controls.throttle(share)
         return f"{share:.0%} of Lifeboat's {', '.join(THROTTLED_SERVICES)} calls throttled (Rate exceeded)"
@@ -555,6 +592,7 @@ class LocalFaults:
                 body = self._originals.get(role) or self._good_copy(role)
                 publish_artifact(s3, bucket, key, ModelArtifact.from_json_bytes(body))
                 done.append(f"{role} artifact restored")
+                self.servers.kill(role)  # a daemon's server still up would not reload it otherwise
                 done.append(self.servers.start(role))
             elif not self.servers.alive(role):
                 done.append(self.servers.start(role))
@@ -570,11 +608,20 @@ class LocalFaults:
         return done
 
     def _good_copy(self, role: Role) -> bytes:
+        """The good artefact: the other region's copy, or (both damaged, e.g. a recovering data-corruption
+        drill's) the newest version of either copy that carries the good SHA-256."""
         other: Role = "secondary" if role == "primary" else "primary"
-        s3 = aws.client("s3", self.plan.region_of(other))
-        return bytes(
-            s3.get_object(Bucket=self.copies.buckets[other], Key=self.copies.keys[other])["Body"].read()
-        )
+        for side in (other, role):
+            s3 = aws.client("s3", self.plan.region_of(side))
+            bucket, key = self.copies.buckets[side], self.copies.keys[side]
+            listing = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+            for version in sorted(listing, key=lambda v: v["LastModified"], reverse=True):
+                if version["Key"] != key:
+                    continue
+                got = s3.get_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+                if (got.get("Metadata") or {}).get("sha256") == self.copies.sha256:
+                    return bytes(got["Body"].read())
+        raise RuntimeError(f"no copy of the {role} model artefact carries sha256 {self.copies.sha256[:12]}")
 
     def close(self) -> None:
         remove = getattr(self.controls, "remove", None)
@@ -727,6 +774,21 @@ def _wait_region_back(plan: DRPlan, timeout: float = 5.0) -> None:
                     f"{plan.regions.primary}'s APIs did not come back within {timeout:g}s"
                 ) from None
             time.sleep(0.1)
+
+
+def _wait_artifact(region: str, bucket: str, key: str, sha256: str, timeout: float = READY_TIMEOUT) -> None:
+    """Replication copies in real time: wait until the copy in `region` carries `sha256`."""
+    s3 = aws.client("s3", region)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if (s3.head_object(Bucket=bucket, Key=key).get("Metadata") or {}).get("sha256") == sha256:
+                return
+        except Exception:  # noqa: BLE001 - not there yet; the deadline decides
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"s3://{bucket}/{key} did not carry {sha256[:12]} within {timeout:g}s")
+        time.sleep(0.1)
 
 
 def utc_now() -> datetime:

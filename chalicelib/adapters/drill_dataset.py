@@ -1,6 +1,7 @@
 """The drill's own objects in the workload's dataset: written to the primary while the drill runs (the
-application's writes whose replication the drill measures), listed in either region, and removed, every
-version, when it ends.
+application's writes whose replication the drill measures), listed in either region with their checksums,
+damaged on purpose (data-corruption: overwritten, deleted), and removed, every version, when it ends; and
+for an asset's keys, whether the replica has caught up with the source.
 
 Where real time passes here, it must: the writer paces its writes with real sleeps (replication copies them
 in real time) and stamps each with the drill's clock; the removal waits, boundedly, for replication to stop
@@ -10,11 +11,12 @@ copying before it deletes.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters import aws
@@ -25,6 +27,10 @@ from chalicelib.observability import logger
 S3ForRegion = Callable[[str], Any]
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 _SETTLE_POLL = 0.3
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _factory_s3(region: str) -> Any:
@@ -55,17 +61,67 @@ class DrillDataset:
             ContentType="application/json",
         )
 
+    def delete(self, copy: ReplicaCopy, key: str) -> None:
+        """Delete one object (`key` relative to the source prefix) in the source bucket: a delete marker,
+        which replication carries to the replica."""
+        self._s3(copy.source_region).delete_object(Bucket=copy.source_bucket, Key=copy.source_prefix + key)
+
     def keys(self, bucket: str, prefix: str, region: str) -> set[str]:
         """The keys under `prefix`, relative to it."""
+        return set(self.etags(bucket, prefix, region))
+
+    def etags(self, bucket: str, prefix: str, region: str) -> dict[str, str]:
+        """The keys under `prefix`, relative to it, with their ETags (the MD5 of a single-part body)."""
         s3 = self._s3(region)
-        keys: set[str] = set()
+        found: dict[str, str] = {}
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
         while True:
             page = s3.list_objects_v2(**kwargs)
-            keys.update(obj["Key"][len(prefix) :] for obj in page.get("Contents", []))
+            for obj in page.get("Contents", []):
+                found[obj["Key"][len(prefix) :]] = str(obj.get("ETag", "")).strip('"')
             if not page.get("IsTruncated"):
-                return keys
+                return found
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def source_etags(self, copy: ReplicaCopy) -> dict[str, str]:
+        return self.etags(copy.source_bucket, copy.source_prefix, copy.source_region)
+
+    def replica_etags(self, copy: ReplicaCopy) -> dict[str, str]:
+        return self.etags(copy.replica_bucket, copy.replica_prefix, copy.replica_region)
+
+    def first_change(self, copy: ReplicaCopy, keys: list[str]) -> datetime | None:
+        """When the earliest of `keys` (relative to the source prefix) last changed in the source, as S3
+        stamps it (its newest version or delete marker): what an operator reads off the version history."""
+        s3 = self._s3(copy.source_region)
+        stamps: list[datetime] = []
+        for key in keys:
+            full = copy.source_prefix + key
+            page = s3.list_object_versions(Bucket=copy.source_bucket, Prefix=full)
+            entries = [
+                e for e in page.get("Versions", []) + page.get("DeleteMarkers", []) if e["Key"] == full
+            ]
+            latest = [e["LastModified"] for e in entries if e.get("IsLatest")]
+            if latest:
+                stamps.append(_utc(latest[0]))
+        return min(stamps) if stamps else None
+
+    def lagging(self, copy: ReplicaCopy, keys: list[str]) -> list[str]:
+        """Of `keys` (relative to the prefixes), those whose replica is not what the source is now (another
+        ETag, or present on one side only): replication has not carried the last change yet."""
+        behind = []
+        for key in keys:
+            source = self._etag(copy.source_region, copy.source_bucket, copy.source_prefix + key)
+            replica = self._etag(copy.replica_region, copy.replica_bucket, copy.replica_prefix + key)
+            if source != replica:
+                behind.append(key)
+        return behind
+
+    def _etag(self, region: str, bucket: str, key: str) -> str | None:
+        # A listing, not HeadObject: a missing key's HEAD needs ListBucket on the whole bucket to answer 404,
+        # while a listing of the key's own prefix is what the roles' prefix-scoped ListBucket allows.
+        page = self._s3(region).list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        found = [o for o in page.get("Contents", []) if o["Key"] == key]
+        return str(found[0].get("ETag", "")).strip('"') if found else None
 
     def source_keys(self, copy: ReplicaCopy) -> set[str]:
         return self.keys(copy.source_bucket, copy.source_prefix, copy.source_region)
@@ -174,10 +230,11 @@ class DatasetWriter:
             seq += 1
             key = f"{seq:06d}.json"
             at = self.clock()
+            body = f'{{"seq": {seq}, "at": "{at.isoformat()}"}}'.encode()
             try:
-                self.dataset.put(self.copy, key, f'{{"seq": {seq}, "at": "{at.isoformat()}"}}'.encode())
+                self.dataset.put(self.copy, key, body)
                 with self._lock:
-                    self.writes.append(Write(key=key, at=at))
+                    self.writes.append(Write(key=key, at=at, etag=hashlib.md5(body).hexdigest()))  # noqa: S324
             except Exception as exc:  # a write that failed was never accepted: not in the log
                 self.errors += 1
                 logger.warning("drill write failed", key=key, error=str(exc))

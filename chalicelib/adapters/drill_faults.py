@@ -1,9 +1,9 @@
 """How a drill breaks things: the `FaultInjector` interface, and the injector for an AWS drill target.
 
 A drill asks for faults by intent (kill the primary, degrade an endpoint, throttle AWS calls, take a region's
-APIs down, pause replication, corrupt a replica artifact) and restores everything with `restore_all`, which
-brings the subject back to its baseline whatever was changed, so a recovering drill can call it on a fresh
-injector.
+APIs down, pause replication, corrupt a replica artifact, or the model artefact of both regions) and
+restores everything with `restore_all`, which brings the subject back to its baseline whatever was changed,
+so a recovering drill can call it on a fresh injector.
 
 The local cloud's injector (`localcloud/drill_faults.py`, never deployed) makes every fault real. In an AWS
 account the drill target's endpoints are expected to run Lifeboat's model-server container, whose
@@ -62,6 +62,13 @@ class FaultInjector(Protocol):
 
     def corrupt_artifact(self, role: Role) -> str:
         """Replace `role`'s copy of the model artifact with a different model and reload the endpoint."""
+
+    def corrupt_model(self) -> str:
+        """Overwrite the primary's model artefact with a bad model, let replication carry it to the replica,
+        and reload both endpoints (a bad deployment): the damage is in both regions (data-corruption)."""
+
+    def redeploy(self, role: Role) -> str:
+        """Reload `role`'s endpoint from its region's copy of the model artefact (after a restore)."""
 
     def throttle(self, share: float) -> str:
         """Throttle `share` of Lifeboat's own AWS calls."""
@@ -165,6 +172,12 @@ class HttpFaults:
 
     def corrupt_artifact(self, role: Role) -> str:
         raise FaultUnsupported(self.unsupported("corrupt-artifact") or "corrupt-artifact")
+
+    def corrupt_model(self) -> str:
+        raise FaultUnsupported(self.unsupported("data-corruption") or "data-corruption")
+
+    def redeploy(self, role: Role) -> str:
+        raise FaultUnsupported(self.unsupported("data-corruption") or "data-corruption")
 
     def throttle(self, share: float) -> str:
         raise FaultUnsupported(self.unsupported("api-throttling") or "api-throttling")

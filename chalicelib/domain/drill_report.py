@@ -31,12 +31,15 @@ PHASE_COLOURS = {
     "failback": "#06b6d4",
     "backup check": "#64748b",
     "replication paused": "#fcd34d",
+    "redeploy": "#a78bfa",
 }
 MARKER_STYLE = {
     "fault": ("triangle", "#dc2626"),
     "paused": ("triangle", "#d97706"),
     "heal": ("circle", "#86efac"),
     "alarm": ("circle", "#f97316"),
+    "verified": ("circle", "#a3e635"),
+    "detected": ("circle", "#f97316"),
     "decision": ("diamond", "#7c3aed"),
     "switch": ("square", "#2563eb"),
     "validated": ("circle", "#16a34a"),
@@ -48,7 +51,7 @@ MARKER_STYLE = {
 }
 LEGEND = (
     *("fault", "alarm", "decision", "switch", "validated"),
-    *("restored", "failback", "refused", "suppressed"),
+    *("restored", "failback", "refused", "suppressed", "detected"),
 )
 VERDICT_COLOURS = {"passed": "#059669", "breached": "#d97706", "failed": "#dc2626", "interrupted": "#6b7280"}
 
@@ -106,13 +109,29 @@ def _marker_shape(kind: str, x: float, y: float) -> str:
 
 
 def _budget(record: DrillRecord) -> tuple[datetime, datetime, float] | None:
-    """The RTO budget: from the first ALARM of the quorum, the plan's RTO objective long."""
+    """The RTO budget: from the first ALARM of the quorum (a restore's: from the damage detected), the plan's
+    RTO objective long."""
     rto = record.objective("RTO")
     objective = record.plan_rto_seconds or (rto.objective_seconds if rto else None)
-    if record.rto is None or not objective:
+    if not objective:
         return None
-    start = record.rto.first_alarm_at
+    if record.rto is not None:
+        start = record.rto.first_alarm_at
+    elif record.restore is not None:
+        start = record.restore.detected_at
+    else:
+        return None
     return start, start + timedelta(seconds=objective), objective
+
+
+def _budget_from(record: DrillRecord) -> str:
+    return "the damage detected" if record.rto is None and record.restore is not None else "the first ALARM"
+
+
+def _budget_used(record: DrillRecord) -> float | None:
+    if record.rto is not None:
+        return record.rto.rto_seconds
+    return record.restore.rto_seconds if record.restore is not None else None
 
 
 def _alarm_rows_svg(record: DrillRecord) -> dict[str, list[tuple[datetime, str]]]:
@@ -154,15 +173,16 @@ def timeline_svg(record: DrillRecord) -> str:
         parts.append(
             f'<rect x="{x1:.1f}" y="{top - 6}" width="{max(2.0, x2 - x1):.1f}" height="{axis_y - top + 6}" '
             'fill="#10b981" fill-opacity="0.08" stroke="#10b981" stroke-dasharray="4,3" stroke-width="1">'
-            f"<title>{_a(f'RTO budget {format_seconds(objective)} from the first ALARM')}</title></rect>"
+            f"<title>{_a(f'RTO budget {format_seconds(objective)} from {_budget_from(record)}')}"
+            "</title></rect>"
         )
         beyond = "" if b_end <= end else ", beyond this picture"
         words = (
-            f"RTO budget {format_seconds(objective)} from the first ALARM "
+            f"RTO budget {format_seconds(objective)} from {_budget_from(record)} "
             f"(ends {_clock(b_end, seconds=True)} UTC{beyond})"
         )
-        if record.rto is not None:
-            words += f": {format_seconds(record.rto.rto_seconds)} used"
+        if (spent := _budget_used(record)) is not None:
+            words += f": {format_seconds(spent)} used"
         parts.append(f'<text x="{x1 + 4:.1f}" y="{top - 12}" fill="#047857">{_a(words)}</text>')
     # Marker lane: a dashed guide down the picture and the marker's shape on top (crowded markers, e.g.
     # decision/switch/validated a fraction of a second apart, alternate between two rows).
@@ -449,6 +469,14 @@ def rpo_sentence(record: DrillRecord) -> str:
     plan = ""
     if record.plan_rpo_seconds is not None and record.plan_rpo_seconds != p.objective_seconds:
         plan = f"; the plan's RPO is {format_seconds(record.plan_rpo_seconds)}, {p.asset} declares its own"
+    if record.restore is not None:
+        return (
+            f"{p.writes} writes to {p.asset} every {format_seconds(p.interval_seconds)} before the restore; "
+            f"the restore to {_clock(record.restore.restore_point, seconds=True)} UTC undid {p.missing} of "
+            f"them. Newest write {_clock(p.newest_write_at)}, recovery point (newest write kept with every "
+            f"earlier one) {_clock(p.recovery_point_at)} (UTC): data lost {format_seconds(p.rpo_seconds)} "
+            f"(RPO) against {p.asset}'s objective of {format_seconds(p.objective_seconds)}{plan}."
+        )
     return (
         f"{p.writes} writes to {p.asset} every {format_seconds(p.interval_seconds)} before the switch; the "
         f"replica lacked {p.missing}. Newest write {_clock(p.newest_write_at)}, "
@@ -471,6 +499,45 @@ def rto_sentence(record: DrillRecord) -> str:
         f"(detection before the first ALARM at {_clock(r.first_alarm_at)} UTC: "
         f"{format_seconds(r.detection_seconds)})"
     )
+
+
+def restore_sentence(record: DrillRecord) -> str:
+    """data-corruption: the damage, its detection, the decision, and the time to restore in its phases."""
+    r = record.restore
+    words = []
+    if record.detected_by:
+        words.append("Detected by the checks of both regions: " + "; ".join(record.detected_by) + ".")
+    if record.recovery_action:
+        words.append(f"Judged: {record.recovery_action} - {record.recovery_reason}.")
+    for a in record.restored_assets:
+        changed = ", ".join(f"{v} {k}" for k, v in a.changes.items()) or "nothing changed"
+        words.append(
+            f"{a.asset}: {a.verdict} in place ({changed}; {a.copies} copies verified, {a.deletes} deletions, "
+            f"{format_seconds(a.duration_seconds)}; run {a.run_id})."
+        )
+    if r is not None:
+        budget = _budget(record)
+        of = f" of a {format_seconds(budget[2])} budget" if budget else ""
+        words.append(
+            f"Restored to {_clock(r.restore_point, seconds=True)} UTC (the second before the damage at "
+            f"{_clock(r.damaged_at)}). Time to restore {format_seconds(r.rto_seconds)}{of} = decision "
+            f"{format_seconds(r.decision_seconds)} + restore {format_seconds(r.restore_seconds)} + redeploy "
+            f"{format_seconds(r.redeploy_seconds)} + validation {format_seconds(r.validation_seconds)} "
+            f"(detection, damage -> detected at {_clock(r.detected_at)} UTC: "
+            f"{format_seconds(r.detection_seconds)})."
+        )
+    if record.restore_outcome and record.restore_outcome != "restored":
+        words.append(f"Restore outcome: {record.restore_outcome}.")
+    if record.restore_problems:
+        words.append("Still wrong: " + "; ".join(record.restore_problems) + ".")
+    return " ".join(words) or "no restore"
+
+
+def _restore_words(record: DrillRecord) -> str:
+    if record.restore_outcome is None:
+        return "-"
+    assets = ", ".join(a.asset for a in record.restored_assets)
+    return record.restore_outcome + (f" ({assets})" if assets else "")
 
 
 OBJECTIVE_HEADER = ("objective", "target", "measured", "verdict", "margin")
@@ -524,6 +591,7 @@ def render_markdown(record: DrillRecord) -> str:
         f"observed: {record.behaviour or '-'}",
         f"- failover: {_failover_words(record)}",
         f"- failback: {_failback_words(record)}",
+        *([f"- restore: {_restore_words(record)}"] if record.restore_outcome else []),
         "",
         "## Faults injected\n",
         "\n".join(f"1. {f}" for f in record.faults) or "_none_",
@@ -533,6 +601,8 @@ def render_markdown(record: DrillRecord) -> str:
     ]
     if record.rto:
         out += ["## RTO breakdown\n", rto_sentence(record) + "\n"]
+    if record.restore_outcome:
+        out += ["## Restore (no failover)\n", restore_sentence(record) + "\n"]
     if record.rpo:
         out += ["## RPO evidence\n", rpo_sentence(record) + "\n"]
     out += [
@@ -591,8 +661,11 @@ def render_html(record: DrillRecord) -> str:
         ("observed", record.behaviour or "-"),
         ("failover", _failover_words(record)),
         ("failback", _failback_words(record)),
+        *([("restore", _restore_words(record))] if record.restore_outcome else []),
     ]
     breakdown = f"<p>{_a(rto_sentence(record))}</p>" if record.rto else ""
+    if record.restore_outcome:
+        breakdown += f"<h3>Restore (no failover)</h3><p>{_a(restore_sentence(record))}</p>"
     rpo = f"<p>{_a(rpo_sentence(record))}</p>" if record.rpo else ""
     objective_classes = [{True: "met", False: "breached"}.get(o.met, "") for o in record.objectives]  # type: ignore[arg-type]
     evidence = ", ".join(f"{k}: {v}" for k, v in sorted(record.evidence.items()))

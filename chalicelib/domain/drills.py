@@ -8,6 +8,9 @@ One definition each, used by the runner, the report, the CLI and the API:
   validated). Detection (fault injected -> first ALARM) comes before the RTO clock starts.
 - RPO = the window of writes lost at the switch: newest write the primary accepted - the recovery point,
   the newest write the replica held together with every earlier one. Zero when the replica had everything.
+- data-corruption (nothing to fail over to): time to restore = detected -> restored, redeployed and
+  validated (decision + restore + redeploy + validation), judged against the RTO; RPO = the window of writes
+  the restore to before the damage undid (the same arithmetic, against what the restored dataset holds).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from chalicelib.models.drill import (
     Marker,
     ObjectiveResult,
     Phase,
+    RestoreBreakdown,
     RpoMeasurement,
     RtoBreakdown,
     StepTiming,
@@ -94,6 +98,14 @@ SCENARIOS: dict[str, Scenario] = {
             "refuse",
             "the secondary serves wrong predictions, then the primary region fails",
         ),
+        Scenario(
+            "data-corruption",
+            "restore",
+            "a bad write and a deletion in the dataset, and a bad model artefact, which replication carries "
+            "to the secondary region (both model servers load the bad model): nothing is left to fail over "
+            "to, the damaged assets must be restored to before the damage",
+            kills_primary=False,
+        ),
     )
 }
 
@@ -101,6 +113,8 @@ EXPECTATION_WORDS = {
     "failover": "fail over to the secondary",
     "no-failover": "leave traffic on the primary (no failover)",
     "refuse": "refuse to fail over (the backup is not fit to serve)",
+    "restore": "leave traffic where it is (the damage is in both regions: a failover would not help) and "
+    "restore the damaged assets to before the damage",
 }
 
 
@@ -156,6 +170,14 @@ def region_api_outage_precondition(plan: DRPlan, running_in: str) -> str | None:
             f"{len(outside)} trigger alarm(s) live outside {primary}"
         )
     return None
+
+
+def data_corruption_precondition(plan: DRPlan, has_dataset: bool) -> str | None:
+    """Why data-corruption cannot test this plan (None when it can): it needs an S3 dataset to damage and the
+    model artefacts the endpoints serve, both restored from their object versions."""
+    return plan.data_corruption_gap() or (
+        None if has_dataset else "the plan has no S3 dataset for the drill to write to and damage"
+    )
 
 
 def observation_window(sustain: timedelta, observe: timedelta) -> timedelta:
@@ -246,6 +268,80 @@ def measure_rpo(
     )
 
 
+def measure_restore_rpo(
+    asset: str,
+    objective: timedelta,
+    interval: timedelta,
+    writes: Sequence[Write],
+    kept_keys: Iterable[str],
+    restore_started_at: datetime,
+) -> RpoMeasurement:
+    """Data lost to a point-in-time restore, from the write log: the writes accepted before the restore
+    began, against the keys that hold their write's content after it. The writes made after the restore
+    point are undone by an in-place restore (and the damaged ones it must bring back count as lost if it
+    did not): the recovery point is the newest write kept together with every earlier one, the RPO the
+    window from there to the newest write. The same arithmetic as the RPO at a switch (`measure_rpo`)."""
+    return measure_rpo(asset, objective, interval, writes, kept_keys, restore_started_at)
+
+
+def restore_breakdown(
+    *,
+    damaged_at: datetime,
+    detected_at: datetime,
+    decided_at: datetime,
+    restored_at: datetime,
+    redeployed_at: datetime,
+    validated_at: datetime,
+    restore_point: datetime,
+) -> RestoreBreakdown:
+    """The time to restore (detected -> validated) split into decision, restore, redeploy and validation;
+    detection (damage -> detected) comes before it. Instants are clamped into order, as for the RTO."""
+    detected_at = max(detected_at, damaged_at)
+    decided_at = max(decided_at, detected_at)
+    restored_at = max(restored_at, decided_at)
+    redeployed_at = max(redeployed_at, restored_at)
+    validated_at = max(validated_at, redeployed_at)
+    decision = _seconds(detected_at, decided_at)
+    restore = _seconds(decided_at, restored_at)
+    redeploy = _seconds(restored_at, redeployed_at)
+    validation = _seconds(redeployed_at, validated_at)
+    return RestoreBreakdown(
+        damaged_at=damaged_at,
+        detected_at=detected_at,
+        decided_at=decided_at,
+        restored_at=restored_at,
+        redeployed_at=redeployed_at,
+        validated_at=validated_at,
+        restore_point=restore_point,
+        detection_seconds=_seconds(damaged_at, detected_at),
+        decision_seconds=decision,
+        restore_seconds=restore,
+        redeploy_seconds=redeploy,
+        validation_seconds=validation,
+        rto_seconds=round(decision + restore + redeploy + validation, 3),
+    )
+
+
+def restore_timeline(r: RestoreBreakdown) -> list[Phase]:
+    """Phase bars of a restore: detection, decision, restore, redeploy, validation."""
+    return [
+        Phase(name="detection", start=r.damaged_at, end=r.detected_at),
+        Phase(name="decision", start=r.detected_at, end=r.decided_at),
+        Phase(name="restore", start=r.decided_at, end=r.restored_at),
+        Phase(name="redeploy", start=r.restored_at, end=r.redeployed_at),
+        Phase(name="validation", start=r.redeployed_at, end=r.validated_at),
+    ]
+
+
+def restore_markers(r: RestoreBreakdown) -> list[Marker]:
+    return [
+        Marker(name="detected", at=r.detected_at, label="damage detected"),
+        Marker(name="decision", at=r.decided_at, label="restore decided (no failover)"),
+        Marker(name="restored", at=r.restored_at, label=f"restored to {r.restore_point:%H:%M:%S} UTC"),
+        Marker(name="validated", at=r.validated_at, label="validated"),
+    ]
+
+
 # -- objectives and verdicts -----------------------------------------------------------------------------
 def objective(name: str, bound: timedelta | None, measured: float | None, note: str = "") -> ObjectiveResult:
     if measured is None:
@@ -279,6 +375,7 @@ def drill_verdict(
     objectives: Sequence[ObjectiveResult],
     *,
     failback_outcome: str | None = None,
+    restore_outcome: str | None = None,
     interrupted: str | None = None,
     leftovers: Sequence[str] = (),
 ) -> tuple[DrillVerdict, bool | None, str]:
@@ -290,8 +387,15 @@ def drill_verdict(
     """
     if interrupted is not None:
         return "interrupted", None, f"interrupted: {interrupted}"
-    wanted = {"failover": "failed-over", "no-failover": "no-failover", "refuse": "refused"}[expect]
-    if behaviour != wanted:
+    # A restore scenario moves no traffic: a failover refused (the backup fails its smoke tests) is as good
+    # as none started.
+    wanted = {
+        "failover": ("failed-over",),
+        "no-failover": ("no-failover",),
+        "refuse": ("refused",),
+        "restore": ("no-failover", "refused"),
+    }[expect]
+    if behaviour not in wanted:
         return "failed", False, f"expected Lifeboat to {EXPECTATION_WORDS[expect]}, but it {_did(behaviour)}"
     if leftovers:
         left = "; ".join(leftovers)
@@ -299,6 +403,9 @@ def drill_verdict(
     if expect == "failover" and failback_outcome != "completed":
         ended = failback_outcome or "never"
         return "failed", True, f"failed over as expected, but the failback ended {ended}"
+    if expect == "restore" and restore_outcome != "restored":
+        why = RESTORE_FAILURES.get(restore_outcome or "", f"the restore ended {restore_outcome}")
+        return "failed", True, f"Lifeboat did {_did(behaviour)}, as expected, but {why}"
     breached = [o for o in objectives if o.met is False]
     done = f"Lifeboat did {_did(behaviour)}, as expected"
     if breached:
@@ -306,6 +413,15 @@ def drill_verdict(
         return "breached", True, f"{done}; objective breached: {words}"
     met = [o.name for o in objectives if o.met]
     return "passed", True, done + (f"; {' and '.join(met)} met" if met else "")
+
+
+RESTORE_FAILURES = {
+    "": "the restore never ran",
+    "not-detected": "the damage was never detected",
+    "not-restored": "the damage was not judged to be in both regions, so nothing was restored",
+    "failed": "the restore failed",
+    "unvalidated": "after the restore the smoke tests or the data checks still failed",
+}
 
 
 def residue(

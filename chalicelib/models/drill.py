@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.models.plan import DrillScenario
 
-Expectation = Literal["failover", "no-failover", "refuse"]
-"""What Lifeboat must do under a scenario: fail over, leave traffic alone, or refuse to fail over."""
+Expectation = Literal["failover", "no-failover", "refuse", "restore"]
+"""What Lifeboat must do under a scenario: fail over, leave traffic alone, refuse to fail over, or leave
+traffic alone and restore the damaged data to before the damage (data-corruption)."""
 Behaviour = Literal["failed-over", "no-failover", "refused", "failover-failed"]
 """What Lifeboat did."""
 DrillVerdict = Literal["passed", "breached", "failed", "interrupted"]
@@ -40,6 +41,7 @@ class Write(BaseModel):
 
     key: str
     at: datetime
+    etag: str | None = Field(None, description="MD5 of the body written: S3's ETag of this write.")
 
 
 class RpoMeasurement(BaseModel):
@@ -72,6 +74,39 @@ class RtoBreakdown(BaseModel):
     automation_seconds: float = Field(description="Decision -> traffic switched.")
     validation_seconds: float = Field(description="Switched -> validated (read-back and smoke tests).")
     rto_seconds: float = Field(description="decision + automation + validation.")
+
+
+class AssetRestore(BaseModel):
+    """One asset restored in place by a data-corruption drill (the restore's own report is evidence too)."""
+
+    asset: str
+    run_id: str
+    verdict: str = Field(description="restored or failed (the restore's verdict).")
+    changes: dict[str, int] = Field(default_factory=dict, description="Keys per change since the point.")
+    copies: int = 0
+    deletes: int = 0
+    failed: int = 0
+    duration_seconds: float = 0.0
+    evidence: str | None = Field(None, description="The restore report in the evidence bucket.")
+
+
+class RestoreBreakdown(BaseModel):
+    """data-corruption: the damage, its detection, the restore to before it, and the time to restore
+    (detected -> restored, redeployed and validated), split into phases that add up to it."""
+
+    damaged_at: datetime = Field(description="The first bad write.")
+    detected_at: datetime = Field(description="The first check that saw the damage.")
+    decided_at: datetime = Field(description="Judged: a failover would not help; restore.")
+    restored_at: datetime = Field(description="Every damaged asset restored in place, every copy verified.")
+    redeployed_at: datetime = Field(description="Replicas caught up, model servers reloaded.")
+    validated_at: datetime = Field(description="Smoke tests pass in both regions, the lost objects are back.")
+    restore_point: datetime = Field(description="TIME the assets were restored to (whole seconds, as S3).")
+    detection_seconds: float = Field(description="Damage -> detected (not part of the time to restore).")
+    decision_seconds: float = Field(description="Detected -> decided (the damage seen in both regions).")
+    restore_seconds: float = Field(description="Decided -> restored (point-in-time restores in place).")
+    redeploy_seconds: float = Field(description="Restored -> replicas caught up and model servers reloaded.")
+    validation_seconds: float = Field(description="Redeployed -> smoke tests and data checks pass.")
+    rto_seconds: float = Field(description="Time to restore: decision + restore + redeploy + validation.")
 
 
 class ObjectiveResult(BaseModel):
@@ -181,6 +216,21 @@ class DrillRecord(BaseModel):
     failback_execution: str | None = None
     failback_outcome: str | None = None
     failback_seconds: float | None = None
+    detected_by: list[str] = Field(
+        default_factory=list, description="data-corruption: what saw the damage (smoke tests, data checks)."
+    )
+    recovery_action: str | None = Field(
+        None, description="data-corruption: what the damage called for (restore, failover, ...)."
+    )
+    recovery_reason: str | None = None
+    restore: RestoreBreakdown | None = None
+    restored_assets: list[AssetRestore] = Field(default_factory=list)
+    restore_outcome: str | None = Field(
+        None, description="data-corruption: restored, or not-detected, not-restored, failed, unvalidated."
+    )
+    restore_problems: list[str] = Field(
+        default_factory=list, description="What was still wrong when the restore's validation gave up."
+    )
     steps: list[StepTiming] = Field(default_factory=list)
     decisions: list[dict[str, Any]] = Field(
         default_factory=list, description="Ledger entries written during the drill, oldest first."
@@ -216,7 +266,9 @@ class DrillRecord(BaseModel):
             reason=self.verdict_reason,
             started_at=self.started_at,
             ended_at=self.ended_at,
-            rto_seconds=self.rto.rto_seconds if self.rto else None,
+            rto_seconds=(
+                self.rto.rto_seconds if self.rto else self.restore.rto_seconds if self.restore else None
+            ),
             rpo_seconds=self.rpo.rpo_seconds if self.rpo else None,
             failback_seconds=self.failback_seconds,
             evidence=self.evidence,

@@ -786,6 +786,7 @@ DrillScenario = Literal[
     "api-throttling",
     "alarm-flapping",
     "backup-unhealthy",
+    "data-corruption",
 ]
 DRILL_SCENARIOS: tuple[str, ...] = (
     "region-outage",
@@ -796,6 +797,7 @@ DRILL_SCENARIOS: tuple[str, ...] = (
     "api-throttling",
     "alarm-flapping",
     "backup-unhealthy",
+    "data-corruption",
 )
 
 
@@ -937,7 +939,25 @@ class DRPlan(_Model):
             raise rule_error(
                 "must name another plan (a drill copy of the workload), not this one", "drill", "target"
             )
+        if self.drill.scenario == "data-corruption" and (gap := self.data_corruption_gap()):
+            raise rule_error(f"cannot be data-corruption: {gap}", "drill", "scenario")
         return self
+
+    def data_corruption_gap(self) -> str | None:
+        """Why the data-corruption drill cannot run on this plan (None when it can): it damages the dataset
+        and the model artefacts, both S3 assets restored in place from their version history."""
+        s3 = [a for a in self.assets if isinstance(a, S3Asset)]
+        if not s3:
+            return (
+                "the plan has no S3 asset: the drill damages an S3 dataset and the model artefacts, then "
+                "restores them from their object versions"
+            )
+        if not any(a.role == "model-artifacts" for a in s3):
+            return (
+                "no S3 asset has role model-artifacts: the drill overwrites the model artefact the endpoints "
+                "serve (replicated to both regions) and restores it from its object versions"
+            )
+        return None
 
     @property
     def rpo(self) -> timedelta:

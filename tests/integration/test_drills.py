@@ -15,6 +15,7 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,49 @@ def test_corrupt_replica_artifact_is_refused(clean: Stack, tmp_path: Path) -> No
     assert_clean(clean)
 
 
+@EVERY_PLAN
+def test_data_corruption_is_restored_in_place_not_failed_over(clean: Stack, tmp_path: Path) -> None:
+    good_model = clean.servers["primary"].artifact.sha256()
+    # When a bad write and a deletion hit the dataset and a bad model artefact is deployed, all replicated to
+    # the secondary region (both model servers load the bad model)
+    record = drill(clean, "data-corruption", tmp_path)
+    # Then Lifeboat moved no traffic: the damage is in both regions, so a failover would not have helped
+    assert record.verdict == "passed", (record.verdict_reason, record.restore_problems)
+    assert record.behaviour in ("no-failover", "refused") and record.failover_outcome != "completed"
+    assert record.recovery_action == "restore" and "both regions" in (record.recovery_reason or "")
+    # And the smoke tests and the last verified state saw the damage in each region
+    assert any(e.startswith("primary: smoke tests fail") for e in record.detected_by), record.detected_by
+    assert any(e.startswith("secondary: smoke tests fail") for e in record.detected_by), record.detected_by
+    # And both damaged assets were restored in place to the second before the damage, every copy verified
+    restored = {a.asset: a for a in record.restored_assets}
+    assert set(restored) == {"training-data", "model-artifacts"}
+    assert all(a.verdict == "restored" and a.failed == 0 for a in restored.values())
+    data = restored["training-data"].changes
+    assert data.get("reverted") == 2 and data.get("undeleted") == 2, data
+    assert restored["model-artifacts"].changes == {"reverted": 1}
+    r = record.restore
+    assert r is not None and r.restore_point < r.damaged_at <= r.detected_at <= r.validated_at
+    assert r.restore_point == r.damaged_at.replace(microsecond=0) - timedelta(seconds=1)
+    parts = r.decision_seconds + r.restore_seconds + r.redeploy_seconds + r.validation_seconds
+    assert parts == pytest.approx(r.rto_seconds, abs=0.01)
+    # And the data lost is the writes the restore undid: everything after the recovery point, and nothing
+    # at or before it
+    rpo = record.rpo
+    assert rpo is not None and rpo.recovery_point_at is not None and rpo.newest_write_at is not None
+    assert rpo.missing >= 1 and rpo.recovery_point_at < r.damaged_at, rpo
+    assert rpo.rpo_seconds == round((rpo.newest_write_at - rpo.recovery_point_at).total_seconds(), 3)
+    rto_obj, rpo_obj = record.objective("RTO"), record.objective("RPO")
+    assert rto_obj is not None and rto_obj.met and rto_obj.measured_seconds == r.rto_seconds
+    assert rpo_obj is not None and rpo_obj.met and rpo_obj.objective_seconds == 15 * 60
+    # And the good model serves again in both regions; each restore is on record in the ledger
+    assert all(server.artifact.sha256() == good_model for server in clean.servers.values())
+    restores = [d for d in record.decisions if d["kind"] == "restore"]
+    assert [d["outcome"] for d in restores] == ["restored", "restored"], restores
+    report = Path(record.report_paths["markdown"]).read_text()
+    assert "## Restore (no failover)" in report and "Time to restore" in report
+    assert_clean(clean)
+
+
 def test_api_throttling_still_fails_over(clean: Stack, tmp_path: Path) -> None:
     throttled_before = THROTTLE.throttled
     # When 15% of Lifeboat's own AWS calls are throttled and then the primary region fails
@@ -397,3 +441,25 @@ def test_the_aws_injector_breaks_drill_target_endpoints_through_their_fault_api(
     assert clean.servers["primary"].faults.down and clean.servers["secondary"].faults.wrong_answers
     assert len(faults.restore_all()) == 2
     assert not clean.servers["primary"].faults.down and not clean.servers["secondary"].faults.wrong_answers
+
+
+def test_data_corruption_drill_started_through_the_api_restores_under_the_drill_functions_role(
+    clean: Stack,
+) -> None:
+    # Given the local cloud's injector plugged in, as the daemon does for the drill function (whose role the
+    # local cloud enforces: it must be allowed to restore the assets in place)
+    unregister = drills.register_injector(lambda plan: injector(clean))
+    try:
+        with api_client(ALICE, cloud=clean.cloud) as api:
+            started = api.post(
+                f"/workloads/{W}/drills", {"scenario": "data-corruption", "reason": "game day"}
+            )
+            assert started.status_code == 202, started.body
+            lambda_runner.drain(timeout=180)
+            record = api.get(f"/drills/{started.json_body['drill_id']}").json_body
+    finally:
+        unregister()
+    # Then the drill function restored both assets and passed
+    assert record["verdict"] == "passed", (record["verdict_reason"], record["restore_problems"])
+    assert {a["asset"] for a in record["restored_assets"]} == {"training-data", "model-artifacts"}
+    assert_clean(clean)

@@ -134,3 +134,34 @@ def test_the_writer_stamps_each_write_with_the_drill_clock_and_logs_only_accepte
     stored = s3.current("data-use1", COPY.source_prefix)
     assert {COPY.source_prefix + w.key for w in log} == set(stored)
     assert stored[COPY.source_prefix + log[0].key]["Body"] == b'{"seq": 1, "at": "2030-01-01T00:00:00+00:00"}'
+
+
+# -- data-corruption: checksums, the damage's time, replication caught up (in-process moto) ---------------
+def test_checksums_first_change_and_lagging_keys_read_what_s3_holds(aws: Any) -> None:
+    import hashlib
+
+    from tests.unit.moto_aws import bucket
+
+    bucket(aws, COPY.source_bucket, COPY.source_region)
+    bucket(aws, COPY.replica_bucket, COPY.replica_region)
+    dataset = DrillDataset(lambda region: aws("s3", region))
+    # Given three objects in both regions, then a bad write over one and a deletion of another in the source
+    for key in ("1.json", "2.json", "3.json"):
+        dataset.put(COPY, key, key.encode())
+        aws("s3", COPY.replica_region).put_object(
+            Bucket=COPY.replica_bucket, Key=COPY.replica_prefix + key, Body=key.encode()
+        )
+    dataset.put(COPY, "1.json", b"garbage")
+    dataset.delete(COPY, "2.json")
+    # Then the checksums are the bodies' MD5s, the damage shows in the source only, and the keys whose
+    # replica has not caught up are the damaged ones
+    assert dataset.replica_etags(COPY) == {
+        k: hashlib.md5(k.encode()).hexdigest() for k in ("1.json", "2.json", "3.json")
+    }  # noqa: S324
+    assert set(dataset.source_etags(COPY)) == {"1.json", "3.json"}
+    assert dataset.lagging(COPY, ["1.json", "2.json", "3.json"]) == ["1.json", "2.json"]
+    # And the damage's time is S3's stamp of its newest version or delete marker
+    first = dataset.first_change(COPY, ["1.json", "2.json"])
+    assert first is not None and first.tzinfo is not None
+    assert abs((datetime.now(UTC) - first).total_seconds()) < 60
+    assert dataset.first_change(COPY, ["never-written.json"]) is None

@@ -228,6 +228,7 @@ def test_every_scenario_has_an_expectation_and_unknown_ones_are_refused() -> Non
         "api-throttling",
         "alarm-flapping",
         "backup-unhealthy",
+        "data-corruption",
     }
     assert rules.scenario("alarm-flapping").expect == "no-failover"
     assert rules.scenario("backup-unhealthy").expect == "refuse"

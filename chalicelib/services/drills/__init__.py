@@ -19,6 +19,7 @@ The parts, in the order a drill uses them:
 - `faults`: the fault injector registry, each scenario's faults, the flapping primary;
 - `watch`: alarm transitions, ledger decisions, the failovers the drill caused;
 - `measure`: RTO, RPO, phases, step timings; `failback`: the gradual failback and its duration;
+- `corruption`: the data-corruption scenario (no failover: detect, judge, restore in place, validate);
 - `cleanup`: leftovers, then the subject left clean; `report`: verdict, evidence, ledger summary;
 - `runner`: `DrillRunner`, the order of all of the above;
 - `recovery`: a drill whose process died; `past`: finished drills; `requests`: API, schedule, drill function.

@@ -22,13 +22,17 @@ def dataset_copy(plan: DRPlan, drill_id: str) -> tuple[S3Asset, ReplicaCopy] | N
     chosen = next((a for a in s3 if a.role == "dataset"), s3[0] if s3 else None)
     if chosen is None:
         return None
-    folder = f"{WRITE_PREFIX}{drill_id}/"
-    return chosen, ReplicaCopy(
-        source_bucket=chosen.source.bucket,
-        source_prefix=chosen.source.prefix + folder,
+    return chosen, asset_copy(plan, chosen, f"{WRITE_PREFIX}{drill_id}/")
+
+
+def asset_copy(plan: DRPlan, asset: S3Asset, folder: str = "") -> ReplicaCopy:
+    """An S3 asset's source and replica (below `folder` of its prefix)."""
+    return ReplicaCopy(
+        source_bucket=asset.source.bucket,
+        source_prefix=asset.source.prefix + folder,
         source_region=plan.regions.primary,
-        replica_bucket=chosen.replica.bucket,
-        replica_prefix=chosen.replica.prefix + folder,
+        replica_bucket=asset.replica.bucket,
+        replica_prefix=asset.replica.prefix + folder,
         replica_region=plan.regions.secondary,
     )
 
@@ -93,6 +97,39 @@ class DrillWrites:
         self.stop()
         if self.copy is not None:
             self.replica_at_switch = self.replica_keys()
+
+    # -- data-corruption --------------------------------------------------------------------------------
+    def verified(self) -> dict[str, str]:
+        """A green verification of the drill's objects: key -> checksum (ETag) of every write that both
+        regions hold with the content written. The last verified good state the damage is judged against."""
+        copy = present(self.copy, "the drill dataset's copy")
+        source, replica = self.dataset.source_etags(copy), self.dataset.replica_etags(copy)
+        return {
+            w.key: w.etag
+            for w in self.log()
+            if w.etag is not None and source.get(w.key) == w.etag and replica.get(w.key) == w.etag
+        }
+
+    def checksums(self, role: str) -> dict[str, str]:
+        """key -> ETag of the drill's objects now, in the primary's source or the secondary's replica."""
+        copy = present(self.copy, "the drill dataset's copy")
+        return self.dataset.source_etags(copy) if role == "primary" else self.dataset.replica_etags(copy)
+
+    def kept(self) -> set[str]:
+        """The writes the source holds now with the content written (after a restore: what it kept)."""
+        now = self.checksums("primary")
+        return {w.key for w in self.log() if w.etag is not None and now.get(w.key) == w.etag}
+
+    def overwrite(self, key: str, body: bytes) -> None:
+        """A bad write over one of the drill's objects, in the source (replication carries it)."""
+        self.dataset.put(present(self.copy, "the drill dataset's copy"), key, body)
+
+    def delete(self, key: str) -> None:
+        """A deletion of one of the drill's objects, in the source (its delete marker replicates)."""
+        self.dataset.delete(present(self.copy, "the drill dataset's copy"), key)
+
+    def first_change(self, keys: list[str]) -> datetime | None:
+        return self.dataset.first_change(present(self.copy, "the drill dataset's copy"), keys)
 
     def remove(self) -> str | None:
         return remove_writes(self.dataset, self.copy) if self.copy is not None else None

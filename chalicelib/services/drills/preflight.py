@@ -24,6 +24,8 @@ def preflight(run: DrillContext) -> None:
         reason = reason or rules.flapping_precondition(plan.trigger.sustain)
     if scenario == "region-api-outage":
         reason = reason or rules.region_api_outage_precondition(plan, get_settings().region)
+    if scenario == "data-corruption":
+        reason = reason or rules.data_corruption_precondition(plan, run.writes.asset is not None)
     if reason:
         raise DrillRefused(f"cannot run {scenario} here: {reason}")
     state = d.ledger.get_state(plan.workload)

@@ -36,6 +36,7 @@ def finish(run: DrillContext, reports_dir: Path | None, interrupted: str | None)
         rec.behaviour,
         rec.objectives,
         failback_outcome=rec.failback_outcome,
+        restore_outcome=rec.restore_outcome,
         interrupted=interrupted,
         leftovers=rec.leftovers,
     )

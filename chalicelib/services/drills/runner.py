@@ -18,6 +18,7 @@ from chalicelib.models.drill import DrillRecord, DrillRequest
 from chalicelib.models.durations import format_duration
 from chalicelib.observability import emit, logger
 from chalicelib.services.deps import Deps
+from chalicelib.services.drills import corruption
 from chalicelib.services.drills.cleanup import cleanup, leftovers
 from chalicelib.services.drills.context import DrillContext, DrillObserver, LogObserver
 from chalicelib.services.drills.control import DrillLease
@@ -142,6 +143,9 @@ class DrillRunner:
     def execute(self) -> None:
         drill = self.drill
         rec = drill.record
+        if drill.request.scenario == "data-corruption":
+            corruption.run(drill)  # no failover to watch for: a restore, measured in its own way
+            return
         drill.writes.start(drill.injector, drill.policy.write_interval, drill.d.clock, drill.say)
         drill.wait(drill.policy.write_interval.total_seconds() * 3)  # a baseline of replicated writes
         fault_at = inject(drill)
