@@ -296,10 +296,12 @@ def test_a_muted_alarm_never_completes_the_quorum(stack: Stack, sim: AlarmSimula
     lambda_runner.drain()
     before = {r["executionArn"] for r in executions(stack)}
     # When a second alarm goes into ALARM while a mute rule mutes it (the documented muted event, about it)
-    now = datetime.now(UTC)
-    stack.cloud.client("cloudwatch").set_alarm_state(
-        AlarmName=ERRORS, StateValue="ALARM", StateReason="muted"
-    )
+    cloudwatch = stack.cloud.client("cloudwatch")
+    cloudwatch.set_alarm_state(AlarmName=ERRORS, StateValue="ALARM", StateReason="muted")
+    # The event carries the time of that state change, as CloudWatch's does (an earlier stamp would be an
+    # older event, which the state read from CloudWatch rightly overrides)
+    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[ERRORS])["MetricAlarms"]
+    now = alarm["StateUpdatedTimestamp"].astimezone(UTC)
     event = json.loads((CAPTURED / "alarm-state-change-muted.json").read_text())
     event.update(
         id=f"muted-{uuid.uuid4()}",
