@@ -18,6 +18,8 @@ _AT_START = {name: os.environ.get(name) for name in _CLI_VARIABLES}
 INFRA_TIMEOUT_S = 900
 
 
+# tryfirst: pytest-xdist reads the groups in its own hook of this name, which otherwise runs before this one.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`): the infrastructure
     tests share session fixtures (`chalice package` of every stage, which writes Chalice's dependency cache in
