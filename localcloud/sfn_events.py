@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from moto.stepfunctions.parser.asl.eval.environment import Environment
-from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramStopped
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
@@ -153,7 +153,18 @@ def emit(execution: Execution) -> None:
         logger.exception("could not send the status change of %s", getattr(execution, "exec_arn", "?"))
 
 
+OUTPUT_SOURCE = "self.execution.output = self.execution.exec_worker.env.states.get_input()"
+"""How moto's `_reflect_execution_status` takes a succeeded execution's output (the guard test checks it)."""
+
+
 def _patched_terminated(self: BaseExecutionWorkerCommunication) -> None:
+    # moto 5.2.5 marks an execution SUCCEEDED, then sets its output: a DescribeExecution between the two
+    # sees a succeeded execution without output, which AWS never shows (a busy machine caught it). The
+    # output is set first here; moto then sets the same value again.
+    worker = getattr(self.execution, "exec_worker", None)
+    env = getattr(worker, "env", None)
+    if env is not None and isinstance(env.program_state(), ProgramEnded):
+        self.execution.output = env.states.get_input()
     _state.originals.get("terminated", _original_terminated)(self)
     emit(self.execution)
 

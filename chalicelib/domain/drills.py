@@ -396,7 +396,8 @@ def drill_verdict(
         "restore": ("no-failover", "refused"),
     }[expect]
     if behaviour not in wanted:
-        return "failed", False, f"expected Lifeboat to {EXPECTATION_WORDS[expect]}, but it {_did(behaviour)}"
+        wanted_words = EXPECTATION_WORDS[expect]
+        return "failed", False, f"expected Lifeboat to {wanted_words}, but it did {_did(behaviour)}"
     if leftovers:
         left = "; ".join(leftovers)
         return "failed", True, f"Lifeboat did {_did(behaviour)}, as expected, but left: {left}"

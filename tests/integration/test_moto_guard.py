@@ -210,6 +210,8 @@ def test_step_functions_still_send_no_status_events_and_keep_what_the_emitter_re
     assert "self._execution_communication.terminated()" in worker, HOW_TO_FIX_EVENTS
     for attribute in ("self.execution.stop_date", "self.execution.exec_status"):
         assert attribute in reflect, HOW_TO_FIX_EVENTS
+    # and a succeeded execution's output still comes from where the emitter sets it first
+    assert sfn_events.OUTPUT_SOURCE in reflect, HOW_TO_FIX_EVENTS
     for attribute in sfn_events.EXECUTION_ATTRIBUTES:
         assert attribute in init, f"moto's parser Execution no longer sets {attribute}. {HOW_TO_FIX_EVENTS}"
 

@@ -166,7 +166,7 @@ MET = [ObjectiveResult(name="RTO", objective_seconds=300, measured_seconds=2, me
     [
         ("no-failover", "restored", MET, "passed", "did not fail over, as expected"),
         ("refused", "restored", MET, "passed", "refuse to fail over, as expected"),  # no traffic moved
-        ("failed-over", "restored", MET, "failed", "but it fail over"),
+        ("failed-over", "restored", MET, "failed", "but it did fail over"),
         ("no-failover", "not-detected", MET, "failed", "never detected"),
         ("no-failover", "unvalidated", MET, "failed", "still failed"),
         ("no-failover", None, MET, "failed", "never ran"),

@@ -84,3 +84,40 @@ def test_a_running_execution_still_fails_on_an_error(monkeypatch: pytest.MonkeyP
     sfn_events._patched_set_error(e, {"error": "States.TaskFailed"})  # type: ignore[arg-type]
     # Then the error is recorded as before: the execution ends FAILED
     assert e._program_state == ("error", {"error": "States.TaskFailed"})
+
+
+class Watched:
+    """A moto parser Execution as `_reflect_execution_status` writes it: what it held when its status was
+    set is remembered, as a DescribeExecution at that instant would have seen it."""
+
+    def __init__(self, worker: Any) -> None:
+        self.exec_worker = worker
+        self.sm_type = "EXPRESS"  # no status-change event to send from this unit test
+        self.output: Any = None
+        self.stop_date: Any = None
+        self.error = self.cause = None
+        self.seen_with_status: list[tuple[Any, Any]] = []
+
+    @property
+    def exec_status(self) -> Any:
+        return self.seen_with_status[-1][0] if self.seen_with_status else None
+
+    @exec_status.setter
+    def exec_status(self, value: Any) -> None:
+        self.seen_with_status.append((value, self.output))
+
+
+def test_a_succeeded_execution_never_shows_without_its_output() -> None:
+    # Given an execution whose program ended with an output
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    states = SimpleNamespace(get_input=lambda: {"report": "done"})
+    ended = SimpleNamespace(env=SimpleNamespace(program_state=ProgramEnded, states=states))
+    execution = Watched(ended)
+    # When moto reflects its end through the local cloud's terminated()
+    sfn_events._patched_terminated(BaseExecutionWorkerCommunication(execution))  # type: ignore[arg-type]
+    # Then at the instant it became SUCCEEDED its output was already there (moto set it after the status)
+    assert [(str(status), output) for status, output in execution.seen_with_status] == [
+        ("ExecutionStatus.SUCCEEDED", {"report": "done"})
+    ]

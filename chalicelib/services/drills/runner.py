@@ -190,15 +190,15 @@ class DrillRunner:
             if flapping is not None:
                 flapping.step(now)
             self.note_switch()
-            done = drill.watch.concluded_failovers()
+            running, done = drill.watch.settle()
             terminal = [c for c in done if c["outcome"] in ("completed", "refused", "failed", "unvalidated")]
             if terminal:
                 concluded = terminal[0]
-                if expect != "no-failover" and not drill.watch.running_failovers():
+                if expect != "no-failover" and not running:
                     break  # concluded, and its lock released
             elif done and concluded is None:
                 concluded = done[-1]  # a suppressed one: keep watching, a real quorum may still form
-            if now >= deadline and not drill.watch.running_failovers():
+            if now >= deadline and not running:
                 break
             if now >= deadline + timedelta(minutes=5):
                 raise DrillInterrupted("stop condition: a failover execution outlived the drill's window")

@@ -79,6 +79,15 @@ class Watcher:
             if kind == "failover" and self.d.executions.describe(arn)["status"] == "RUNNING"
         ]
 
+    def settle(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """(failovers still running, failovers concluded) read consistently: the running ones first, then
+        the ledger. A failover writes its conclusion to the ledger before its execution ends, so one that
+        is not running any more is always among the concluded (read the other way round, or from entries
+        collected a poll ago, a failover that ends between the reads is in neither)."""
+        running = self.running_failovers()
+        self.collect_entries()
+        return running, self.concluded_failovers()
+
     def concluded_failovers(self) -> list[dict[str, Any]]:
         """Failover executions the drill caused that concluded, with their ledger outcome, oldest first."""
         out = []
