@@ -1,14 +1,17 @@
-"""Logger, Tracer and Metrics, created once for every Lifeboat function."""
+"""Logger and Metrics, created once for every Lifeboat function.
+
+No Tracer: the functions run with X-Ray tracing PassThrough and hold no X-Ray permission (docs/deploy.md),
+and powertools' Tracer imports the X-Ray SDK at every cold start (~0.1 s) for nothing.
+"""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 SERVICE = "lifeboat"
 NAMESPACE = "Lifeboat"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 

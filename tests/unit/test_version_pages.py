@@ -288,3 +288,38 @@ def test_a_client_without_events_is_read_through_botocores_shape() -> None:
         ("k", False, True, "v", 3, None, when, None),
         ("k", True, False, "m", 0, None, when - timedelta(1), None),
     ]
+
+
+def test_the_collector_is_paused_while_a_page_is_read_and_resumed_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a page to read, and a reader that notes whether the cyclic collector runs meanwhile
+    import gc
+
+    from chalicelib.adapters import s3pages
+
+    seen: list[bool] = []
+    real_page = s3pages._page
+
+    def noting(root: Any) -> VersionPage:
+        seen.append(gc.isenabled())
+        return real_page(root)
+
+    monkeypatch.setattr(s3pages, "_page", noting)
+    assert gc.isenabled()
+    # When it is read (and a second time with the collector already off, as a caller may have it)
+    page = parse_versions(GOOD)
+    gc.disable()
+    try:
+        parse_versions(GOOD)
+        still_off = not gc.isenabled()
+    finally:
+        gc.enable()
+    # Then the collector was paused during each read, resumed after the first, left off after the second
+    assert [e[0] for e in page.entries] == ["k"]
+    assert seen == [False, False]
+    assert still_off
+    # And a body that is not XML resumes it too
+    with pytest.raises(UnexpectedListing):
+        parse_versions(GOOD[:50])
+    assert gc.isenabled()
