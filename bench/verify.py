@@ -1,33 +1,40 @@
 """Backup verification throughput and memory at real S3 latency: Lifeboat against `rclone check`.
 
 A moto S3 server runs in this process on 127.0.0.1 behind the same per-request latency for every client
-(`--latency-ms`, default 25: every request waits that long before moto answers it, as a request to S3 waits
-for the network and S3's front end), so parallelism counts as it does in AWS. A source and a replica bucket,
-both **versioned**, are filled directly in moto's backend (10k and 100k objects per side, in 100 prefixes)
-with known differences injected: missing, extra, different content at the same size (only a content check
-finds those) and different size. Then, each in its own child process (neither shares this process's GIL
-with the server):
+(`--latency-ms`, default 25: every request waits that long before it is answered, as a request to S3 waits
+for the network and S3's front end), so parallelism counts as it does in AWS. Connections are kept alive
+between requests, as S3 keeps them (waitress; `--http close` is werkzeug's new connection per request). A
+source and a replica bucket, both **versioned**, are filled directly in moto's backend (10k and 100k
+objects per side, in 100 prefixes) with known differences injected: missing, extra, different content at
+the same size (only a content check finds those) and different size. Then, each in its own child process
+(neither shares this process's GIL with the server):
 
 - rclone check (Debian's rclone; S3 remote, provider Other): size + MD5 (the ETag of a single-part object),
   its faster of the default directory walk and `--fast-list`, at its default 8 checkers;
-- Lifeboat in its listing mode: the shard functions of the verification state machine in a thread pool
-  (`--workers`, default 8 like rclone's checkers), listing versions (both buckets are versioned, as
-  replication requires), each listing read ahead by a thread and several prefixes of a shard at once;
+- Lifeboat in its listing mode: the shard functions of the verification state machine, 8 at a time
+  (`--workers`, like rclone's checkers), each in its own process (`--shard-runner process`: each shard is
+  its own Lambda invocation under the Distributed Map; forked after the imports, like a warm container),
+  listing versions (both buckets are versioned, as replication requires), each listing read ahead by a
+  thread and several prefixes of a shard at once;
 - Lifeboat with the source side read from an S3 Inventory report (what a plan with `inventory:` uses for
   large buckets); the replica is listed. Printed above the result, not the result.
 
-moto's ListObjectVersions deep-copies every version in the bucket on every request (seconds per page at 20k
-objects), and its ListObjects scans and sorts every key of the bucket per page; S3 seeks by key. The
+S3 serves pages in parallel on a fleet; moto renders each page in Python (~120-150 ms of CPU per 1,000
+entries, one GIL for every request), so on a small machine moto's CPU, not the latency or the client, would
+decide the wall time. With `--server replay` (the default) each timed run is answered from moto's own
+answers to that tool's untimed warm-up run over the same buckets (`Replay`): every request still waits its
+latency, and the server's CPU per request is a lookup. `--server moto` renders every page of every run.
+moto's ListObjectVersions also deep-copies every version in the bucket on every request (seconds per page at
+20k objects) and its ListObjects scans and sorts every key of the bucket per page; S3 seeks by key. The
 benchmark serves both from a sorted key index instead (`IndexedVersions`: moto's own answers, cost
-proportional to the page, as in S3), so that it measures the tools, not moto. moto still renders each page
-(~120-150 ms of CPU per 1,000 entries, in this process, one GIL for every request): each tool's line says how
-much of that "server CPU" it needed, since on a small machine that, not the latency, is what both wait for.
+proportional to the page). Each tool's line gives its requests and the CPU the server spent on them.
 
 Each tool must find exactly the injected differences. Throughput is source objects verified per second of
-wall time; memory is each child's peak RSS (ru_maxrss from wait4), plus Python's tracemalloc peak for
-Lifeboat in a separate, untimed run. The last line is `RESULT verify_vs_rclone_throughput_ratio <value>
-target >= 1.5`: Lifeboat's listing mode against rclone at the largest size. Exits non-zero when rclone is
-missing (never a made-up baseline) or a tool misses or invents a difference.
+wall time; memory is each child's peak RSS (ru_maxrss from wait4: the largest of its processes), plus
+Python's tracemalloc peak for Lifeboat in a separate, untimed run (threads in one process). The last line is
+`RESULT verify_vs_rclone_throughput_ratio <value> target >= 1.5`: Lifeboat's listing mode against rclone at
+the largest size. Exits non-zero when rclone is missing (never a made-up baseline) or a tool misses or
+invents a difference.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -155,29 +163,115 @@ class Latency:
         return self.app(environ, start_response)
 
 
+class Replay:
+    """WSGI middleware: a read (GET or HEAD) moto has answered before is answered again with the bytes moto
+    sent then (status, headers, body), without moto.
+
+    S3 serves pages in parallel on a fleet; moto renders each page in Python, ~120-150 ms of CPU per 1,000
+    entries, one GIL for every request, so on a small machine the local S3's CPU, not the latency or the
+    client, decides the wall time. Each tool's timed run is therefore answered from what moto sent in that
+    tool's untimed warm-up run over the same buckets (nothing writes to them in between): the answers stay
+    moto's own, each request still waits the latency in its own thread, and the server's CPU per request is
+    a dictionary lookup. A request the warm-up did not make goes to moto (counted in `misses`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.answers: dict[tuple[str, str, str], tuple[str, list[tuple[str, str]], bytes]] = {}
+        self.hits = self.misses = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(environ: Any) -> tuple[str, str, str] | None:
+        method = environ.get("REQUEST_METHOD", "")
+        if method not in ("GET", "HEAD"):
+            return None
+        path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+        path, _, query = path.partition("?")
+        query = query or environ.get("QUERY_STRING", "")
+        # The same request twice: same method, bucket (host or path) and parameters, in any order.
+        where = environ.get("HTTP_HOST", "") + path
+        return method, where, "&".join(sorted(query.split("&")))
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        key = self.key(environ)
+        answer = self.answers.get(key) if key is not None else None
+        if answer is not None:
+            with self._lock:
+                self.hits += 1
+            status, headers, body = answer
+            start_response(status, headers)
+            return [body]
+        if key is None:
+            return self.app(environ, start_response)
+        got: dict[str, Any] = {}
+        written: list[bytes] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            got["status"], got["headers"] = status, list(headers)
+            return written.append
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join([*written, *result])
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        with self._lock:
+            self.misses += 1
+            self.answers[key] = (got["status"], got["headers"], body)
+        start_response(got["status"], got["headers"])
+        return [body]
+
+
 class LatencyServer:
-    """moto's server (as ThreadedMotoServer builds it) with `Latency` in front; one thread per request."""
+    """moto's app with `Latency` in front (and `Replay` between them with `replay`), served on 127.0.0.1.
 
-    def __init__(self, seconds: float) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
+    `http` "keep-alive" (default): waitress, HTTP/1.1 connections kept open between requests as S3 keeps
+    them, a pool of `threads` workers (each request waits its latency in one). "close": werkzeug's threaded
+    server as moto's ThreadedMotoServer runs it, which closes the connection after every answer, so each
+    request pays a new TCP connection (more costly for a Python client than for rclone)."""
 
-        self.app = Latency(DomainDispatcherApplication(create_backend_app), seconds)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=MotoRequestHandler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def __init__(self, seconds: float, *, replay: bool, http: str = "keep-alive", threads: int = 128) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        self.replay = Replay(moto_app) if replay else None
+        self.app = Latency(self.replay or moto_app, seconds)
+        self.http = http
+        if http == "keep-alive":
+            from waitress.server import create_server
+
+            logging.getLogger("waitress").setLevel(logging.ERROR)
+            self.server: Any = cast(
+                Any,
+                create_server(
+                    self.app, host="127.0.0.1", port=0, threads=threads, connection_limit=1000, ident="s3"
+                ),
+            )
+            self.port = int(self.server.effective_port)
+            self.thread = threading.Thread(target=self.server.run, daemon=True)
+        else:
+            from moto.moto_server.werkzeug_app import MotoRequestHandler
+            from werkzeug.serving import make_server
+
+            self.server = make_server(
+                "127.0.0.1", 0, self.app, threaded=True, request_handler=MotoRequestHandler
+            )
+            self.port = int(self.server.server_address[1])
+            self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self.http == "keep-alive":
+            self.server.close()
+        else:
+            self.server.shutdown()
+            self.server.server_close()
 
 
 class IndexedVersions:
@@ -381,6 +475,16 @@ def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, str
     return out
 
 
+_JOB: dict[str, Any] = {}
+"""The plan and dependencies the shard processes inherit (set before they are forked)."""
+
+
+def _shard_in_process(shard: Any) -> Any:
+    from chalicelib.services.verification.shards import run_shard
+
+    return run_shard(_JOB["plan"], shard, _JOB["deps"])
+
+
 def lifeboat_child(args: argparse.Namespace) -> int:
     """In the child: verify the buckets with Lifeboat's shard functions; print what was found as JSON."""
     import tracemalloc
@@ -416,8 +520,26 @@ def lifeboat_child(args: argparse.Namespace) -> int:
         Shard(index=i, asset="bench", kind="s3-objects", **fields)
         for i, fields in enumerate(S3Checker().object_shards(plan, asset))  # the objects part only
     ]
-    with ThreadPoolExecutor(args.workers) as pool:
-        results = list(pool.map(lambda s: run_shard(plan, s, d), shards))
+    if args.shard_runner == "process" and not args.tracemalloc:
+        # Each shard in its own process, as each is its own Lambda invocation under the Distributed Map
+        # (`workers` at a time, like its MaxConcurrency): forked after the imports and the clients (a warm
+        # container), with no open connection (a connection must not be shared across a fork: each
+        # process opens its own).
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from chalicelib.adapters import aws
+
+        for made in aws._factories.values():
+            for client in made._clients.values():
+                client._endpoint.http_session.close()
+        _JOB["plan"], _JOB["deps"] = plan, d
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(args.workers, mp_context=context) as procs:
+            results = list(procs.map(_shard_in_process, shards))
+    else:  # threads in this process (the tracemalloc run: one process's allocations)
+        with ThreadPoolExecutor(args.workers) as pool:
+            results = list(pool.map(lambda s: run_shard(plan, s, d), shards))
     merged = merge_asset(
         asset="bench",
         kind="s3",
@@ -446,7 +568,14 @@ def lifeboat_child(args: argparse.Namespace) -> int:
 
 
 def run_lifeboat(
-    url: str, src: str, rep: str, inventory: str | None, *, workers: int, traced: bool
+    url: str,
+    src: str,
+    rep: str,
+    inventory: str | None,
+    *,
+    workers: int,
+    traced: bool,
+    shard_runner: str = "process",
 ) -> dict[str, Any]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -465,6 +594,8 @@ def run_lifeboat(
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
+        "--shard-runner",
+        shard_runner,
         "--source",
         src,
         "--replica",
@@ -558,6 +689,27 @@ def main() -> int:
         default="default,fast-list",
         help="rclone listing modes to try (the faster is compared): default (directory walk), fast-list",
     )
+    parser.add_argument(
+        "--server",
+        choices=("replay", "moto"),
+        default="replay",
+        help="replay: each timed run answered from moto's answers to the tool's untimed warm-up run "
+        "(the local S3 costs no CPU per page, as S3 does not from a client's view); moto: moto renders "
+        "every page of every run",
+    )
+    parser.add_argument(
+        "--http",
+        choices=("keep-alive", "close"),
+        default="keep-alive",
+        help="keep-alive: connections reused between requests, as S3 does (waitress); close: a new "
+        "connection per request (werkzeug, as moto's own server)",
+    )
+    parser.add_argument(
+        "--shard-runner",
+        choices=("process", "thread"),
+        default="process",
+        help="Lifeboat's shards each in a process (as each is a Lambda invocation) or threads of one process",
+    )
     parser.add_argument("--no-tracemalloc", action="store_true", help="skip the untimed tracemalloc runs")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
@@ -582,13 +734,31 @@ def main() -> int:
     versions = IndexedVersions()
     versions.install()
     global SERVER
-    server = SERVER = LatencyServer(args.latency_ms / 1000)
+    server = SERVER = LatencyServer(args.latency_ms / 1000, replay=args.server == "replay", http=args.http)
     url = server.url
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(
-        f"moto S3 on {url} behind {args.latency_ms:g} ms per request; {version}; {os.cpu_count()} CPUs "
-        f"(load {os.getloadavg()[0]:.1f}); Lifeboat workers {args.workers}"
+    served = (
+        "each timed run replayed from moto's answers to the same tool's warm-up run"
+        if server.replay
+        else "moto rendering every page"
     )
+    print(
+        f"moto S3 on {url} behind {args.latency_ms:g} ms per request, {served}, connections "
+        f"{'kept alive' if args.http == 'keep-alive' else 'closed after each answer'}; {version}; "
+        f"{os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f}); Lifeboat: {args.workers} shards at a "
+        f"time, each in {'its own process' if args.shard_runner == 'process' else 'a thread'}"
+    )
+
+    def measured(run: Any) -> dict[str, Any]:
+        """One timed run of a tool; with replay, after an untimed warm-up run that records moto's answers."""
+        if server.replay is None:
+            return cast("dict[str, Any]", run())
+        run()
+        misses = server.replay.misses
+        result = cast("dict[str, Any]", run())
+        result["replay_misses"] = server.replay.misses - misses
+        return result
+
     rows: list[dict[str, Any]] = []
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -604,18 +774,19 @@ def main() -> int:
             )
             # rclone gets its better listing mode at every size (directory walk or --fast-list).
             modes = {"default": [], "fast-list": ["--fast-list"]}
-            tried = [run_rclone(conf, src, rep, modes[m], folder) for m in args.rclone_modes.split(",")]
+            tried = [
+                measured(partial(run_rclone, conf, src, rep, modes[m], folder))
+                for m in args.rclone_modes.split(",")
+            ]
             rc = min(tried, key=lambda r: r["seconds"])
             for other in tried:
                 if other is not rc:
                     print(f"  (rclone {other['flags'] or 'default'}: {other['seconds']:.2f}s, not used)")
-            listing = run_lifeboat(url, src, rep, None, workers=args.workers, traced=False)
-            inventory = run_lifeboat(url, src, rep, inv, workers=args.workers, traced=False)
-            traced = (
-                None
-                if args.no_tracemalloc
-                else run_lifeboat(url, src, rep, None, workers=args.workers, traced=True)
-            )
+            lifeboat = partial(run_lifeboat, url, src, rep, workers=args.workers)
+            listing = measured(partial(lifeboat, None, traced=False, shard_runner=args.shard_runner))
+            inventory = measured(partial(lifeboat, inv, traced=False, shard_runner=args.shard_runner))
+            # untimed, one process (threads), so that one tracemalloc sees every allocation
+            traced = None if args.no_tracemalloc else lifeboat(None, traced=True, shard_runner="thread")
             for name, r in (
                 ("rclone check " + (rc["flags"] or "(default)"), rc),
                 ("lifeboat listing", listing),
@@ -626,7 +797,9 @@ def main() -> int:
                 rows.append({"n": n, "tool": name, **r, "exact": exact})
                 print(
                     f"  {name:28s} {r['seconds']:7.2f}s {n / r['seconds']:9.0f} obj/s  CPU {r['cpu']:6.1f}s  "
-                    f"requests {r['requests']:6d}  server CPU {r['server_cpu']:6.1f}s  "
+                    f"requests {r['requests']:6d}"
+                    + (f" ({r['replay_misses']} not replayed)" if "replay_misses" in r else "")
+                    + f"  server CPU {r['server_cpu']:6.1f}s  "
                     f"peak RSS {r['rss_kib'] / 1024:6.1f} MiB  "
                     f"objects {r['objects']}  exact differences: {exact}"
                 )

@@ -46,6 +46,17 @@ class ClientFactory:
         self._clients: dict[tuple[str, str, bool], Any] = {}
         self._at: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
+        self._built_session: boto3.session.Session | None = None
+
+    def _session_for_clients(self) -> boto3.session.Session:
+        """The session clients are built from (under the lock): the one given, else one for the factory's
+        life, so a service's model is loaded once for all regions (the S3 model is ~1.5 MB of JSON: a new
+        session per client loaded it again for each region, ~0.1 s of a cold start)."""
+        if self._session is not None:
+            return self._session
+        if self._built_session is None:
+            self._built_session = boto3.session.Session()
+        return self._built_session
 
     def client(self, service: str, region: str | None = None, *, fail_fast: bool = False) -> Any:
         key = (service, region or self.region, fail_fast)
@@ -53,7 +64,7 @@ class ClientFactory:
             existing = self._clients.get(key)
             if existing is not None:
                 return existing
-            session = self._session or boto3.session.Session()
+            session = self._session_for_clients()
             built = session.client(
                 service,
                 region_name=key[1],
@@ -72,7 +83,7 @@ class ClientFactory:
             existing = self._at.get(key)
             if existing is not None:
                 return existing
-            session = self._session or boto3.session.Session()
+            session = self._session_for_clients()
             built = session.client(
                 service, region_name=region, endpoint_url=endpoint_url, config=self._one_endpoint
             )

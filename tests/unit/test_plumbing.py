@@ -55,6 +55,27 @@ def test_factory_builds_one_client_per_service_and_region() -> None:
     assert a.meta.config.retries["mode"] == "adaptive"
 
 
+def test_a_service_model_is_loaded_once_for_every_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a factory, and a count of the sessions built (each loads the service models it is asked for)
+    import boto3
+
+    built: list[object] = []
+    real = boto3.session.Session
+
+    def counting(*args: object, **kwargs: object) -> object:
+        built.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return built[-1]
+
+    monkeypatch.setattr(boto3.session, "Session", counting)
+    factory = ClientFactory(region="us-east-1", endpoint_url="http://127.0.0.1:1")
+    # When clients of one service are built for two regions, and one of another endpoint
+    east, west = factory.client("s3"), factory.client("s3", "us-west-2")
+    factory.client_at("route53-recovery-cluster", "eu-west-1", "http://127.0.0.1:2")
+    # Then they come from one session (S3's model read once), each still signed for its own region
+    assert len(built) == 1
+    assert (east.meta.region_name, west.meta.region_name) == ("us-east-1", "us-west-2")
+
+
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """FULL_ENV as the process environment; adapters, clients and settings forgotten before and after."""
