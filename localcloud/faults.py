@@ -10,12 +10,15 @@ from __future__ import annotations
 import io
 import json
 import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
 from chalicelib.adapters import aws
+from chalicelib.settings import get_settings
 
 
 class _Raw(io.BytesIO):
@@ -34,13 +37,28 @@ class _Rule:
     hits: int = 0
 
 
+def _factory_key() -> tuple[str, str | None, int]:
+    """Which of Lifeboat's client factories the calling context uses (as `aws.factory()` keys them)."""
+    settings = get_settings()
+    return settings.region, settings.endpoint_url, settings.aws_max_attempts
+
+
 @dataclass
 class AwsFaults:
-    """Inject errors into `service` calls made through Lifeboat's client factory (per region)."""
+    """Inject errors into `service` calls made through Lifeboat's client factory (per region).
+
+    The factory's client for (service, region) gets the hook, and so does any client the same factory
+    builds for them later: the local cloud's Lambda runner forgets the clients when a function's
+    environment changes (`aws.reset()`), and a fault added just before that must still reach the calls made
+    after it (a run that should have failed was green when a handler reset the clients in between).
+    """
 
     rules: dict[tuple[str, str], list[_Rule]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _hooked: set[int] = field(default_factory=set)
+    _hooked: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    _targets: dict[tuple[str, str, tuple[str, str | None, int]], str] = field(default_factory=dict)
+    """(client's service name, region, factory key) -> the service the rules are kept under."""
+    _stop_observing: Callable[[], None] | None = None
 
     def throttle(self, service: str, operation: str, times: int, *, region: str | None = None) -> _Rule:
         return self.add(
@@ -64,17 +82,37 @@ class AwsFaults:
         rule = _Rule(
             operation=operation, remaining=times, status=status, code=code, message=message, skip=after
         )
+        target = (client.meta.service_model.service_name, client.meta.region_name, _factory_key())
         with self._lock:
             self.rules.setdefault((service, operation), []).append(rule)
-            if id(client) not in self._hooked:
-                # Event names carry the hyphenised service id (route-53), so hook all sends of this client.
-                client.meta.events.register("before-send", self._make_hook(service, client))
-                self._hooked.add(id(client))
+            self._targets[target] = service
+            self._hook(service, client)
+            if self._stop_observing is None:
+                self._stop_observing = aws.observe_clients(self._on_built)
         return rule
+
+    def _hook(self, service: str, client: Any) -> None:
+        if client not in self._hooked:
+            # Event names carry the hyphenised service id (route-53), so hook all sends of this client.
+            client.meta.events.register("before-send", self._make_hook(service, client))
+            self._hooked.add(client)
+
+    def _on_built(self, client: Any) -> None:
+        """A client built after the fault was added: hooked too when it is the same factory's, for the same
+        service and region (called by the factory in the context that builds it)."""
+        target = (client.meta.service_model.service_name, client.meta.region_name, _factory_key())
+        with self._lock:
+            service = self._targets.get(target)
+            if service is not None:
+                self._hook(service, client)
 
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
+            self._targets.clear()
+            stop, self._stop_observing = self._stop_observing, None
+        if stop is not None:
+            stop()
 
     def _make_hook(self, service: str, client: Any) -> Any:
         protocol = client.meta.service_model.protocol

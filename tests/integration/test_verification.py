@@ -331,7 +331,9 @@ def test_throttling_is_retried_and_the_run_still_completes(fresh: Stack) -> None
 
 
 def test_a_run_that_cannot_finish_is_incomplete_never_green(fresh: Stack) -> None:
-    # Given the replica region refusing Lifeboat's listings (a missing permission)
+    # Given replicated training data (its own: tests run in any order), and the replica region refusing
+    # Lifeboat's listings (a missing permission)
+    seed(fresh)
     faults = AwsFaults()
     faults.add("s3", "ListObjectVersions", 1000, status=403, code="AccessDenied", region=SECONDARY)
     try:

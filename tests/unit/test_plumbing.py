@@ -147,3 +147,32 @@ def test_directory_store_reads_plans_and_reports_every_broken_file(tmp_path: Pat
     with pytest.raises(BrokenPlans) as err:
         store.all()
     assert "broken.yaml" in str(err.value)
+
+
+def test_an_injected_fault_reaches_a_client_built_after_the_clients_were_forgotten(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    # Given a fault on the replica region's listings (the local cloud's AwsFaults)
+    from botocore.exceptions import ClientError
+
+    from localcloud.faults import AwsFaults
+
+    settings_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    settings_env.setenv("AWS_ACCESS_KEY_ID", "testing")
+    settings_env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    faults = AwsFaults()
+    rule = faults.add("s3", "ListObjectVersions", 5, status=403, code="AccessDenied", region="us-west-2")
+    try:
+        # When the clients are forgotten (the Lambda runner does it when a function's environment changes)
+        # and the listing goes through a new client of the same factory
+        aws.reset()
+        s3 = aws.client("s3", "us-west-2")
+        # Then the fault answers it, as it would have answered the old client
+        with pytest.raises(ClientError) as raised:
+            s3.list_object_versions(Bucket="replica")
+        assert raised.value.response["Error"]["Code"] == "AccessDenied" and rule.hits == 1
+    finally:
+        faults.clear()
+    # And once cleared, nothing more is hooked
+    aws.reset()
+    assert aws.client("s3", "us-west-2") not in faults._hooked
