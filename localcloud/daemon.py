@@ -272,7 +272,12 @@ def run(
         drill_faults = DrillFaultController(state_path, servers, respawn).start()
         log.info("local cloud ready on %s", cloud.endpoint_url)
         progress.ready()
-        stop.wait()
+        # A bounded wait in a loop, not stop.wait(): Python runs a signal's handler only in the main thread,
+        # between bytecodes. A SIGTERM the kernel hands to another thread (the moto server's, a canary's)
+        # would leave a main thread blocked in one unbounded lock wait deaf to it, until `local down` gave up
+        # and killed the daemon without its cleanup.
+        while not stop.wait(0.5):
+            pass
         return 0
     except Interrupted as exc:
         progress.failed(exc)

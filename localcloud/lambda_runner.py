@@ -313,6 +313,11 @@ def _sfn_client(region: str, service: str, state_credentials: Any = None) -> Any
         return client
 
 
+def fault_hook() -> FaultHook | None:
+    """The hook set_fault_hook installed (a test that adds its own chains to it and puts it back)."""
+    return _state.fault_hook
+
+
 def set_fault_hook(hook: FaultHook | None) -> None:
     """Test seam: `hook(function_name, event)` is asked before each invocation whether it fails with
     InjectedFault "before" its handler runs, "after" it (its work done, its answer lost), or not (None)."""

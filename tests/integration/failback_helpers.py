@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -107,20 +109,63 @@ def failed_over(stack: Stack, **replacements: str) -> Stack:
     return stack
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 60.0, what: str = "condition") -> T:
+class Ended(Exception):
+    """The execution a wait follows ended: what the wait expects can no longer happen."""
+
+
+def wait_for(
+    predicate: Callable[[], T],
+    *,
+    timeout: float = 60.0,
+    what: str = "condition",
+    progress: Callable[[], object] | None = None,
+) -> T:
+    """Poll `predicate` until it is true; fail naming `what` after `timeout` seconds without it.
+
+    With `progress` (e.g. an execution's history length, see execution_progress) the timeout counts from its
+    last change: a busy machine that keeps making progress is waited for, a stalled run fails; `progress`
+    raising Ended fails at once (after one more look at the predicate).
+    """
     deadline = time.monotonic() + timeout
+    seen = progress() if progress is not None else None
     while True:
         value = predicate()
         if value:
             return value
+        if progress is not None:
+            try:
+                now = progress()
+            except Ended as exc:
+                if value := predicate():
+                    return value
+                raise AssertionError(f"{exc} while waiting for {what}") from None
+            if now != seen:
+                seen, deadline = now, time.monotonic() + timeout
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            still = " without progress" if progress is not None else ""
+            raise AssertionError(f"timed out after {timeout}s{still} waiting for {what}")
         time.sleep(0.05)
 
 
-def wait_for_share(stack: Stack, primary: int, timeout: float = 60.0) -> None:
+def execution_progress(sfn: Any, execution: str) -> Callable[[], int]:
+    """An execution's progress: its history length while it runs; raises Ended when it has ended."""
+
+    def progress() -> int:
+        desc = sfn.describe_execution(executionArn=execution)
+        if desc["status"] != "RUNNING":
+            raise Ended(f"the execution ended {desc['status']} ({desc.get('error')}: {desc.get('cause')})")
+        return len(sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"])
+
+    return progress
+
+
+def wait_for_share(stack: Stack, primary: int, execution: str, timeout: float = 60.0) -> None:
+    """Wait until `primary`% of traffic is on the primary, while `execution` runs and makes progress."""
     wait_for(
-        lambda: stack.weights()["primary"] == primary, timeout=timeout, what=f"{primary}% on the primary"
+        lambda: stack.weights()["primary"] == primary,
+        timeout=timeout,
+        what=f"{primary}% on the primary",
+        progress=execution_progress(stack.sfn, execution),
     )
 
 
@@ -131,7 +176,38 @@ def wait_until_waiting(execution: str, kind: str, timeout: float = 60.0) -> Any:
         lambda: (view := describe_failback(execution, deps())).waiting_for == kind and view,
         timeout=timeout,
         what=f"the execution to wait for {kind}",
+        progress=execution_progress(deps().executions.sfn, execution),
     )
+
+
+@contextmanager
+def before_gates(share: int, action: Callable[[], None]) -> Iterator[threading.Event]:
+    """Run `action` once, just before a failback evaluates its gates at `share`% on the primary.
+
+    A test's fault then lands in that step whatever the bake's wall time and the machine's load (waiting to
+    see the share and acting after it races the bake). The returned event is set once `action` ran.
+    """
+    ran = threading.Event()
+    before = lambda_runner.fault_hook()
+
+    def hook(function_name: str, event: Any) -> Any:
+        step = event.get("step") if isinstance(event, dict) else None
+        if (
+            not ran.is_set()
+            and function_name.endswith("failback_gates")
+            and event.get("phase") == "gate"
+            and isinstance(step, dict)
+            and step.get("primary") == share
+        ):
+            action()
+            ran.set()
+        return before(function_name, event) if before is not None else None
+
+    lambda_runner.set_fault_hook(hook)
+    try:
+        yield ran
+    finally:
+        lambda_runner.set_fault_hook(before)
 
 
 def failback_entries(stack: Stack, execution: str) -> list[Any]:

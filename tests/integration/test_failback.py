@@ -18,6 +18,7 @@ from chalicelib.domain.failback import history_estimate
 from chalicelib.services import failback_ops as ops
 from lifeboat_cli import main as cli
 from localcloud import lambda_runner, sfn_events
+from localcloud.alarms import AlarmSimulator
 from localcloud.model import make_training_data, train
 from localcloud.modelserver import ModelServer
 from localcloud.resources import names
@@ -25,6 +26,7 @@ from tests.integration.failback_helpers import (
     ON_PRIMARY,
     ON_SECONDARY,
     OPERATOR,
+    before_gates,
     deps,
     failback_entries,
     failed_over,
@@ -91,11 +93,13 @@ def test_happy_path_returns_traffic_in_steps_and_records_the_duration(stack: Sta
 def test_gate_alarm_at_25_percent_rolls_back_to_the_secondary(stack: Stack) -> None:
     # Given a failback under way with a short bake
     failed_over(stack, bake="1s")
-    arn = start(stack)
-    # When a gate alarm fires while 25% of traffic is on the primary
-    wait_for_share(stack, 25)
-    set_alarm(stack, ERRORS_GATE, "ALARM")
-    result = stack.wait(arn)
+    # When a gate alarm fires while 25% of traffic is on the primary (before that step's gates)
+    alarm = AlarmSimulator(stack.cloud, warm_up=False)
+    with before_gates(25, lambda: alarm.set_state(ERRORS_GATE, "ALARM", "scripted by the test")) as fired:
+        arn = start(stack)
+        result = stack.wait(arn)
+    lambda_runner.drain()
+    assert fired.is_set()
     # Then the failback rolls back: all traffic on the secondary, the primary left at 0, the reason recorded
     assert result["status"] == "FAILED" and result["error"] == "FailbackRolledBack"
     assert stack.weights() == ON_SECONDARY
@@ -110,11 +114,11 @@ def test_gate_alarm_at_25_percent_rolls_back_to_the_secondary(stack: Stack) -> N
 def test_failing_smoke_test_at_50_percent_rolls_back(stack: Stack) -> None:
     # Given a failback under way with a short bake
     failed_over(stack, bake="1s")
-    arn = start(stack)
-    # When the primary starts returning wrong predictions at the 50% step
-    wait_for_share(stack, 50)
-    stack.servers["primary"].set_faults(wrong_answers=True)
-    result = stack.wait(arn)
+    # When the primary starts returning wrong predictions at the 50% step (before that step's gates)
+    with before_gates(50, lambda: stack.servers["primary"].set_faults(wrong_answers=True)) as fired:
+        arn = start(stack)
+        result = stack.wait(arn)
+    assert fired.is_set()
     # Then the failback rolls back and says the smoke tests failed
     assert result["status"] == "FAILED" and result["error"] == "FailbackRolledBack"
     assert stack.weights() == ON_SECONDARY
@@ -194,9 +198,9 @@ def test_approved_failback_proceeds(stack: Stack) -> None:
 
 def test_abort_mid_bake_rolls_back_now_and_frees_the_lock(stack: Stack) -> None:
     # Given a failback baking its first step (a long bake)
-    failed_over(stack, bake="10s")
+    failed_over(stack, bake="30s")
     arn = start(stack)
-    wait_for_share(stack, 10)
+    wait_for_share(stack, 10, arn)
     # When the operator aborts it
     outcome = ops.abort(arn, OPERATOR, deps(), reason="pager went off")
     # Then the execution is stopped, all traffic is back on the secondary, recorded, and the lock is free
@@ -216,9 +220,9 @@ def test_abort_mid_bake_rolls_back_now_and_frees_the_lock(stack: Stack) -> None:
 
 def test_pause_holds_the_step_until_resumed(stack: Stack) -> None:
     # Given a failback baking its first step
-    failed_over(stack, bake="10s")
+    failed_over(stack, bake="30s")
     arn = start(stack)
-    wait_for_share(stack, 10)
+    wait_for_share(stack, 10, arn)
     # When the operator pauses it
     ops.pause(arn, OPERATOR, deps())
     wait_until_waiting(arn, "pause")
@@ -231,9 +235,9 @@ def test_pause_holds_the_step_until_resumed(stack: Stack) -> None:
 
 def test_fast_track_skips_remaining_bake_and_steps_but_still_validates(stack: Stack) -> None:
     # Given a failback baking its first step (a long bake)
-    failed_over(stack, bake="10s")
+    failed_over(stack, bake="30s")
     arn = start(stack)
-    wait_for_share(stack, 10)
+    wait_for_share(stack, 10, arn)
     # When the operator fast-tracks it
     ops.fast_track(arn, OPERATOR, deps())
     result = stack.wait(arn)
@@ -264,9 +268,9 @@ def test_failback_refused_while_the_primary_serves_another_model_version(stack: 
 
 def test_second_failback_while_one_runs_is_refused_by_the_lock(stack: Stack) -> None:
     # Given a failback baking its first step
-    failed_over(stack, bake="10s")
+    failed_over(stack, bake="30s")
     first = start(stack)
-    wait_for_share(stack, 10)
+    wait_for_share(stack, 10, first)
     # When a second failback starts
     second = start(stack)
     result = stack.wait(second)
@@ -312,9 +316,9 @@ def test_generated_definition_uses_jsonpath_and_every_task_retries_and_catches(s
 
 def test_a_failback_stopped_outside_lifeboat_is_cleaned_up_by_the_janitor(stack: Stack) -> None:
     # Given a failback baking its first step (10% of traffic on the primary)
-    failed_over(stack, bake="10s")
+    failed_over(stack, bake="30s")
     arn = start(stack)
-    wait_for_share(stack, 10)
+    wait_for_share(stack, 10, arn)
     # When someone stops the execution directly (StopExecution: no Catch runs, so no Conclude, no ReleaseLock)
     stack.sfn.stop_execution(executionArn=arn, error="Manual", cause="stopped from the console")
     sent = sfn_events.wait_for(arn, "ABORTED")

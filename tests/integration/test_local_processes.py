@@ -259,7 +259,7 @@ def test_timed_out_tests_leave_none_of_their_local_clouds_running(tmp_path: Path
         assert all(port_free(p) for p in ports)
         # And each was stopped the way its method allows: by the finalizer, or by the end of its owner
         log = {m: (folders[m] / ".lifeboat" / "local.log").read_text() for m in methods}
-        assert "signal 15: stopping" in log["signal"], log["signal"][-2000:]
+        assert "signal 15: stopping" in log["signal"], (log["signal"][-2000:], outputs["signal"][-2000:])
         assert "ended: stopping" in log["thread"], log["thread"][-2000:]
     finally:
         stop_everything(list(folders.values()), list(procs.values()), env)

@@ -317,7 +317,9 @@ def test_dynamodb_without_point_in_time_recovery_is_flagged(fresh: Stack) -> Non
 
 # -- runs that struggle ----------------------------------------------------------------------------------
 def test_throttling_is_retried_and_the_run_still_completes(fresh: Stack) -> None:
-    # Given S3 throttling the source listing three times
+    # Given replicated training data (its own: tests run in any order), and S3 throttling the source
+    # listing three times
+    seed(fresh)
     faults = AwsFaults()
     rule = faults.throttle("s3", "ListObjectVersions", times=3, region=PRIMARY)
     try:
@@ -352,7 +354,8 @@ def test_a_run_that_cannot_finish_is_incomplete_never_green(fresh: Stack) -> Non
 def test_a_shard_still_failing_after_its_retries_makes_the_run_incomplete(
     fresh: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given object comparisons that keep hitting 5xx after botocore's own retries
+    # Given training data (its own), and object comparisons that keep hitting 5xx after botocore's retries
+    seed(fresh)
     real = work.run_shard
     calls: list[int] = []
 
@@ -374,7 +377,9 @@ def test_a_shard_still_failing_after_its_retries_makes_the_run_incomplete(
 def test_verify_json_prints_exactly_one_json_document_even_when_a_shard_is_incomplete(
     fresh: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given object shards that fail for good (each logs a warning) while metrics are emitted as usual
+    # Given training data (its own), and object shards that fail for good (each logs a warning) while
+    # metrics are emitted as usual
+    seed(fresh)
     real = work.run_shard
 
     def broken(plan: Any, shard: Any, d: Any, **kw: Any) -> Any:
