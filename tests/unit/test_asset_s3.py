@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,42 @@ def test_the_checker_plans_settings_and_object_shards_and_finds_what_did_not_rep
         ("extra", "d=0/zz.csv"),
         ("missing", "d=1/b.csv"),
     ]
+
+
+class Rendezvous:
+    """S3 clients whose first listing on each side waits until the other side's has been sent as well."""
+
+    def __init__(self, aws: ClientFor) -> None:
+        self.aws = aws
+        self.meet = threading.Barrier(2, timeout=10)  # broken (a failure) when the sides are asked in turn
+
+    def __call__(self, service: str, region: str) -> Any:
+        client, meet = self.aws(service, region), self.meet
+
+        class Side:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(client, name)
+
+            def list_objects_v2(self, **kw: Any) -> Any:
+                if "ContinuationToken" not in kw:
+                    meet.wait()
+                return client.list_objects_v2(**kw)
+
+        return Side()
+
+
+def test_planning_asks_both_sides_at_once(aws: ClientFor) -> None:
+    # Given both buckets, and clients that hold each side's first directory listing until the other's arrives
+    bucket(aws, "data-use1", PRIMARY)
+    bucket(aws, "data-usw2", SECONDARY)
+    put(aws, PRIMARY, "data-use1", "datasets/d=0/a.csv")
+    put(aws, SECONDARY, "data-usw2", "datasets/d=1/b.csv")
+    asset = s3_asset()
+    # When the object shards are planned
+    planned = S3Checker(Rendezvous(aws)).plan(plan_with(asset), asset)
+    # Then the two listings were in flight together (S3's latency is waited for once, not once per side)
+    assert planned.problems == []
+    assert [s.get("prefixes") for s in planned.shards[1:]] == [["d=0/"], ["d=1/"]]
 
 
 def test_the_settings_shard_flags_an_unversioned_unreplicated_replica(aws: ClientFor) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import heapq
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -93,30 +94,48 @@ class S3Checker:
     def object_shards(self, plan: DRPlan, asset: S3Asset) -> list[dict[str, Any]]:
         """The object shards' fields: one per inventory data file, else per group of "directories"."""
         src, rep = self._s3(plan, "primary"), self._s3(plan, "secondary")
-        versions = is_versioned(src, asset.source.bucket) and is_versioned(rep, asset.replica.bucket)
-        if asset.inventory is not None:
-            found = latest_inventory_manifest(
-                src, asset.inventory.bucket, asset.inventory.prefix, asset.source.bucket
-            )
-            if found is not None:
-                return self._inventory_shards(src, rep, asset, found[1])
-            logger.warning("no inventory manifest; listing instead", asset=asset.name)
-        src_dirs, src_loose = directories(src, asset.source.bucket, asset.source.prefix)
-        rep_dirs, rep_loose = directories(rep, asset.replica.bucket, asset.replica.prefix)
+        # The planning's requests depend on none of each other's answers: sent together, the plan waits for
+        # the slowest chain of S3 round trips, not for their sum (errors surface in the order read below).
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="plan-s3") as pool:
+            src_versioned = pool.submit(is_versioned, src, asset.source.bucket)
+            rep_versioned = pool.submit(is_versioned, rep, asset.replica.bucket)
+            rep_listed = pool.submit(directories, rep, asset.replica.bucket, asset.replica.prefix)
+            if asset.inventory is not None:
+                manifest = pool.submit(
+                    latest_inventory_manifest,
+                    src,
+                    asset.inventory.bucket,
+                    asset.inventory.prefix,
+                    asset.source.bucket,
+                )
+                src_listed = None
+            else:
+                manifest = None
+                src_listed = pool.submit(directories, src, asset.source.bucket, asset.source.prefix)
+            versions = src_versioned.result() and rep_versioned.result()
+            if manifest is not None:
+                found = manifest.result()
+                if found is not None:
+                    return self._inventory_shards(src, asset, found[1], rep_listed.result())
+                logger.warning("no inventory manifest; listing instead", asset=asset.name)
+            src_dirs, src_loose = (
+                src_listed or pool.submit(directories, src, asset.source.bucket, asset.source.prefix)
+            ).result()
+            rep_dirs, rep_loose = rep_listed.result()
         return directory_shards([*src_dirs, *rep_dirs], loose=src_loose or rep_loose, versions=versions)
 
     def _inventory_shards(
-        self, s3: Any, rep: Any, asset: S3Asset, manifest: dict[str, Any]
+        self, s3: Any, asset: S3Asset, manifest: dict[str, Any], replica: tuple[list[str], bool]
     ) -> list[dict[str, Any]]:
         inventory = present(asset.inventory, f"the inventory of {asset.name}")
         columns = inventory_columns(manifest)
         bucket = manifest.get("destinationBucket", "").rsplit(":", 1)[-1] or inventory.bucket
-        firsts: list[tuple[str, str]] = []
-        for f in manifest.get("files", []):
-            first = first_inventory_key(s3, bucket, f["key"], columns)
-            if first is not None:
-                firsts.append((first, f["key"]))
-        dirs, loose = directories(rep, asset.replica.bucket, asset.replica.prefix)
+        keys = [f["key"] for f in manifest.get("files", [])]
+        # One small read per data file (its first rows), each waiting for S3 alone: read several at once.
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="plan-inventory") as pool:
+            heads = list(pool.map(lambda key: first_inventory_key(s3, bucket, key, columns), keys))
+        firsts = [(first, key) for first, key in zip(heads, keys, strict=True) if first is not None]
+        dirs, loose = replica
         return inventory_shards(
             firsts,
             bucket=bucket,
