@@ -24,7 +24,7 @@ from chalicelib.adapters.dynamo import error_code
 from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.s3pages import Entry, iter_pages
 from chalicelib.clock import Clock, utc_now
-from chalicelib.domain.listings import ObjectInfo
+from chalicelib.domain.listings import ObjectInfo, listed_object
 from chalicelib.domain.verification import clip, start_after
 from chalicelib.models.verification import BucketSettings, Encryption, ObjectLock, Setting
 
@@ -150,18 +150,7 @@ def iter_object_versions(
 
 def _version_info(v: Entry, cut: int, count: int, read_at: datetime | None) -> ObjectInfo:
     key, _, _, version_id, size, etag, last_modified, checksum_type = v
-    return ObjectInfo(
-        key=key[cut:],
-        size=size,
-        etag=etag,
-        checksum=None,
-        checksum_type=checksum_type,
-        encryption=None,
-        last_modified=last_modified,
-        version_id=version_id,
-        version_count=count,
-        listed_at=read_at,
-    )
+    return listed_object(key[cut:], size, last_modified, etag, checksum_type, version_id, count, read_at)
 
 
 def head_facts(s3: Any, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:

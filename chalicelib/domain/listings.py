@@ -45,6 +45,63 @@ class ObjectInfo:
     """When the listing page holding this entry was read (exposure is measured then)."""
 
 
+_new_object = object.__new__
+(
+    _set_key,
+    _set_size,
+    _set_last_modified,
+    _set_etag,
+    _set_checksum,
+    _set_checksum_type,
+    _set_encryption,
+    _set_version_id,
+    _set_version_count,
+    _set_listed_at,
+) = (
+    ObjectInfo.__dict__[name].__set__
+    for name in (
+        "key",
+        "size",
+        "last_modified",
+        "etag",
+        "checksum",
+        "checksum_type",
+        "encryption",
+        "version_id",
+        "version_count",
+        "listed_at",
+    )
+)
+
+
+def listed_object(
+    key: str,
+    size: int,
+    last_modified: datetime,
+    etag: str | None,
+    checksum_type: str | None,
+    version_id: str | None,
+    version_count: int | None,
+    listed_at: datetime | None,
+) -> ObjectInfo:
+    """The ObjectInfo of one listing entry (no stored checksum, no encryption: listings do not say), built
+    through its slots: a frozen dataclass's __init__ sets each field through object.__setattr__, a
+    third of the time a listing spent per object once its page was parsed. Equal to the keyword-built one.
+    """
+    obj = _new_object(ObjectInfo)
+    _set_key(obj, key)
+    _set_size(obj, size)
+    _set_last_modified(obj, last_modified)
+    _set_etag(obj, etag)
+    _set_checksum(obj, None)
+    _set_checksum_type(obj, checksum_type)
+    _set_encryption(obj, None)
+    _set_version_id(obj, version_id)
+    _set_version_count(obj, version_count)
+    _set_listed_at(obj, listed_at)
+    return obj
+
+
 DiffKind = Literal["missing", "extra", "different", "stale", "unverified"]
 ContentVerdict = Literal["same", "different", "unknown"]
 Proof = Literal[

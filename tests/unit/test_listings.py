@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.adapters.s3objects import ReadAhead, chain_ahead
-from chalicelib.domain.listings import Difference, ObjectInfo, checksum_type, diff_listings
+from chalicelib.domain.listings import Difference, ObjectInfo, checksum_type, diff_listings, listed_object
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MULTIPART = re.compile(r"-\d+$")
@@ -389,3 +389,43 @@ def test_a_listing_abandoned_early_stops_its_thread() -> None:
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert threading.active_count() == before
+
+
+@given(
+    key=st.text(max_size=40),
+    size=st.integers(min_value=0, max_value=5 * 2**40),
+    etag=st.none() | st.text(max_size=40),
+    checksum_type=st.sampled_from([None, "FULL_OBJECT", "COMPOSITE"]),
+    version_id=st.none() | st.text(max_size=20),
+    version_count=st.none() | st.integers(min_value=0, max_value=10**6),
+    listed=st.none() | st.just(WHEN),
+)
+def test_a_listed_object_built_through_its_slots_is_the_keyword_built_one(
+    key: str,
+    size: int,
+    etag: str | None,
+    checksum_type: str | None,
+    version_id: str | None,
+    version_count: int | None,
+    listed: datetime | None,
+) -> None:
+    # Given one listing entry's fields
+    # When its ObjectInfo is built the fast way (the listing's) and the usual way
+    fast = listed_object(key, size, WHEN, etag, checksum_type, version_id, version_count, listed)
+    usual = ObjectInfo(
+        key=key,
+        size=size,
+        last_modified=WHEN,
+        etag=etag,
+        checksum=None,
+        checksum_type=checksum_type,
+        encryption=None,
+        version_id=version_id,
+        version_count=version_count,
+        listed_at=listed,
+    )
+    # Then they are equal, hash alike, and the fast one is as frozen as any other
+    assert fast == usual and hash(fast) == hash(usual) and repr(fast) == repr(usual)
+    assert replace(fast, size=size + 1).size == size + 1
+    with pytest.raises(FrozenInstanceError):
+        fast.size = 0  # type: ignore[misc]
